@@ -1,0 +1,166 @@
+//! Classification metrics: accuracy, confusion matrix, per-class precision /
+//! recall / F1, ROC curve and its area.
+
+use serde::{Deserialize, Serialize};
+
+/// Fraction of predictions equal to the truth (0 for no items).
+pub fn accuracy(truth: &[usize], predicted: &[usize]) -> f64 {
+    if truth.is_empty() {
+        return 0.0;
+    }
+    let hits = truth.iter().zip(predicted).filter(|(t, p)| t == p).count();
+    hits as f64 / truth.len() as f64
+}
+
+/// `matrix[t][p]` counts items of true class `t` predicted as `p`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfusionMatrix {
+    pub matrix: Vec<Vec<usize>>,
+}
+
+/// Precision, recall, F1 and support of one class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+impl ConfusionMatrix {
+    pub fn new(k: usize, truth: &[usize], predicted: &[usize]) -> Self {
+        let mut matrix = vec![vec![0; k]; k];
+        for (&t, &p) in truth.iter().zip(predicted) {
+            matrix[t][p] += 1;
+        }
+        Self { matrix }
+    }
+
+    /// Scores per class; a ratio with a zero denominator is reported as 0,
+    /// as scikit-learn does with `zero_division=0`.
+    pub fn class_scores(&self) -> Vec<ClassScores> {
+        let k = self.matrix.len();
+        (0..k)
+            .map(|c| {
+                let tp = self.matrix[c][c] as f64;
+                let predicted: usize = (0..k).map(|t| self.matrix[t][c]).sum();
+                let support: usize = self.matrix[c].iter().sum();
+                let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+                let precision = ratio(tp, predicted as f64);
+                let recall = ratio(tp, support as f64);
+                let f1 = ratio(2.0 * precision * recall, precision + recall);
+                ClassScores {
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One point of a ROC curve at a score threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RocPoint {
+    pub threshold: f64,
+    pub false_positive_rate: f64,
+    pub true_positive_rate: f64,
+}
+
+/// ROC curve of `scores` (higher = more positive) against `positive` flags.
+/// Tied scores form one step, as in scikit-learn's `roc_curve`.
+pub fn roc_curve(scores: &[f64], positive: &[bool]) -> Vec<RocPoint> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let n_pos = positive.iter().filter(|&&p| p).count().max(1) as f64;
+    let n_neg = positive.iter().filter(|&&p| !p).count().max(1) as f64;
+    let mut points = vec![RocPoint {
+        threshold: f64::INFINITY,
+        false_positive_rate: 0.0,
+        true_positive_rate: 0.0,
+    }];
+    let (mut tp, mut fp) = (0.0, 0.0);
+    for (rank, &i) in order.iter().enumerate() {
+        if positive[i] {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        let last_of_tie = order
+            .get(rank + 1)
+            .is_none_or(|&next| scores[next] != scores[i]);
+        if last_of_tie {
+            points.push(RocPoint {
+                threshold: scores[i],
+                false_positive_rate: fp / n_neg,
+                true_positive_rate: tp / n_pos,
+            });
+        }
+    }
+    points
+}
+
+/// Area under a ROC curve by the trapezoidal rule.
+pub fn auc(curve: &[RocPoint]) -> f64 {
+    curve
+        .windows(2)
+        .map(|w| {
+            (w[1].false_positive_rate - w[0].false_positive_rate)
+                * (w[1].true_positive_rate + w[0].true_positive_rate)
+                / 2.0
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_match_hand_computation() {
+        // truth:     0 0 0 1 1 2
+        // predicted: 0 1 0 1 0 2
+        let truth = [0, 0, 0, 1, 1, 2];
+        let pred = [0, 1, 0, 1, 0, 2];
+        assert!((accuracy(&truth, &pred) - 4.0 / 6.0).abs() < 1e-12);
+        let cm = ConfusionMatrix::new(3, &truth, &pred);
+        assert_eq!(cm.matrix, vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
+        let s = cm.class_scores();
+        // class 0: tp 2, predicted 3, support 3.
+        assert!((s[0].precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((s[0].recall - 2.0 / 3.0).abs() < 1e-12);
+        // class 1: tp 1, predicted 2, support 2 -> p = r = f1 = 0.5.
+        assert!((s[1].f1 - 0.5).abs() < 1e-12);
+        assert_eq!(
+            s[2],
+            ClassScores {
+                precision: 1.0,
+                recall: 1.0,
+                f1: 1.0,
+                support: 1
+            }
+        );
+    }
+
+    #[test]
+    fn roc_and_auc_match_hand_computation() {
+        // sklearn.metrics.roc_auc_score([0,0,1,1], [0.1,0.4,0.35,0.8]) == 0.75
+        let scores = [0.1, 0.4, 0.35, 0.8];
+        let positive = [false, false, true, true];
+        let curve = roc_curve(&scores, &positive);
+        assert!((auc(&curve) - 0.75).abs() < 1e-12);
+        let last = curve.last().unwrap();
+        assert_eq!(
+            (last.false_positive_rate, last.true_positive_rate),
+            (1.0, 1.0)
+        );
+    }
+
+    #[test]
+    fn tied_scores_form_one_step() {
+        let curve = roc_curve(&[0.5, 0.5], &[true, false]);
+        assert_eq!(curve.len(), 2);
+        assert!((auc(&curve) - 0.5).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,263 @@
+//! The casebook model file: ONE self-describing file holding weights and the
+//! metadata needed to use them (task, class names, input size, normalisation,
+//! architecture, training config, casebook version).
+//!
+//! Layout (all integers little-endian):
+//!
+//! ```text
+//! "CASEBOOK"            8 bytes magic
+//! format version        u32
+//! header length         u64, then the header: UTF-8 JSON (ModelMeta)
+//! weights length        u64, then the weights: burn's burnpack bytes
+//! checksum              u32, CRC-32 of everything before it
+//! ```
+//!
+//! The header is plain JSON so `head -c 4096 model.casebook` shows what a file is.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsx::write_atomic;
+
+const MAGIC: &[u8; 8] = b"CASEBOOK";
+/// The newest model-file format this build reads and the one it writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything that describes a model apart from its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Which case the model belongs to, e.g. `image-classifier`.
+    pub task: String,
+    /// casebook version that wrote the file.
+    pub casebook_version: String,
+    /// Class names in output order (empty where a task has no classes).
+    pub classes: Vec<String>,
+    /// How inputs are prepared (size, normalisation, ...), task specific.
+    pub preprocessing: serde_json::Value,
+    /// Architecture hyper-parameters needed to rebuild the network.
+    pub architecture: serde_json::Value,
+    /// The training configuration and final metrics, for the record.
+    pub training: serde_json::Value,
+}
+
+/// Why a model file could not be used. Each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("cannot read model file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a casebook model file (it does not start with the casebook signature)")]
+    NotCasebook { path: String },
+    #[error(
+        "{path} uses model-file format {found}, newer than this casebook reads ({supported}); upgrade casebook"
+    )]
+    NewerFormat {
+        path: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{path} is truncated or damaged ({detail}); re-copy or retrain the model")]
+    Truncated { path: String, detail: String },
+    #[error("{path} is a '{found}' model, but this command needs a '{expected}' model")]
+    WrongTask {
+        path: String,
+        found: String,
+        expected: String,
+    },
+}
+
+/// A model file in memory: metadata plus opaque weight bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFile {
+    pub meta: ModelMeta,
+    pub weights: Vec<u8>,
+}
+
+impl ModelFile {
+    /// Encodes the file into bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = serde_json::to_vec_pretty(&self.meta).expect("metadata is always JSON");
+        let mut out = Vec::with_capacity(32 + header.len() + self.weights.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.weights);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Decodes bytes read from `path` (the path only names the file in errors).
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ModelFileError> {
+        let name = path.display().to_string();
+        let truncated = |detail: &str| ModelFileError::Truncated {
+            path: name.clone(),
+            detail: detail.to_string(),
+        };
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(ModelFileError::NotCasebook { path: name });
+        }
+        let mut cursor = Cursor {
+            bytes,
+            pos: MAGIC.len(),
+        };
+        let version = cursor.u32().ok_or_else(|| truncated("no format version"))?;
+        if version > FORMAT_VERSION {
+            return Err(ModelFileError::NewerFormat {
+                path: name,
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let header_len = cursor.u64().ok_or_else(|| truncated("no header length"))?;
+        let header = cursor
+            .take(header_len)
+            .ok_or_else(|| truncated("header cut short"))?;
+        let weights_len = cursor.u64().ok_or_else(|| truncated("no weights length"))?;
+        let weights = cursor
+            .take(weights_len)
+            .ok_or_else(|| truncated("weights cut short"))?;
+        let body_end = cursor.pos;
+        let stored_crc = cursor.u32().ok_or_else(|| truncated("no checksum"))?;
+        if cursor.pos != bytes.len() {
+            return Err(truncated("unexpected bytes after the checksum"));
+        }
+        if crc32fast::hash(&bytes[..body_end]) != stored_crc {
+            return Err(truncated("checksum mismatch"));
+        }
+        let meta: ModelMeta = serde_json::from_slice(header)
+            .map_err(|e| truncated(&format!("header is not valid metadata: {e}")))?;
+        Ok(Self {
+            meta,
+            weights: weights.to_vec(),
+        })
+    }
+
+    /// Writes the file atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        write_atomic(path, &self.to_bytes())
+    }
+
+    /// Reads and checks a model file.
+    pub fn load(path: &Path) -> Result<Self, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Reads a model file and checks that it was made for `task`.
+    pub fn load_for_task(path: &Path, task: &str) -> Result<Self, ModelFileError> {
+        let file = Self::load(path)?;
+        if file.meta.task != task {
+            return Err(ModelFileError::WrongTask {
+                path: path.display().to_string(),
+                found: file.meta.task,
+                expected: task.to_string(),
+            });
+        }
+        Ok(file)
+    }
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, len: u64) -> Option<&'a [u8]> {
+        let len = usize::try_from(len).ok()?;
+        let end = self.pos.checked_add(len)?;
+        let slice = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        Some(slice)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> ModelFile {
+        ModelFile {
+            meta: ModelMeta {
+                task: "image-classifier".into(),
+                casebook_version: crate::VERSION.into(),
+                classes: vec!["day".into(), "night".into()],
+                preprocessing: json!({"resolution": 32}),
+                architecture: json!({"widths": [8, 16]}),
+                training: json!({"epochs": 3}),
+            },
+            weights: (0..=255u8).collect(),
+        }
+    }
+
+    #[test]
+    fn round_trip_through_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.casebook");
+        sample().save(&path).unwrap();
+        assert_eq!(ModelFile::load(&path).unwrap(), sample());
+        assert_eq!(
+            ModelFile::load_for_task(&path, "image-classifier").unwrap(),
+            sample()
+        );
+    }
+
+    #[test]
+    fn every_corruption_is_explained() {
+        let p = Path::new("m.casebook");
+        let good = sample().to_bytes();
+
+        let err = ModelFile::from_bytes(b"PNG\x89 not a model", p).unwrap_err();
+        assert!(matches!(err, ModelFileError::NotCasebook { .. }), "{err}");
+
+        let mut newer = good.clone();
+        newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        let err = ModelFile::from_bytes(&newer, p).unwrap_err();
+        assert!(
+            matches!(err, ModelFileError::NewerFormat { found, .. } if found == FORMAT_VERSION + 1)
+        );
+
+        for cut in [10, 20, good.len() / 2, good.len() - 1] {
+            let err = ModelFile::from_bytes(&good[..cut], p).unwrap_err();
+            assert!(
+                matches!(err, ModelFileError::Truncated { .. }),
+                "cut at {cut}: {err}"
+            );
+        }
+
+        let mut flipped = good.clone();
+        let last_weight = good.len() - 5;
+        flipped[last_weight] ^= 0xFF;
+        let err = ModelFile::from_bytes(&flipped, p).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn wrong_task_names_both_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.casebook");
+        sample().save(&path).unwrap();
+        let err = ModelFile::load_for_task(&path, "trigger-word").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("image-classifier") && text.contains("trigger-word"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Plots for run reports, drawn by `plotters` into SVG strings so the HTML
+//! report stays one self-contained file.
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+const SIZE: (u32, u32) = (560, 360);
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// A named line of (x, y) points.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+        }
+    }
+}
+
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if (hi - lo).abs() < 1e-12 {
+        return (lo - 0.5, hi + 0.5);
+    }
+    let pad = (hi - lo) * 0.05;
+    (lo - pad, hi + pad)
+}
+
+/// A line chart with markers and a legend.
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<String> {
+    let xs = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let ys = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(xs.0..xs.1, ys.0..ys.1)
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| anyhow!("plot: {e}"))?;
+        for (i, s) in series.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| anyhow!("plot: {e}"))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| anyhow!("plot: {e}"))?;
+        }
+        if series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| anyhow!("plot: {e}"))?;
+        }
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    }
+    Ok(svg)
+}
+
+/// A ROC curve with the chance diagonal.
+pub fn roc_chart(title: &str, curve: &[(f64, f64)], auc: f64) -> Result<String> {
+    line_chart(
+        title,
+        "false positive rate",
+        "true positive rate",
+        &[
+            Series::new(format!("ROC (AUC {auc:.3})"), curve.to_vec()),
+            Series::new("chance", vec![(0.0, 0.0), (1.0, 1.0)]),
+        ],
+    )
+}
+
+/// A confusion matrix as a shaded grid with counts; rows are the truth.
+pub fn confusion_chart(title: &str, classes: &[String], matrix: &[Vec<usize>]) -> Result<String> {
+    let k = classes.len();
+    let cell = (300 / k.max(1)).clamp(36, 120) as i32;
+    let left = 110;
+    let top = 56;
+    let width = (left + cell * k as i32 + 24) as u32;
+    let height = (top + cell * k as i32 + 40) as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("plot: {e}"))?;
+        let style = |size: u32| ("sans-serif", size).into_font().color(&BLACK);
+        let draw = |e: Result<(), DrawingAreaErrorKind<std::io::Error>>| {
+            e.map_err(|e| anyhow!("plot: {e}"))
+        };
+        draw(root.draw(&Text::new(title.to_string(), (8, 6), style(18))))?;
+        draw(root.draw(&Text::new("predicted →".to_string(), (left, 28), style(13))))?;
+        for t in 0..k {
+            let row_total: usize = matrix[t].iter().sum();
+            let y = top + cell * t as i32;
+            draw(root.draw(&Text::new(
+                truncate(&classes[t], 12),
+                (6, y + cell / 2 - 6),
+                style(13),
+            )))?;
+            for p in 0..k {
+                let x = left + cell * p as i32;
+                let share = matrix[t][p] as f64 / row_total.max(1) as f64;
+                let shade = (255.0 - 200.0 * share) as u8;
+                let color = RGBColor(shade, shade, 255);
+                draw(root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
+                    color.filled(),
+                )))?;
+                draw(root.draw(&Rectangle::new(
+                    [(x, y), (x + cell, y + cell)],
+                    BLACK.stroke_width(1),
+                )))?;
+                draw(root.draw(&Text::new(
+                    matrix[t][p].to_string(),
+                    (x + 6, y + cell / 2 - 6),
+                    style(14),
+                )))?;
+            }
+        }
+        for p in 0..k {
+            let x = left + cell * p as i32;
+            let y = top + cell * k as i32 + 6;
+            draw(root.draw(&Text::new(truncate(&classes[p], 10), (x + 2, y), style(12))))?;
+        }
+        root.present().map_err(|e| anyhow!("plot: {e}"))?;
+    }
+    Ok(svg)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_svg_with_their_labels() {
+        let svg = line_chart(
+            "loss",
+            "epoch",
+            "loss",
+            &[Series::new("train", vec![(1.0, 0.9), (2.0, 0.5)])],
+        )
+        .unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("epoch"),
+            "{}",
+            &svg[..200.min(svg.len())]
+        );
+        let cm = confusion_chart(
+            "cm",
+            &["day".into(), "night".into()],
+            &[vec![5, 1], vec![0, 4]],
+        )
+        .unwrap();
+        assert!(cm.contains("night") && cm.contains("\n5\n"), "{cm}");
+    }
+}

@@ -1,0 +1,104 @@
+//! A self-contained HTML report: headings, paragraphs, tables and inline SVG
+//! figures in one file that opens anywhere without a server or network.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+/// Builds a report section by section, then writes it atomically.
+#[derive(Debug, Clone)]
+pub struct Report {
+    title: String,
+    body: String,
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl Report {
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            body: String::new(),
+        }
+    }
+
+    pub fn heading(&mut self, text: &str) -> &mut Self {
+        self.body.push_str(&format!("<h2>{}</h2>\n", escape(text)));
+        self
+    }
+
+    pub fn paragraph(&mut self, text: &str) -> &mut Self {
+        self.body.push_str(&format!("<p>{}</p>\n", escape(text)));
+        self
+    }
+
+    /// A table; the first column is shown as a row header.
+    pub fn table(&mut self, headers: &[&str], rows: &[Vec<String>]) -> &mut Self {
+        self.body.push_str("<table>\n<tr>");
+        for h in headers {
+            self.body.push_str(&format!("<th>{}</th>", escape(h)));
+        }
+        self.body.push_str("</tr>\n");
+        for row in rows {
+            self.body.push_str("<tr>");
+            for cell in row {
+                self.body.push_str(&format!("<td>{}</td>", escape(cell)));
+            }
+            self.body.push_str("</tr>\n");
+        }
+        self.body.push_str("</table>\n");
+        self
+    }
+
+    /// An inline SVG figure (from [`crate::plot`]).
+    pub fn figure(&mut self, svg: &str) -> &mut Self {
+        self.body.push_str(&format!("<figure>{svg}</figure>\n"));
+        self
+    }
+
+    /// Raw, already-safe HTML (for callers that build their own markup).
+    pub fn html(&mut self, html: &str) -> &mut Self {
+        self.body.push_str(html);
+        self
+    }
+
+    pub fn to_html(&self) -> String {
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\n<style>{STYLE}</style></head>\n<body><h1>{title}</h1>\n{body}<footer>casebook {version}</footer></body></html>\n",
+            title = escape(&self.title),
+            body = self.body,
+            version = crate::VERSION,
+        )
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::fsx::write_atomic(path, self.to_html().as_bytes())
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
+th{background:#f3f3f3}td:first-child{text-align:left}figure{display:inline-block;margin:0.5em}\
+footer{margin-top:3em;color:#888;font-size:small}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_escapes_text_and_embeds_figures() {
+        let mut r = Report::new("a <b> report");
+        r.paragraph("1 < 2")
+            .table(&["k", "v"], &[vec!["x".into(), "1".into()]])
+            .figure("<svg></svg>");
+        let html = r.to_html();
+        assert!(html.contains("a &lt;b&gt; report") && html.contains("1 &lt; 2"));
+        assert!(html.contains("<figure><svg></svg></figure>") && html.contains("<td>x</td>"));
+    }
+}
