@@ -1,0 +1,103 @@
+//! `casebook demo` and `casebook data daynight`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use casebook_core::run::RunDir;
+use casebook_image::data::generate::{generate_dataset, GenerateOptions};
+use casebook_image::train::{self, TrainConfig};
+use clap::Args;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's data and runs.
+    #[arg(long, default_value = "demo")]
+    pub out: PathBuf,
+    /// Number of day/night images to generate.
+    #[arg(long, default_value_t = 1200)]
+    pub count: usize,
+    /// Maximum training epochs.
+    #[arg(long, default_value_t = 12)]
+    pub epochs: usize,
+    /// Input resolution of the classifier.
+    #[arg(long, default_value_t = 48)]
+    pub resolution: u32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub fn generate_daynight(
+    out: &Path,
+    count: usize,
+    night_fraction: f64,
+    seed: u64,
+    quiet: bool,
+) -> Result<()> {
+    if !(0.0..=1.0).contains(&night_fraction) {
+        anyhow::bail!("--night-fraction must be between 0 and 1");
+    }
+    let bar = casebook_core::progress::bar(count as u64, "generating", quiet);
+    let (days, nights) = generate_dataset(
+        out,
+        &GenerateOptions {
+            count,
+            night_fraction,
+            seed,
+        },
+        || bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "wrote {days} day and {nights} night images to {}",
+        out.display()
+    );
+    Ok(())
+}
+
+pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
+    let data = args.out.join("daynight");
+    println!(
+        "== 1. Generate {} day/night scenes into {}",
+        args.count,
+        data.display()
+    );
+    if data.join("day").is_dir() && data.join("night").is_dir() {
+        println!("   (already there; delete the folder to regenerate)");
+    } else {
+        generate_daynight(&data, args.count, 0.5, args.seed, quiet)?;
+    }
+    println!("== 2. Split, train and evaluate the day/night classifier");
+    let runs = args.out.join("runs");
+    let run_dir = runs.join("daynight");
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)?;
+    }
+    let config = TrainConfig {
+        data: data.clone(),
+        resolution: args.resolution,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let outcome = train::train(
+        &config,
+        RunDir::create(&runs, Some("daynight"), "image")?,
+        quiet,
+    )?;
+    print!("{}", outcome.test.summary());
+    println!("== Done");
+    println!("test accuracy: {:.2}%", 100.0 * outcome.test.accuracy);
+    println!("model:  {}", outcome.run.model_path().display());
+    println!("report: {}", outcome.run.report_path().display());
+    Ok(())
+}
+
+pub fn resolution_study(_args: &crate::image_cmd::StudyArgs, _quiet: bool) -> Result<()> {
+    anyhow::bail!("not yet")
+}
+pub fn human_baseline(_a: &Path, _k: &Path) -> Result<()> {
+    anyhow::bail!("not yet")
+}
+pub fn learning_curve(_args: &crate::image_cmd::CurveArgs, _quiet: bool) -> Result<()> {
+    anyhow::bail!("not yet")
+}

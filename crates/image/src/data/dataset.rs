@@ -1,0 +1,251 @@
+//! Class-per-folder image datasets: `ROOT/<class>/*.png|jpg`. Scanning lists
+//! the files; loading decodes, squares and resizes them, and lists every file
+//! it had to leave out with the reason, instead of failing the whole run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use casebook_core::split::{ManifestItem, SplitFractions, SplitManifest};
+use image::imageops::FilterType;
+use image::RgbImage;
+
+const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// A file that was left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The files of a class-per-folder dataset.
+#[derive(Debug, Clone)]
+pub struct ScannedDataset {
+    pub root: PathBuf,
+    pub classes: Vec<String>,
+    /// (path relative to root, class index)
+    pub items: Vec<(String, usize)>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl ScannedDataset {
+    /// Lists `root/<class>/<file>`; classes are the sub-folders, sorted.
+    pub fn scan(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            bail!("dataset folder {} does not exist; make one with `casebook data daynight --out {}` or point at a folder with one sub-folder per class", root.display(), root.display());
+        }
+        let mut class_dirs: Vec<PathBuf> = std::fs::read_dir(root)
+            .with_context(|| format!("cannot list {}", root.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_dir()
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        class_dirs.sort();
+        let mut classes = Vec::new();
+        let mut items = Vec::new();
+        let mut skipped = Vec::new();
+        for dir in &class_dirs {
+            let class = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect();
+            files.sort();
+            let label = classes.len();
+            let mut any = false;
+            for file in files {
+                let ext = file
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_lowercase())
+                    .unwrap_or_default();
+                if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+                    items.push((
+                        format!(
+                            "{class}/{}",
+                            file.file_name().unwrap_or_default().to_string_lossy()
+                        ),
+                        label,
+                    ));
+                    any = true;
+                } else {
+                    skipped.push(Skipped {
+                        path: file,
+                        reason: "not a .png/.jpg/.jpeg file".into(),
+                    });
+                }
+            }
+            if any {
+                classes.push(class);
+            }
+        }
+        match classes.len() {
+            0 => bail!("no images found under {}: expected one sub-folder per class holding .png/.jpg files", root.display()),
+            1 => bail!("{} holds only one class ('{}'): a classifier needs at least two class folders", root.display(), classes[0]),
+            _ => {}
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            classes,
+            items,
+            skipped,
+        })
+    }
+
+    /// A stratified split of the scanned items.
+    pub fn split(&self, fractions: SplitFractions, seed: u64) -> SplitManifest {
+        SplitManifest::new(&self.items, &self.classes, fractions, seed)
+    }
+}
+
+/// Decoded images of one split part, all `size`×`size` RGB.
+#[derive(Debug, Clone, Default)]
+pub struct ImageSet {
+    pub size: u32,
+    pub images: Vec<RgbImage>,
+    pub labels: Vec<usize>,
+    pub paths: Vec<PathBuf>,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+}
+
+/// Decodes one image and squares it: centre crop to the short side, then
+/// resize to `size` (keeps the aspect ratio, as fastai's default crop does).
+pub fn load_square(path: &Path, size: u32) -> Result<RgbImage, String> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| format!("cannot open: {e}"))?
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .decode()
+        .map_err(|e| format!("not a readable image: {e}"))?
+        .to_rgb8();
+    Ok(square(&img, size))
+}
+
+/// Centre-crops to a square and resizes to `size`.
+pub fn square(img: &RgbImage, size: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let side = w.min(h).max(1);
+    let cropped =
+        image::imageops::crop_imm(img, (w - side) / 2, (h - side) / 2, side, side).to_image();
+    if side == size {
+        return cropped;
+    }
+    image::imageops::resize(&cropped, size, size, FilterType::Triangle)
+}
+
+/// Loads the manifest items under `root` at `size`; unreadable files are
+/// returned as skipped. `classes` maps manifest labels to indices.
+pub fn load_items(
+    root: &Path,
+    items: &[ManifestItem],
+    classes: &[String],
+    size: u32,
+    mut on_item: impl FnMut(),
+) -> Result<(ImageSet, Vec<Skipped>)> {
+    let mut set = ImageSet {
+        size,
+        ..Default::default()
+    };
+    let mut skipped = Vec::new();
+    for item in items {
+        let path = root.join(&item.path);
+        let Some(label) = classes.iter().position(|c| *c == item.label) else {
+            bail!(
+                "split manifest names class '{}' that the dataset does not have",
+                item.label
+            );
+        };
+        match load_square(&path, size) {
+            Ok(img) => {
+                set.images.push(img);
+                set.labels.push(label);
+                set.paths.push(path);
+            }
+            Err(reason) => skipped.push(Skipped { path, reason }),
+        }
+        on_item();
+    }
+    Ok((set, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_png(path: &Path, v: u8) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        RgbImage::from_pixel(20, 10, image::Rgb([v, v, v]))
+            .save(path)
+            .unwrap();
+    }
+
+    #[test]
+    fn scan_lists_classes_items_and_non_images() {
+        let dir = tempfile::tempdir().unwrap();
+        write_png(&dir.path().join("day/a.png"), 200);
+        write_png(&dir.path().join("night/b.png"), 10);
+        std::fs::write(dir.path().join("night/notes.txt"), "hi").unwrap();
+        let s = ScannedDataset::scan(dir.path()).unwrap();
+        assert_eq!(s.classes, vec!["day", "night"]);
+        assert_eq!(
+            s.items,
+            vec![("day/a.png".to_string(), 0), ("night/b.png".to_string(), 1)]
+        );
+        assert_eq!(s.skipped.len(), 1);
+    }
+
+    #[test]
+    fn one_class_and_missing_folder_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        write_png(&dir.path().join("day/a.png"), 200);
+        let err = ScannedDataset::scan(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("only one class"), "{err}");
+        let err = ScannedDataset::scan(&dir.path().join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn corrupt_files_are_skipped_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        write_png(&dir.path().join("day/a.png"), 200);
+        std::fs::write(dir.path().join("day/broken.png"), b"\x89PNG garbage").unwrap();
+        let items = vec![
+            ManifestItem {
+                path: "day/a.png".into(),
+                label: "day".into(),
+            },
+            ManifestItem {
+                path: "day/broken.png".into(),
+                label: "day".into(),
+            },
+        ];
+        let (set, skipped) = load_items(dir.path(), &items, &["day".into()], 8, || {}).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.images[0].dimensions(), (8, 8));
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].path.ends_with("broken.png"));
+    }
+}

@@ -1,0 +1,180 @@
+//! Using a trained classifier: load the model file, prepare images exactly as
+//! training did, and return class probabilities with the original names.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::tensor::activation::softmax;
+use burn::tensor::Device;
+use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
+use casebook_core::model_file::{ModelFile, ModelMeta};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::data::batch::{load_size, to_tensor};
+use crate::data::{dataset, Normalization};
+use crate::model::{Cnn, CnnConfig};
+
+/// The task name written into image-classifier model files.
+pub const TASK: &str = "image-classifier";
+const PREDICT_BATCH: usize = 64;
+
+/// How inputs must be prepared for a model; stored in the model file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Network input side in pixels.
+    pub resolution: u32,
+    /// Images are squared, resized to this side, then centre-cropped.
+    pub load_size: u32,
+    pub normalization: Normalization,
+}
+
+impl Preprocessing {
+    pub fn new(resolution: u32, normalization: Normalization) -> Self {
+        Self {
+            resolution,
+            load_size: load_size(resolution),
+            normalization,
+        }
+    }
+}
+
+/// One file's prediction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub path: PathBuf,
+    pub label: String,
+    pub probability: f32,
+    /// Probability of each class, in the model's class order.
+    pub probabilities: Vec<f32>,
+}
+
+/// A trained image classifier ready for inference.
+#[derive(Debug)]
+pub struct Classifier {
+    model: Cnn,
+    pub architecture: CnnConfig,
+    pub classes: Vec<String>,
+    pub preprocessing: Preprocessing,
+    device: Device,
+}
+
+impl Classifier {
+    /// Wraps a model; switches it to inference mode on a plain device.
+    pub fn new(
+        model: &Cnn,
+        architecture: CnnConfig,
+        classes: Vec<String>,
+        preprocessing: Preprocessing,
+    ) -> Self {
+        let model = burn::module::Module::valid(model);
+        let device = burn::module::Module::devices(&model)
+            .first()
+            .cloned()
+            .unwrap_or_else(Device::flex);
+        Self {
+            model,
+            architecture,
+            classes,
+            preprocessing,
+            device,
+        }
+    }
+
+    /// Loads and checks an image-classifier model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let file = ModelFile::load_for_task(path, TASK)?;
+        let bad = |what: &str| {
+            format!(
+                "{} has a damaged {what} section; retrain the model",
+                path.display()
+            )
+        };
+        let architecture: CnnConfig = serde_json::from_value(file.meta.architecture.clone())
+            .with_context(|| bad("architecture"))?;
+        let preprocessing: Preprocessing = serde_json::from_value(file.meta.preprocessing.clone())
+            .with_context(|| bad("preprocessing"))?;
+        let device = Device::flex();
+        let model = module_from_bytes(architecture.init(&device), &file.weights)
+            .with_context(|| format!("cannot load weights from {}", path.display()))?;
+        Ok(Self::new(
+            &model,
+            architecture,
+            file.meta.classes,
+            preprocessing,
+        ))
+    }
+
+    /// Writes the model file (weights + everything needed to use them).
+    pub fn save(&self, path: &Path, training: serde_json::Value) -> Result<()> {
+        let meta = ModelMeta {
+            task: TASK.into(),
+            casebook_version: casebook_core::VERSION.into(),
+            classes: self.classes.clone(),
+            preprocessing: serde_json::to_value(self.preprocessing)?,
+            architecture: serde_json::to_value(&self.architecture)?,
+            training,
+        };
+        ModelFile {
+            meta,
+            weights: module_to_bytes(&self.model)?,
+        }
+        .save(path)
+    }
+
+    /// Class probabilities for images already squared to `load_size`.
+    pub fn probabilities(&self, images: &[RgbImage]) -> Vec<Vec<f32>> {
+        let k = self.classes.len();
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(PREDICT_BATCH) {
+            let refs: Vec<&RgbImage> = chunk.iter().collect();
+            let x = to_tensor(
+                &refs,
+                self.preprocessing.resolution,
+                &self.preprocessing.normalization,
+                None,
+                &self.device,
+            );
+            let probs = softmax(self.model.forward(x), 1)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
+            out.extend(probs.chunks(k).map(<[f32]>::to_vec));
+        }
+        out
+    }
+
+    /// Predicts each file; unreadable files give an error for that file only.
+    pub fn predict_files(&self, paths: &[PathBuf]) -> Vec<Result<Prediction, String>> {
+        let mut results: Vec<Result<Prediction, String>> = Vec::with_capacity(paths.len());
+        let loaded: Vec<Result<RgbImage, String>> = paths
+            .iter()
+            .map(|p| dataset::load_square(p, self.preprocessing.load_size))
+            .collect();
+        let ok_images: Vec<RgbImage> = loaded
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let mut probs = self.probabilities(&ok_images).into_iter();
+        for (path, img) in paths.iter().zip(loaded) {
+            results.push(match img {
+                Err(reason) => Err(format!("{}: {reason}", path.display())),
+                Ok(_) => {
+                    let p = probs.next().unwrap_or_default();
+                    let (best, &probability) = p
+                        .iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .unwrap_or((0, &0.0));
+                    Ok(Prediction {
+                        path: path.clone(),
+                        label: self.classes[best].clone(),
+                        probability,
+                        probabilities: p,
+                    })
+                }
+            });
+        }
+        results
+    }
+}

@@ -1,0 +1,509 @@
+//! Training: split, load, fit the CNN with Adam and cross-entropy, validate
+//! every epoch, keep the best model, checkpoint, stop early, then evaluate on
+//! the held-out test split and write the run report.
+//!
+//! The loop is casebook's own rather than burn-train's `Learner`: the run
+//! folder, class-balance mitigation, seeded per-epoch randomness (so a resumed
+//! run continues exactly) and the report are what this case is about, and the
+//! loop that ties them together is short.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use casebook_core::balance::{balanced_sample, class_weights, Balance, BalanceReport};
+use casebook_core::run::{EpochRecord, RunDir};
+use casebook_core::split::{stratified_split, SplitFractions, SplitManifest};
+use casebook_core::{checkpoint, plot, progress};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::batch::{load_size, to_tensor};
+use crate::data::{load_items, Augment, ImageSet, Normalization, ScannedDataset, Skipped};
+use crate::eval::{from_probabilities, Evaluation};
+use crate::infer::{Classifier, Preprocessing};
+use crate::model::CnnConfig;
+
+/// Everything that defines a training run; written to `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: PathBuf,
+    /// A split manifest to reuse instead of making a new split.
+    pub split: Option<PathBuf>,
+    pub resolution: u32,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub balance: Balance,
+    pub seed: u64,
+    /// Stop after this many epochs without a better validation score.
+    pub patience: usize,
+    pub widths: Vec<usize>,
+    pub augment: Augment,
+    /// Train on this stratified fraction of the training split (learning curves).
+    pub train_fraction: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::new(),
+            split: None,
+            resolution: 64,
+            epochs: 20,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            balance: Balance::None,
+            seed: 42,
+            patience: 5,
+            widths: CnnConfig::new(2).widths,
+            augment: Augment::default(),
+            train_fraction: 1.0,
+        }
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    pub run: RunDir,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub test: Evaluation,
+    pub train_count: usize,
+    pub train_seconds: f64,
+    /// Mean prediction time per test image, in milliseconds.
+    pub inference_ms_per_image: f64,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Loop state saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopState {
+    completed_epochs: usize,
+    history: Vec<EpochRecord>,
+    best_epoch: usize,
+    best_val_accuracy: f64,
+    best_val_loss: f64,
+    epochs_since_best: usize,
+    train_seconds: f64,
+}
+
+/// The three loaded parts of a dataset.
+struct Loaded {
+    classes: Vec<String>,
+    train: ImageSet,
+    val: ImageSet,
+    test: ImageSet,
+    skipped: Vec<Skipped>,
+    balance: BalanceReport,
+}
+
+/// Starts a new run in `run` (its `config.json` is written here).
+pub fn train(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+    validate(config)?;
+    run.write_config(config)?;
+    fit(config, run, quiet)
+}
+
+/// Continues a run from its last checkpoint.
+pub fn resume(run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+    let config: TrainConfig = run.read_config()?;
+    fit(&config, run, quiet)
+}
+
+fn validate(config: &TrainConfig) -> Result<()> {
+    if config.resolution < 8 {
+        bail!(
+            "--resolution {} is too small; use 8 or more",
+            config.resolution
+        );
+    }
+    if config.batch_size < 2 {
+        bail!("--batch-size must be at least 2 (batch norm needs two images to compare)");
+    }
+    if config.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
+        bail!("--lr must be a positive number");
+    }
+    if !(config.train_fraction > 0.0 && config.train_fraction <= 1.0) {
+        bail!("training fraction must be in (0, 1]");
+    }
+    Ok(())
+}
+
+fn load(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<Loaded> {
+    let scan = ScannedDataset::scan(&config.data)?;
+    let manifest_path = run.path().join("split.json");
+    let manifest = if manifest_path.exists() {
+        SplitManifest::load(&manifest_path)?
+    } else if let Some(split) = &config.split {
+        SplitManifest::load(split)
+            .with_context(|| format!("cannot use split manifest {}", split.display()))?
+    } else {
+        scan.split(SplitFractions::default(), config.seed)
+    };
+    manifest.save(&manifest_path)?;
+    let classes = manifest.classes.clone();
+    let size = load_size(config.resolution);
+    let total = (manifest.train.len() + manifest.val.len() + manifest.test.len()) as u64;
+    let bar = progress::bar(total, "loading", quiet);
+    let mut skipped = scan.skipped.clone();
+    let mut part = |items| -> Result<ImageSet> {
+        let (set, bad) = load_items(&config.data, items, &classes, size, || bar.inc(1))?;
+        skipped.extend(bad);
+        Ok(set)
+    };
+    let mut train = part(&manifest.train)?;
+    let val = part(&manifest.val)?;
+    let test = part(&manifest.test)?;
+    bar.finish_and_clear();
+    for s in &skipped {
+        progress::note(quiet, format!("skipped {}: {}", s.path.display(), s.reason));
+    }
+    if config.train_fraction < 1.0 {
+        let keep = stratified_split(
+            &train.labels,
+            SplitFractions {
+                train: config.train_fraction,
+                val: 0.0,
+                test: 1.0 - config.train_fraction,
+            },
+            config.seed,
+        )
+        .train;
+        train = ImageSet {
+            size,
+            images: keep.iter().map(|&i| train.images[i].clone()).collect(),
+            labels: keep.iter().map(|&i| train.labels[i]).collect(),
+            paths: keep.iter().map(|&i| train.paths[i].clone()).collect(),
+        };
+    }
+    if train.is_empty() {
+        bail!(
+            "no readable training images left in {} (see the skipped files above)",
+            config.data.display()
+        );
+    }
+    if val.is_empty() {
+        bail!(
+            "the validation split is empty: add images (at least 3 per class) to {}",
+            config.data.display()
+        );
+    }
+    let balance = BalanceReport::new(&classes, &train.labels);
+    if balance.counts.iter().filter(|&&c| c > 0).count() < 2 {
+        bail!("the training split of {} holds only one class: a classifier needs examples of at least two", config.data.display());
+    }
+    Ok(Loaded {
+        classes,
+        train,
+        val,
+        test,
+        skipped,
+        balance,
+    })
+}
+
+fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+    let data = load(config, &run, quiet)?;
+    progress::note(
+        quiet,
+        format!(
+            "training on {} images ({} classes):\n{}",
+            data.train.len(),
+            data.classes.len(),
+            data.balance.to_text()
+        ),
+    );
+    let normalization = Normalization::fit(&data.train.images);
+    let preprocessing = Preprocessing::new(config.resolution, normalization);
+    let architecture = CnnConfig::new(data.classes.len()).with_widths(config.widths.clone());
+
+    let device = Device::flex().autodiff();
+    device.seed(config.seed);
+    let mut model = architecture.init(&device);
+    let mut optimizer = AdamConfig::new().init();
+    let mut state = LoopState {
+        completed_epochs: 0,
+        history: Vec::new(),
+        best_epoch: 0,
+        best_val_accuracy: -1.0,
+        best_val_loss: f64::INFINITY,
+        epochs_since_best: 0,
+        train_seconds: 0.0,
+    };
+    if run.checkpoint_dir().exists() || run.checkpoint_dir().with_extension("old").exists() {
+        let (m, o, s) = checkpoint::load(&run.checkpoint_dir(), model, optimizer)?;
+        (model, optimizer, state) = (m, o, s);
+        progress::note(
+            quiet,
+            format!(
+                "resuming {} after epoch {}",
+                run.path().display(),
+                state.completed_epochs
+            ),
+        );
+    }
+
+    let weights = match config.balance {
+        Balance::Weights => Some(class_weights(&data.balance.counts)),
+        _ => None,
+    };
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_weights(weights)
+        .init(&device);
+    let training_record = |state: &LoopState| {
+        serde_json::json!({ "config": config, "epochs_run": state.completed_epochs, "best_epoch": state.best_epoch,
+            "best_val_accuracy": state.best_val_accuracy, "train_images": data.train.len() })
+    };
+
+    let mut stopped_early = false;
+    while state.completed_epochs < config.epochs {
+        if state.epochs_since_best >= config.patience {
+            stopped_early = true;
+            break;
+        }
+        let epoch = state.completed_epochs + 1;
+        let started = Instant::now();
+        // Randomness is a function of (seed, epoch), so a resumed run draws
+        // exactly what the uninterrupted run would have.
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            config.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
+        );
+        device.seed(config.seed.wrapping_add(epoch as u64));
+        let order: Vec<usize> = match config.balance {
+            Balance::Sampler => balanced_sample(&data.train.labels, data.train.len(), &mut rng),
+            _ => {
+                let mut o: Vec<usize> = (0..data.train.len()).collect();
+                o.shuffle(&mut rng);
+                o
+            }
+        };
+        let batches: Vec<&[usize]> = order
+            .chunks(config.batch_size)
+            .filter(|b| b.len() >= 2)
+            .collect();
+        let bar = progress::bar(
+            batches.len() as u64,
+            &format!("epoch {epoch}/{}", config.epochs),
+            quiet,
+        );
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for batch in batches {
+            let images: Vec<_> = batch.iter().map(|&i| &data.train.images[i]).collect();
+            let labels: Vec<i64> = batch.iter().map(|&i| data.train.labels[i] as i64).collect();
+            let x = to_tensor(
+                &images,
+                config.resolution,
+                &normalization,
+                Some((&config.augment, &mut rng)),
+                &device,
+            );
+            let y = Tensor::<1, Int>::from_data(
+                TensorData::new(labels.clone(), [labels.len()]),
+                &device,
+            );
+            let logits = model.forward(x);
+            let loss = loss_fn.forward(logits.clone(), y);
+            let loss_value = loss.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                bail!("training diverged at epoch {epoch} (loss is {loss_value}); lower --lr (now {})", config.learning_rate);
+            }
+            let k = data.classes.len();
+            let logit_values = logits.into_data().try_to_vec::<f32>().unwrap_or_default();
+            correct += logit_values
+                .chunks(k)
+                .zip(&labels)
+                .filter(|(row, &t)| {
+                    row.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map(|(i, _)| i as i64)
+                        == Some(t)
+                })
+                .count();
+            loss_sum += loss_value * batch.len() as f64;
+            seen += batch.len();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(config.learning_rate, model, grads);
+            bar.set_prefix(format!("loss {:.4}", loss_sum / seen as f64));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+
+        let classifier = Classifier::new(
+            &model,
+            architecture.clone(),
+            data.classes.clone(),
+            preprocessing,
+        );
+        let val = from_probabilities(
+            data.classes.clone(),
+            data.val.labels.clone(),
+            classifier.probabilities(&data.val.images),
+        );
+        let seconds = started.elapsed().as_secs_f64();
+        state.train_seconds += seconds;
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            val_loss: val.log_loss,
+            val_accuracy: val.accuracy,
+            learning_rate: config.learning_rate,
+            seconds,
+        };
+        progress::note(
+            quiet,
+            format!(
+                "epoch {epoch:>3}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {seconds:.1}s",
+                record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy
+            ),
+        );
+        state.history.push(record);
+        state.completed_epochs = epoch;
+        let better = val.accuracy > state.best_val_accuracy
+            || (val.accuracy == state.best_val_accuracy && val.log_loss < state.best_val_loss);
+        if better {
+            state.best_val_accuracy = val.accuracy;
+            state.best_val_loss = val.log_loss;
+            state.best_epoch = epoch;
+            state.epochs_since_best = 0;
+            classifier.save(&run.model_path(), training_record(&state))?;
+        } else {
+            state.epochs_since_best += 1;
+        }
+        run.write_metrics(&state.history)?;
+        checkpoint::save(&run.checkpoint_dir(), &model, &optimizer, &state)?;
+    }
+    if state.epochs_since_best >= config.patience && state.completed_epochs < config.epochs {
+        stopped_early = true;
+    }
+
+    let best = Classifier::load(&run.model_path())?;
+    let timer = Instant::now();
+    let test = if data.test.is_empty() {
+        from_probabilities(data.classes.clone(), Vec::new(), Vec::new())
+    } else {
+        crate::eval::evaluate(&best, &data.test)
+    };
+    let inference_ms_per_image =
+        1000.0 * timer.elapsed().as_secs_f64() / data.test.len().max(1) as f64;
+    let mut record = training_record(&state);
+    record["test_accuracy"] = serde_json::json!(test.accuracy);
+    best.save(&run.model_path(), record)?;
+
+    let outcome = TrainOutcome {
+        history: state.history.clone(),
+        best_epoch: state.best_epoch,
+        stopped_early,
+        train_count: data.train.len(),
+        train_seconds: state.train_seconds,
+        inference_ms_per_image,
+        skipped: data.skipped.clone(),
+        test,
+        run,
+    };
+    write_report(config, &data, &outcome)?;
+    Ok(outcome)
+}
+
+fn write_report(config: &TrainConfig, data: &Loaded, outcome: &TrainOutcome) -> Result<()> {
+    let mut report = casebook_core::report::Report::new(format!(
+        "Image classifier — {}",
+        outcome.run.path().display()
+    ));
+    report.paragraph(&format!(
+        "Trained on {} images of {} at {}×{} pixels for {} epochs (best epoch {}{}), {:.1} s.",
+        outcome.train_count,
+        config.data.display(),
+        config.resolution,
+        config.resolution,
+        outcome.history.len(),
+        outcome.best_epoch,
+        if outcome.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        outcome.train_seconds
+    ));
+    report.heading("Data and class balance");
+    let split_rows: Vec<Vec<String>> = data
+        .classes
+        .iter()
+        .map(|c| {
+            let count = |set: &ImageSet| {
+                set.labels
+                    .iter()
+                    .filter(|&&l| data.classes[l] == *c)
+                    .count()
+                    .to_string()
+            };
+            vec![
+                c.clone(),
+                count(&data.train),
+                count(&data.val),
+                count(&data.test),
+            ]
+        })
+        .collect();
+    report.table(&["class", "train", "validation", "test"], &split_rows);
+    report.paragraph(&format!(
+        "Imbalance ratio {:.2}: {}. Mitigation used: {:?}.",
+        data.balance.imbalance_ratio,
+        data.balance.advice(),
+        config.balance
+    ));
+    if !data.skipped.is_empty() {
+        let rows: Vec<Vec<String>> = data
+            .skipped
+            .iter()
+            .map(|s| vec![s.path.display().to_string(), s.reason.clone()])
+            .collect();
+        report.paragraph(&format!("{} files were left out:", rows.len()));
+        report.table(&["file", "reason"], &rows);
+    }
+    report.heading("Training curves");
+    let series = |f: fn(&EpochRecord) -> f64| {
+        outcome
+            .history
+            .iter()
+            .map(|r| (r.epoch as f64, f(r)))
+            .collect::<Vec<_>>()
+    };
+    report.figure(&plot::line_chart(
+        "loss",
+        "epoch",
+        "cross-entropy",
+        &[
+            plot::Series::new("train", series(|r| r.train_loss)),
+            plot::Series::new("validation", series(|r| r.val_loss)),
+        ],
+    )?);
+    report.figure(&plot::line_chart(
+        "accuracy",
+        "epoch",
+        "accuracy",
+        &[
+            plot::Series::new("train", series(|r| r.train_accuracy)),
+            plot::Series::new("validation", series(|r| r.val_accuracy)),
+        ],
+    )?);
+    outcome.test.add_to_report(&mut report, "Test split")?;
+    report.heading("Configuration");
+    report.html(&format!(
+        "<pre>{}</pre>",
+        casebook_core::report::escape(&serde_json::to_string_pretty(config)?)
+    ));
+    report.save(&outcome.run.report_path())
+}
