@@ -91,13 +91,3 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     println!("report: {}", outcome.run.report_path().display());
     Ok(())
 }
-
-pub fn resolution_study(_args: &crate::image_cmd::StudyArgs, _quiet: bool) -> Result<()> {
-    anyhow::bail!("not yet")
-}
-pub fn human_baseline(_a: &Path, _k: &Path) -> Result<()> {
-    anyhow::bail!("not yet")
-}
-pub fn learning_curve(_args: &crate::image_cmd::CurveArgs, _quiet: bool) -> Result<()> {
-    anyhow::bail!("not yet")
-}

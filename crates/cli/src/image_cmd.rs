@@ -8,6 +8,7 @@ use casebook_core::run::RunDir;
 use casebook_core::split::SplitFractions;
 use casebook_image::data::ScannedDataset;
 use casebook_image::infer::Classifier;
+use casebook_image::study;
 use casebook_image::train::{self, TrainConfig};
 use clap::{Args, Subcommand};
 
@@ -55,14 +56,14 @@ pub enum ImageCommand {
         json: bool,
     },
     /// Train and evaluate at several input resolutions; recommend the smallest that is good enough.
-    ResolutionStudy(crate::image_cmd::StudyArgs),
+    ResolutionStudy(StudyArgs),
     /// Score a person's answers from the --human-page of a resolution study, per resolution.
     HumanBaseline {
         /// The answers JSON file the human page saved.
         answers: PathBuf,
-        /// The key file written beside the page (defaults to ANSWERS' study key if found).
+        /// The human-key.json written beside the study [default: the key path the page recorded].
         #[arg(long)]
-        key: PathBuf,
+        key: Option<PathBuf>,
     },
     /// Accuracy against training-set size: is more data still helping?
     LearningCurve(CurveArgs),
@@ -166,9 +167,9 @@ pub fn run(cmd: ImageCommand, quiet: bool) -> Result<()> {
             runs_dir,
         } => eval(&model, &data, run.as_deref(), &runs_dir, quiet),
         ImageCommand::Predict { model, files, json } => predict(&model, &files, json),
-        ImageCommand::ResolutionStudy(args) => crate::demo::resolution_study(&args, quiet),
-        ImageCommand::HumanBaseline { answers, key } => crate::demo::human_baseline(&answers, &key),
-        ImageCommand::LearningCurve(args) => crate::demo::learning_curve(&args, quiet),
+        ImageCommand::ResolutionStudy(args) => resolution_study(&args, quiet),
+        ImageCommand::HumanBaseline { answers, key } => human_baseline(&answers, key.as_deref()),
+        ImageCommand::LearningCurve(args) => learning_curve(&args, quiet),
     }
 }
 
@@ -295,5 +296,74 @@ fn predict(model: &Path, files: &[PathBuf], json: bool) -> Result<()> {
     if failures > 0 {
         bail!("{failures} of {} files could not be read", files.len());
     }
+    Ok(())
+}
+
+fn resolution_study(args: &StudyArgs, quiet: bool) -> Result<()> {
+    let base = TrainConfig {
+        data: args.data.clone(),
+        epochs: args.epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let study_dir = RunDir::create(&args.runs_dir, args.run.as_deref(), "resolution")?;
+    let page = args.human_page.as_deref().map(|p| (p, args.human_count));
+    let result = study::resolution_study(&study_dir, &base, &args.resolutions, page, quiet)?;
+    print!("{}", study::resolution_table(&result));
+    if let Some(page) = &result.human_page {
+        println!(
+            "human page: {} (answer it, then `casebook image human-baseline answers.json`)",
+            page.display()
+        );
+    }
+    println!("report: {}", study_dir.report_path().display());
+    Ok(())
+}
+
+fn human_baseline(answers: &Path, key: Option<&Path>) -> Result<()> {
+    let (answers, key) = study::load_answers(answers, key)?;
+    println!(
+        "{:>10} {:>10} {:>16} {:>16}",
+        "resolution", "answered", "human accuracy", "model accuracy"
+    );
+    for s in study::score_human(&answers, &key) {
+        let model = s
+            .model_accuracy
+            .map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+        println!(
+            "{:>10} {:>10} {:>15.2}% {:>16}",
+            s.resolution,
+            format!("{}/{}", s.answered, s.questions),
+            100.0 * s.human_accuracy,
+            model
+        );
+    }
+    Ok(())
+}
+
+fn learning_curve(args: &CurveArgs, quiet: bool) -> Result<()> {
+    let base = TrainConfig {
+        data: args.data.clone(),
+        resolution: args.resolution,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let study_dir = RunDir::create(&args.runs_dir, args.run.as_deref(), "learning-curve")?;
+    let curve = study::learning_curve(&study_dir, &base, &args.fractions, quiet)?;
+    println!(
+        "{:>9} {:>16} {:>14}",
+        "fraction", "training images", "test accuracy"
+    );
+    for p in &curve.points {
+        println!(
+            "{:>9} {:>16} {:>13.2}%",
+            p.train_fraction,
+            p.train_images,
+            100.0 * p.test_accuracy
+        );
+    }
+    println!("reading: {}", curve.reading);
+    println!("report: {}", study_dir.report_path().display());
     Ok(())
 }

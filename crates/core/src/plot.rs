@@ -79,9 +79,12 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
-            chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| anyhow!("plot: {e}"))?;
+            // Markers help read a few epochs; on a long curve (ROC) they only clutter.
+            if s.points.len() <= 40 {
+                chart
+                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| anyhow!("plot: {e}"))?;
+            }
         }
         if series.len() > 1 {
             chart
@@ -126,7 +129,11 @@ pub fn confusion_chart(title: &str, classes: &[String], matrix: &[Vec<usize>]) -
             e.map_err(|e| anyhow!("plot: {e}"))
         };
         draw(root.draw(&Text::new(title.to_string(), (8, 6), style(18))))?;
-        draw(root.draw(&Text::new("predicted →".to_string(), (left, 28), style(13))))?;
+        draw(root.draw(&Text::new(
+            "predicted →   (rows: true class)".to_string(),
+            (left, 28),
+            style(13),
+        )))?;
         for t in 0..k {
             let row_total: usize = matrix[t].iter().sum();
             let y = top + cell * t as i32;

@@ -1,1 +1,585 @@
+//! Studies that answer design questions with measurements:
+//!
+//! - **resolution study**: what input resolution is enough? Train and test at
+//!   each resolution on the same split, then recommend the smallest within one
+//!   point of the best; optionally write a page where a person labels the same
+//!   test images shrunk to each resolution (the human baseline).
+//! - **learning curve**: would more data help? Train on growing stratified
+//!   fractions of the training split and read the slope at the end.
 
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use casebook_core::report::{escape, Report};
+use casebook_core::run::RunDir;
+use casebook_core::split::{SplitFractions, SplitManifest};
+use casebook_core::{fsx, plot, progress};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{dataset, ScannedDataset};
+use crate::train::{self, TrainConfig, TrainOutcome};
+
+/// Points of accuracy within which a smaller resolution counts as good enough.
+const GOOD_ENOUGH: f64 = 0.01;
+
+/// One trained point of a study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyPoint {
+    pub resolution: u32,
+    pub train_fraction: f64,
+    pub train_images: usize,
+    pub test_accuracy: f64,
+    pub best_val_accuracy: f64,
+    pub train_seconds: f64,
+    pub inference_ms_per_image: f64,
+}
+
+impl StudyPoint {
+    fn from_outcome(config: &TrainConfig, o: &TrainOutcome) -> Self {
+        Self {
+            resolution: config.resolution,
+            train_fraction: config.train_fraction,
+            train_images: o.train_count,
+            test_accuracy: o.test.accuracy,
+            best_val_accuracy: o.history.iter().map(|r| r.val_accuracy).fold(0.0, f64::max),
+            train_seconds: o.train_seconds,
+            inference_ms_per_image: o.inference_ms_per_image,
+        }
+    }
+}
+
+/// Trains one run per config inside `study`, all on the study's one split.
+fn train_series(
+    study: &RunDir,
+    base: &TrainConfig,
+    variants: Vec<(String, TrainConfig)>,
+    quiet: bool,
+) -> Result<Vec<StudyPoint>> {
+    let split_path = study.path().join("split.json");
+    let manifest = ScannedDataset::scan(&base.data)?.split(SplitFractions::default(), base.seed);
+    manifest.save(&split_path)?;
+    let mut points = Vec::new();
+    for (name, mut config) in variants {
+        progress::note(quiet, format!("== {name}"));
+        config.split = Some(split_path.clone());
+        let run = RunDir::create(study.path(), Some(&name), "study")?;
+        let outcome = train::train(&config, run, quiet)?;
+        points.push(StudyPoint::from_outcome(&config, &outcome));
+    }
+    Ok(points)
+}
+
+/// Result of a resolution study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolutionStudy {
+    pub points: Vec<StudyPoint>,
+    pub recommended: u32,
+    pub human_page: Option<PathBuf>,
+}
+
+/// The smallest resolution whose test accuracy is within [`GOOD_ENOUGH`] of the best.
+pub fn recommend(points: &[StudyPoint]) -> u32 {
+    let best = points.iter().map(|p| p.test_accuracy).fold(0.0, f64::max);
+    points
+        .iter()
+        .filter(|p| p.test_accuracy >= best - GOOD_ENOUGH - 1e-12)
+        .map(|p| p.resolution)
+        .min()
+        .unwrap_or(0)
+}
+
+pub fn resolution_study(
+    study: &RunDir,
+    base: &TrainConfig,
+    resolutions: &[u32],
+    human_page: Option<(&Path, usize)>,
+    quiet: bool,
+) -> Result<ResolutionStudy> {
+    if resolutions.is_empty() {
+        bail!("give at least one resolution, e.g. --resolutions 16,32,64");
+    }
+    let mut sorted = resolutions.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    study.write_config(
+        &serde_json::json!({ "study": "resolution", "resolutions": sorted, "base": base }),
+    )?;
+    let variants = sorted
+        .iter()
+        .map(|&r| {
+            (
+                format!("res-{r}"),
+                TrainConfig {
+                    resolution: r,
+                    ..base.clone()
+                },
+            )
+        })
+        .collect();
+    let points = train_series(study, base, variants, quiet)?;
+    let recommended = recommend(&points);
+    let page = match human_page {
+        Some((out, count)) => {
+            let manifest = SplitManifest::load(&study.path().join("split.json"))?;
+            let model_accuracy = points
+                .iter()
+                .map(|p| (p.resolution, p.test_accuracy))
+                .collect();
+            let page = HumanPage {
+                out,
+                key_path: &study.path().join("human-key.json"),
+                per_resolution: count,
+                model_accuracy,
+            };
+            write_human_page(&page, &base.data, &manifest, &sorted, base.seed)?;
+            Some(out.to_path_buf())
+        }
+        None => None,
+    };
+    let result = ResolutionStudy {
+        points,
+        recommended,
+        human_page: page,
+    };
+    fsx::write_json(&study.path().join("results.json"), &result)?;
+
+    let mut report = Report::new("Resolution study");
+    report.paragraph(&format!(
+        "Each resolution was trained for up to {} epochs on the same split of {} and tested on the same held-out images. \
+         Recommended: {recommended}×{recommended}, the smallest within {:.0} point of the best test accuracy.",
+        base.epochs,
+        base.data.display(),
+        GOOD_ENOUGH * 100.0
+    ));
+    report.table(
+        &[
+            "resolution",
+            "test accuracy",
+            "train time (s)",
+            "inference (ms/image)",
+        ],
+        &point_rows(&result.points),
+    );
+    let series = |f: fn(&StudyPoint) -> f64| {
+        result
+            .points
+            .iter()
+            .map(|p| (p.resolution as f64, f(p)))
+            .collect::<Vec<_>>()
+    };
+    report.figure(&plot::line_chart(
+        "test accuracy",
+        "resolution (px)",
+        "accuracy",
+        &[plot::Series::new("model", series(|p| p.test_accuracy))],
+    )?);
+    report.figure(&plot::line_chart(
+        "training time",
+        "resolution (px)",
+        "seconds",
+        &[plot::Series::new("train", series(|p| p.train_seconds))],
+    )?);
+    report.figure(&plot::line_chart(
+        "inference time",
+        "resolution (px)",
+        "ms per image",
+        &[plot::Series::new(
+            "predict",
+            series(|p| p.inference_ms_per_image),
+        )],
+    )?);
+    if let Some(page) = &result.human_page {
+        report.paragraph(&format!(
+            "Human baseline page: {}. Answer it, save the answers, then run `casebook image human-baseline ANSWERS.json`.",
+            page.display()
+        ));
+    }
+    report.save(&study.report_path())?;
+    Ok(result)
+}
+
+fn point_rows(points: &[StudyPoint]) -> Vec<Vec<String>> {
+    points
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{}×{}", p.resolution, p.resolution),
+                format!("{:.2}%", 100.0 * p.test_accuracy),
+                format!("{:.1}", p.train_seconds),
+                format!("{:.2}", p.inference_ms_per_image),
+            ]
+        })
+        .collect()
+}
+
+/// Renders the study table for the terminal.
+pub fn resolution_table(study: &ResolutionStudy) -> String {
+    let mut s = format!(
+        "{:>10} {:>14} {:>15} {:>14}\n",
+        "resolution", "test accuracy", "train time (s)", "ms per image"
+    );
+    for row in point_rows(&study.points) {
+        s.push_str(&format!(
+            "{:>10} {:>14} {:>15} {:>14}\n",
+            row[0], row[1], row[2], row[3]
+        ));
+    }
+    s.push_str(&format!("recommended resolution: {}\n", study.recommended));
+    s
+}
+
+/// The answer key kept beside the human page (the page itself holds no labels).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HumanKey {
+    pub classes: Vec<String>,
+    /// question id → (resolution, true label, image path)
+    pub questions: BTreeMap<String, KeyEntry>,
+    /// Model test accuracy per resolution, if known, for the side-by-side table.
+    pub model_accuracy: BTreeMap<u32, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub resolution: u32,
+    pub label: String,
+    pub path: String,
+}
+
+/// What the page saves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HumanAnswers {
+    /// Path of the key file, recorded by the page so scoring needs no flag.
+    pub key: Option<String>,
+    pub answers: BTreeMap<String, String>,
+}
+
+struct HumanPage<'a> {
+    out: &'a Path,
+    key_path: &'a Path,
+    per_resolution: usize,
+    model_accuracy: BTreeMap<u32, f64>,
+}
+
+fn write_human_page(
+    page: &HumanPage,
+    root: &Path,
+    manifest: &SplitManifest,
+    resolutions: &[u32],
+    seed: u64,
+) -> Result<()> {
+    let HumanPage {
+        out,
+        key_path,
+        per_resolution,
+        ..
+    } = *page;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4855_4D41_4E);
+    let mut questions = Vec::new();
+    for &r in resolutions {
+        let mut items = manifest.test.clone();
+        items.shuffle(&mut rng);
+        for item in items.into_iter().take(per_resolution) {
+            questions.push((r, item));
+        }
+    }
+    questions.shuffle(&mut rng);
+    let mut key = HumanKey {
+        classes: manifest.classes.clone(),
+        questions: BTreeMap::new(),
+        model_accuracy: page.model_accuracy.clone(),
+    };
+    let mut cards = String::new();
+    for (i, (r, item)) in questions.iter().enumerate() {
+        let id = format!("q{i:03}");
+        let img = dataset::load_square(&root.join(&item.path), *r)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", item.path))?;
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
+        let data = base64::engine::general_purpose::STANDARD.encode(&png);
+        let choices: String = manifest
+            .classes
+            .iter()
+            .map(|c| {
+                format!(
+                    "<label><input type=radio name=\"{id}\" value=\"{0}\"> {0}</label> ",
+                    escape(c)
+                )
+            })
+            .collect();
+        cards.push_str(&format!(
+            "<div class=card><img src=\"data:image/png;base64,{data}\" alt=\"question {i}\"><div>{choices}</div></div>\n"
+        ));
+        key.questions.insert(
+            id,
+            KeyEntry {
+                resolution: *r,
+                label: item.label.clone(),
+                path: item.path.clone(),
+            },
+        );
+    }
+    fsx::write_json(key_path, &key)?;
+    let key_abs = std::fs::canonicalize(key_path).unwrap_or_else(|_| key_path.to_path_buf());
+    let html = HUMAN_PAGE
+        .replace("{{COUNT}}", &questions.len().to_string())
+        .replace("{{CLASSES}}", &escape(&manifest.classes.join(" / ")))
+        .replace(
+            "{{KEY}}",
+            &serde_json::to_string(&key_abs.display().to_string())?,
+        )
+        .replace("{{CARDS}}", &cards);
+    fsx::write_atomic(out, html.as_bytes())
+}
+
+const HUMAN_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>casebook human baseline</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto}
+.card{display:inline-block;margin:8px;padding:6px;border:1px solid #ccc;text-align:center}
+.card img{width:192px;height:192px;image-rendering:pixelated;display:block}</style></head><body>
+<h1>Which class is each photo?</h1>
+<p>{{COUNT}} images, some shown at very low resolution (enlarged). Choose {{CLASSES}} for each, then press
+<b>Save answers</b> and run <code>casebook image human-baseline answers.json</code>.</p>
+{{CARDS}}
+<p><button id=save>Save answers</button> <span id=status></span></p>
+<script>
+document.getElementById('save').onclick = function () {
+  var answers = {};
+  document.querySelectorAll('input[type=radio]:checked').forEach(function (el) { answers[el.name] = el.value; });
+  var blob = new Blob([JSON.stringify({key: {{KEY}}, answers: answers}, null, 1)], {type: 'application/json'});
+  var a = document.createElement('a');
+  a.href = URL.createObjectURL(blob); a.download = 'answers.json'; a.click();
+  document.getElementById('status').textContent = Object.keys(answers).length + ' answers saved';
+};
+</script></body></html>
+"#;
+
+/// Human accuracy per resolution.
+#[derive(Debug, Clone, Serialize)]
+pub struct HumanScore {
+    pub resolution: u32,
+    pub answered: usize,
+    pub questions: usize,
+    pub human_accuracy: f64,
+    pub model_accuracy: Option<f64>,
+}
+
+/// Scores answers against the key, per resolution. Unanswered questions count as wrong.
+pub fn score_human(answers: &HumanAnswers, key: &HumanKey) -> Vec<HumanScore> {
+    let mut per: BTreeMap<u32, (usize, usize, usize)> = BTreeMap::new();
+    for (id, entry) in &key.questions {
+        let slot = per.entry(entry.resolution).or_default();
+        slot.2 += 1;
+        if let Some(answer) = answers.answers.get(id) {
+            slot.1 += 1;
+            if *answer == entry.label {
+                slot.0 += 1;
+            }
+        }
+    }
+    per.into_iter()
+        .map(|(resolution, (right, answered, questions))| HumanScore {
+            resolution,
+            answered,
+            questions,
+            human_accuracy: right as f64 / questions.max(1) as f64,
+            model_accuracy: key.model_accuracy.get(&resolution).copied(),
+        })
+        .collect()
+}
+
+/// Loads answers and their key (`key` overrides the path the page recorded).
+pub fn load_answers(answers_path: &Path, key: Option<&Path>) -> Result<(HumanAnswers, HumanKey)> {
+    let answers: HumanAnswers = fsx::read_json(answers_path)?;
+    let key_path = match (key, &answers.key) {
+        (Some(k), _) => k.to_path_buf(),
+        (None, Some(k)) => PathBuf::from(k),
+        (None, None) => bail!(
+            "{} does not say where its key is; pass --key STUDY/human-key.json",
+            answers_path.display()
+        ),
+    };
+    let key: HumanKey = fsx::read_json(&key_path).with_context(|| {
+        "pass --key with the human-key.json written beside the page".to_string()
+    })?;
+    Ok((answers, key))
+}
+
+/// Result of a learning-curve study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LearningCurve {
+    pub points: Vec<StudyPoint>,
+    pub reading: String,
+}
+
+/// Reads the end of the curve: does the last step up in data still pay?
+pub fn read_curve(points: &[StudyPoint]) -> String {
+    match points {
+        [.., a, b] => {
+            let gain = b.test_accuracy - a.test_accuracy;
+            if gain > GOOD_ENOUGH {
+                format!(
+                    "more data still helps: +{:.1} points from {} to {} training images",
+                    100.0 * gain,
+                    a.train_images,
+                    b.train_images
+                )
+            } else {
+                format!("flat: {:+.1} points from {} to {} training images; more data of the same kind is unlikely to help, try a larger model or harder examples", 100.0 * gain, a.train_images, b.train_images)
+            }
+        }
+        _ => "one point only: give several --fractions to see a trend".to_string(),
+    }
+}
+
+pub fn learning_curve(
+    study: &RunDir,
+    base: &TrainConfig,
+    fractions: &[f64],
+    quiet: bool,
+) -> Result<LearningCurve> {
+    let mut sorted: Vec<f64> = fractions.to_vec();
+    if sorted.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
+        bail!("--fractions must lie in (0, 1], e.g. 0.1,0.25,0.5,1");
+    }
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup();
+    study.write_config(
+        &serde_json::json!({ "study": "learning-curve", "fractions": sorted, "base": base }),
+    )?;
+    let variants = sorted
+        .iter()
+        .map(|&f| {
+            (
+                format!("fraction-{f}"),
+                TrainConfig {
+                    train_fraction: f,
+                    ..base.clone()
+                },
+            )
+        })
+        .collect();
+    let points = train_series(study, base, variants, quiet)?;
+    let curve = LearningCurve {
+        reading: read_curve(&points),
+        points,
+    };
+    fsx::write_json(&study.path().join("results.json"), &curve)?;
+    let mut report = Report::new("Learning curve");
+    report.paragraph(&format!("Reading: {}.", curve.reading));
+    let rows: Vec<Vec<String>> = curve
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{}", p.train_fraction),
+                p.train_images.to_string(),
+                format!("{:.2}%", 100.0 * p.test_accuracy),
+                format!("{:.2}%", 100.0 * p.best_val_accuracy),
+            ]
+        })
+        .collect();
+    report.table(
+        &[
+            "fraction",
+            "training images",
+            "test accuracy",
+            "best validation accuracy",
+        ],
+        &rows,
+    );
+    let series = |f: fn(&StudyPoint) -> f64| {
+        curve
+            .points
+            .iter()
+            .map(|p| (p.train_images as f64, f(p)))
+            .collect::<Vec<_>>()
+    };
+    report.figure(&plot::line_chart(
+        "accuracy against training-set size",
+        "training images",
+        "accuracy",
+        &[
+            plot::Series::new("test", series(|p| p.test_accuracy)),
+            plot::Series::new("validation", series(|p| p.best_val_accuracy)),
+        ],
+    )?);
+    report.save(&study.report_path())?;
+    Ok(curve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(resolution: u32, acc: f64, n: usize) -> StudyPoint {
+        StudyPoint {
+            resolution,
+            train_fraction: 1.0,
+            train_images: n,
+            test_accuracy: acc,
+            best_val_accuracy: acc,
+            train_seconds: 1.0,
+            inference_ms_per_image: 1.0,
+        }
+    }
+
+    #[test]
+    fn recommends_smallest_within_one_point_of_best() {
+        let pts = [
+            point(16, 0.90, 0),
+            point(32, 0.975, 0),
+            point(64, 0.98, 0),
+            point(128, 0.981, 0),
+        ];
+        assert_eq!(recommend(&pts), 32);
+    }
+
+    #[test]
+    fn curve_reading_follows_the_last_step() {
+        assert!(read_curve(&[point(64, 0.8, 100), point(64, 0.9, 200)])
+            .starts_with("more data still helps"));
+        assert!(read_curve(&[point(64, 0.95, 100), point(64, 0.953, 200)]).starts_with("flat"));
+    }
+
+    #[test]
+    fn human_answers_are_scored_per_resolution() {
+        let entry = |r, l: &str| KeyEntry {
+            resolution: r,
+            label: l.into(),
+            path: String::new(),
+        };
+        let key = HumanKey {
+            classes: vec!["day".into(), "night".into()],
+            questions: [
+                ("a", entry(16, "day")),
+                ("b", entry(16, "night")),
+                ("c", entry(64, "night")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            model_accuracy: [(16, 0.9)].into_iter().collect(),
+        };
+        let answers = HumanAnswers {
+            key: None,
+            answers: [("a", "day"), ("b", "day"), ("c", "night")]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        };
+        let s = score_human(&answers, &key);
+        assert_eq!(
+            (s[0].resolution, s[0].human_accuracy, s[0].model_accuracy),
+            (16, 0.5, Some(0.9))
+        );
+        assert_eq!(
+            (s[1].resolution, s[1].human_accuracy, s[1].answered),
+            (64, 1.0, 1)
+        );
+    }
+}

@@ -623,8 +623,15 @@ fn draw_rain(canvas: &mut Canvas, rng: &mut impl Rng) {
 /// The camera: exposure, white balance, blur, noise, then 8-bit and maybe JPEG.
 fn camera(mut canvas: Canvas, night: bool, rng: &mut impl Rng) -> RgbImage {
     let n = canvas.size;
-    let exposure =
-        (rng.gen_range(-0.35f32..0.35)).exp() * if night { rng.gen_range(1.0..1.6) } else { 1.0 };
+    // Hard cases on purpose: long-exposure nights come out bright, and
+    // under-exposed days come out dark, so brightness alone cannot decide.
+    let exposure = (rng.gen_range(-0.35f32..0.35)).exp()
+        * match (night, rng.gen_bool(0.15)) {
+            (true, true) => rng.gen_range(2.5..5.0),
+            (true, false) => rng.gen_range(1.0..1.6),
+            (false, true) => rng.gen_range(0.3..0.55),
+            (false, false) => 1.0,
+        };
     let cast = jitter(rng, [1.0, 1.0, 1.0], 0.08);
     if rng.gen_bool(0.3) {
         box_blur(&mut canvas);
