@@ -289,7 +289,7 @@ fn predict(model: &Path, files: &[PathBuf], json: bool) -> Result<()> {
             Ok(p) => println!("{}\t{}\t{:.4}", p.path.display(), p.label, p.probability),
             Err(e) => {
                 failures += 1;
-                eprintln!("error: {e}");
+                eprintln!("skipped {e}");
             }
         }
     }
@@ -306,6 +306,7 @@ fn resolution_study(args: &StudyArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
+    ScannedDataset::scan(&args.data)?; // fail on bad data before making the study folder
     let study_dir = RunDir::create(&args.runs_dir, args.run.as_deref(), "resolution")?;
     let page = args.human_page.as_deref().map(|p| (p, args.human_count));
     let result = study::resolution_study(&study_dir, &base, &args.resolutions, page, quiet)?;
@@ -349,6 +350,7 @@ fn learning_curve(args: &CurveArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
+    ScannedDataset::scan(&args.data)?; // fail on bad data before making the study folder
     let study_dir = RunDir::create(&args.runs_dir, args.run.as_deref(), "learning-curve")?;
     let curve = study::learning_curve(&study_dir, &base, &args.fractions, quiet)?;
     println!(

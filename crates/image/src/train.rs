@@ -109,7 +109,17 @@ struct Loaded {
 pub fn train(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
     validate(config)?;
     run.write_config(config)?;
-    fit(config, run, quiet)
+    let folder = run.path().to_path_buf();
+    let has_checkpoint = |dir: &std::path::Path| {
+        dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists()
+    };
+    let result = fit(config, run, quiet);
+    // A run that failed before its first epoch (bad data, bad flags) leaves
+    // nothing behind: no half-made run folder to trip a later --run NAME.
+    if result.is_err() && !has_checkpoint(&folder) {
+        let _ = std::fs::remove_dir_all(&folder);
+    }
+    result
 }
 
 /// Continues a run from its last checkpoint.

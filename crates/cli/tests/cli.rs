@@ -1,0 +1,477 @@
+//! End-to-end tests of the `casebook` binary on tiny generated datasets.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn casebook(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_casebook"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("casebook runs")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = casebook(args, cwd);
+    assert!(
+        out.status.success(),
+        "casebook {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Asserts a clean failure: non-zero exit, one `error:` line, no panic.
+fn fails(args: &[&str], cwd: &Path) -> String {
+    let out = casebook(args, cwd);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "casebook {args:?} should fail");
+    assert!(
+        !stderr.contains("panicked"),
+        "casebook {args:?} panicked:\n{stderr}"
+    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "want one error line, got:\n{stderr}");
+    errors[0].to_string()
+}
+
+/// A small generated day/night dataset shared by the tests (made once).
+fn dataset() -> &'static Path {
+    static DATA: OnceLock<PathBuf> = OnceLock::new();
+    DATA.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let data = dir.join("daynight");
+        ok(
+            &[
+                "data",
+                "daynight",
+                "--out",
+                data.to_str().unwrap(),
+                "--count",
+                "240",
+                "--seed",
+                "3",
+                "--quiet",
+            ],
+            &dir,
+        );
+        data
+    })
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn split_train_eval_predict_end_to_end() {
+    let data = dataset();
+    let work = tempfile::tempdir().unwrap();
+    let d = data.to_str().unwrap();
+
+    let split_file = work.path().join("split.json");
+    let out = ok(
+        &["image", "split", d, "--out", split_file.to_str().unwrap()],
+        work.path(),
+    );
+    assert!(
+        out.contains("imbalance ratio") && split_file.exists(),
+        "{out}"
+    );
+
+    let out = ok(
+        &[
+            "image",
+            "train",
+            d,
+            "--resolution",
+            "24",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "16",
+            "--run",
+            "r1",
+            "--split",
+            split_file.to_str().unwrap(),
+            "--quiet",
+        ],
+        work.path(),
+    );
+    let run = work.path().join("runs/r1");
+    for file in [
+        "config.json",
+        "metrics.jsonl",
+        "report.html",
+        "model.casebook",
+        "split.json",
+    ] {
+        assert!(run.join(file).exists(), "{file} missing; stdout:\n{out}");
+    }
+    let history = metrics(&run);
+    assert_eq!(history.len(), 4);
+    let loss = |i: usize| history[i]["train_loss"].as_f64().unwrap();
+    assert!(loss(3) < loss(0), "training loss did not fall: {history:?}");
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        report.matches("<svg").count() >= 4,
+        "report lacks its plots"
+    );
+
+    // Held-out test accuracy well above chance (50%).
+    let model = run.join("model.casebook");
+    let m = model.to_str().unwrap();
+    let eval = ok(
+        &["image", "eval", m, d, "--run", "e1", "--quiet"],
+        work.path(),
+    );
+    let accuracy: f64 = eval
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(accuracy > 80.0, "eval accuracy {accuracy}%:\n{eval}");
+    assert!(work.path().join("runs/e1/report.html").exists());
+
+    let night = std::fs::read_dir(data.join("night"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let json = ok(
+        &["image", "predict", m, night.to_str().unwrap(), "--json"],
+        work.path(),
+    );
+    let p: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert!(p["label"] == "night" || p["label"] == "day", "{p}");
+    let probs: f64 = p["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((probs - 1.0).abs() < 1e-4);
+}
+
+#[test]
+fn killed_training_resumes_to_the_same_result() {
+    let data = dataset();
+    let work = tempfile::tempdir().unwrap();
+    let d = data.to_str().unwrap();
+    let args = [
+        "image",
+        "train",
+        d,
+        "--resolution",
+        "40",
+        "--epochs",
+        "5",
+        "--batch-size",
+        "16",
+        "--patience",
+        "10",
+        "--quiet",
+    ];
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_casebook"))
+        .args(args)
+        .args(["--run", "killed"])
+        .current_dir(work.path())
+        .spawn()
+        .unwrap();
+    let run = work.path().join("runs/killed");
+    let state = run.join("checkpoint/state.json");
+    let start = std::time::Instant::now();
+    while !state.exists() && start.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let epochs_before_kill = metrics(&run).len();
+    assert!(
+        epochs_before_kill < 5,
+        "the run finished before it could be killed"
+    );
+
+    ok(
+        &[
+            "image",
+            "train",
+            "--resume",
+            run.to_str().unwrap(),
+            "--quiet",
+        ],
+        work.path(),
+    );
+    ok(
+        &args
+            .iter()
+            .copied()
+            .chain(["--run", "straight"])
+            .collect::<Vec<_>>(),
+        work.path(),
+    );
+    let losses = |name: &str| -> Vec<f64> {
+        metrics(&work.path().join("runs").join(name))
+            .iter()
+            .map(|r| r["train_loss"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        losses("killed"),
+        losses("straight"),
+        "resumed run differs from an uninterrupted one"
+    );
+    let m = run.join("model.casebook");
+    ok(
+        &[
+            "image",
+            "eval",
+            m.to_str().unwrap(),
+            d,
+            "--run",
+            "after-resume",
+            "--quiet",
+        ],
+        work.path(),
+    );
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+
+    let err = fails(&["image", "train", "no/such/folder"], w);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(
+        !w.join("runs").exists() || std::fs::read_dir(w.join("runs")).unwrap().count() == 0,
+        "a failed run left files"
+    );
+
+    let one_class = w.join("one");
+    ok(
+        &[
+            "data",
+            "daynight",
+            "--out",
+            one_class.to_str().unwrap(),
+            "--count",
+            "6",
+            "--night-fraction",
+            "0",
+            "--quiet",
+        ],
+        w,
+    );
+    let _ = std::fs::remove_dir(one_class.join("night"));
+    let err = fails(&["image", "train", one_class.to_str().unwrap()], w);
+    assert!(err.contains("only one class"), "{err}");
+
+    let not_model = w.join("notes.casebook");
+    std::fs::write(&not_model, "hello").unwrap();
+    let err = fails(
+        &["image", "predict", not_model.to_str().unwrap(), "x.png"],
+        w,
+    );
+    assert!(err.contains("not a casebook model file"), "{err}");
+
+    let err = fails(&["image", "predict", "missing.casebook", "x.png"], w);
+    assert!(err.contains("missing.casebook"), "{err}");
+
+    let err = fails(
+        &["image", "train", "--lr=-1", dataset().to_str().unwrap()],
+        w,
+    );
+    assert!(err.contains("--lr"), "{err}");
+}
+
+#[test]
+fn corrupt_images_are_listed_and_left_out() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let data = w.join("data");
+    ok(
+        &[
+            "data",
+            "daynight",
+            "--out",
+            data.to_str().unwrap(),
+            "--count",
+            "40",
+            "--quiet",
+        ],
+        w,
+    );
+    std::fs::write(data.join("day/broken.png"), b"\x89PNG\r\n\x1a\n not really").unwrap();
+    std::fs::write(data.join("night/readme.txt"), "not an image").unwrap();
+    let out = casebook(
+        &[
+            "image",
+            "train",
+            data.to_str().unwrap(),
+            "--resolution",
+            "16",
+            "--epochs",
+            "1",
+            "--run",
+            "c",
+        ],
+        w,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("broken.png") && stderr.contains("readme.txt"),
+        "skipped files not listed:\n{stderr}"
+    );
+
+    // A corrupt file passed to predict fails that file, clearly.
+    let model = w.join("runs/c/model.casebook");
+    let err = fails(
+        &[
+            "image",
+            "predict",
+            model.to_str().unwrap(),
+            data.join("day/broken.png").to_str().unwrap(),
+        ],
+        w,
+    );
+    assert!(err.contains("could not be read"), "{err}");
+
+    // A truncated model file is named as such.
+    let bytes = std::fs::read(&model).unwrap();
+    let cut = w.join("cut.casebook");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = fails(
+        &[
+            "image",
+            "predict",
+            cut.to_str().unwrap(),
+            data.join("day/broken.png").to_str().unwrap(),
+        ],
+        w,
+    );
+    assert!(err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn studies_write_their_tables_and_reports() {
+    let data = dataset();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let d = data.to_str().unwrap();
+    let page = w.join("human.html");
+    let out = ok(
+        &[
+            "image",
+            "resolution-study",
+            d,
+            "--resolutions",
+            "12,24",
+            "--epochs",
+            "2",
+            "--run",
+            "rs",
+            "--human-page",
+            page.to_str().unwrap(),
+            "--human-count",
+            "4",
+            "--quiet",
+        ],
+        w,
+    );
+    assert!(out.contains("recommended resolution"), "{out}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<img").count(), 8);
+    assert!(
+        !html.contains("\"label\""),
+        "the human page must not hold the labels"
+    );
+
+    // Answer every question "day" and score it.
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("runs/rs/human-key.json")).unwrap())
+            .unwrap();
+    let answers: serde_json::Map<String, serde_json::Value> = key["questions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (k.clone(), "day".into()))
+        .collect();
+    let answers_file = w.join("answers.json");
+    std::fs::write(
+        &answers_file,
+        serde_json::json!({ "answers": answers }).to_string(),
+    )
+    .unwrap();
+    let key_file = w.join("runs/rs/human-key.json");
+    let table = ok(
+        &[
+            "image",
+            "human-baseline",
+            answers_file.to_str().unwrap(),
+            "--key",
+            key_file.to_str().unwrap(),
+        ],
+        w,
+    );
+    assert!(table.contains("4/4"), "{table}");
+
+    let out = ok(
+        &[
+            "image",
+            "learning-curve",
+            d,
+            "--fractions",
+            "0.25,1",
+            "--resolution",
+            "16",
+            "--epochs",
+            "2",
+            "--run",
+            "lc",
+            "--quiet",
+        ],
+        w,
+    );
+    assert!(out.contains("reading:"), "{out}");
+    assert!(w.join("runs/lc/report.html").exists());
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let w = tempfile::tempdir().unwrap();
+    for cmd in [
+        &["image", "train", "--help"][..],
+        &["image", "resolution-study", "--help"],
+        &["data", "daynight", "--help"],
+        &["demo", "--help"],
+    ] {
+        let text = ok(cmd, w.path());
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for (i, line) in lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("--"))
+        {
+            // Short help puts the text after the flag; long help on the next line.
+            let same_line = line.contains("  ");
+            let next_line = lines
+                .get(i + 1)
+                .is_some_and(|n| !n.is_empty() && !n.starts_with('-'));
+            assert!(
+                same_line || next_line,
+                "{cmd:?}: flag without explanation: {line}"
+            );
+        }
+    }
+}
