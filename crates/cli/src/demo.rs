@@ -14,13 +14,13 @@ pub struct DemoArgs {
     #[arg(long, default_value = "demo")]
     pub out: PathBuf,
     /// Number of day/night images to generate.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 1500)]
     pub count: usize,
     /// Maximum training epochs.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 15)]
     pub epochs: usize,
     /// Input resolution of the classifier.
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 64)]
     pub resolution: u32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -103,6 +103,18 @@ fn split_train_eval_predict_end_to_end() {
         ],
         work.path(),
     );
+    // Held-out test split accuracy well above chance (50%).
+    let test_accuracy: f64 = out
+        .split("test accuracy ")
+        .nth(1)
+        .and_then(|t| t.split('%').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        test_accuracy > 80.0,
+        "test accuracy {test_accuracy}%:\n{out}"
+    );
     let run = work.path().join("runs/r1");
     for file in [
         "config.json",
@@ -123,7 +135,6 @@ fn split_train_eval_predict_end_to_end() {
         "report lacks its plots"
     );
 
-    // Held-out test accuracy well above chance (50%).
     let model = run.join("model.casebook");
     let m = model.to_str().unwrap();
     let eval = ok(
@@ -474,4 +485,64 @@ fn help_explains_every_flag() {
             );
         }
     }
+}
+
+#[test]
+fn imbalance_is_reported_and_mitigated() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let data = w.join("skewed");
+    ok(
+        &[
+            "data",
+            "daynight",
+            "--out",
+            data.to_str().unwrap(),
+            "--count",
+            "60",
+            "--night-fraction",
+            "0.2",
+            "--quiet",
+        ],
+        w,
+    );
+    let out = ok(&["image", "split", data.to_str().unwrap()], w);
+    assert!(out.contains("imbalanced"), "{out}");
+    for balance in ["weights", "sampler"] {
+        let run = format!("b-{balance}");
+        ok(
+            &[
+                "image",
+                "train",
+                data.to_str().unwrap(),
+                "--resolution",
+                "16",
+                "--epochs",
+                "1",
+                "--balance",
+                balance,
+                "--run",
+                &run,
+                "--quiet",
+            ],
+            w,
+        );
+        let config =
+            std::fs::read_to_string(w.join("runs").join(&run).join("config.json")).unwrap();
+        assert!(
+            config.contains(&format!("\"balance\": \"{balance}\"")),
+            "{config}"
+        );
+    }
+    let err = fails(
+        &[
+            "image",
+            "train",
+            data.to_str().unwrap(),
+            "--balance",
+            "magic",
+        ],
+        w,
+    );
+    assert!(err.contains("none, weights or sampler"), "{err}");
 }

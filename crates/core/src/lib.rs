@@ -5,6 +5,7 @@
 
 pub mod balance;
 pub mod checkpoint;
+pub mod device;
 pub mod encoding;
 pub mod fsx;
 pub mod metrics;

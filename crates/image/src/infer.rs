@@ -71,7 +71,7 @@ impl Classifier {
         let device = burn::module::Module::devices(&model)
             .first()
             .cloned()
-            .unwrap_or_else(Device::flex);
+            .unwrap_or_else(casebook_core::device::compute_device);
         Self {
             model,
             architecture,
@@ -94,7 +94,7 @@ impl Classifier {
             .with_context(|| bad("architecture"))?;
         let preprocessing: Preprocessing = serde_json::from_value(file.meta.preprocessing.clone())
             .with_context(|| bad("preprocessing"))?;
-        let device = Device::flex();
+        let device = casebook_core::device::compute_device();
         let model = module_from_bytes(architecture.init(&device), &file.weights)
             .with_context(|| format!("cannot load weights from {}", path.display()))?;
         Ok(Self::new(
@@ -176,5 +176,80 @@ impl Classifier {
             });
         }
         results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_file_round_trip_predicts_the_same() {
+        let device = Device::flex();
+        let config = CnnConfig::new(2).with_widths(vec![4, 8]);
+        let norm = Normalization {
+            mean: [0.4; 3],
+            std: [0.2; 3],
+        };
+        let original = Classifier::new(
+            &config.init(&device),
+            config,
+            vec!["day".into(), "night".into()],
+            Preprocessing::new(16, norm),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.casebook");
+        original
+            .save(&path, serde_json::json!({"note": "test"}))
+            .unwrap();
+        let loaded = Classifier::load(&path).unwrap();
+        assert_eq!(
+            (
+                loaded.classes.clone(),
+                loaded.preprocessing,
+                loaded.architecture.clone()
+            ),
+            (
+                original.classes.clone(),
+                original.preprocessing,
+                original.architecture.clone()
+            )
+        );
+        let images: Vec<RgbImage> = (0..3)
+            .map(|i| {
+                RgbImage::from_fn(18, 18, |x, y| {
+                    image::Rgb([(x * 9) as u8, (y * 9) as u8, i * 80])
+                })
+            })
+            .collect();
+        let (a, b) = (
+            original.probabilities(&images),
+            loaded.probabilities(&images),
+        );
+        for (pa, pb) in a.iter().flatten().zip(b.iter().flatten()) {
+            assert!((pa - pb).abs() < 1e-6, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn a_model_for_another_task_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.casebook");
+        let meta = ModelMeta {
+            task: "trigger-word".into(),
+            casebook_version: casebook_core::VERSION.into(),
+            classes: vec![],
+            preprocessing: serde_json::Value::Null,
+            architecture: serde_json::Value::Null,
+            training: serde_json::Value::Null,
+        };
+        ModelFile {
+            meta,
+            weights: vec![],
+        }
+        .save(&path)
+        .unwrap();
+        let err = Classifier::load(&path).unwrap_err().to_string();
+        assert!(err.contains("trigger-word") && err.contains(TASK), "{err}");
     }
 }

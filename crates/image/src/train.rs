@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use casebook_core::balance::{balanced_sample, class_weights, Balance, BalanceReport};
 use casebook_core::run::{EpochRecord, RunDir};
 use casebook_core::split::{stratified_split, SplitFractions, SplitManifest};
@@ -238,7 +238,7 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
     let preprocessing = Preprocessing::new(config.resolution, normalization);
     let architecture = CnnConfig::new(data.classes.len()).with_widths(config.widths.clone());
 
-    let device = Device::flex().autodiff();
+    let device = casebook_core::device::compute_device().autodiff();
     device.seed(config.seed);
     let mut model = architecture.init(&device);
     let mut optimizer = AdamConfig::new().init();
