@@ -22,6 +22,7 @@ pub struct DemoArgs {
     /// Input resolution of the classifier.
     #[arg(long, default_value_t = 64)]
     pub resolution: u32,
+    /// Random seed for the data, the split and training.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }

@@ -130,6 +130,7 @@ pub struct StudyArgs {
     /// Run folder name under --runs-dir [default: resolution-<time>].
     #[arg(long)]
     pub run: Option<String>,
+    /// Folder holding run folders.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
 }
@@ -147,11 +148,13 @@ pub struct CurveArgs {
     /// Epochs per fraction.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Random seed (the same split is used for every fraction; smaller fractions are stratified subsets).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Run folder name under --runs-dir [default: learning-curve-<time>].
     #[arg(long)]
     pub run: Option<String>,
+    /// Folder holding run folders.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
 }
@@ -230,11 +233,11 @@ fn eval(model: &Path, data: &Path, run: Option<&str>, runs_dir: &Path, quiet: bo
     let classifier = Classifier::load(model)?;
     let scan = ScannedDataset::scan(data)?;
     for class in &scan.classes {
-        if !classifier.classes.contains(class) {
+        if !classifier.classes().contains(class) {
             bail!(
                 "{} has a class folder '{class}' that the model does not know (model classes: {})",
                 data.display(),
-                classifier.classes.join(", ")
+                classifier.classes().join(", ")
             );
         }
     }
@@ -250,7 +253,7 @@ fn eval(model: &Path, data: &Path, run: Option<&str>, runs_dir: &Path, quiet: bo
     let (set, skipped) = casebook_image::data::load_items(
         data,
         &items,
-        &classifier.classes,
+        classifier.encoder(),
         classifier.preprocessing.load_size,
         || bar.inc(1),
     )?;

@@ -461,24 +461,37 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    for cmd in [
-        &["image", "train", "--help"][..],
-        &["image", "resolution-study", "--help"],
-        &["data", "daynight", "--help"],
-        &["demo", "--help"],
-    ] {
-        let text = ok(cmd, w.path());
+    let subcommands: [&[&str]; 9] = [
+        &["image", "split"],
+        &["image", "train"],
+        &["image", "eval"],
+        &["image", "predict"],
+        &["image", "resolution-study"],
+        &["image", "human-baseline"],
+        &["image", "learning-curve"],
+        &["data", "daynight"],
+        &["demo"],
+    ];
+    for sub in subcommands {
+        let cmd: Vec<&str> = sub.iter().copied().chain(["--help"]).collect();
+        let text = ok(&cmd, w.path());
         let lines: Vec<&str> = text.lines().map(str::trim).collect();
         for (i, line) in lines
             .iter()
             .enumerate()
             .filter(|(_, l)| l.starts_with("--"))
         {
-            // Short help puts the text after the flag; long help on the next line.
-            let same_line = line.contains("  ");
-            let next_line = lines
-                .get(i + 1)
-                .is_some_and(|n| !n.is_empty() && !n.starts_with('-'));
+            // Short help puts the text after the flag; long help on the next
+            // line. A bare "[default: ...]" is not an explanation.
+            let same_line = line
+                .split("  ")
+                .skip(1)
+                .map(str::trim)
+                .find(|t| !t.is_empty())
+                .is_some_and(|t| !t.starts_with("[default"));
+            let next_line = lines.get(i + 1).is_some_and(|n| {
+                !n.is_empty() && !n.starts_with('-') && !n.starts_with("[default")
+            });
             assert!(
                 same_line || next_line,
                 "{cmd:?}: flag without explanation: {line}"

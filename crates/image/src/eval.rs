@@ -31,7 +31,7 @@ pub struct Evaluation {
 pub fn evaluate(classifier: &Classifier, set: &ImageSet) -> Evaluation {
     let probabilities = classifier.probabilities(&set.images);
     from_probabilities(
-        classifier.classes.clone(),
+        classifier.classes().to_vec(),
         set.labels.clone(),
         probabilities,
     )

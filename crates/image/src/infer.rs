@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use burn::tensor::activation::softmax;
 use burn::tensor::Device;
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
+use casebook_core::encoding::LabelEncoder;
 use casebook_core::model_file::{ModelFile, ModelMeta};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -54,7 +55,8 @@ pub struct Prediction {
 pub struct Classifier {
     model: Cnn,
     pub architecture: CnnConfig,
-    pub classes: Vec<String>,
+    /// Class names in output order: the label encoder stored in the model file.
+    encoder: LabelEncoder,
     pub preprocessing: Preprocessing,
     device: Device,
 }
@@ -75,10 +77,20 @@ impl Classifier {
         Self {
             model,
             architecture,
-            classes,
+            encoder: LabelEncoder::from_classes(classes),
             preprocessing,
             device,
         }
+    }
+
+    /// Class names in output order.
+    pub fn classes(&self) -> &[String] {
+        self.encoder.classes()
+    }
+
+    /// The label encoder (class name <-> output index).
+    pub fn encoder(&self) -> &LabelEncoder {
+        &self.encoder
     }
 
     /// Loads and checks an image-classifier model file.
@@ -110,7 +122,7 @@ impl Classifier {
         let meta = ModelMeta {
             task: TASK.into(),
             casebook_version: casebook_core::VERSION.into(),
-            classes: self.classes.clone(),
+            classes: self.classes().to_vec(),
             preprocessing: serde_json::to_value(self.preprocessing)?,
             architecture: serde_json::to_value(&self.architecture)?,
             training,
@@ -124,7 +136,7 @@ impl Classifier {
 
     /// Class probabilities for images already squared to `load_size`.
     pub fn probabilities(&self, images: &[RgbImage]) -> Vec<Vec<f32>> {
-        let k = self.classes.len();
+        let k = self.encoder.len();
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(PREDICT_BATCH) {
             let refs: Vec<&RgbImage> = chunk.iter().collect();
@@ -168,7 +180,7 @@ impl Classifier {
                         .unwrap_or((0, &0.0));
                     Ok(Prediction {
                         path: path.clone(),
-                        label: self.classes[best].clone(),
+                        label: self.encoder.decode(best).unwrap_or_default().to_string(),
                         probability,
                         probabilities: p,
                     })
@@ -205,12 +217,12 @@ mod tests {
         let loaded = Classifier::load(&path).unwrap();
         assert_eq!(
             (
-                loaded.classes.clone(),
+                loaded.classes().to_vec(),
                 loaded.preprocessing,
                 loaded.architecture.clone()
             ),
             (
-                original.classes.clone(),
+                original.classes().to_vec(),
                 original.preprocessing,
                 original.architecture.clone()
             )

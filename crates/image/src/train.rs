@@ -15,6 +15,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Int, Tensor, TensorData};
 use casebook_core::balance::{balanced_sample, class_weights, Balance, BalanceReport};
+use casebook_core::encoding::LabelEncoder;
 use casebook_core::run::{EpochRecord, RunDir};
 use casebook_core::split::{stratified_split, SplitFractions, SplitManifest};
 use casebook_core::{checkpoint, plot, progress};
@@ -163,12 +164,13 @@ fn load(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<Loaded> {
     };
     manifest.save(&manifest_path)?;
     let classes = manifest.classes.clone();
+    let encoder = LabelEncoder::from_classes(classes.clone());
     let size = load_size(config.resolution);
     let total = (manifest.train.len() + manifest.val.len() + manifest.test.len()) as u64;
     let bar = progress::bar(total, "loading", quiet);
     let mut skipped = scan.skipped.clone();
     let mut part = |items| -> Result<ImageSet> {
-        let (set, bad) = load_items(&config.data, items, &classes, size, || bar.inc(1))?;
+        let (set, bad) = load_items(&config.data, items, &encoder, size, || bar.inc(1))?;
         skipped.extend(bad);
         Ok(set)
     };

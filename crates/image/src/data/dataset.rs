@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use casebook_core::encoding::LabelEncoder;
 use casebook_core::split::{ManifestItem, SplitFractions, SplitManifest};
 use image::imageops::FilterType;
 use image::RgbImage;
@@ -155,11 +156,11 @@ pub fn square(img: &RgbImage, size: u32) -> RgbImage {
 }
 
 /// Loads the manifest items under `root` at `size`; unreadable files are
-/// returned as skipped. `classes` maps manifest labels to indices.
+/// returned as skipped. `encoder` maps manifest labels to indices.
 pub fn load_items(
     root: &Path,
     items: &[ManifestItem],
-    classes: &[String],
+    encoder: &LabelEncoder,
     size: u32,
     mut on_item: impl FnMut(),
 ) -> Result<(ImageSet, Vec<Skipped>)> {
@@ -170,7 +171,7 @@ pub fn load_items(
     let mut skipped = Vec::new();
     for item in items {
         let path = root.join(&item.path);
-        let Some(label) = classes.iter().position(|c| *c == item.label) else {
+        let Some(label) = encoder.encode(&item.label) else {
             bail!(
                 "split manifest names class '{}' that the dataset does not have",
                 item.label
@@ -242,7 +243,8 @@ mod tests {
                 label: "day".into(),
             },
         ];
-        let (set, skipped) = load_items(dir.path(), &items, &["day".into()], 8, || {}).unwrap();
+        let (set, skipped) =
+            load_items(dir.path(), &items, &LabelEncoder::fit(["day"]), 8, || {}).unwrap();
         assert_eq!(set.len(), 1);
         assert_eq!(set.images[0].dimensions(), (8, 8));
         assert_eq!(skipped.len(), 1);
