@@ -177,7 +177,7 @@ pub fn run(cmd: ImageCommand, quiet: bool) -> Result<()> {
 }
 
 fn split(data: &Path, out: Option<PathBuf>, seed: u64) -> Result<()> {
-    let scan = ScannedDataset::scan(data)?;
+    let scan = ScannedDataset::scan_for_training(data)?;
     for s in &scan.skipped {
         eprintln!("skipped {}: {}", s.path.display(), s.reason);
     }
@@ -309,7 +309,7 @@ fn resolution_study(args: &StudyArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    ScannedDataset::scan(&args.data)?; // fail on bad data before making the study folder
+    ScannedDataset::scan_for_training(&args.data)?; // fail on bad data before making the study folder
     let study_dir = RunDir::create(&args.runs_dir, args.run.as_deref(), "resolution")?;
     let page = args.human_page.as_deref().map(|p| (p, args.human_count));
     let result = study::resolution_study(&study_dir, &base, &args.resolutions, page, quiet)?;
@@ -353,7 +353,7 @@ fn learning_curve(args: &CurveArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    ScannedDataset::scan(&args.data)?; // fail on bad data before making the study folder
+    ScannedDataset::scan_for_training(&args.data)?; // fail on bad data before making the study folder
     let study_dir = RunDir::create(&args.runs_dir, args.run.as_deref(), "learning-curve")?;
     let curve = study::learning_curve(&study_dir, &base, &args.fractions, quiet)?;
     println!(

@@ -151,6 +151,31 @@ fn split_train_eval_predict_end_to_end() {
     assert!(accuracy > 80.0, "eval accuracy {accuracy}%:\n{eval}");
     assert!(work.path().join("runs/e1/report.html").exists());
 
+    // Evaluating on one class folder alone is legitimate (e.g. only night photos).
+    let only_night = work.path().join("only-night");
+    std::fs::create_dir_all(only_night.join("night")).unwrap();
+    for entry in std::fs::read_dir(data.join("night")).unwrap().take(5) {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            only_night.join("night").join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let eval = ok(
+        &[
+            "image",
+            "eval",
+            m,
+            only_night.to_str().unwrap(),
+            "--run",
+            "e2",
+            "--quiet",
+        ],
+        work.path(),
+    );
+    assert!(eval.contains("on 5 images"), "{eval}");
+
     let night = std::fs::read_dir(data.join("night"))
         .unwrap()
         .next()
@@ -285,6 +310,8 @@ fn bad_inputs_fail_with_one_clear_line() {
     );
     let _ = std::fs::remove_dir(one_class.join("night"));
     let err = fails(&["image", "train", one_class.to_str().unwrap()], w);
+    assert!(err.contains("only one class"), "{err}");
+    let err = fails(&["image", "split", one_class.to_str().unwrap()], w);
     assert!(err.contains("only one class"), "{err}");
 
     let not_model = w.join("notes.casebook");

@@ -59,7 +59,9 @@ pub fn from_probabilities(
         .sum::<f64>()
         / truth.len().max(1) as f64;
     let confusion = ConfusionMatrix::new(classes.len(), &truth, &predicted);
-    let (roc, auc_value) = if classes.len() == 2 && !truth.is_empty() {
+    // ROC needs both classes present; with one, AUC is undefined.
+    let both_present = truth.contains(&0) && truth.contains(&1);
+    let (roc, auc_value) = if classes.len() == 2 && both_present {
         let scores: Vec<f64> = probabilities.iter().map(|p| p[1] as f64).collect();
         let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
         let curve = roc_curve(&scores, &positive);

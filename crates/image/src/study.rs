@@ -62,7 +62,8 @@ fn train_series(
     quiet: bool,
 ) -> Result<Vec<StudyPoint>> {
     let split_path = study.path().join("split.json");
-    let manifest = ScannedDataset::scan(&base.data)?.split(SplitFractions::default(), base.seed);
+    let manifest =
+        ScannedDataset::scan_for_training(&base.data)?.split(SplitFractions::default(), base.seed);
     manifest.save(&split_path)?;
     let mut points = Vec::new();
     for (name, mut config) in variants {

@@ -152,7 +152,7 @@ fn validate(config: &TrainConfig) -> Result<()> {
 }
 
 fn load(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<Loaded> {
-    let scan = ScannedDataset::scan(&config.data)?;
+    let scan = ScannedDataset::scan_for_training(&config.data)?;
     let manifest_path = run.path().join("split.json");
     let manifest = if manifest_path.exists() {
         SplitManifest::load(&manifest_path)?

@@ -93,10 +93,8 @@ impl ScannedDataset {
                 classes.push(class);
             }
         }
-        match classes.len() {
-            0 => bail!("no images found under {}: expected one sub-folder per class holding .png/.jpg files", root.display()),
-            1 => bail!("{} holds only one class ('{}'): a classifier needs at least two class folders", root.display(), classes[0]),
-            _ => {}
+        if classes.is_empty() {
+            bail!("no images found under {}: expected one sub-folder per class holding .png/.jpg files", root.display());
         }
         Ok(Self {
             root: root.to_path_buf(),
@@ -104,6 +102,20 @@ impl ScannedDataset {
             items,
             skipped,
         })
+    }
+
+    /// Like [`scan`](Self::scan), for training and splitting: at least two
+    /// classes are needed. (Evaluation may use a single class folder.)
+    pub fn scan_for_training(root: &Path) -> Result<Self> {
+        let scan = Self::scan(root)?;
+        if scan.classes.len() < 2 {
+            bail!(
+                "{} holds only one class ('{}'): a classifier needs at least two class folders",
+                root.display(),
+                scan.classes[0]
+            );
+        }
+        Ok(scan)
     }
 
     /// A stratified split of the scanned items.
@@ -220,7 +232,13 @@ mod tests {
     fn one_class_and_missing_folder_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         write_png(&dir.path().join("day/a.png"), 200);
-        let err = ScannedDataset::scan(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            ScannedDataset::scan(dir.path()).unwrap().classes,
+            vec!["day"]
+        );
+        let err = ScannedDataset::scan_for_training(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("only one class"), "{err}");
         let err = ScannedDataset::scan(&dir.path().join("nope"))
             .unwrap_err()
