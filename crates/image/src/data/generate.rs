@@ -213,7 +213,7 @@ pub fn render_scene(night: bool, rng: &mut impl Rng) -> RgbImage {
         _ => Place::Indoor,
     };
     let overcast = rng.gen_bool(0.25);
-    let rain = overcast && rng.gen_bool(0.4);
+    let rain = overcast && rng.gen_bool(0.4) && !matches!(place, Place::Indoor);
     let mut sky = sky_for(elevation);
     if overcast {
         let grey = 0.35 + 0.45 * sky.light;
@@ -221,6 +221,13 @@ pub fn render_scene(night: bool, rng: &mut impl Rng) -> RgbImage {
         sky.zenith = lerp(sky.zenith, scale(g, sky.light.max(0.08)), 0.85);
         sky.horizon = lerp(sky.horizon, scale(g, sky.light.max(0.1) * 1.1), 0.85);
         sky.light *= 0.7;
+    }
+    if !night && !overcast && rng.gen_bool(0.35) {
+        // Haze: a washed-out, nearly white day sky, common in real photos.
+        let haze = rng.gen_range(0.3..0.8);
+        let white = [0.86, 0.89, 0.92];
+        sky.zenith = lerp(sky.zenith, white, haze * 0.7);
+        sky.horizon = lerp(sky.horizon, white, haze);
     }
     let city_glow = matches!(place, Place::City) && night && rng.gen_bool(0.6);
 
@@ -240,6 +247,18 @@ pub fn render_scene(night: bool, rng: &mut impl Rng) -> RgbImage {
         Place::Countryside => draw_countryside(&mut canvas, &sky, horizon, night, rng),
         Place::Sea => draw_sea(&mut canvas, &sky, horizon, night, rng),
         Place::Indoor => draw_indoor(&mut canvas, night, rng),
+    }
+    if !matches!(place, Place::Indoor) {
+        // Fine texture everywhere below the sky, by day and by night alike.
+        texture(
+            &mut canvas,
+            horizon as usize,
+            rng.gen_range(0.05..0.25),
+            rng,
+        );
+        if rng.gen_bool(0.4) {
+            foreground_foliage(&mut canvas, sky.light, rng);
+        }
     }
     if rain {
         draw_rain(&mut canvas, rng);
@@ -372,6 +391,16 @@ fn ground_fill(canvas: &mut Canvas, horizon: f32, top: Rgb, bottom: Rgb) {
     }
 }
 
+/// Facade colours: concrete, sandstone, brick, terracotta, white render, glass.
+const FACADES: [Rgb; 6] = [
+    [0.55, 0.52, 0.50],
+    [0.80, 0.72, 0.58],
+    [0.60, 0.28, 0.20],
+    [0.80, 0.45, 0.25],
+    [0.90, 0.90, 0.88],
+    [0.30, 0.40, 0.50],
+];
+
 fn draw_city(canvas: &mut Canvas, sky: &Sky, horizon: f32, night: bool, rng: &mut impl Rng) {
     let s = canvas.size as f32;
     let light = sky.light;
@@ -386,7 +415,8 @@ fn draw_city(canvas: &mut Canvas, sky: &Sky, horizon: f32, night: bool, rng: &mu
     while x < s {
         let w = rng.gen_range(8.0..26.0);
         let h = rng.gen_range(0.15..0.85) * horizon;
-        let wall = jitter(rng, [0.55, 0.52, 0.50], 0.25);
+        let facade = FACADES[rng.gen_range(0..FACADES.len())];
+        let wall = jitter(rng, facade, 0.15);
         let wall = scale(wall, light * rng.gen_range(0.6..1.0));
         canvas.rect(x, horizon - h, x + w, horizon + 2.0, wall);
         // Windows: reflective by day, lit or dark by night.
@@ -475,7 +505,7 @@ fn draw_countryside(canvas: &mut Canvas, sky: &Sky, horizon: f32, night: bool, r
             y + r,
             scale([0.25, 0.18, 0.1], light),
         );
-        canvas.disc(x, y - r * 1.5, r, scale([0.12, 0.30, 0.10], light), 0.0);
+        foliage(canvas, x, y - r * 1.5, r, light, rng);
     }
     // A lit farmhouse window at night.
     if night && rng.gen_bool(0.5) {
@@ -489,6 +519,50 @@ fn draw_countryside(canvas: &mut Canvas, sky: &Sky, horizon: f32, night: bool, r
             scale([0.3, 0.25, 0.2], light),
         );
         canvas.disc(x, y - 1.0, 1.0, [1.0, 0.8, 0.45], 1.5);
+    }
+}
+
+/// A leafy canopy: many small discs in varied greens (texture, not a flat blob).
+fn foliage(canvas: &mut Canvas, cx: f32, cy: f32, r: f32, light: f32, rng: &mut impl Rng) {
+    let leaves = (r * r * 1.5) as usize + 4;
+    for _ in 0..leaves {
+        let (dx, dy) = (rng.gen_range(-r..r), rng.gen_range(-r..r));
+        if dx * dx + dy * dy > r * r {
+            continue;
+        }
+        let shade = rng.gen_range(0.4..1.3);
+        let green = jitter(rng, [0.16 * shade, 0.34 * shade, 0.12 * shade], 0.25);
+        canvas.disc(
+            cx + dx,
+            cy + dy,
+            rng.gen_range(0.6..1.8),
+            scale(green, light),
+            0.0,
+        );
+    }
+}
+
+/// Trees or bushes along the bottom of the frame, as in many real photos.
+fn foreground_foliage(canvas: &mut Canvas, light: f32, rng: &mut impl Rng) {
+    let s = canvas.size as f32;
+    for _ in 0..rng.gen_range(2..7) {
+        let x = rng.gen_range(-0.1..1.1) * s;
+        let r = rng.gen_range(8.0..22.0);
+        foliage(canvas, x, s - rng.gen_range(0.0..r), r, light, rng);
+    }
+}
+
+/// Multiplicative per-pixel texture below row `from` (surfaces are never flat).
+fn texture(canvas: &mut Canvas, from: usize, strength: f32, rng: &mut impl Rng) {
+    let n = canvas.size;
+    for y in from.min(n)..n {
+        for x in 0..n {
+            let k = 1.0 + strength * rng.gen_range(-1.0f32..1.0);
+            let p = &mut canvas.px[y * n + x];
+            for v in p.iter_mut() {
+                *v *= k;
+            }
+        }
     }
 }
 
@@ -627,7 +701,7 @@ fn camera(mut canvas: Canvas, night: bool, rng: &mut impl Rng) -> RgbImage {
     // under-exposed days come out dark, so brightness alone cannot decide.
     let exposure = (rng.gen_range(-0.35f32..0.35)).exp()
         * match (night, rng.gen_bool(0.15)) {
-            (true, true) => rng.gen_range(2.5..5.0),
+            (true, true) => rng.gen_range(2.0..3.5),
             (true, false) => rng.gen_range(1.0..1.6),
             (false, true) => rng.gen_range(0.3..0.55),
             (false, false) => 1.0,
@@ -636,11 +710,8 @@ fn camera(mut canvas: Canvas, night: bool, rng: &mut impl Rng) -> RgbImage {
     if rng.gen_bool(0.3) {
         box_blur(&mut canvas);
     }
-    let noise = if night {
-        rng.gen_range(0.005..0.04)
-    } else {
-        rng.gen_range(0.0..0.02)
-    };
+    // The same sensor-noise range for both classes: noise must not be a cue.
+    let noise = rng.gen_range(0.0..0.035);
     let mut img = RgbImage::new(n as u32, n as u32);
     for (i, p) in canvas.px.iter().enumerate() {
         let mut out = [0u8; 3];
