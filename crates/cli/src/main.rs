@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod image_cmd;
+mod logreg_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,9 @@ enum Command {
     /// Image classification: split, train, evaluate, predict, and studies of resolution and data size.
     #[command(subcommand)]
     Image(image_cmd::ImageCommand),
+    /// Logistic regression on CSV tables: binary, multilabel and multiclass.
+    #[command(subcommand)]
+    Logreg(logreg_cmd::LogregCommand),
     /// Run the whole tour offline on built-in data and print where the report is.
     Demo(demo::DemoArgs),
 }
@@ -63,6 +67,21 @@ enum DataCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// A small CSV from a known logistic model, with a categorical column and missing values.
+    Tabular {
+        /// Which task the table is for.
+        #[arg(long, value_enum, default_value = "binary")]
+        kind: logreg_cmd::TableKind,
+        /// Number of rows.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+        /// CSV file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Random seed: same seed, same table.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,7 +93,14 @@ fn main() -> ExitCode {
             night_fraction,
             seed,
         }) => demo::generate_daynight(&out, count, night_fraction, seed, cli.quiet),
+        Command::Data(DataCommand::Tabular {
+            kind,
+            rows,
+            out,
+            seed,
+        }) => logreg_cmd::generate_table(kind, rows, &out, seed),
         Command::Image(cmd) => image_cmd::run(cmd, cli.quiet),
+        Command::Logreg(cmd) => logreg_cmd::run(cmd, cli.quiet),
         Command::Demo(args) => demo::run(&args, cli.quiet),
     };
     match result {

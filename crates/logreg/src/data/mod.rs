@@ -1,0 +1,676 @@
+//! Tabular data for logistic regression: reading CSV files, typing columns,
+//! choosing the task from the target columns, and encoding features and
+//! targets into matrices. The fitted encoders are stored in the model file so
+//! prediction prepares new rows exactly as training did.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use casebook_core::encoding::LabelEncoder;
+
+pub mod generate;
+use serde::{Deserialize, Serialize};
+
+/// A CSV file held as strings; `line(i)` gives the file line of row `i`.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    lines: Vec<u64>,
+}
+
+impl Table {
+    /// Reads a CSV file with a header row. Ragged rows and empty files are
+    /// errors that name the file and line.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Self::from_reader(file, &path.display().to_string())
+    }
+
+    pub fn from_reader(reader: impl std::io::Read, name: &str) -> Result<Self> {
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .trim(csv::Trim::All)
+            .from_reader(reader);
+        let headers: Vec<String> = csv
+            .headers()
+            .with_context(|| format!("{name}: cannot read the header row"))?
+            .iter()
+            .map(String::from)
+            .collect();
+        if headers.is_empty() || headers.iter().all(String::is_empty) {
+            bail!("{name} is empty: expected a header row and data rows");
+        }
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        for record in csv.records() {
+            let record = record.map_err(|e| match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    pos,
+                    expected_len,
+                    len,
+                } => anyhow::anyhow!(
+                    "{name}, line {}: {len} fields where the header has {expected_len}",
+                    pos.as_ref().map_or(0, |p| p.line())
+                ),
+                _ => anyhow::anyhow!("{name}: {e}"),
+            })?;
+            lines.push(record.position().map_or(0, |p| p.line()));
+            rows.push(record.iter().map(String::from).collect());
+        }
+        if rows.is_empty() {
+            bail!("{name} has a header but no data rows");
+        }
+        Ok(Self {
+            headers,
+            rows,
+            lines,
+        })
+    }
+
+    /// The file line of row `i` (1-based, the header is line 1).
+    pub fn line(&self, i: usize) -> u64 {
+        self.lines.get(i).copied().unwrap_or(0)
+    }
+
+    /// The index of column `name`, or an error listing the columns.
+    pub fn column(&self, name: &str) -> Result<usize> {
+        self.headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| {
+                format!(
+                    "no column named '{name}'; the columns are: {}",
+                    self.headers.join(", ")
+                )
+            })
+    }
+}
+
+/// A value that stands for "missing".
+pub fn is_missing(value: &str) -> bool {
+    matches!(
+        value.trim(),
+        "" | "NA" | "N/A" | "NaN" | "nan" | "?" | "null" | "NULL"
+    )
+}
+
+/// The three kinds of logistic regression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One target with two values: one sigmoid output.
+    Binary,
+    /// Several 0/1 targets (or `;`-separated tags): independent sigmoids.
+    Multilabel,
+    /// One target with more than two values: softmax over one output per class.
+    Multiclass,
+}
+
+/// How the targets are laid out in the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TargetSpec {
+    /// One column of class names (binary or multiclass).
+    Classes {
+        column: String,
+        classes: LabelEncoder,
+    },
+    /// Several 0/1 columns, one per label.
+    Flags { columns: Vec<String> },
+    /// One column of `;`-separated tags.
+    Tags {
+        column: String,
+        labels: LabelEncoder,
+    },
+}
+
+/// The targets, with the mode they imply and the names of the model outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Targets {
+    pub mode: Mode,
+    pub spec: TargetSpec,
+}
+
+fn flag(value: &str) -> Option<f32> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "1.0" | "true" | "yes" => Some(1.0),
+        "0" | "0.0" | "false" | "no" => Some(0.0),
+        _ => None,
+    }
+}
+
+impl Targets {
+    /// Picks the mode from the target columns (`mode` forces one) and fits the
+    /// label encoders on `rows`.
+    pub fn fit(
+        table: &Table,
+        columns: &[String],
+        mode: Option<Mode>,
+        rows: &[usize],
+    ) -> Result<Self> {
+        let idx: Vec<usize> = columns
+            .iter()
+            .map(|c| table.column(c))
+            .collect::<Result<_>>()?;
+        let values = |col: usize| {
+            rows.iter()
+                .map(move |&r| table.rows[r][col].as_str())
+                .filter(|v| !is_missing(v))
+        };
+        if idx.len() > 1 {
+            if matches!(mode, Some(Mode::Binary | Mode::Multiclass)) {
+                bail!(
+                    "{:?} mode takes one --target column; several columns mean multilabel",
+                    mode.unwrap_or(Mode::Binary)
+                );
+            }
+            for (&col, name) in idx.iter().zip(columns) {
+                if let Some(bad) = values(col).find(|v| flag(v).is_none()) {
+                    bail!("multilabel target column '{name}' must hold 0/1 values, found '{bad}'");
+                }
+            }
+            return Ok(Self {
+                mode: Mode::Multilabel,
+                spec: TargetSpec::Flags {
+                    columns: columns.to_vec(),
+                },
+            });
+        }
+        let (col, name) = (idx[0], columns[0].clone());
+        let tagged = values(col).any(|v| v.contains(';'));
+        if tagged || mode == Some(Mode::Multilabel) {
+            let labels = LabelEncoder::fit(
+                values(col).flat_map(|v| v.split(';').map(str::trim).filter(|t| !t.is_empty())),
+            );
+            if labels.is_empty() {
+                bail!("target column '{name}' holds no tags");
+            }
+            return Ok(Self {
+                mode: Mode::Multilabel,
+                spec: TargetSpec::Tags {
+                    column: name,
+                    labels,
+                },
+            });
+        }
+        let classes = LabelEncoder::fit(values(col));
+        let auto = match classes.len() {
+            0 | 1 => bail!(
+                "target column '{name}' has {} distinct value(s); a classifier needs at least two",
+                classes.len()
+            ),
+            2 => Mode::Binary,
+            _ => Mode::Multiclass,
+        };
+        let mode = match mode {
+            Some(Mode::Binary) if classes.len() > 2 => {
+                bail!(
+                    "--mode binary, but '{name}' has {} values: use --mode multiclass",
+                    classes.len()
+                )
+            }
+            Some(m) => m,
+            None => auto,
+        };
+        Ok(Self {
+            mode,
+            spec: TargetSpec::Classes {
+                column: name,
+                classes,
+            },
+        })
+    }
+
+    /// Names of the model outputs: the positive class (binary), each class, or each label.
+    pub fn output_names(&self) -> Vec<String> {
+        match (&self.spec, self.mode) {
+            (TargetSpec::Classes { classes, .. }, Mode::Binary) => {
+                vec![classes.classes()[1].clone()]
+            }
+            (TargetSpec::Classes { classes, .. }, _) => classes.classes().to_vec(),
+            (TargetSpec::Flags { columns }, _) => columns.clone(),
+            (TargetSpec::Tags { labels, .. }, _) => labels.classes().to_vec(),
+        }
+    }
+
+    /// Class names for confusion matrices: both classes (binary) or all (multiclass).
+    pub fn class_names(&self) -> Vec<String> {
+        match &self.spec {
+            TargetSpec::Classes { classes, .. } => classes.classes().to_vec(),
+            _ => self.output_names(),
+        }
+    }
+
+    pub fn columns(&self) -> Vec<String> {
+        match &self.spec {
+            TargetSpec::Classes { column, .. } | TargetSpec::Tags { column, .. } => {
+                vec![column.clone()]
+            }
+            TargetSpec::Flags { columns } => columns.clone(),
+        }
+    }
+
+    /// Whether row `r` has a usable target (an empty tag list means "no tags").
+    pub fn present(&self, table: &Table, r: usize) -> bool {
+        matches!(self.spec, TargetSpec::Tags { .. })
+            || self.columns().iter().all(|c| {
+                table
+                    .column(c)
+                    .is_ok_and(|i| !is_missing(&table.rows[r][i]))
+            })
+    }
+
+    /// The target matrix `[rows, outputs]` (0/1).
+    pub fn encode(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
+        let k = self.output_names().len();
+        let mut y = vec![0f32; rows.len() * k];
+        for (i, &r) in rows.iter().enumerate() {
+            let out = &mut y[i * k..(i + 1) * k];
+            match &self.spec {
+                TargetSpec::Classes { column, classes } => {
+                    let v = &table.rows[r][table.column(column)?];
+                    let c = classes.encode(v).with_context(|| {
+                        format!(
+                            "line {}: target '{v}' is not one of the classes the model knows ({})",
+                            table.line(r),
+                            classes.classes().join(", ")
+                        )
+                    })?;
+                    match self.mode {
+                        Mode::Binary => out[0] = c as f32,
+                        _ => out[c] = 1.0,
+                    }
+                }
+                TargetSpec::Flags { columns } => {
+                    for (j, c) in columns.iter().enumerate() {
+                        let v = &table.rows[r][table.column(c)?];
+                        out[j] = flag(v).with_context(|| {
+                            format!("line {}, column '{c}': '{v}' is not 0 or 1", table.line(r))
+                        })?;
+                    }
+                }
+                TargetSpec::Tags { column, labels } => {
+                    for tag in table.rows[r][table.column(column)?]
+                        .split(';')
+                        .map(str::trim)
+                    {
+                        if let Some(j) = labels.encode(tag) {
+                            out[j] = 1.0;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(y)
+    }
+}
+
+/// How string (categorical) columns become numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// One 0/1 input per category, plus one for categories unseen in training.
+    #[default]
+    Onehot,
+    /// One input holding the category's code 0, 1, 2, ... (standardised).
+    Label,
+}
+
+/// What to do with missing feature values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// Drop rows with any missing feature.
+    Drop,
+    /// Fill with the training mean (numbers) or most frequent value (categories).
+    #[default]
+    Impute,
+}
+
+/// A fitted feature column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FeatureColumn {
+    Numeric {
+        name: String,
+        mean: f64,
+        std: f64,
+    },
+    Categorical {
+        name: String,
+        categories: LabelEncoder,
+        most_frequent: String,
+        encoding: Encoding,
+        code_mean: f64,
+        code_std: f64,
+    },
+}
+
+impl FeatureColumn {
+    fn name(&self) -> &str {
+        match self {
+            Self::Numeric { name, .. } | Self::Categorical { name, .. } => name,
+        }
+    }
+    /// Number of model inputs this column becomes.
+    fn width(&self) -> usize {
+        match self {
+            Self::Categorical {
+                categories,
+                encoding: Encoding::Onehot,
+                ..
+            } => categories.len() + 1,
+            _ => 1,
+        }
+    }
+}
+
+/// The fitted feature encoder: column types, statistics and categories.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    pub columns: Vec<FeatureColumn>,
+    pub missing: Missing,
+}
+
+/// What encoding a table's rows found worth telling the user.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EncodeNotes {
+    pub imputed: usize,
+    /// (column, category) pairs never seen in training, with counts.
+    pub unseen: BTreeMap<(String, String), usize>,
+}
+
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, if var > 1e-24 { var.sqrt() } else { 1.0 })
+}
+
+impl Features {
+    /// Types each column (numeric if every present value is a number) and fits
+    /// statistics on `rows`. A column that is mostly numbers with a few words
+    /// is a data error, reported with its line.
+    pub fn fit(
+        table: &Table,
+        columns: &[String],
+        encoding: Encoding,
+        missing: Missing,
+        rows: &[usize],
+    ) -> Result<Self> {
+        let mut fitted = Vec::new();
+        for name in columns {
+            let col = table.column(name)?;
+            let present: Vec<(usize, &str)> = rows
+                .iter()
+                .map(|&r| (r, table.rows[r][col].as_str()))
+                .filter(|(_, v)| !is_missing(v))
+                .collect();
+            let numbers: Vec<Option<f64>> = present
+                .iter()
+                .map(|(_, v)| v.parse::<f64>().ok().filter(|x| x.is_finite()))
+                .collect();
+            let numeric_share =
+                numbers.iter().filter(|x| x.is_some()).count() as f64 / present.len().max(1) as f64;
+            if numeric_share == 1.0 && !present.is_empty() {
+                let values: Vec<f64> = numbers.into_iter().flatten().collect();
+                let (mean, std) = mean_std(&values);
+                fitted.push(FeatureColumn::Numeric {
+                    name: name.clone(),
+                    mean,
+                    std,
+                });
+            } else if numeric_share >= 0.9 {
+                let (r, v) = present
+                    .iter()
+                    .zip(&numbers)
+                    .find(|(_, x)| x.is_none())
+                    .map(|(p, _)| *p)
+                    .unwrap_or((0, ""));
+                bail!("line {}, column '{name}': '{v}' is not a number, but the rest of the column is numeric", table.line(r));
+            } else {
+                let categories = LabelEncoder::fit(present.iter().map(|(_, v)| *v));
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for (_, v) in &present {
+                    *counts.entry(v).or_default() += 1;
+                }
+                let most_frequent = counts
+                    .iter()
+                    .max_by_key(|(_, &c)| c)
+                    .map(|(v, _)| v.to_string())
+                    .unwrap_or_default();
+                let codes: Vec<f64> = present
+                    .iter()
+                    .filter_map(|(_, v)| categories.encode(v))
+                    .map(|c| c as f64)
+                    .collect();
+                let (code_mean, code_std) = mean_std(&codes);
+                fitted.push(FeatureColumn::Categorical {
+                    name: name.clone(),
+                    categories,
+                    most_frequent,
+                    encoding,
+                    code_mean,
+                    code_std,
+                });
+            }
+        }
+        Ok(Self {
+            columns: fitted,
+            missing,
+        })
+    }
+
+    /// Number of model inputs.
+    pub fn width(&self) -> usize {
+        self.columns.iter().map(FeatureColumn::width).sum()
+    }
+
+    /// Names of the model inputs, for reports (`column=category` for one-hot).
+    pub fn input_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for c in &self.columns {
+            match c {
+                FeatureColumn::Categorical {
+                    name,
+                    categories,
+                    encoding: Encoding::Onehot,
+                    ..
+                } => {
+                    names.extend(categories.classes().iter().map(|v| format!("{name}={v}")));
+                    names.push(format!("{name}=<unknown>"));
+                }
+                other => names.push(other.name().to_string()),
+            }
+        }
+        names
+    }
+
+    /// Rows whose features are all present (for `--missing drop`).
+    pub fn complete(&self, table: &Table, r: usize) -> Result<bool> {
+        for c in &self.columns {
+            if is_missing(&table.rows[r][table.column(c.name())?]) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The input matrix `[rows, width]`, row-major.
+    pub fn encode(&self, table: &Table, rows: &[usize]) -> Result<(Vec<f32>, EncodeNotes)> {
+        let width = self.width();
+        let mut x = vec![0f32; rows.len() * width];
+        let mut notes = EncodeNotes::default();
+        let idx: Vec<usize> = self
+            .columns
+            .iter()
+            .map(|c| table.column(c.name()))
+            .collect::<Result<_>>()?;
+        for (i, &r) in rows.iter().enumerate() {
+            let mut offset = i * width;
+            for (c, &col) in self.columns.iter().zip(&idx) {
+                let raw = table.rows[r][col].as_str();
+                let missing = is_missing(raw);
+                if missing {
+                    notes.imputed += 1;
+                }
+                match c {
+                    FeatureColumn::Numeric { name, mean, std } => {
+                        let v = if missing {
+                            *mean
+                        } else {
+                            raw.parse::<f64>()
+                                .ok()
+                                .filter(|v| v.is_finite())
+                                .with_context(|| {
+                                    format!(
+                                        "line {}, column '{name}': '{raw}' is not a number",
+                                        table.line(r)
+                                    )
+                                })?
+                        };
+                        x[offset] = ((v - mean) / std) as f32;
+                    }
+                    FeatureColumn::Categorical {
+                        name,
+                        categories,
+                        most_frequent,
+                        encoding,
+                        code_mean,
+                        code_std,
+                    } => {
+                        let value = if missing { most_frequent.as_str() } else { raw };
+                        let code = categories.encode(value);
+                        if code.is_none() {
+                            *notes
+                                .unseen
+                                .entry((name.clone(), value.to_string()))
+                                .or_default() += 1;
+                        }
+                        // Unseen categories take the extra "unknown" slot.
+                        let code = code.unwrap_or(categories.len());
+                        match encoding {
+                            Encoding::Onehot => x[offset + code] = 1.0,
+                            Encoding::Label => {
+                                x[offset] = ((code as f64 - code_mean) / code_std) as f32
+                            }
+                        }
+                    }
+                }
+                offset += c.width();
+            }
+        }
+        Ok((x, notes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Table {
+        Table::from_reader(text.as_bytes(), "t.csv").unwrap()
+    }
+
+    #[test]
+    fn malformed_csv_errors_name_the_line_or_column() {
+        let err = Table::from_reader("a,b\n1,2\n3\n".as_bytes(), "t.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        let err = Table::from_reader("".as_bytes(), "t.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("empty"), "{err}");
+        let t = table("x,y\n1,a\n2,b\n");
+        let err = t.column("z").unwrap_err().to_string();
+        assert!(err.contains("'z'") && err.contains("x, y"), "{err}");
+        let rows: Vec<usize> = (0..12).collect();
+        let text = format!(
+            "x,y\n{}oops,b\n",
+            (0..11).map(|i| format!("{i},a\n")).collect::<String>()
+        );
+        let t = table(&text);
+        let err = Features::fit(&t, &["x".into()], Encoding::Onehot, Missing::Impute, &rows)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 13") && err.contains("'oops'"), "{err}");
+    }
+
+    #[test]
+    fn auto_mode_follows_the_targets() {
+        let t = table("f,bin,multi,tags,l1,l2\n1,yes,a,x;y,1,0\n2,no,b,y,0,1\n3,yes,c,,1,1\n");
+        let all: Vec<usize> = (0..3).collect();
+        assert_eq!(
+            Targets::fit(&t, &["bin".into()], None, &all).unwrap().mode,
+            Mode::Binary
+        );
+        assert_eq!(
+            Targets::fit(&t, &["multi".into()], None, &all)
+                .unwrap()
+                .mode,
+            Mode::Multiclass
+        );
+        let tags = Targets::fit(&t, &["tags".into()], None, &all).unwrap();
+        assert_eq!(
+            (tags.mode, tags.output_names()),
+            (Mode::Multilabel, vec!["x".to_string(), "y".to_string()])
+        );
+        let flags = Targets::fit(&t, &["l1".into(), "l2".into()], None, &all).unwrap();
+        assert_eq!(flags.mode, Mode::Multilabel);
+        assert_eq!(
+            flags.encode(&t, &all).unwrap(),
+            vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+        );
+        let bin = Targets::fit(&t, &["bin".into()], None, &all).unwrap();
+        // Classes sorted: no (0), yes (1); the output is P(yes).
+        assert_eq!(bin.encode(&t, &all).unwrap(), vec![1.0, 0.0, 1.0]);
+        assert!(Targets::fit(&t, &["f".into()], Some(Mode::Binary), &all).is_err());
+    }
+
+    #[test]
+    fn encoders_standardise_impute_and_map_unseen_categories() {
+        let train = table("num,cat\n1,red\n3,blue\n,red\n");
+        let rows: Vec<usize> = (0..3).collect();
+        let f = Features::fit(
+            &train,
+            &["num".into(), "cat".into()],
+            Encoding::Onehot,
+            Missing::Impute,
+            &rows,
+        )
+        .unwrap();
+        assert_eq!(
+            f.input_names(),
+            vec!["num", "cat=blue", "cat=red", "cat=<unknown>"]
+        );
+        let (x, notes) = f.encode(&train, &rows).unwrap();
+        // mean 2, std 1: 1 -> -1, 3 -> 1, missing -> mean -> 0.
+        assert_eq!(
+            x,
+            vec![-1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        );
+        assert_eq!(notes.imputed, 1);
+        let new = table("num,cat\n2,green\n");
+        let (x, notes) = f.encode(&new, &[0]).unwrap();
+        assert_eq!(x, vec![0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(
+            notes.unseen.get(&("cat".to_string(), "green".to_string())),
+            Some(&1)
+        );
+        // Encoders round-trip through JSON (they live in the model file).
+        let back: Features = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+
+        let label = Features::fit(
+            &train,
+            &["cat".into()],
+            Encoding::Label,
+            Missing::Impute,
+            &rows,
+        )
+        .unwrap();
+        assert_eq!(label.width(), 1);
+    }
+}

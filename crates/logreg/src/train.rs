@@ -1,0 +1,377 @@
+//! Fitting: read the CSV, pick the mode, split, encode, minimise the convex
+//! objective with full-batch L-BFGS (burn's, strong-Wolfe line search) to
+//! convergence, evaluate, and write the model and the run report.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use burn::optim::{GradientsParams, LBFGSConfig, LineSearchFn};
+use burn::tensor::{Device, Tensor, TensorData};
+use casebook_core::balance::{class_weights, Balance};
+use casebook_core::run::RunDir;
+use casebook_core::split::{stratified_split, SplitFractions};
+use casebook_core::{fsx, progress};
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Encoding, Features, Missing, Mode, Table, Targets};
+use crate::eval::{evaluate, Evaluation};
+use crate::infer::{describe_notes, Model};
+use crate::model::LogisticRegression;
+use crate::objective::Problem;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: PathBuf,
+    pub targets: Vec<String>,
+    /// `None`: pick from the targets.
+    pub mode: Option<Mode>,
+    pub encoding: Encoding,
+    pub missing: Missing,
+    /// L2 strength as scikit-learn's 1/C (default 1.0 = C=1).
+    pub l2: f64,
+    pub balance: Balance,
+    pub seed: u64,
+    /// Fraction of rows held out for testing (stratified); 0 trains on all.
+    pub holdout: f64,
+    pub max_iter: usize,
+    /// Stop when the largest gradient entry is below this.
+    pub tolerance: f64,
+    /// Columns that are neither features nor targets (ids, free text).
+    pub ignore: Vec<String>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::new(),
+            targets: Vec::new(),
+            mode: None,
+            encoding: Encoding::Onehot,
+            missing: Missing::Impute,
+            l2: 1.0,
+            balance: Balance::None,
+            seed: 42,
+            holdout: 0.2,
+            max_iter: 1000,
+            tolerance: 1e-5,
+            ignore: Vec::new(),
+        }
+    }
+}
+
+/// How the optimiser ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitInfo {
+    /// Objective evaluations (one per L-BFGS iteration plus line-search extras).
+    pub evaluations: usize,
+    pub final_loss: f64,
+    pub max_gradient: f64,
+    pub converged: bool,
+    pub seconds: f64,
+}
+
+#[derive(Debug)]
+pub struct TrainOutcome {
+    pub mode: Mode,
+    pub fit: FitInfo,
+    pub train: Evaluation,
+    pub test: Option<Evaluation>,
+    pub notes: Vec<String>,
+    pub model: Model,
+}
+
+/// Minimises the objective from zero weights with burn's L-BFGS. The
+/// problem's tensors must live on an autodiff device (L-BFGS requires it).
+pub fn fit(
+    problem: &Problem,
+    inputs: usize,
+    outputs: usize,
+    max_iter: usize,
+    tolerance: f64,
+) -> (LogisticRegression, FitInfo) {
+    let device = problem.x.device();
+    let started = Instant::now();
+    let mut optimizer = LBFGSConfig::new()
+        .with_max_iter(max_iter)
+        .with_max_eval(Some(max_iter * 2))
+        .with_history_size(20)
+        .with_tolerance_grad(tolerance)
+        .with_tolerance_change(1e-12)
+        .with_line_search_fn(LineSearchFn::StrongWolfe)
+        .init();
+    let mut evaluations = 0;
+    let objective = |m: &LogisticRegression| {
+        let bias = m
+            .linear
+            .bias
+            .as_ref()
+            .expect("logistic regression has a bias");
+        // Detached: the gradient is analytic, so no autodiff graph is needed.
+        let (loss, gw, gb) =
+            problem.loss_and_grad(&m.linear.weight.val().detach(), &bias.val().detach());
+        let mut grads = GradientsParams::new();
+        // Gradients from backward() live on the inner (plain) backend; match that.
+        grads.register(m.linear.weight.id, gw.clone().inner());
+        grads.register(bias.id, gb.clone().inner());
+        let max_grad = gw
+            .abs()
+            .max()
+            .into_scalar::<f64>()
+            .max(gb.abs().max().into_scalar::<f64>());
+        (loss, grads, max_grad)
+    };
+    let (model, _) = optimizer.step(
+        1.0,
+        LogisticRegression::new(inputs, outputs, &device),
+        |m| {
+            evaluations += 1;
+            let (loss, grads, _) = objective(&m);
+            (loss, grads)
+        },
+    );
+    let (final_loss, _, max_gradient) = objective(&model);
+    // burn's L-BFGS needs an autodiff device; inference does not.
+    let model = burn::module::Module::valid(&model);
+    let info = FitInfo {
+        evaluations,
+        final_loss,
+        max_gradient,
+        // f32 arithmetic: a gradient of 1e-4 is as converged as scikit-learn's default.
+        converged: max_gradient <= tolerance.max(1e-4),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    (model, info)
+}
+
+/// Loss weights: per row from class counts (binary, multiclass), or per
+/// entry from each label's positive/negative counts (multilabel).
+fn loss_weights(mode: Mode, balance: Balance, y: &[f32], k: usize) -> Result<(Vec<f32>, usize)> {
+    let n = y.len() / k;
+    match (balance, mode) {
+        (Balance::None, _) => Ok((vec![1.0; n], 1)),
+        (Balance::Sampler, _) => bail!("--balance sampler draws mini-batches; logistic regression fits the full batch: use --balance weights"),
+        (Balance::Weights, Mode::Binary | Mode::Multiclass) => {
+            let classes: Vec<usize> = y
+                .chunks(k)
+                .map(|r| if mode == Mode::Binary { usize::from(r[0] >= 0.5) } else { r.iter().position(|&v| v >= 0.5).unwrap_or(0) })
+                .collect();
+            let kc = if mode == Mode::Binary { 2 } else { k };
+            let mut counts = vec![0usize; kc];
+            for &c in &classes {
+                counts[c] += 1;
+            }
+            let w = class_weights(&counts);
+            Ok((classes.iter().map(|&c| w[c]).collect(), 1))
+        }
+        (Balance::Weights, Mode::Multilabel) => {
+            let mut weights = vec![0f32; n * k];
+            for j in 0..k {
+                let pos = y.chunks(k).filter(|r| r[j] >= 0.5).count();
+                let w = class_weights(&[n - pos, pos]);
+                for i in 0..n {
+                    weights[i * k + j] = w[usize::from(y[i * k + j] >= 0.5)];
+                }
+            }
+            Ok((weights, k))
+        }
+    }
+}
+
+pub fn train(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<TrainOutcome> {
+    if config.targets.is_empty() {
+        bail!("give the target column(s) with --target COL[,COL...]");
+    }
+    if !(0.0..1.0).contains(&config.holdout) {
+        bail!("--holdout must be in [0, 1)");
+    }
+    let table = Table::read(&config.data)?;
+    for c in config.targets.iter().chain(&config.ignore) {
+        table.column(c)?;
+    }
+    let mut notes = Vec::new();
+    let all_rows: Vec<usize> = (0..table.rows.len()).collect();
+    let targets = Targets::fit(&table, &config.targets, config.mode, &all_rows)?;
+    let labelled: Vec<usize> = all_rows
+        .into_iter()
+        .filter(|&r| targets.present(&table, r))
+        .collect();
+    if labelled.len() < table.rows.len() {
+        notes.push(format!(
+            "dropped {} rows with a missing target",
+            table.rows.len() - labelled.len()
+        ));
+    }
+    let k = targets.output_names().len();
+    let y_all = targets.encode(&table, &labelled)?;
+    // Stratify by class (or, for multilabel, by the first label present).
+    let strata: Vec<usize> = y_all
+        .chunks(k)
+        .map(|r| match targets.mode {
+            Mode::Binary => usize::from(r[0] >= 0.5),
+            _ => r.iter().position(|&v| v >= 0.5).map_or(0, |i| i + 1),
+        })
+        .collect();
+    let parts = stratified_split(
+        &strata,
+        SplitFractions {
+            train: 1.0 - config.holdout,
+            val: 0.0,
+            test: config.holdout,
+        },
+        config.seed,
+    );
+    let pick = |ids: &[usize]| ids.iter().map(|&i| labelled[i]).collect::<Vec<usize>>();
+    let (mut train_rows, mut test_rows) = (pick(&parts.train), pick(&parts.test));
+
+    let feature_columns: Vec<String> = table
+        .headers
+        .iter()
+        .filter(|h| !config.targets.contains(h) && !config.ignore.contains(h))
+        .cloned()
+        .collect();
+    if feature_columns.is_empty() {
+        bail!("no feature columns left: every column is a target or ignored");
+    }
+    let features = Features::fit(
+        &table,
+        &feature_columns,
+        config.encoding,
+        config.missing,
+        &train_rows,
+    )?;
+    if config.missing == Missing::Drop {
+        let before = train_rows.len() + test_rows.len();
+        train_rows.retain(|&r| features.complete(&table, r).unwrap_or(false));
+        test_rows.retain(|&r| features.complete(&table, r).unwrap_or(false));
+        notes.push(format!(
+            "dropped {} rows with missing features (--missing drop)",
+            before - train_rows.len() - test_rows.len()
+        ));
+    }
+    if train_rows.is_empty() {
+        bail!("no training rows left in {}", config.data.display());
+    }
+    let (x, enc_notes) = features.encode(&table, &train_rows)?;
+    notes.extend(describe_notes(&enc_notes));
+    let y = targets.encode(&table, &train_rows)?;
+    let (weights, wk) = loss_weights(targets.mode, config.balance, &y, k)?;
+    let n = train_rows.len();
+    let d = features.width();
+    let device = casebook_core::device::compute_device().autodiff();
+    let t2 = |v: Vec<f32>, shape: [usize; 2], device: &Device| {
+        Tensor::<2>::from_data(TensorData::new(v, shape), device)
+    };
+    let problem = Problem {
+        x: t2(x, [n, d], &device),
+        y: t2(y.clone(), [n, k], &device),
+        weights: t2(weights, [n, wk], &device),
+        mode: targets.mode,
+        l2: config.l2,
+    };
+    progress::note(
+        quiet,
+        format!(
+            "{:?} logistic regression: {n} rows × {d} inputs -> {k} output(s); fitting with L-BFGS",
+            targets.mode
+        ),
+    );
+    let (net, fit_info) = fit(&problem, d, k, config.max_iter, config.tolerance);
+    if !fit_info.final_loss.is_finite() {
+        bail!(
+            "the fit diverged (loss is {}); check for extreme values or raise --l2",
+            fit_info.final_loss
+        );
+    }
+    if !fit_info.converged {
+        notes.push(format!(
+            "warning: not converged after {} evaluations (largest gradient {:.2e}); raise --max-iter or --l2",
+            fit_info.evaluations, fit_info.max_gradient
+        ));
+    }
+    let model = Model {
+        net,
+        features,
+        targets,
+    };
+    let names = model.targets.class_names();
+    let (p_train, _) = model.probabilities(&table, &train_rows)?;
+    let train_eval = evaluate(model.targets.mode, &names, &p_train, &y, k);
+    let test_eval = if test_rows.is_empty() {
+        None
+    } else {
+        let (p, _) = model.probabilities(&table, &test_rows)?;
+        Some(evaluate(
+            model.targets.mode,
+            &names,
+            &p,
+            &model.targets.encode(&table, &test_rows)?,
+            k,
+        ))
+    };
+
+    let record = serde_json::json!({
+        "config": config, "fit": fit_info, "train_rows": n,
+        "train_accuracy": train_eval.accuracy, "test_accuracy": test_eval.as_ref().map(|e| e.accuracy),
+    });
+    run.write_config(config)?;
+    model.save(&run.model_path(), record.clone())?;
+    fsx::write_json(
+        &run.path().join("metrics.json"),
+        &serde_json::json!({ "fit": fit_info, "train": train_eval, "test": test_eval }),
+    )?;
+    let mut report = casebook_core::report::Report::new(format!(
+        "Logistic regression — {}",
+        config.data.display()
+    ));
+    report.paragraph(&format!(
+        "{:?} mode, target {}: {n} training rows, {d} inputs, {k} output(s). L-BFGS: {} evaluations, {:.3} s, final objective {:.6}, largest gradient {:.2e}{}.",
+        model.targets.mode,
+        config.targets.join(", "),
+        fit_info.evaluations,
+        fit_info.seconds,
+        fit_info.final_loss,
+        fit_info.max_gradient,
+        if fit_info.converged { " (converged)" } else { " (NOT converged)" }
+    ));
+    for note in &notes {
+        report.paragraph(note);
+    }
+    train_eval.add_to_report(&mut report, "Training rows")?;
+    if let Some(t) = &test_eval {
+        t.add_to_report(&mut report, "Held-out rows")?;
+    }
+    report.heading("Weights");
+    let w = model
+        .net
+        .linear
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    let outputs = model.targets.output_names();
+    let mut header = vec!["input"];
+    header.extend(outputs.iter().map(String::as_str));
+    let rows: Vec<Vec<String>> = model
+        .features
+        .input_names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
+            std::iter::once(name)
+                .chain((0..k).map(|j| format!("{:+.4}", w[i * k + j])))
+                .collect()
+        })
+        .collect();
+    report.table(&header, &rows);
+    report.save(&run.report_path())?;
+    Ok(TrainOutcome {
+        mode: model.targets.mode,
+        fit: fit_info,
+        train: train_eval,
+        test: test_eval,
+        notes,
+        model,
+    })
+}
