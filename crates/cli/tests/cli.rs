@@ -488,7 +488,11 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 9] = [
+    let subcommands: [&[&str]; 13] = [
+        &["logreg", "train"],
+        &["logreg", "eval"],
+        &["logreg", "predict"],
+        &["data", "tabular"],
         &["image", "split"],
         &["image", "train"],
         &["image", "eval"],

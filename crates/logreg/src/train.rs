@@ -375,3 +375,62 @@ pub fn train(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<TrainOut
         model,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy_csv(dir: &std::path::Path) -> PathBuf {
+        // Separable: the label is "high" exactly when a + b > 0.
+        let mut text = String::from("a,b,kind,label\n");
+        for i in 0..80 {
+            let a = ((i * 37) % 19) as f64 / 9.0 - 1.0;
+            let b = ((i * 11) % 13) as f64 / 6.0 - 1.0 + 0.05;
+            let kind = ["x", "y"][i % 2];
+            text.push_str(&format!(
+                "{a},{b},{kind},{}\n",
+                if a + b > 0.0 { "high" } else { "low" }
+            ));
+        }
+        let path = dir.join("toy.csv");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn separable_problem_reaches_full_accuracy_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainConfig {
+            data: toy_csv(dir.path()),
+            targets: vec!["label".into()],
+            l2: 1e-4,
+            holdout: 0.0,
+            ..TrainConfig::default()
+        };
+        let run = RunDir::create(dir.path(), Some("toy"), "logreg").unwrap();
+        let outcome = train(&config, &run, true).unwrap();
+        assert_eq!(outcome.mode, Mode::Binary);
+        assert_eq!(outcome.train.accuracy, 1.0, "{}", outcome.train.summary());
+        // The saved model predicts exactly what the trained one did.
+        let loaded = Model::load(&run.model_path()).unwrap();
+        let table = Table::read(&config.data).unwrap();
+        let rows: Vec<usize> = (0..table.rows.len()).collect();
+        let (a, _) = outcome.model.probabilities(&table, &rows).unwrap();
+        let (b, _) = loaded.probabilities(&table, &rows).unwrap();
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6));
+        assert_eq!(loaded.decode(&[0.9]), "low");
+    }
+
+    #[test]
+    fn class_weights_balance_the_loss() {
+        // 3 positives, 1 negative: balanced weights are n/(2·n_c) = 4/6 and 4/2.
+        let (w, width) =
+            loss_weights(Mode::Binary, Balance::Weights, &[1.0, 1.0, 1.0, 0.0], 1).unwrap();
+        assert_eq!(width, 1);
+        assert!(
+            (w[0] - 4.0 / 6.0).abs() < 1e-6 && (w[3] - 2.0).abs() < 1e-6,
+            "{w:?}"
+        );
+        assert!(loss_weights(Mode::Binary, Balance::Sampler, &[1.0, 0.0], 1).is_err());
+    }
+}

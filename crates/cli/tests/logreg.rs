@@ -1,0 +1,220 @@
+//! End-to-end tests of `casebook logreg` and `casebook data tabular`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn casebook(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_casebook"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("casebook runs")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = casebook(args, cwd);
+    assert!(
+        out.status.success(),
+        "casebook {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn fails(args: &[&str], cwd: &Path) -> String {
+    let out = casebook(args, cwd);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "casebook {args:?} should fail");
+    assert!(
+        !stderr.contains("panicked"),
+        "casebook {args:?} panicked:\n{stderr}"
+    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "want one error line, got:\n{stderr}");
+    errors[0].to_string()
+}
+
+fn test_accuracy(out: &str) -> f64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("test "))
+        .unwrap_or_else(|| panic!("no test line:\n{out}"));
+    line.split("accuracy ")
+        .nth(1)
+        .and_then(|t| t.split('%').next())
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn three_modes_train_evaluate_and_predict_label_strings() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // (kind, target, expected mode, chance-level accuracy to beat by a margin)
+    for (kind, target, mode, chance) in [
+        ("binary", "approved", "Binary", 55.0),
+        ("multiclass", "species", "Multiclass", 40.0),
+        ("multilabel", "tags", "Multilabel", 20.0),
+    ] {
+        let csv = format!("{kind}.csv");
+        ok(
+            &[
+                "data", "tabular", "--kind", kind, "--rows", "1500", "--out", &csv,
+            ],
+            w,
+        );
+        let out = ok(
+            &[
+                "logreg", "train", &csv, "--target", target, "--ignore", "id", "--run", kind,
+                "--quiet",
+            ],
+            w,
+        );
+        assert!(
+            out.contains(&format!("mode: {mode} (picked from the targets)")),
+            "{out}"
+        );
+        assert!(out.contains("converged"), "{out}");
+        let acc = test_accuracy(&out);
+        assert!(acc > chance + 15.0, "{kind}: held-out accuracy {acc}%");
+        for file in [
+            "config.json",
+            "metrics.json",
+            "report.html",
+            "model.casebook",
+        ] {
+            assert!(
+                w.join("runs").join(kind).join(file).exists(),
+                "{kind}: {file} missing"
+            );
+        }
+        let model = format!("runs/{kind}/model.casebook");
+        let eval = ok(
+            &[
+                "logreg",
+                "eval",
+                &model,
+                &csv,
+                "--run",
+                &format!("{kind}-eval"),
+            ],
+            w,
+        );
+        assert!(eval.contains("accuracy"), "{eval}");
+
+        // New rows: an unseen colour and missing values predict, with a warning.
+        std::fs::write(
+            w.join("new.csv"),
+            "id,x1,x2,x3,color\nq1,0.5,-1,1,purple\nq2,,1,0,\n",
+        )
+        .unwrap();
+        let out = casebook(
+            &["logreg", "predict", &model, "new.csv", "--out", "pred.csv"],
+            w,
+        );
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("'purple'"),
+            "no unseen-category warning"
+        );
+        let pred = std::fs::read_to_string(w.join("pred.csv")).unwrap();
+        let header = pred.lines().next().unwrap();
+        assert!(header.ends_with(&format!("predicted_{target}")), "{header}");
+        let labels: Vec<&str> = pred
+            .lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap())
+            .collect();
+        let allowed: &[&str] = match kind {
+            "binary" => &["yes", "no"],
+            "multiclass" => &["bird", "cat", "dog"],
+            _ => &["", "politics", "sports", "tech"],
+        };
+        for label in labels {
+            assert!(
+                label.split(';').all(|l| allowed.contains(&l)),
+                "{kind}: predicted '{label}'"
+            );
+        }
+    }
+}
+
+#[test]
+fn label_encoding_and_drop_are_honoured() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(
+        &[
+            "data",
+            "tabular",
+            "--kind",
+            "multiclass",
+            "--rows",
+            "600",
+            "--out",
+            "t.csv",
+        ],
+        w,
+    );
+    let out = ok(
+        &[
+            "logreg",
+            "train",
+            "t.csv",
+            "--target",
+            "species",
+            "--ignore",
+            "id",
+            "--encode",
+            "label",
+            "--missing",
+            "drop",
+            "--run",
+            "l",
+            "--quiet",
+        ],
+        w,
+    );
+    assert!(
+        out.contains("dropped") && out.contains("--missing drop"),
+        "{out}"
+    );
+    let config = std::fs::read_to_string(w.join("runs/l/config.json")).unwrap();
+    assert!(config.contains("\"encoding\": \"label\""), "{config}");
+}
+
+#[test]
+fn malformed_csv_gives_one_line_naming_the_problem() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("ragged.csv"), "a,b,y\n1,2,yes\n3,no\n").unwrap();
+    let err = fails(&["logreg", "train", "ragged.csv", "--target", "y"], w);
+    assert!(err.contains("line 3"), "{err}");
+
+    std::fs::write(w.join("empty.csv"), "").unwrap();
+    let err = fails(&["logreg", "train", "empty.csv", "--target", "y"], w);
+    assert!(err.contains("empty"), "{err}");
+
+    let mut text = String::from("a,y\n");
+    for i in 0..20 {
+        text.push_str(&format!("{i},{}\n", if i % 2 == 0 { "yes" } else { "no" }));
+    }
+    text.push_str("twelve,yes\n");
+    std::fs::write(w.join("words.csv"), &text).unwrap();
+    let err = fails(&["logreg", "train", "words.csv", "--target", "y"], w);
+    assert!(
+        err.contains("line 22") && err.contains("'twelve'") && err.contains("column 'a'"),
+        "{err}"
+    );
+
+    let err = fails(&["logreg", "train", "words.csv", "--target", "nope"], w);
+    assert!(err.contains("'nope'") && err.contains("a, y"), "{err}");
+    assert!(
+        !w.join("runs").exists() || std::fs::read_dir(w.join("runs")).unwrap().count() == 0,
+        "failed runs left folders"
+    );
+
+    let err = fails(&["logreg", "predict", "words.csv", "words.csv"], w);
+    assert!(err.contains("not a casebook model file"), "{err}");
+}
