@@ -1,40 +1,12 @@
 //! End-to-end tests of the `casebook` binary on tiny generated datasets.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
-fn casebook(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_casebook"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("casebook runs")
-}
-
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = casebook(args, cwd);
-    assert!(
-        out.status.success(),
-        "casebook {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// Asserts a clean failure: non-zero exit, one `error:` line, no panic.
-fn fails(args: &[&str], cwd: &Path) -> String {
-    let out = casebook(args, cwd);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "casebook {args:?} should fail");
-    assert!(
-        !stderr.contains("panicked"),
-        "casebook {args:?} panicked:\n{stderr}"
-    );
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "want one error line, got:\n{stderr}");
-    errors[0].to_string()
-}
+use common::{casebook, fails, ok};
 
 /// A small generated day/night dataset shared by the tests (made once).
 fn dataset() -> &'static Path {

@@ -1,38 +1,8 @@
 //! End-to-end tests of `casebook logreg` and `casebook data tabular`.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn casebook(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_casebook"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("casebook runs")
-}
-
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = casebook(args, cwd);
-    assert!(
-        out.status.success(),
-        "casebook {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn fails(args: &[&str], cwd: &Path) -> String {
-    let out = casebook(args, cwd);
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success(), "casebook {args:?} should fail");
-    assert!(
-        !stderr.contains("panicked"),
-        "casebook {args:?} panicked:\n{stderr}"
-    );
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "want one error line, got:\n{stderr}");
-    errors[0].to_string()
-}
+use common::{casebook, fails, ok};
 
 fn test_accuracy(out: &str) -> f64 {
     let line = out
