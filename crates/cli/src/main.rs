@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod image_cmd;
 mod logreg_cmd;
+mod trigger_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,9 @@ enum Command {
     /// Logistic regression on CSV tables: binary, multilabel and multiclass.
     #[command(subcommand)]
     Logreg(logreg_cmd::LogregCommand),
+    /// Trigger-word detection (in progress): make speech pools and synthesise labelled clips.
+    #[command(subcommand)]
+    Trigger(trigger_cmd::TriggerCommand),
     /// Run the whole tour offline on built-in data and print where the report is.
     Demo(demo::DemoArgs),
 }
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         }) => logreg_cmd::generate_table(kind, rows, &out, seed),
         Command::Image(cmd) => image_cmd::run(cmd, cli.quiet),
         Command::Logreg(cmd) => logreg_cmd::run(cmd, cli.quiet),
+        Command::Trigger(cmd) => trigger_cmd::run(cmd, cli.quiet),
         Command::Demo(args) => demo::run(&args, cli.quiet),
     };
     match result {

@@ -460,7 +460,9 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 13] = [
+    let subcommands: [&[&str]; 15] = [
+        &["trigger", "make-voices"],
+        &["trigger", "synth"],
         &["logreg", "train"],
         &["logreg", "eval"],
         &["logreg", "predict"],
@@ -561,4 +563,56 @@ fn imbalance_is_reported_and_mitigated() {
         w,
     );
     assert!(err.contains("none, weights or sampler"), "{err}");
+}
+
+#[test]
+fn trigger_synth_writes_labelled_clips_from_the_built_in_voices() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let out = ok(
+        &[
+            "trigger", "synth", "--out", "clips", "--count", "4", "--seed", "5", "--quiet",
+        ],
+        w,
+    );
+    assert!(out.contains("wrote 4 clips"), "{out}");
+    let wavs = std::fs::read_dir(w.join("clips"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "wav")
+        })
+        .count();
+    assert_eq!(wavs, 4);
+    let labels = std::fs::read_to_string(w.join("clips/labels.csv")).unwrap();
+    assert!(labels.starts_with("file,start_s,end_s"));
+    for line in labels.lines().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let (start, end): (f64, f64) = (cols[1].parse().unwrap(), cols[2].parse().unwrap());
+        assert!(0.0 <= start && start < end && end <= 10.0, "{line}");
+    }
+
+    // A folder of non-audio "WAVs" is a clear error.
+    std::fs::create_dir_all(w.join("bad")).unwrap();
+    std::fs::write(w.join("bad/x.wav"), "text").unwrap();
+    let err = fails(
+        &[
+            "trigger",
+            "synth",
+            "--out",
+            "o",
+            "--count",
+            "1",
+            "--positives",
+            "bad",
+        ],
+        w,
+    );
+    assert!(
+        err.contains("x.wav") && err.contains("not a readable WAV"),
+        "{err}"
+    );
 }

@@ -4,5 +4,7 @@ pub mod audio;
 pub mod backgrounds;
 pub mod mixer;
 pub mod spectrogram;
+pub mod synth;
+pub mod voices;
 
 pub use audio::Clip;
