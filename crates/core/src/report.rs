@@ -5,6 +5,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::metrics::{ConfusionMatrix, RocPoint};
+
 /// Builds a report section by section, then writes it atomically.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -60,6 +62,45 @@ impl Report {
     pub fn figure(&mut self, svg: &str) -> &mut Self {
         self.body.push_str(&format!("<figure>{svg}</figure>\n"));
         self
+    }
+
+    /// Per-class precision/recall/F1 table and the confusion-matrix chart.
+    pub fn class_scores(
+        &mut self,
+        title: &str,
+        classes: &[String],
+        confusion: &ConfusionMatrix,
+    ) -> Result<&mut Self> {
+        let rows: Vec<Vec<String>> = classes
+            .iter()
+            .zip(confusion.class_scores())
+            .map(|(c, s)| {
+                vec![
+                    c.clone(),
+                    format!("{:.3}", s.precision),
+                    format!("{:.3}", s.recall),
+                    format!("{:.3}", s.f1),
+                    s.support.to_string(),
+                ]
+            })
+            .collect();
+        self.table(&["class", "precision", "recall", "F1", "support"], &rows);
+        self.figure(&crate::plot::confusion_chart(
+            title,
+            classes,
+            &confusion.matrix,
+        )?);
+        Ok(self)
+    }
+
+    /// A ROC curve figure with its AUC.
+    pub fn roc(&mut self, title: &str, curve: &[RocPoint], auc: f64) -> Result<&mut Self> {
+        let points: Vec<(f64, f64)> = curve
+            .iter()
+            .map(|p| (p.false_positive_rate, p.true_positive_rate))
+            .collect();
+        self.figure(&crate::plot::roc_chart(title, &points, auc)?);
+        Ok(self)
     }
 
     /// Raw, already-safe HTML (for callers that build their own markup).

@@ -3,7 +3,6 @@
 //! the matching report sections.
 
 use casebook_core::metrics::{accuracy, auc, roc_curve, ClassScores, ConfusionMatrix, RocPoint};
-use casebook_core::plot;
 use casebook_core::report::Report;
 use serde::Serialize;
 
@@ -122,32 +121,13 @@ impl Evaluation {
             ));
         }
         report.paragraph(&line);
-        let rows: Vec<Vec<String>> = self
-            .classes
-            .iter()
-            .zip(&self.class_scores)
-            .map(|(c, s)| {
-                vec![
-                    c.clone(),
-                    format!("{:.3}", s.precision),
-                    format!("{:.3}", s.recall),
-                    format!("{:.3}", s.f1),
-                    s.support.to_string(),
-                ]
-            })
-            .collect();
-        report.table(&["class", "precision", "recall", "F1", "support"], &rows);
-        report.figure(&plot::confusion_chart(
+        report.class_scores(
             &format!("{title}: confusion matrix"),
             &self.classes,
-            &self.confusion.matrix,
-        )?);
+            &self.confusion,
+        )?;
         if let (Some(curve), Some(a)) = (&self.roc, self.auc) {
-            let points: Vec<(f64, f64)> = curve
-                .iter()
-                .map(|p| (p.false_positive_rate, p.true_positive_rate))
-                .collect();
-            report.figure(&plot::roc_chart(&format!("{title}: ROC"), &points, a)?);
+            report.roc(&format!("{title}: ROC"), curve, a)?;
         }
         Ok(())
     }

@@ -2,8 +2,7 @@
 //! recall and F1, log-loss, confusion matrices (one per label in multilabel),
 //! ROC for binary; and the matching report sections.
 
-use casebook_core::metrics::{accuracy, auc, roc_curve, ClassScores, ConfusionMatrix};
-use casebook_core::plot;
+use casebook_core::metrics::{accuracy, auc, roc_curve, ClassScores, ConfusionMatrix, RocPoint};
 use casebook_core::report::Report;
 use serde::Serialize;
 
@@ -31,7 +30,7 @@ pub struct Evaluation {
     pub confusions: Vec<Confusion>,
     pub roc_auc: Option<f64>,
     #[serde(skip)]
-    roc: Option<Vec<(f64, f64)>>,
+    roc: Option<Vec<RocPoint>>,
 }
 
 fn bce(p: f32, y: f32) -> f64 {
@@ -81,11 +80,7 @@ pub fn evaluate(mode: Mode, names: &[String], p: &[f32], y: &[f32], k: usize) ->
                     &pred,
                 )],
                 roc_auc: curve.as_ref().map(|c| auc(c)),
-                roc: curve.map(|c| {
-                    c.iter()
-                        .map(|p| (p.false_positive_rate, p.true_positive_rate))
-                        .collect()
-                }),
+                roc: curve,
             }
         }
         Mode::Multiclass => {
@@ -200,29 +195,10 @@ impl Evaluation {
         report.heading(title);
         report.paragraph(self.summary().lines().next().unwrap_or_default());
         for c in &self.confusions {
-            let rows: Vec<Vec<String>> = c
-                .classes
-                .iter()
-                .zip(&c.scores)
-                .map(|(name, s)| {
-                    vec![
-                        name.clone(),
-                        format!("{:.3}", s.precision),
-                        format!("{:.3}", s.recall),
-                        format!("{:.3}", s.f1),
-                        s.support.to_string(),
-                    ]
-                })
-                .collect();
-            report.table(&["class", "precision", "recall", "F1", "support"], &rows);
-            report.figure(&plot::confusion_chart(
-                &format!("{title}: {}", c.title),
-                &c.classes,
-                &c.matrix.matrix,
-            )?);
+            report.class_scores(&format!("{title}: {}", c.title), &c.classes, &c.matrix)?;
         }
         if let (Some(curve), Some(a)) = (&self.roc, self.roc_auc) {
-            report.figure(&plot::roc_chart(&format!("{title}: ROC"), curve, a)?);
+            report.roc(&format!("{title}: ROC"), curve, a)?;
         }
         Ok(())
     }
