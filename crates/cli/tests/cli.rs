@@ -6,29 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{casebook, fails, ok};
+use common::{casebook, daynight, fails, ok};
 
 /// A small generated day/night dataset shared by the tests (made once).
 fn dataset() -> &'static Path {
     static DATA: OnceLock<PathBuf> = OnceLock::new();
     DATA.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        let data = dir.join("daynight");
-        ok(
-            &[
-                "data",
-                "daynight",
-                "--out",
-                data.to_str().unwrap(),
-                "--count",
-                "240",
-                "--seed",
-                "3",
-                "--quiet",
-            ],
-            &dir,
-        );
-        data
+        daynight(&dir, "daynight", 240, 0.5, 3)
     })
 }
 
@@ -265,21 +250,7 @@ fn bad_inputs_fail_with_one_clear_line() {
         "a failed run left files"
     );
 
-    let one_class = w.join("one");
-    ok(
-        &[
-            "data",
-            "daynight",
-            "--out",
-            one_class.to_str().unwrap(),
-            "--count",
-            "6",
-            "--night-fraction",
-            "0",
-            "--quiet",
-        ],
-        w,
-    );
+    let one_class = daynight(w, "one", 6, 0.0, 42);
     let _ = std::fs::remove_dir(one_class.join("night"));
     let err = fails(&["image", "train", one_class.to_str().unwrap()], w);
     assert!(err.contains("only one class"), "{err}");
@@ -308,19 +279,7 @@ fn bad_inputs_fail_with_one_clear_line() {
 fn corrupt_images_are_listed_and_left_out() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let data = w.join("data");
-    ok(
-        &[
-            "data",
-            "daynight",
-            "--out",
-            data.to_str().unwrap(),
-            "--count",
-            "40",
-            "--quiet",
-        ],
-        w,
-    );
+    let data = daynight(w, "data", 40, 0.5, 42);
     std::fs::write(data.join("day/broken.png"), b"\x89PNG\r\n\x1a\n not really").unwrap();
     std::fs::write(data.join("night/readme.txt"), "not an image").unwrap();
     let out = casebook(
@@ -509,21 +468,7 @@ fn help_explains_every_flag() {
 fn imbalance_is_reported_and_mitigated() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let data = w.join("skewed");
-    ok(
-        &[
-            "data",
-            "daynight",
-            "--out",
-            data.to_str().unwrap(),
-            "--count",
-            "60",
-            "--night-fraction",
-            "0.2",
-            "--quiet",
-        ],
-        w,
-    );
+    let data = daynight(w, "skewed", 60, 0.2, 42);
     let out = ok(&["image", "split", data.to_str().unwrap()], w);
     assert!(out.contains("imbalanced"), "{out}");
     for balance in ["weights", "sampler"] {

@@ -152,6 +152,16 @@ impl ModelFile {
         Self::from_bytes(&bytes, path)
     }
 
+    /// The architecture section as the case's own type.
+    pub fn architecture<T: serde::de::DeserializeOwned>(&self, path: &Path) -> anyhow::Result<T> {
+        parse_section(&self.meta.architecture, path, "architecture")
+    }
+
+    /// The preprocessing section as the case's own type.
+    pub fn preprocessing<T: serde::de::DeserializeOwned>(&self, path: &Path) -> anyhow::Result<T> {
+        parse_section(&self.meta.preprocessing, path, "preprocessing")
+    }
+
     /// Reads a model file and checks that it was made for `task`.
     pub fn load_for_task(path: &Path, task: &str) -> Result<Self, ModelFileError> {
         let file = Self::load(path)?;
@@ -164,6 +174,19 @@ impl ModelFile {
         }
         Ok(file)
     }
+}
+
+fn parse_section<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+    path: &Path,
+    name: &str,
+) -> anyhow::Result<T> {
+    T::deserialize(value).map_err(|e| {
+        anyhow::anyhow!(
+            "{} has a damaged {name} section ({e}); retrain the model",
+            path.display()
+        )
+    })
 }
 
 struct Cursor<'a> {
@@ -246,6 +269,26 @@ mod tests {
         flipped[last_weight] ^= 0xFF;
         let err = ModelFile::from_bytes(&flipped, p).unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn sections_parse_into_case_types_or_name_the_damage() {
+        #[derive(Deserialize)]
+        struct Pre {
+            resolution: u32,
+        }
+        let p = Path::new("m.casebook");
+        let file = sample();
+        assert_eq!(file.preprocessing::<Pre>(p).unwrap().resolution, 32);
+        let err = file
+            .architecture::<Pre>(p)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("m.casebook") && err.contains("damaged architecture section"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -96,16 +96,8 @@ impl Classifier {
     /// Loads and checks an image-classifier model file.
     pub fn load(path: &Path) -> Result<Self> {
         let file = ModelFile::load_for_task(path, TASK)?;
-        let bad = |what: &str| {
-            format!(
-                "{} has a damaged {what} section; retrain the model",
-                path.display()
-            )
-        };
-        let architecture: CnnConfig = serde_json::from_value(file.meta.architecture.clone())
-            .with_context(|| bad("architecture"))?;
-        let preprocessing: Preprocessing = serde_json::from_value(file.meta.preprocessing.clone())
-            .with_context(|| bad("preprocessing"))?;
+        let architecture: CnnConfig = file.architecture(path)?;
+        let preprocessing: Preprocessing = file.preprocessing(path)?;
         let device = casebook_core::device::compute_device();
         let model = module_from_bytes(architecture.init(&device), &file.weights)
             .with_context(|| format!("cannot load weights from {}", path.display()))?;

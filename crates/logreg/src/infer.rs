@@ -53,16 +53,8 @@ impl Model {
 
     pub fn load(path: &Path) -> Result<Self> {
         let file = ModelFile::load_for_task(path, TASK)?;
-        let bad = |what: &str| {
-            format!(
-                "{} has a damaged {what} section; retrain the model",
-                path.display()
-            )
-        };
-        let arch: Architecture =
-            serde_json::from_value(file.meta.architecture).with_context(|| bad("architecture"))?;
-        let features: Features = serde_json::from_value(file.meta.preprocessing)
-            .with_context(|| bad("preprocessing"))?;
+        let arch: Architecture = file.architecture(path)?;
+        let features: Features = file.preprocessing(path)?;
         let device = casebook_core::device::compute_device();
         let net = module_from_bytes(
             LogisticRegression::new(arch.inputs, arch.outputs, &device),

@@ -1,5 +1,8 @@
 //! Helpers shared by the CLI end-to-end tests.
 
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -33,4 +36,36 @@ pub fn fails(args: &[&str], cwd: &Path) -> String {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "want one error line, got:\n{stderr}");
     errors[0].to_string()
+}
+
+/// Generates a day/night dataset at `dir/name` (`count` images, `night_fraction`
+/// night) with `casebook data daynight`; returns its path.
+pub fn daynight(
+    dir: &Path,
+    name: &str,
+    count: usize,
+    night_fraction: f64,
+    seed: u64,
+) -> std::path::PathBuf {
+    let data = dir.join(name);
+    let (count, fraction, seed) = (
+        count.to_string(),
+        night_fraction.to_string(),
+        seed.to_string(),
+    );
+    let args = [
+        "data",
+        "daynight",
+        "--out",
+        data.to_str().unwrap(),
+        "--count",
+        &count,
+        "--night-fraction",
+        &fraction,
+        "--seed",
+        &seed,
+        "--quiet",
+    ];
+    ok(&args, dir);
+    data
 }
