@@ -4,3 +4,4 @@
 //! detection and evaluation follow (issue 4).
 
 pub mod data;
+pub mod model;

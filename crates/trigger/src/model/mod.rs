@@ -1,0 +1,4 @@
+//! The trigger-word network.
+
+pub mod gru;
+pub mod gru_kernel;
