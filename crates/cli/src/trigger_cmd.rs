@@ -2,11 +2,24 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use casebook_core::run::RunDir;
+use casebook_trigger::data::audio::StreamResampler;
 use casebook_trigger::data::mixer::MixConfig;
-use casebook_trigger::data::synth::{synthesize, Pools};
-use casebook_trigger::data::voices::{self, builtin_dir, load_folder, load_pool};
-use clap::Subcommand;
+use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
+use casebook_trigger::data::voices::{self, builtin_dir};
+use casebook_trigger::data::Clip;
+use casebook_trigger::eval::{
+    det_curve, operating_point, report_curve, score_folder, threshold_for, OperatingPoint,
+};
+use casebook_trigger::infer::{
+    add_chimes, model_path, stream_file, Debouncer, Detection, TriggerModel, REFRACTORY_S,
+};
+use casebook_trigger::model::Preset;
+use casebook_trigger::train::{self, TrainConfig};
+use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Subcommand)]
 pub enum TriggerCommand {
@@ -46,10 +59,145 @@ pub enum TriggerCommand {
         /// Use the held-out test voices of the built-in pool instead of the training voices.
         #[arg(long)]
         test_voices: bool,
+        /// Most trigger words per clip (0 makes word-free clips for measuring false accepts).
+        #[arg(long, default_value_t = 4)]
+        max_positives: usize,
         /// Random seed: same seed, same clips.
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Train the Conv1D + GRU detector on fresh mixtures drawn every step; writes a run folder with
+    /// the model, checkpoints, metrics and an HTML report (loss curves, false rejects vs false
+    /// accepts on validation mixtures).
+    ///
+    /// There are no epochs: every step mixes a new batch of 10 s clips, so the model never sees the
+    /// same clip twice. `--preset small` trains in minutes on 2 cores; the default preset is the
+    /// lecture's network (Conv1D 196 filters, two GRUs of 128). A killed run continues with
+    /// `--resume RUN_DIR`.
+    Train(TrainArgs),
+    /// Find the trigger word in WAV files: prints file, time (s, when the detection fired) and
+    /// score for each detection.
+    ///
+    /// Files are streamed through the model one second at a time, so hour-long recordings use
+    /// constant memory. MODEL is a .casebook file, or `builtin` for the committed small model.
+    Detect {
+        /// Model file (or `builtin`).
+        model: String,
+        /// WAV files (any rate, mono or stereo; resampled to the model's rate).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Probability a step must reach to fire a detection.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Write the (single) input with a chime mixed in at each detection, as WAV.
+        #[arg(long, value_name = "OUT.wav")]
+        chime: Option<PathBuf>,
+        /// One JSON object per detection instead of tab-separated lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detect in a live stream: raw 16-bit little-endian mono PCM on standard input, printed as
+    /// detections happen. Same output as `detect` on the same audio.
+    ///
+    /// The convolution's frames and both GRU states carry over between chunks, so nothing is
+    /// recomputed; e.g. `arecord -f S16_LE -r 16000 -c 1 | casebook trigger listen builtin --stdin --rate 16000`.
+    Listen {
+        /// Model file (or `builtin`).
+        model: String,
+        /// Read audio from standard input (the only source so far).
+        #[arg(long, required = true)]
+        stdin: bool,
+        /// Sample rate of the incoming audio in Hz (resampled to the model's rate).
+        #[arg(long)]
+        rate: u32,
+        /// Probability a step must reach to fire a detection.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// One JSON object per detection instead of tab-separated lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure a model on a folder of WAVs + labels.csv (from `synth` or your own recordings):
+    /// false-reject rate, false accepts per hour, latency, and a DET curve over thresholds.
+    ///
+    /// Files without rows in labels.csv count as word-free audio for false accepts. Writes a run
+    /// folder with metrics.json and an HTML report.
+    Eval {
+        /// Model file (or `builtin`).
+        model: String,
+        /// Folder of WAV files with labels.csv (file,start_s,end_s per trigger word).
+        dir: PathBuf,
+        /// Threshold to report in the summary.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Also report the lowest threshold whose false accepts per hour meet this target.
+        #[arg(long, default_value_t = 1.0)]
+        target_fa_per_hour: f64,
+        /// Run folder name under --runs-dir [default: eval-<time>].
+        #[arg(long)]
+        run: Option<String>,
+        /// Folder holding run folders.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The trigger word (recorded in the model; the clips decide what is learnt).
+    #[arg(long, default_value = "activate")]
+    pub word: String,
+    /// Folder of WAV clips of the trigger word [default: built-in training voices].
+    #[arg(long)]
+    pub positives: Option<PathBuf>,
+    /// Folder of WAV clips of other words [default: built-in training voices].
+    #[arg(long)]
+    pub negatives: Option<PathBuf>,
+    /// Folder of background recordings [default: generated backgrounds].
+    #[arg(long)]
+    pub backgrounds: Option<PathBuf>,
+    /// Network size: `default` (the lecture's) or `small` (trains in minutes on 2 cores).
+    #[arg(long, value_enum, default_value = "default")]
+    pub preset: PresetArg,
+    /// Optimiser steps (each on a fresh batch).
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Clips per step.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Loss weight of positive steps (they are about 7 % of all steps).
+    #[arg(long, default_value_t = 3.0)]
+    pub pos_weight: f64,
+    /// Output steps labelled positive right after each trigger word ends.
+    #[arg(long, default_value_t = 50)]
+    pub label_steps: usize,
+    /// Validate, checkpoint and print progress every this many steps.
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    /// Validation mixtures (fixed for the run, training voices).
+    #[arg(long, default_value_t = 48)]
+    pub val_clips: usize,
+    /// Random seed: same seed, same run.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Run folder name under --runs-dir [default: trigger-<time>].
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Folder holding run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Continue a killed run from its last checkpoint (pass its run folder; other flags are taken from it).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PresetArg {
+    Default,
+    Small,
 }
 
 pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
@@ -74,29 +222,27 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
             negatives,
             backgrounds,
             test_voices,
+            max_positives,
             seed,
         } => {
-            let rate = voices::RATE;
-            let (builtin_pos, builtin_neg) = load_pool(&builtin_dir(), test_voices)?;
-            let pools = Pools {
-                positives: match positives {
-                    Some(dir) => load_folder(&dir, rate)?,
-                    None => builtin_pos,
-                },
-                negatives: match negatives {
-                    Some(dir) => load_folder(&dir, rate)?,
-                    None => builtin_neg,
-                },
-                backgrounds: match backgrounds {
-                    Some(dir) => load_folder(&dir, rate)?,
-                    None => Vec::new(),
-                },
-                rate,
-            };
-            let bar = casebook_core::progress::bar(count as u64, "mixing", quiet);
-            let words = synthesize(&out, count, &pools, &MixConfig::default(), seed, || {
-                bar.inc(1)
+            let pools = Pools::load(&PoolSources {
+                positives,
+                negatives,
+                backgrounds,
+                test_voices,
             })?;
+            let bar = casebook_core::progress::bar(count as u64, "mixing", quiet);
+            let words = synthesize(
+                &out,
+                count,
+                &pools,
+                &MixConfig {
+                    max_positives,
+                    ..MixConfig::default()
+                },
+                seed,
+                || bar.inc(1),
+            )?;
             bar.finish_and_clear();
             println!(
                 "wrote {count} clips with {words} trigger words to {} (labels.csv)",
@@ -104,5 +250,224 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
             );
             Ok(())
         }
+        TriggerCommand::Train(args) => train(args, quiet),
+        TriggerCommand::Detect {
+            model,
+            files,
+            threshold,
+            chime,
+            json,
+        } => detect(
+            &model_path(&model),
+            &files,
+            threshold,
+            chime.as_deref(),
+            json,
+        ),
+        TriggerCommand::Listen {
+            model,
+            stdin: _,
+            rate,
+            threshold,
+            json,
+        } => listen(&model_path(&model), rate, threshold, json),
+        TriggerCommand::Eval {
+            model,
+            dir,
+            threshold,
+            target_fa_per_hour,
+            run,
+            runs_dir,
+        } => eval(
+            &model_path(&model),
+            &dir,
+            threshold,
+            target_fa_per_hour,
+            run.as_deref(),
+            &runs_dir,
+            quiet,
+        ),
     }
+}
+
+fn train(args: TrainArgs, quiet: bool) -> Result<()> {
+    let outcome = match &args.resume {
+        Some(run_dir) => train::resume(RunDir::open(run_dir)?, quiet)?,
+        None => {
+            let config = TrainConfig {
+                word: args.word,
+                sources: PoolSources {
+                    positives: args.positives,
+                    negatives: args.negatives,
+                    backgrounds: args.backgrounds,
+                    test_voices: false,
+                },
+                preset: match args.preset {
+                    PresetArg::Default => Preset::Default,
+                    PresetArg::Small => Preset::Small,
+                },
+                steps: args.steps,
+                batch_size: args.batch_size,
+                learning_rate: args.lr,
+                pos_weight: args.pos_weight,
+                label_steps: args.label_steps,
+                eval_every: args.eval_every,
+                val_clips: args.val_clips,
+                seed: args.seed,
+            };
+            let run = RunDir::create(&args.runs_dir, args.run.as_deref(), "trigger")?;
+            train::train(&config, run, quiet)?
+        }
+    };
+    let v = outcome.validation;
+    println!(
+        "trained {} steps in {:.0} s; validation at threshold 0.5: false-reject rate {:.1} %, {:.1} false accepts per hour",
+        outcome.history.last().map_or(0, |r| r.epoch),
+        outcome.train_seconds,
+        100.0 * v.false_reject_rate,
+        v.false_accepts_per_hour
+    );
+    println!("model:  {}", outcome.run.model_path().display());
+    println!("report: {}", outcome.run.report_path().display());
+    Ok(())
+}
+
+fn print_detection(source: &str, d: &Detection, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "file": source, "time_s": d.time, "score": d.score })
+        );
+    } else {
+        println!("{source}\t{:.3}\t{:.3}", d.time, d.score);
+    }
+}
+
+fn detect(
+    model: &Path,
+    files: &[PathBuf],
+    threshold: f32,
+    chime: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    let model = TriggerModel::load(model)?;
+    if chime.is_some() && files.len() != 1 {
+        bail!("--chime writes one file: give exactly one input WAV");
+    }
+    for file in files {
+        let mut debouncer = Debouncer::new(threshold, REFRACTORY_S);
+        let mut times = Vec::new();
+        let source = file.display().to_string();
+        stream_file(&model, file, |score| {
+            if let Some(d) = debouncer.feed(&score) {
+                print_detection(&source, &d, json);
+                times.push(d.time);
+            }
+        })?;
+        if let Some(out) = chime {
+            let mut clip = Clip::read_wav(file)?;
+            add_chimes(&mut clip, &times);
+            clip.write_wav(out)?;
+            eprintln!("wrote {} with {} chimes", out.display(), times.len());
+        }
+    }
+    Ok(())
+}
+
+fn listen(model: &Path, rate: u32, threshold: f32, json: bool) -> Result<()> {
+    use std::io::{Read, Write};
+    let model = TriggerModel::load(model)?;
+    let mut resampler = StreamResampler::new(rate, model.features.spectrogram.rate)?;
+    let mut stream = model.stream();
+    let mut debouncer = Debouncer::new(threshold, REFRACTORY_S);
+    let mut input = std::io::stdin().lock();
+    // 100 ms of 16-bit samples per read; an odd trailing byte waits for its pair.
+    let mut buffer = vec![0u8; (rate as usize / 10).max(1) * 2];
+    let mut carry: Option<u8> = None;
+    let mut handle = |samples: Vec<f32>, stream: &mut casebook_trigger::infer::Stream| {
+        for score in stream.push(&samples) {
+            if let Some(d) = debouncer.feed(&score) {
+                print_detection("stdin", &d, json);
+                let _ = std::io::stdout().flush();
+            }
+        }
+    };
+    loop {
+        let n = input
+            .read(&mut buffer)
+            .context("cannot read standard input")?;
+        if n == 0 {
+            break;
+        }
+        let mut bytes: Vec<u8> = carry.take().into_iter().collect();
+        bytes.extend_from_slice(&buffer[..n]);
+        if bytes.len() % 2 == 1 {
+            carry = bytes.pop();
+        }
+        let samples: Vec<f32> = bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
+            .collect();
+        handle(resampler.push(&samples)?, &mut stream);
+    }
+    handle(resampler.finish()?, &mut stream);
+    Ok(())
+}
+
+fn eval(
+    model_file: &Path,
+    dir: &Path,
+    threshold: f32,
+    target: f64,
+    run: Option<&str>,
+    runs_dir: &Path,
+    quiet: bool,
+) -> Result<()> {
+    let model = TriggerModel::load(model_file)?;
+    let count = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let bar = casebook_core::progress::bar(count as u64, "scoring", quiet);
+    let files = score_folder(&model, dir, || bar.inc(1))?;
+    bar.finish_and_clear();
+    let curve = det_curve(&files);
+    let at = operating_point(&files, threshold);
+    let meeting = threshold_for(&curve, target);
+    let hours = files.iter().map(|f| f.seconds).sum::<f64>() / 3600.0;
+    let words: usize = files.iter().map(|f| f.words.len()).sum();
+    let run = RunDir::create(runs_dir, run, "eval")?;
+    run.write_config(
+        &serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dir }),
+    )?;
+    casebook_core::fsx::write_json(
+        &run.path().join("metrics.json"),
+        &serde_json::json!({ "files": files.len(), "hours": hours, "words": words, "at_threshold": at,
+            "target_fa_per_hour": target, "meeting_target": meeting, "det_curve": curve }),
+    )?;
+    let mut report = casebook_core::report::Report::new(format!(
+        "Trigger word evaluation of {}",
+        model_file.display()
+    ));
+    report.paragraph(&format!(
+        "{}: {} files, {:.2} hours of audio, {} trigger words. A detection within {} s after a word's end is a hit; any other detection is a false accept.",
+        dir.display(), files.len(), hours, words, casebook_trigger::eval::HIT_WINDOW_S
+    ));
+    report_curve(&mut report, &dir.display().to_string(), &curve)?;
+    report.save(&run.report_path())?;
+    println!(
+        "{} files, {:.2} h of audio, {words} trigger words",
+        files.len(),
+        hours
+    );
+    let line = |p: &OperatingPoint| {
+        format!(
+            "threshold {:.2}: false-reject rate {:.1} % ({} missed), {:.2} false accepts per hour ({}), mean latency {:.2} s",
+            p.threshold, 100.0 * p.false_reject_rate, p.missed, p.false_accepts_per_hour, p.false_accepts, p.mean_latency_s
+        )
+    };
+    println!("{}", line(&at));
+    match meeting {
+        Some(p) => println!("for <= {target} false accepts per hour: {}", line(&p)),
+        None => println!("no threshold keeps false accepts at or under {target} per hour"),
+    }
+    println!("report: {}", run.report_path().display());
+    Ok(())
 }

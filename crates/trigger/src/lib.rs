@@ -4,4 +4,7 @@
 //! detection and evaluation follow (issue 4).
 
 pub mod data;
+pub mod eval;
+pub mod infer;
 pub mod model;
+pub mod train;

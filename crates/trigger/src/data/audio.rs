@@ -79,32 +79,185 @@ impl Clip {
         if rate == self.rate {
             return Ok(self.clone());
         }
-        const CHUNK: usize = 1024;
-        let mut resampler = FftFixedIn::<f32>::new(self.rate as usize, rate as usize, CHUNK, 2, 1)
-            .context("cannot build a resampler for these rates")?;
-        let delay = resampler.output_delay();
-        let mut out =
-            Vec::with_capacity(self.samples.len() * rate as usize / self.rate as usize + CHUNK);
-        let mut chunks = self.samples.chunks_exact(CHUNK);
-        for chunk in &mut chunks {
-            out.extend_from_slice(&resampler.process(&[chunk], None)?[0]);
-        }
-        let rest = chunks.remainder();
-        out.extend_from_slice(&resampler.process_partial(Some(&[rest]), None)?[0]);
-        // Flush what the resampler still holds, then drop its delay.
-        while out.len() < delay + self.samples.len() * rate as usize / self.rate as usize {
-            out.extend_from_slice(&resampler.process_partial::<Vec<f32>>(None, None)?[0]);
-        }
-        let wanted = (self.samples.len() as f64 * rate as f64 / self.rate as f64).round() as usize;
-        Ok(Self {
-            rate,
-            samples: out[delay..delay + wanted].to_vec(),
-        })
+        let mut resampler = StreamResampler::new(self.rate, rate)?;
+        let mut samples = resampler.push(&self.samples)?;
+        samples.extend(resampler.finish()?);
+        Ok(Self { rate, samples })
     }
 
     /// Root-mean-square level.
     pub fn rms(&self) -> f32 {
         (self.samples.iter().map(|s| s * s).sum::<f32>() / self.samples.len().max(1) as f32).sqrt()
+    }
+}
+
+/// Resampling of a stream, chunk by chunk, with the resampler's delay removed
+/// so the output lines up with the input: `round(n · to / from)` samples in all.
+pub struct StreamResampler {
+    inner: Option<FftFixedIn<f32>>,
+    from: u32,
+    to: u32,
+    buffer: Vec<f32>,
+    delay_left: usize,
+    consumed: u64,
+    produced: u64,
+}
+
+const RESAMPLE_CHUNK: usize = 1024;
+
+impl StreamResampler {
+    pub fn new(from: u32, to: u32) -> Result<Self> {
+        let inner = if from == to {
+            None
+        } else {
+            Some(
+                FftFixedIn::<f32>::new(from as usize, to as usize, RESAMPLE_CHUNK, 2, 1)
+                    .context("cannot build a resampler for these rates")?,
+            )
+        };
+        let delay_left = inner.as_ref().map_or(0, |r| r.output_delay());
+        Ok(Self {
+            inner,
+            from,
+            to,
+            buffer: Vec::new(),
+            delay_left,
+            consumed: 0,
+            produced: 0,
+        })
+    }
+
+    fn wanted(&self) -> u64 {
+        (self.consumed as f64 * self.to as f64 / self.from as f64).round() as u64
+    }
+
+    fn emit(&mut self, mut block: Vec<f32>, out: &mut Vec<f32>) {
+        let skip = self.delay_left.min(block.len());
+        self.delay_left -= skip;
+        block.drain(..skip);
+        self.produced += block.len() as u64;
+        out.extend(block);
+    }
+
+    /// Feeds samples; returns the output samples that are ready.
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<f32>> {
+        self.consumed += samples.len() as u64;
+        let Some(inner) = self.inner.as_mut() else {
+            return Ok(samples.to_vec());
+        };
+        self.buffer.extend_from_slice(samples);
+        let mut blocks = Vec::new();
+        let mut used = 0;
+        while self.buffer.len() - used >= RESAMPLE_CHUNK {
+            blocks.push(
+                inner
+                    .process(&[&self.buffer[used..used + RESAMPLE_CHUNK]], None)?
+                    .remove(0),
+            );
+            used += RESAMPLE_CHUNK;
+        }
+        self.buffer.drain(..used);
+        let mut out = Vec::new();
+        for block in blocks {
+            self.emit(block, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Flushes the end of the stream.
+    pub fn finish(&mut self) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        let wanted = self.wanted();
+        let Some(inner) = self.inner.as_mut() else {
+            return Ok(out);
+        };
+        let rest = std::mem::take(&mut self.buffer);
+        let mut blocks = vec![inner.process_partial(Some(&[rest]), None)?.remove(0)];
+        let mut budget = self.produced + blocks[0].len() as u64;
+        while budget < wanted + self.delay_left as u64 {
+            let block = inner.process_partial::<Vec<f32>>(None, None)?.remove(0);
+            budget += block.len() as u64;
+            blocks.push(block);
+        }
+        for block in blocks {
+            self.emit(block, &mut out);
+        }
+        let extra = self.produced.saturating_sub(wanted) as usize;
+        out.truncate(out.len().saturating_sub(extra));
+        self.produced -= extra as u64;
+        Ok(out)
+    }
+}
+
+/// Reads a WAV file a chunk at a time as mono samples at a chosen rate, so
+/// hour-long recordings never sit in memory whole.
+pub struct WavChunks {
+    reader: hound::WavReader<std::io::BufReader<std::fs::File>>,
+    name: String,
+    channels: usize,
+    scale: Option<f32>,
+    resampler: StreamResampler,
+    done: bool,
+    seen: u64,
+}
+
+impl WavChunks {
+    pub fn open(path: &Path, rate: u32) -> Result<Self> {
+        let name = path.display().to_string();
+        let reader = hound::WavReader::open(path).map_err(|e| match e {
+            hound::Error::IoError(io) => anyhow!("cannot read {name}: {io}"),
+            other => anyhow!("{name} is not a readable WAV file ({other}); convert it with e.g. `sox IN -r 16000 -b 16 OUT.wav`"),
+        })?;
+        let spec = reader.spec();
+        let scale = match spec.sample_format {
+            hound::SampleFormat::Float => None,
+            hound::SampleFormat::Int => Some(1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32),
+        };
+        Ok(Self {
+            resampler: StreamResampler::new(spec.sample_rate, rate)?,
+            channels: spec.channels.max(1) as usize,
+            reader,
+            name,
+            scale,
+            done: false,
+            seen: 0,
+        })
+    }
+
+    /// The next chunk (about `frames` input frames), or `None` at the end.
+    pub fn next_chunk(&mut self, frames: usize) -> Result<Option<Vec<f32>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let n = frames * self.channels;
+        let raw: Vec<f32> = match self.scale {
+            None => self
+                .reader
+                .samples::<f32>()
+                .take(n)
+                .collect::<Result<_, _>>(),
+            Some(scale) => self
+                .reader
+                .samples::<i32>()
+                .take(n)
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>(),
+        }
+        .map_err(|e| anyhow!("{} is truncated or damaged ({e})", self.name))?;
+        self.seen += raw.len() as u64;
+        let mono: Vec<f32> = raw
+            .chunks(self.channels)
+            .map(|f| f.iter().sum::<f32>() / f.len() as f32)
+            .collect();
+        let mut out = self.resampler.push(&mono)?;
+        if raw.len() < n {
+            if self.seen == 0 {
+                bail!("{} holds no audio samples", self.name);
+            }
+            self.done = true;
+            out.extend(self.resampler.finish()?);
+        }
+        Ok(Some(out))
     }
 }
 
@@ -220,5 +373,32 @@ mod tests {
             (860..=900).contains(&crossings),
             "{crossings} zero crossings"
         );
+    }
+
+    #[test]
+    fn chunked_reading_equals_whole_file_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 44_100,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let frames: Vec<Vec<i32>> = (0..110_000)
+            .map(|i| {
+                let v = (8000.0 * (i as f32 * 0.01).sin()) as i32;
+                vec![v, v / 2]
+            })
+            .collect();
+        write(&path, spec, &frames);
+        let whole = Clip::read_wav(&path).unwrap().resample(16_000).unwrap();
+        let mut reader = WavChunks::open(&path, 16_000).unwrap();
+        let mut chunked = Vec::new();
+        while let Some(chunk) = reader.next_chunk(7_000).unwrap() {
+            chunked.extend(chunk);
+        }
+        assert_eq!(chunked.len(), whole.samples.len());
+        assert_eq!(chunked, whole.samples);
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod audio;
 pub mod backgrounds;
+pub mod features;
 pub mod mixer;
 pub mod spectrogram;
 pub mod synth;

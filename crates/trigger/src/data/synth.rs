@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::backgrounds::{self, Background};
 use super::mixer::{mix, MixConfig, Mixture};
-use super::Clip;
+use super::{voices, Clip};
 
 /// Where the mixer's material comes from.
 pub struct Pools {
@@ -18,6 +18,39 @@ pub struct Pools {
     /// Recorded backgrounds; when empty, backgrounds are generated.
     pub backgrounds: Vec<Clip>,
     pub rate: u32,
+}
+
+/// Where the user points the mixer; `None` means the built-in material.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PoolSources {
+    pub positives: Option<std::path::PathBuf>,
+    pub negatives: Option<std::path::PathBuf>,
+    pub backgrounds: Option<std::path::PathBuf>,
+    /// Use the built-in held-out test voices instead of the training voices.
+    pub test_voices: bool,
+}
+
+impl Pools {
+    /// Loads the pools at the built-in 16 kHz; user clips are resampled.
+    pub fn load(sources: &PoolSources) -> Result<Self> {
+        let rate = voices::RATE;
+        let (builtin_pos, builtin_neg) =
+            voices::load_pool(&voices::builtin_dir(), sources.test_voices)?;
+        let folder = |dir: &Option<std::path::PathBuf>, builtin: Vec<Clip>| match dir {
+            Some(dir) => voices::load_folder(dir, rate),
+            None => Ok(builtin),
+        };
+        let pools = Self {
+            positives: folder(&sources.positives, builtin_pos)?,
+            negatives: folder(&sources.negatives, builtin_neg)?,
+            backgrounds: folder(&sources.backgrounds, Vec::new())?,
+            rate,
+        };
+        if pools.positives.is_empty() {
+            anyhow::bail!("no clips of the trigger word to train or test with");
+        }
+        Ok(pools)
+    }
 }
 
 /// One fresh mixture: a background (recorded excerpt, generated noise or

@@ -22,11 +22,20 @@ use super::gru_kernel::{self, GruDims};
 pub trait GruBackend: Backend {
     /// Hidden states `[batch, steps, hidden]` of the recurrence driven by the
     /// input projection `xp` `[batch, steps, 3·hidden]`, from a zero state.
-    fn gru_sequence(xp: FloatTensor<Self>, w_hh: FloatTensor<Self>, b_hh: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn gru_sequence(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 fn values(tensor: &FloatTensor<Flex>) -> Vec<f32> {
-    tensor.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor")
+    tensor
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 tensor")
 }
 
 fn flex_tensor(values: Vec<f32>, shape: impl Into<Vec<usize>>) -> FloatTensor<Flex> {
@@ -35,11 +44,19 @@ fn flex_tensor(values: Vec<f32>, shape: impl Into<Vec<usize>>) -> FloatTensor<Fl
 
 fn dims_of(xp: &FloatTensor<Flex>) -> GruDims {
     let shape = xp.shape();
-    GruDims { batch: shape[0], steps: shape[1], hidden: shape[2] / 3 }
+    GruDims {
+        batch: shape[0],
+        steps: shape[1],
+        hidden: shape[2] / 3,
+    }
 }
 
 impl GruBackend for Flex {
-    fn gru_sequence(xp: FloatTensor<Self>, w_hh: FloatTensor<Self>, b_hh: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn gru_sequence(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
         let dims = dims_of(&xp);
         let h = gru_kernel::forward(&values(&xp), &values(&w_hh), &values(&b_hh), dims);
         flex_tensor(h, [dims.batch, dims.steps, dims.hidden])
@@ -51,14 +68,31 @@ struct GruSequenceBackward;
 
 impl Backward<Flex, 3> for GruSequenceBackward {
     /// xp, w_hh, b_hh and the output h, kept for the backward pass.
-    type State = (FloatTensor<Flex>, FloatTensor<Flex>, FloatTensor<Flex>, FloatTensor<Flex>);
+    type State = (
+        FloatTensor<Flex>,
+        FloatTensor<Flex>,
+        FloatTensor<Flex>,
+        FloatTensor<Flex>,
+    );
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let [node_xp, node_w, node_b] = ops.parents;
         let grad_h = grads.consume::<Flex>(&ops.node);
         let (xp, w_hh, b_hh, h) = ops.state;
         let dims = dims_of(&xp);
-        let g = gru_kernel::backward(&values(&xp), &values(&w_hh), &values(&b_hh), &values(&h), &values(&grad_h), dims);
+        let g = gru_kernel::backward(
+            &values(&xp),
+            &values(&w_hh),
+            &values(&b_hh),
+            &values(&h),
+            &values(&grad_h),
+            dims,
+        );
         let gates = 3 * dims.hidden;
         if let Some(node) = node_xp {
             grads.register::<Flex>(node.id, flex_tensor(g.xp, [dims.batch, dims.steps, gates]));
@@ -73,12 +107,20 @@ impl Backward<Flex, 3> for GruSequenceBackward {
 }
 
 impl<C: CheckpointStrategy> GruBackend for Autodiff<Flex, C> {
-    fn gru_sequence(xp: FloatTensor<Self>, w_hh: FloatTensor<Self>, b_hh: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn gru_sequence(
+        xp: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
         let (xp, xp_node) = xp.into_parts();
         let (w_hh, w_node) = w_hh.into_parts();
         let (b_hh, b_node) = b_hh.into_parts();
         let h = Flex::gru_sequence(xp.clone(), w_hh.clone(), b_hh.clone());
-        match GruSequenceBackward.prepare::<C>([xp_node, w_node, b_node]).compute_bound().stateful() {
+        match GruSequenceBackward
+            .prepare::<C>([xp_node, w_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => prep.finish((xp, w_hh, b_hh, h.clone()), h),
             OpsKind::UnTracked(prep) => prep.finish(h),
         }
@@ -115,10 +157,15 @@ impl SequenceGruConfig {
     pub fn init(&self, device: &Device) -> SequenceGru {
         // PyTorch's GRU initialisation: U(−1/√H, 1/√H) for every weight.
         let bound = 1.0 / (self.d_hidden as f64).sqrt();
-        let uniform = Initializer::Uniform { min: -bound, max: bound };
+        let uniform = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        };
         let gates = 3 * self.d_hidden;
         SequenceGru {
-            input: LinearConfig::new(self.d_input, gates).with_initializer(uniform.clone()).init(device),
+            input: LinearConfig::new(self.d_input, gates)
+                .with_initializer(uniform.clone())
+                .init(device),
             w_hh: uniform.init([self.d_hidden, gates], device),
             b_hh: uniform.init([gates], device),
         }
@@ -153,9 +200,12 @@ mod tests {
         };
         let mut layer = SequenceGruConfig::new(1, 1).init(device);
         layer.input.weight = Param::from_tensor(cat_w(&|g| g.input_transform.weight.val()));
-        layer.input.bias = Some(Param::from_tensor(cat_b(&|g| g.input_transform.bias.as_ref().unwrap().val())));
+        layer.input.bias = Some(Param::from_tensor(cat_b(&|g| {
+            g.input_transform.bias.as_ref().unwrap().val()
+        })));
         layer.w_hh = Param::from_tensor(cat_w(&|g| g.hidden_transform.weight.val()));
-        layer.b_hh = Param::from_tensor(cat_b(&|g| g.hidden_transform.bias.as_ref().unwrap().val()));
+        layer.b_hh =
+            Param::from_tensor(cat_b(&|g| g.hidden_transform.bias.as_ref().unwrap().val()));
         layer
     }
 
@@ -165,7 +215,10 @@ mod tests {
         assert_eq!(a.len(), b.len());
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
         for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * scale, "{name}[{i}]: ours {x} vs burn {y} (scale {scale})");
+            assert!(
+                (x - y).abs() <= 1e-4 * scale,
+                "{name}[{i}]: ours {x} vs burn {y} (scale {scale})"
+            );
         }
     }
 
@@ -175,15 +228,27 @@ mod tests {
         let (batch, steps, d_in, hidden) = (3, 40, 6, 8);
         let burn_gru = GruConfig::new(d_in, hidden, true).init(&device);
         let ours = from_burn(&burn_gru, &device);
-        let x = Tensor::<3>::random([batch, steps, d_in], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<3>::random(
+            [batch, steps, d_in],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
         let x_ours = x.clone().require_grad();
         let x_burn = x.require_grad();
         // A loss that weights every output differently.
-        let weights = Tensor::<3>::random([batch, steps, hidden], Distribution::Normal(0.0, 1.0), &device);
+        let weights = Tensor::<3>::random(
+            [batch, steps, hidden],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
 
         let out_ours = ours.forward(x_ours.clone());
         let out_burn = burn_gru.forward(x_burn.clone(), None);
-        assert_close("output", out_ours.clone().reshape([batch * steps, hidden]), out_burn.clone().reshape([batch * steps, hidden]));
+        assert_close(
+            "output",
+            out_ours.clone().reshape([batch * steps, hidden]),
+            out_burn.clone().reshape([batch * steps, hidden]),
+        );
 
         let g_ours = (out_ours * weights.clone()).sum().backward();
         let g_burn = (out_burn * weights).sum().backward();
@@ -193,18 +258,61 @@ mod tests {
             x_ours.grad(&g_ours).unwrap().reshape([batch * steps, d_in]),
             x_burn.grad(&g_burn).unwrap().reshape([batch * steps, d_in]),
         );
-        let gates = [&burn_gru.update_gate, &burn_gru.reset_gate, &burn_gru.new_gate];
+        let gates = [
+            &burn_gru.update_gate,
+            &burn_gru.reset_gate,
+            &burn_gru.new_gate,
+        ];
         for (i, gate) in gates.iter().enumerate() {
             let cols = i * hidden..(i + 1) * hidden;
             let w_ih = grad2(&ours.input.weight.val(), &g_ours).slice([0..d_in, cols.clone()]);
-            assert_close("d W_ih", w_ih, grad2(&gate.input_transform.weight.val(), &g_burn));
+            assert_close(
+                "d W_ih",
+                w_ih,
+                grad2(&gate.input_transform.weight.val(), &g_burn),
+            );
             let w_hh = grad2(&ours.w_hh.val(), &g_ours).slice([0..hidden, cols.clone()]);
-            assert_close("d W_hh", w_hh, grad2(&gate.hidden_transform.weight.val(), &g_burn));
-            let b_hh = ours.b_hh.val().grad(&g_ours).unwrap().slice([cols.clone()]).unsqueeze::<2>();
-            let b_burn = gate.hidden_transform.bias.as_ref().unwrap().val().grad(&g_burn).unwrap().unsqueeze::<2>();
+            assert_close(
+                "d W_hh",
+                w_hh,
+                grad2(&gate.hidden_transform.weight.val(), &g_burn),
+            );
+            let b_hh = ours
+                .b_hh
+                .val()
+                .grad(&g_ours)
+                .unwrap()
+                .slice([cols.clone()])
+                .unsqueeze::<2>();
+            let b_burn = gate
+                .hidden_transform
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .grad(&g_burn)
+                .unwrap()
+                .unsqueeze::<2>();
             assert_close("d b_hh", b_hh, b_burn);
-            let b_ih = ours.input.bias.as_ref().unwrap().val().grad(&g_ours).unwrap().slice([cols]).unsqueeze::<2>();
-            let b_burn = gate.input_transform.bias.as_ref().unwrap().val().grad(&g_burn).unwrap().unsqueeze::<2>();
+            let b_ih = ours
+                .input
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .grad(&g_ours)
+                .unwrap()
+                .slice([cols])
+                .unsqueeze::<2>();
+            let b_burn = gate
+                .input_transform
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .grad(&g_burn)
+                .unwrap()
+                .unsqueeze::<2>();
             assert_close("d b_ih", b_ih, b_burn);
         }
     }

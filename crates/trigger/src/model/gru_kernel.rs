@@ -67,7 +67,11 @@ pub fn step(xp: &[f32], w_hh: &[f32], b_hh: &[f32], h: &mut [f32], hh: &mut [f32
 /// `[batch, steps, hidden]`. Batch rows are independent, so they run in
 /// parallel for the whole sequence.
 pub fn forward(xp: &[f32], w_hh: &[f32], b_hh: &[f32], dims: GruDims) -> Vec<f32> {
-    let GruDims { batch, steps, hidden } = dims;
+    let GruDims {
+        batch,
+        steps,
+        hidden,
+    } = dims;
     let gates = 3 * hidden;
     assert_eq!(xp.len(), batch * steps * gates, "xp shape");
     assert_eq!(w_hh.len(), hidden * gates, "w_hh shape");
@@ -78,7 +82,13 @@ pub fn forward(xp: &[f32], w_hh: &[f32], b_hh: &[f32], dims: GruDims) -> Vec<f32
             let mut h = vec![0.0f32; hidden];
             let mut hh = vec![0.0f32; gates];
             for t in 0..steps {
-                step(&xp_row[t * gates..(t + 1) * gates], w_hh, b_hh, &mut h, &mut hh);
+                step(
+                    &xp_row[t * gates..(t + 1) * gates],
+                    w_hh,
+                    b_hh,
+                    &mut h,
+                    &mut hh,
+                );
                 h_row[t * hidden..(t + 1) * hidden].copy_from_slice(&h);
             }
         });
@@ -100,21 +110,49 @@ pub struct GruGrads {
 #[allow(clippy::too_many_arguments)]
 fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_transposed: bool, b: &[f32], c: &mut [f32]) {
     // A is m×k; stored as k×m when transposed.
-    let (rsa, csa) = if a_transposed { (1, m as isize) } else { (k as isize, 1) };
+    let (rsa, csa) = if a_transposed {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
     // SAFETY: the slices hold m·k, k·n and m·n elements (asserted), and the
     // strides describe row-major layouts inside them.
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     unsafe {
         matrixmultiply::sgemm(
-            m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1,
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            n as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
         );
     }
 }
 
 /// Back-propagation through time. `h` is the forward output and `grad_h` the
 /// loss gradient with respect to it (both `[batch, steps, hidden]`).
-pub fn backward(xp: &[f32], w_hh: &[f32], b_hh: &[f32], h: &[f32], grad_h: &[f32], dims: GruDims) -> GruGrads {
-    let GruDims { batch, steps, hidden } = dims;
+pub fn backward(
+    xp: &[f32],
+    w_hh: &[f32],
+    b_hh: &[f32],
+    h: &[f32],
+    grad_h: &[f32],
+    dims: GruDims,
+) -> GruGrads {
+    let GruDims {
+        batch,
+        steps,
+        hidden,
+    } = dims;
     let gates = 3 * hidden;
     let rows = batch * steps;
 
@@ -122,12 +160,14 @@ pub fn backward(xp: &[f32], w_hh: &[f32], b_hh: &[f32], h: &[f32], grad_h: &[f32
     let mut h_prev = vec![0.0f32; rows * hidden];
     for b in 0..batch {
         let base = b * steps * hidden;
-        h_prev[base + hidden..base + steps * hidden].copy_from_slice(&h[base..base + (steps - 1) * hidden]);
+        h_prev[base + hidden..base + steps * hidden]
+            .copy_from_slice(&h[base..base + (steps - 1) * hidden]);
     }
     // The hidden projection of every step at once: hh = h_prev·W_hh + b_hh.
     let mut hh = vec![0.0f32; rows * gates];
     gemm(rows, hidden, gates, &h_prev, false, w_hh, &mut hh);
-    hh.par_chunks_mut(gates).for_each(|row| row.iter_mut().zip(b_hh).for_each(|(v, b)| *v += b));
+    hh.par_chunks_mut(gates)
+        .for_each(|row| row.iter_mut().zip(b_hh).for_each(|(v, b)| *v += b));
 
     // The sequential part: walk each batch row backwards in time, producing
     // the gradients at the gate pre-activations.
@@ -175,7 +215,11 @@ pub fn backward(xp: &[f32], w_hh: &[f32], b_hh: &[f32], h: &[f32], grad_h: &[f32
     for row in grad_hh.chunks(gates) {
         grad_b.iter_mut().zip(row).for_each(|(s, v)| *s += v);
     }
-    GruGrads { xp: grad_xp, w_hh: grad_w, b_hh: grad_b }
+    GruGrads {
+        xp: grad_xp,
+        w_hh: grad_w,
+        b_hh: grad_b,
+    }
 }
 
 /// Dot product with eight independent accumulators, so it vectorises.
@@ -205,12 +249,20 @@ mod tests {
 
     /// Loss = Σ h ⊙ c for a fixed random c, so ∂L/∂h = c.
     fn loss(xp: &[f32], w: &[f32], b: &[f32], c: &[f32], dims: GruDims) -> f64 {
-        forward(xp, w, b, dims).iter().zip(c).map(|(h, c)| (*h as f64) * (*c as f64)).sum()
+        forward(xp, w, b, dims)
+            .iter()
+            .zip(c)
+            .map(|(h, c)| (*h as f64) * (*c as f64))
+            .sum()
     }
 
     #[test]
     fn backward_matches_finite_differences() {
-        let dims = GruDims { batch: 2, steps: 7, hidden: 5 };
+        let dims = GruDims {
+            batch: 2,
+            steps: 7,
+            hidden: 5,
+        };
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let gates = 3 * dims.hidden;
         let xp = random(dims.batch * dims.steps * gates, 1.0, &mut rng);

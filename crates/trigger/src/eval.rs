@@ -1,0 +1,274 @@
+//! Evaluation as a wake-word user sees it: words missed (false-reject rate),
+//! false accepts per hour of audio, detection latency after the word ends,
+//! and the trade-off between them over thresholds (a DET curve).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use casebook_core::plot;
+use casebook_core::report::Report;
+use serde::Serialize;
+
+use crate::infer::{stream_file, Debouncer, StepScore, TriggerModel, REFRACTORY_S};
+
+/// A detection within this many seconds after a word's end counts as a hit.
+pub const HIT_WINDOW_S: f64 = 1.0;
+
+/// Scores of one audio file and the words it holds (start, end seconds).
+#[derive(Debug, Clone)]
+pub struct ScoredFile {
+    pub name: String,
+    pub seconds: f64,
+    pub scores: Vec<StepScore>,
+    pub words: Vec<(f64, f64)>,
+}
+
+/// The operating point of one threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct OperatingPoint {
+    pub threshold: f32,
+    pub false_reject_rate: f64,
+    pub false_accepts_per_hour: f64,
+    pub false_accepts: usize,
+    pub missed: usize,
+    /// Mean seconds from a word's end to its detection.
+    pub mean_latency_s: f64,
+}
+
+/// Detections matched against words: (missed words, false accepts, latencies).
+pub fn match_detections(words: &[(f64, f64)], detections: &[f64]) -> (usize, usize, Vec<f64>) {
+    let mut used = vec![false; words.len()];
+    let mut false_accepts = 0;
+    let mut latencies = Vec::new();
+    for &d in detections {
+        let hit = words
+            .iter()
+            .enumerate()
+            .find(|(i, (start, end))| !used[*i] && d >= *start && d <= end + HIT_WINDOW_S);
+        match hit {
+            Some((i, (_, end))) => {
+                used[i] = true;
+                latencies.push(d - end);
+            }
+            None => false_accepts += 1,
+        }
+    }
+    (
+        used.iter().filter(|u| !**u).count(),
+        false_accepts,
+        latencies,
+    )
+}
+
+/// The operating point of `threshold` over scored files.
+pub fn operating_point(files: &[ScoredFile], threshold: f32) -> OperatingPoint {
+    let (mut missed, mut fa, mut words, mut seconds) = (0, 0, 0, 0.0);
+    let mut latencies = Vec::new();
+    for f in files {
+        let detections: Vec<f64> = Debouncer::run(threshold, REFRACTORY_S, &f.scores)
+            .iter()
+            .map(|d| d.time)
+            .collect();
+        let (m, a, l) = match_detections(&f.words, &detections);
+        missed += m;
+        fa += a;
+        latencies.extend(l);
+        words += f.words.len();
+        seconds += f.seconds;
+    }
+    OperatingPoint {
+        threshold,
+        false_reject_rate: if words == 0 {
+            0.0
+        } else {
+            missed as f64 / words as f64
+        },
+        false_accepts_per_hour: fa as f64 / (seconds / 3600.0).max(1e-9),
+        false_accepts: fa,
+        missed,
+        mean_latency_s: if latencies.is_empty() {
+            f64::NAN
+        } else {
+            latencies.iter().sum::<f64>() / latencies.len() as f64
+        },
+    }
+}
+
+/// Operating points at thresholds 0.01, 0.02, …, 0.99.
+pub fn det_curve(files: &[ScoredFile]) -> Vec<OperatingPoint> {
+    (1..100)
+        .map(|i| operating_point(files, i as f32 / 100.0))
+        .collect()
+}
+
+/// The lowest threshold (fewest misses) whose false accepts per hour meet the target.
+pub fn threshold_for(curve: &[OperatingPoint], target_fa_per_hour: f64) -> Option<OperatingPoint> {
+    curve
+        .iter()
+        .find(|p| p.false_accepts_per_hour <= target_fa_per_hour)
+        .copied()
+}
+
+/// Adds the DET curve and a table of thresholds to a report.
+pub fn report_curve(report: &mut Report, what: &str, curve: &[OperatingPoint]) -> Result<()> {
+    report.heading(&format!("False rejects vs false accepts: {what}"));
+    let points: Vec<(f64, f64)> = curve
+        .iter()
+        .map(|p| (p.false_accepts_per_hour, 100.0 * p.false_reject_rate))
+        .collect();
+    report.figure(&plot::line_chart(
+        "DET curve (one point per threshold)",
+        "false accepts per hour",
+        "false-reject rate (%)",
+        &[plot::Series::new("model", points)],
+    )?);
+    let rows: Vec<Vec<String>> = curve
+        .iter()
+        .filter(|p| {
+            (p.threshold * 100.0).round() as u32 % 10 == 0
+                || p.threshold == 0.05
+                || p.threshold == 0.95
+        })
+        .map(|p| {
+            vec![
+                format!("{:.2}", p.threshold),
+                format!("{:.1} %", 100.0 * p.false_reject_rate),
+                format!("{:.2}", p.false_accepts_per_hour),
+                format!("{:.2}", p.mean_latency_s),
+            ]
+        })
+        .collect();
+    report.table(
+        &[
+            "threshold",
+            "false-reject rate",
+            "false accepts / hour",
+            "mean latency (s)",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// Reads `labels.csv` (`file,start_s,end_s` per trigger word) of a folder.
+pub fn read_labels(dir: &Path) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
+    let path = dir.join("labels.csv");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no labels.csv in {} (expected file,start_s,end_s rows)",
+            dir.display()
+        )
+    })?;
+    let mut labels: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        let parse = |s: &str| s.parse::<f64>().ok();
+        match cols.as_slice() {
+            [file, start, end] => match (parse(start), parse(end)) {
+                (Some(s), Some(e)) if e >= s => {
+                    labels.entry(file.to_string()).or_default().push((s, e))
+                }
+                _ => bail!(
+                    "{} line {}: start_s and end_s must be numbers with start ≤ end",
+                    path.display(),
+                    n + 1
+                ),
+            },
+            _ => bail!(
+                "{} line {}: expected 3 columns file,start_s,end_s",
+                path.display(),
+                n + 1
+            ),
+        }
+    }
+    for words in labels.values_mut() {
+        words.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    Ok(labels)
+}
+
+/// Streams every WAV in `dir` through the model.
+pub fn score_folder(
+    model: &TriggerModel,
+    dir: &Path,
+    mut on_file: impl FnMut(),
+) -> Result<Vec<ScoredFile>> {
+    let labels = read_labels(dir)?;
+    let mut wavs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")))
+        .collect();
+    wavs.sort();
+    if wavs.is_empty() {
+        bail!("no .wav files in {}", dir.display());
+    }
+    for file in labels.keys() {
+        if !dir.join(file).exists() {
+            bail!("labels.csv names {file}, which is not in {}", dir.display());
+        }
+    }
+    wavs.iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let mut scores = Vec::new();
+            let seconds = stream_file(model, path, |s| scores.push(s))?;
+            on_file();
+            Ok(ScoredFile {
+                words: labels.get(&name).cloned().unwrap_or_default(),
+                name,
+                seconds,
+                scores,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detections_match_words_once_and_the_rest_are_false_accepts() {
+        let words = [(1.0, 1.6), (5.0, 5.5)];
+        // a hit 0.2 s after the first word, a second detection of the same word,
+        // one far from any word, and none for the second word.
+        let (missed, fa, lat) = match_detections(&words, &[1.8, 2.0, 9.0]);
+        assert_eq!((missed, fa), (1, 2));
+        assert!((lat[0] - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn curve_and_target_threshold() {
+        let score = |step: usize, p: f32| StepScore {
+            step,
+            time: step as f64 * 0.1,
+            probability: p,
+        };
+        // A word ending at 1.0 s scored 0.9 right after; a false bump of 0.6 at 5 s.
+        let mut scores: Vec<StepScore> = (0..100).map(|i| score(i, 0.01)).collect();
+        scores[11] = score(11, 0.9);
+        scores[50] = score(50, 0.6);
+        let files = vec![ScoredFile {
+            name: "a".into(),
+            seconds: 3600.0,
+            scores,
+            words: vec![(0.5, 1.0)],
+        }];
+        let low = operating_point(&files, 0.5);
+        assert_eq!((low.missed, low.false_accepts), (0, 1));
+        let high = operating_point(&files, 0.7);
+        assert_eq!((high.missed, high.false_accepts), (0, 0));
+        let curve = det_curve(&files);
+        assert_eq!(threshold_for(&curve, 0.5).unwrap().threshold, 0.61);
+        assert_eq!(operating_point(&files, 0.95).missed, 1);
+    }
+}

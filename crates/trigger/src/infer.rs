@@ -1,0 +1,622 @@
+//! Using a trained trigger-word model: the model file, per-step
+//! probabilities, and detection — always as a stream.
+//!
+//! [`Stream`] runs the network incrementally: it keeps the unfinished
+//! spectrogram frame, the last `kernel` frames for the convolution and both
+//! GRU states, so each chunk of audio costs only its own work and memory stays
+//! constant however long the input is. Offline `detect` is the same stream fed
+//! from a file, so the two agree by construction; a test checks the stream
+//! against the burn network on whole clips. Work that is not sequential (the
+//! convolution as im2col × weights, the GRU input projections) is batched over
+//! all steps a chunk completes, through `matrixmultiply`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
+use casebook_core::model_file::{ModelFile, ModelMeta};
+use serde::{Deserialize, Serialize};
+
+use crate::data::audio::WavChunks;
+use crate::data::features::FeatureConfig;
+use crate::data::spectrogram::Spectrogram;
+use crate::model::gru::SequenceGru;
+use crate::model::gru_kernel;
+use crate::model::{TriggerNet, TriggerNetConfig};
+
+/// The task name written into trigger-word model files.
+pub const TASK: &str = "trigger-word";
+
+/// The device the trigger model runs on: its GRU kernel is CPU code.
+pub fn device() -> Device {
+    Device::flex()
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 tensor")
+}
+
+/// A trained trigger-word model.
+#[derive(Debug, Clone)]
+pub struct TriggerModel {
+    pub net: TriggerNet,
+    pub architecture: TriggerNetConfig,
+    pub features: FeatureConfig,
+    pub word: String,
+}
+
+impl TriggerModel {
+    pub fn new(
+        net: &TriggerNet,
+        architecture: TriggerNetConfig,
+        features: FeatureConfig,
+        word: String,
+    ) -> Self {
+        Self {
+            net: net.valid(),
+            architecture,
+            features,
+            word,
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let file = ModelFile::load_for_task(path, TASK)?;
+        let architecture: TriggerNetConfig = file.architecture(path)?;
+        let features: FeatureConfig = file.preprocessing(path)?;
+        let net = module_from_bytes(architecture.init(&device()), &file.weights)
+            .with_context(|| format!("cannot load weights from {}", path.display()))?;
+        let word = file.meta.classes.first().cloned().unwrap_or_default();
+        Ok(Self::new(&net, architecture, features, word))
+    }
+
+    pub fn save(&self, path: &Path, training: serde_json::Value) -> Result<()> {
+        let meta = ModelMeta {
+            task: TASK.into(),
+            casebook_version: casebook_core::VERSION.into(),
+            classes: vec![self.word.clone()],
+            preprocessing: serde_json::to_value(&self.features)?,
+            architecture: serde_json::to_value(&self.architecture)?,
+            training,
+        };
+        ModelFile {
+            meta,
+            weights: module_to_bytes(&self.net)?,
+        }
+        .save(path)
+    }
+
+    /// Per-step logits of equal-length clips through the burn network
+    /// (batched; used for validation during training).
+    pub fn logits(&self, features: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let bins = self.features.bins();
+        let frames = features[0].len() / bins;
+        let flat: Vec<f32> = features.iter().flatten().copied().collect();
+        let x = Tensor::<3>::from_data(
+            TensorData::new(flat, [features.len(), frames, bins]),
+            &device(),
+        );
+        let out = values(self.net.forward(x));
+        let steps = out.len() / features.len();
+        out.chunks(steps).map(|c| c.to_vec()).collect()
+    }
+
+    /// A fresh stream over this model.
+    pub fn stream(&self) -> Stream {
+        Stream::new(self)
+    }
+
+    /// Seconds from the start of the audio to the end of output step `step`'s
+    /// receptive field: the moment the step can be computed.
+    pub fn step_time(&self, step: usize) -> f64 {
+        let s = self.features.spectrogram;
+        let last_frame = step * self.architecture.stride + self.architecture.kernel - 1;
+        (last_frame * s.hop + s.n_fft) as f64 / s.rate as f64
+    }
+}
+
+/// Inference-mode batch norm as a per-channel affine map.
+#[derive(Debug, Clone)]
+struct Affine {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl Affine {
+    fn of(norm: &burn::nn::BatchNorm) -> Self {
+        let gamma = values(norm.gamma.val());
+        let beta = values(norm.beta.val());
+        let mean = values(norm.running_mean.value());
+        let var = values(norm.running_var.value());
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + norm.epsilon as f32).sqrt())
+            .collect();
+        let shift = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        Self { scale, shift }
+    }
+
+    fn apply(&self, rows: &mut [f32]) {
+        let n = self.scale.len();
+        for row in rows.chunks_mut(n) {
+            for ((v, s), b) in row.iter_mut().zip(&self.scale).zip(&self.shift) {
+                *v = *v * s + b;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct GruWeights {
+    w_ih: Vec<f32>,
+    b_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    b_hh: Vec<f32>,
+    hidden: usize,
+}
+
+impl GruWeights {
+    fn of(gru: &SequenceGru) -> Self {
+        Self {
+            w_ih: values(gru.input.weight.val()),
+            b_ih: values(gru.input.bias.as_ref().expect("GRU input bias").val()),
+            w_hh: values(gru.w_hh.val()),
+            b_hh: values(gru.b_hh.val()),
+            hidden: gru.hidden(),
+        }
+    }
+
+    /// Runs `rows` steps of input `x` `[rows, d_in]` from state `h`,
+    /// returning the states `[rows, hidden]`.
+    fn run(&self, x: &[f32], rows: usize, h: &mut [f32]) -> Vec<f32> {
+        let gates = 3 * self.hidden;
+        let xp = affine_rows(x, rows, &self.w_ih, &self.b_ih, gates);
+        let mut out = vec![0f32; rows * self.hidden];
+        let mut scratch = vec![0f32; gates];
+        for t in 0..rows {
+            gru_kernel::step(
+                &xp[t * gates..(t + 1) * gates],
+                &self.w_hh,
+                &self.b_hh,
+                h,
+                &mut scratch,
+            );
+            out[t * self.hidden..(t + 1) * self.hidden].copy_from_slice(h);
+        }
+        out
+    }
+}
+
+/// `x·W + b` for `rows` rows of `x` `[rows, k]`, `W` `[k, n]`.
+fn affine_rows(x: &[f32], rows: usize, w: &[f32], b: &[f32], n: usize) -> Vec<f32> {
+    let k = w.len() / n;
+    let mut out: Vec<f32> = b.iter().copied().cycle().take(rows * n).collect();
+    if rows > 0 {
+        // SAFETY: x holds rows·k, w holds k·n and out rows·n values, row-major.
+        unsafe {
+            matrixmultiply::sgemm(
+                rows,
+                k,
+                n,
+                1.0,
+                x.as_ptr(),
+                k as isize,
+                1,
+                w.as_ptr(),
+                n as isize,
+                1,
+                1.0,
+                out.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+    }
+    out
+}
+
+/// The network's weights as plain arrays, for the stream.
+#[derive(Debug, Clone)]
+struct StreamWeights {
+    /// `[kernel·bins, filters]`: row `k·bins + f` holds tap `k` of bin `f`.
+    conv: Vec<f32>,
+    conv_bias: Vec<f32>,
+    conv_norm: Affine,
+    gru1: GruWeights,
+    norm1: Affine,
+    gru2: GruWeights,
+    norm2: Affine,
+    head: Vec<f32>,
+    head_bias: f32,
+}
+
+impl StreamWeights {
+    fn of(model: &TriggerModel) -> Self {
+        let net = &model.net;
+        let a = &model.architecture;
+        let w = values(net.conv.weight.val()); // [filters, bins, kernel]
+        let mut conv = vec![0f32; a.kernel * a.bins * a.filters];
+        for c in 0..a.filters {
+            for f in 0..a.bins {
+                for k in 0..a.kernel {
+                    conv[(k * a.bins + f) * a.filters + c] = w[(c * a.bins + f) * a.kernel + k];
+                }
+            }
+        }
+        Self {
+            conv,
+            conv_bias: net
+                .conv
+                .bias
+                .as_ref()
+                .map(|b| values(b.val()))
+                .unwrap_or(vec![0.0; a.filters]),
+            conv_norm: Affine::of(&net.conv_norm),
+            gru1: GruWeights::of(&net.gru1),
+            norm1: Affine::of(&net.norm1),
+            gru2: GruWeights::of(&net.gru2),
+            norm2: Affine::of(&net.norm2),
+            head: values(net.head.weight.val()),
+            head_bias: net
+                .head
+                .bias
+                .as_ref()
+                .map(|b| values(b.val())[0])
+                .unwrap_or(0.0),
+        }
+    }
+}
+
+/// One output step of a stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepScore {
+    pub step: usize,
+    /// Seconds from the start of the stream (see [`TriggerModel::step_time`]).
+    pub time: f64,
+    pub probability: f32,
+}
+
+/// Incremental inference over audio at the model's sample rate.
+pub struct Stream {
+    model: TriggerModel,
+    weights: StreamWeights,
+    spectrogram: Spectrogram,
+    /// Samples not yet consumed by a complete frame.
+    pending: Vec<f32>,
+    /// Standardised frames from `first_frame` on, flattened.
+    frames: Vec<f32>,
+    first_frame: usize,
+    frames_seen: usize,
+    steps_done: usize,
+    h1: Vec<f32>,
+    h2: Vec<f32>,
+}
+
+impl Stream {
+    fn new(model: &TriggerModel) -> Self {
+        let weights = StreamWeights::of(model);
+        Self {
+            spectrogram: Spectrogram::new(model.features.spectrogram),
+            h1: vec![0.0; weights.gru1.hidden],
+            h2: vec![0.0; weights.gru2.hidden],
+            weights,
+            model: model.clone(),
+            pending: Vec::new(),
+            frames: Vec::new(),
+            first_frame: 0,
+            frames_seen: 0,
+            steps_done: 0,
+        }
+    }
+
+    /// Feeds samples (at the model's rate); returns the steps they complete.
+    pub fn push(&mut self, samples: &[f32]) -> Vec<StepScore> {
+        let s = self.model.features.spectrogram;
+        let a = &self.model.architecture;
+        let bins = s.bins();
+        self.pending.extend_from_slice(samples);
+        // Complete frames.
+        let new_frames = s.frames(self.pending.len());
+        if new_frames > 0 {
+            let used = new_frames * s.hop;
+            let mut feats = self
+                .spectrogram
+                .features(&self.pending[..(new_frames - 1) * s.hop + s.n_fft]);
+            for frame in &mut feats {
+                self.model.features.standardise(frame);
+                self.frames.extend_from_slice(frame);
+            }
+            self.frames_seen += new_frames;
+            self.pending.drain(..used);
+        }
+        // Output steps whose receptive field is complete.
+        let ready = a.steps(self.frames_seen);
+        let count = ready - self.steps_done;
+        if count == 0 {
+            return Vec::new();
+        }
+        let window = a.kernel * bins;
+        let mut im2col = Vec::with_capacity(count * window);
+        for step in self.steps_done..ready {
+            let start = (step * a.stride - self.first_frame) * bins;
+            im2col.extend_from_slice(&self.frames[start..start + window]);
+        }
+        let w = &self.weights;
+        let mut x = affine_rows(&im2col, count, &w.conv, &w.conv_bias, a.filters);
+        w.conv_norm.apply(&mut x);
+        x.iter_mut().for_each(|v| *v = v.max(0.0));
+        let mut x = w.gru1.run(&x, count, &mut self.h1);
+        w.norm1.apply(&mut x);
+        let mut x = w.gru2.run(&x, count, &mut self.h2);
+        w.norm2.apply(&mut x);
+        let scores = x
+            .chunks(w.gru2.hidden)
+            .enumerate()
+            .map(|(i, row)| {
+                let logit = row.iter().zip(&w.head).map(|(a, b)| a * b).sum::<f32>() + w.head_bias;
+                let step = self.steps_done + i;
+                StepScore {
+                    step,
+                    time: self.model.step_time(step),
+                    probability: 1.0 / (1.0 + (-logit).exp()),
+                }
+            })
+            .collect();
+        self.steps_done = ready;
+        // Keep frames from the next window's start on.
+        let keep_from = self.steps_done * a.stride;
+        let drop = (keep_from - self.first_frame).min(self.frames.len() / bins);
+        self.frames.drain(..drop * bins);
+        self.first_frame += drop;
+        scores
+    }
+}
+
+/// One detected trigger word.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Seconds from the start of the audio.
+    pub time: f64,
+    pub score: f32,
+}
+
+/// Turns per-step probabilities into detections: fire when the probability
+/// reaches the threshold, then stay quiet until it has fallen below the
+/// threshold again and the refractory period has passed (one detection per
+/// word).
+#[derive(Debug, Clone)]
+pub struct Debouncer {
+    pub threshold: f32,
+    pub refractory_s: f64,
+    last_fire: Option<f64>,
+    fell_since: bool,
+}
+
+impl Debouncer {
+    pub fn new(threshold: f32, refractory_s: f64) -> Self {
+        Self {
+            threshold,
+            refractory_s,
+            last_fire: None,
+            fell_since: true,
+        }
+    }
+
+    pub fn feed(&mut self, score: &StepScore) -> Option<Detection> {
+        let above = score.probability >= self.threshold;
+        if !above {
+            self.fell_since = true;
+            return None;
+        }
+        let rested = self
+            .last_fire
+            .is_none_or(|t| score.time - t >= self.refractory_s);
+        if self.fell_since && rested {
+            self.last_fire = Some(score.time);
+            self.fell_since = false;
+            return Some(Detection {
+                time: score.time,
+                score: score.probability,
+            });
+        }
+        None
+    }
+
+    /// Detections in a whole sequence of scores.
+    pub fn run(threshold: f32, refractory_s: f64, scores: &[StepScore]) -> Vec<Detection> {
+        let mut d = Self::new(threshold, refractory_s);
+        scores.iter().filter_map(|s| d.feed(s)).collect()
+    }
+}
+
+/// Default seconds between two detections.
+pub const REFRACTORY_S: f64 = 1.0;
+
+/// Streams a WAV file through the model in one-second chunks, calling
+/// `on_score` for every output step; returns the audio's length in seconds.
+/// Memory stays constant in the length of the file.
+pub fn stream_file(
+    model: &TriggerModel,
+    path: &Path,
+    mut on_score: impl FnMut(StepScore),
+) -> Result<f64> {
+    let rate = model.features.spectrogram.rate;
+    let mut reader = WavChunks::open(path, rate)?;
+    let mut stream = model.stream();
+    let mut samples = 0usize;
+    while let Some(chunk) = reader.next_chunk(rate as usize)? {
+        samples += chunk.len();
+        stream.push(&chunk).into_iter().for_each(&mut on_score);
+    }
+    Ok(samples as f64 / rate as f64)
+}
+
+/// The committed small model, trained by `casebook trigger train` (see the
+/// README in its folder for the exact command).
+pub fn builtin_model() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join("activate-small.casebook")
+}
+
+/// A model argument: a path, or `builtin` for [`builtin_model`].
+pub fn model_path(arg: &str) -> std::path::PathBuf {
+    if arg == "builtin" {
+        builtin_model()
+    } else {
+        std::path::PathBuf::from(arg)
+    }
+}
+
+/// Mixes a short two-tone chime into `clip` at each time (seconds), as the
+/// lecture's assignment does to make detections audible.
+pub fn add_chimes(clip: &mut crate::data::Clip, times: &[f64]) {
+    let rate = clip.rate as f32;
+    let length = (0.35 * rate) as usize;
+    let chime: Vec<f32> = (0..length)
+        .map(|i| {
+            let t = i as f32 / rate;
+            let tone = (std::f32::consts::TAU * 880.0 * t).sin()
+                + 0.6 * (std::f32::consts::TAU * 1320.0 * t).sin();
+            0.3 * tone * (-t * 9.0).exp()
+        })
+        .collect();
+    for &time in times {
+        let start = (time * clip.rate as f64) as usize;
+        for (s, c) in clip.samples.iter_mut().skip(start).zip(&chime) {
+            *s = (*s + c).clamp(-1.0, 1.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::features::MODEL_SPECTROGRAM;
+    use burn::module::RunningState;
+    use burn::tensor::Distribution;
+    use rand::{Rng, SeedableRng};
+
+    /// A small random model whose batch norms have non-trivial running statistics.
+    fn random_model() -> TriggerModel {
+        let device = device();
+        let architecture = TriggerNetConfig::new(MODEL_SPECTROGRAM.bins())
+            .with_filters(12)
+            .with_hidden(10);
+        let mut net = architecture.init(&device);
+        for norm in [&mut net.conv_norm, &mut net.norm1, &mut net.norm2] {
+            let n = norm.gamma.dims()[0];
+            norm.running_mean =
+                RunningState::new(Tensor::random([n], Distribution::Normal(0.0, 0.5), &device));
+            norm.running_var = RunningState::new(Tensor::random(
+                [n],
+                Distribution::Uniform(0.5, 2.0),
+                &device,
+            ));
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let noise: Vec<f32> = (0..16_000).map(|_| rng.gen_range(-0.3..0.3)).collect();
+        let features = FeatureConfig::fit(MODEL_SPECTROGRAM, &[&noise]);
+        TriggerModel::new(&net, architecture, features, "activate".into())
+    }
+
+    fn test_audio(seconds: f64) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        (0..(seconds * 16_000.0) as usize)
+            .map(|i| {
+                0.2 * ((i as f32) * 0.02).sin() * ((i / 4000) % 3) as f32
+                    + rng.gen_range(-0.05..0.05)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stream_equals_the_network_on_a_whole_clip() {
+        let model = random_model();
+        let audio = test_audio(3.0);
+        let spec = Spectrogram::new(model.features.spectrogram);
+        let logits = model
+            .logits(&[model.features.compute(&spec, &audio)])
+            .remove(0);
+        let streamed = model.stream().push(&audio);
+        assert_eq!(streamed.len(), logits.len());
+        for (s, l) in streamed.iter().zip(&logits) {
+            let p = 1.0 / (1.0 + (-l).exp());
+            assert!(
+                (s.probability - p).abs() < 1e-4,
+                "step {}: stream {} vs network {p}",
+                s.step,
+                s.probability
+            );
+        }
+        // Step times are where each receptive field ends: the last step of 3 s
+        // of audio ends within one stride of the end.
+        let last = streamed.last().unwrap().time;
+        assert!(
+            last <= 3.0 && last > 3.0 - 4.0 * 29.0 / 16_000.0 - 1e-9,
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn chunking_does_not_change_the_output() {
+        let model = random_model();
+        let audio = test_audio(4.0);
+        let whole = model.stream().push(&audio);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut stream = model.stream();
+        let mut chunked = Vec::new();
+        let mut at = 0;
+        while at < audio.len() {
+            let n = rng.gen_range(1..3000).min(audio.len() - at);
+            chunked.extend(stream.push(&audio[at..at + n]));
+            at += n;
+        }
+        assert_eq!(whole, chunked);
+    }
+
+    #[test]
+    fn debouncer_fires_once_per_word() {
+        let score = |step: usize, p: f32| StepScore {
+            step,
+            time: step as f64 * 0.01,
+            probability: p,
+        };
+        let mut probs = vec![0.1f32; 400];
+        probs[100..150].iter_mut().for_each(|p| *p = 0.9); // one word
+        probs[152..160].iter_mut().for_each(|p| *p = 0.8); // flicker within the refractory period
+        probs[300..320].iter_mut().for_each(|p| *p = 0.7); // a second word 2 s later
+        let scores: Vec<StepScore> = probs
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| score(i, p))
+            .collect();
+        let d = Debouncer::run(0.5, 1.0, &scores);
+        assert_eq!(d.len(), 2);
+        assert!((d[0].time - 1.0).abs() < 1e-9 && (d[1].time - 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn model_file_round_trip_keeps_predictions() {
+        let model = random_model();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.casebook");
+        model.save(&path, serde_json::json!({})).unwrap();
+        let loaded = TriggerModel::load(&path).unwrap();
+        let audio = test_audio(1.5);
+        assert_eq!(model.stream().push(&audio), loaded.stream().push(&audio));
+        assert_eq!(loaded.word, "activate");
+        assert_eq!(loaded.features, model.features);
+    }
+}

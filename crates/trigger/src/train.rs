@@ -1,0 +1,438 @@
+//! Training on fresh mixtures: every step draws a new batch from the pools
+//! (so there are no epochs), optimises a positive-weighted per-step binary
+//! cross-entropy with Adam, validates on a fixed set of mixtures at intervals,
+//! checkpoints, and writes the run report (loss curves and the false-reject /
+//! false-accept trade-off on the validation mixtures).
+//!
+//! Randomness is a function of (seed, step), so `--resume` continues exactly.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::log_sigmoid;
+use burn::tensor::{Tensor, TensorData};
+use casebook_core::run::{EpochRecord, RunDir};
+use casebook_core::{checkpoint, plot, progress};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::features::{FeatureConfig, MODEL_SPECTROGRAM};
+use crate::data::mixer::{MixConfig, Mixture};
+use crate::data::spectrogram::Spectrogram;
+use crate::data::synth::{draw, PoolSources, Pools};
+use crate::eval::{det_curve, operating_point, OperatingPoint, ScoredFile};
+use crate::infer::{StepScore, TriggerModel};
+use crate::model::{Preset, TriggerNetConfig};
+
+/// Everything that defines a training run; written to `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub word: String,
+    pub sources: PoolSources,
+    pub preset: Preset,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Weight of positive steps in the loss (they are ~7 % of all steps).
+    pub pos_weight: f64,
+    pub label_steps: usize,
+    /// Validate and checkpoint every this many steps.
+    pub eval_every: usize,
+    pub val_clips: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            word: "activate".into(),
+            sources: PoolSources::default(),
+            preset: Preset::Default,
+            steps: 1000,
+            batch_size: 8,
+            learning_rate: 2e-3,
+            pos_weight: 3.0,
+            label_steps: 50,
+            eval_every: 100,
+            val_clips: 48,
+            seed: 42,
+        }
+    }
+}
+
+/// Loop state saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopState {
+    completed_steps: usize,
+    history: Vec<EpochRecord>,
+    train_seconds: f64,
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    pub run: RunDir,
+    pub history: Vec<EpochRecord>,
+    /// Share of output steps labelled positive in the validation mixtures.
+    pub positive_fraction: f64,
+    /// Validation operating point at threshold 0.5.
+    pub validation: OperatingPoint,
+    pub train_seconds: f64,
+}
+
+fn mix_config(config: &TrainConfig, architecture: &TriggerNetConfig) -> MixConfig {
+    let frames = MODEL_SPECTROGRAM
+        .frames((MixConfig::default().seconds * MODEL_SPECTROGRAM.rate as f64) as usize);
+    MixConfig {
+        output_steps: architecture.steps(frames),
+        label_steps: config.label_steps,
+        ..MixConfig::default()
+    }
+}
+
+fn seeded(seed: u64, a: u64, b: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(
+        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD6E8_FEB8_6659_FD93),
+    )
+}
+
+/// Salts that keep the feature-statistics, validation and training draws apart.
+const FIT_STREAM: u64 = u64::MAX;
+const VAL_STREAM: u64 = u64::MAX - 1;
+
+/// Draws mixtures `0..n` of stream `stream` in parallel.
+fn draw_many(pools: &Pools, mix: &MixConfig, seed: u64, stream: u64, n: usize) -> Vec<Mixture> {
+    (0..n)
+        .into_par_iter()
+        .map(|i| draw(pools, mix, &mut seeded(seed, stream, i as u64)))
+        .collect()
+}
+
+fn features_of(features: &FeatureConfig, mixtures: &[Mixture]) -> Vec<Vec<f32>> {
+    mixtures
+        .par_iter()
+        .map_init(
+            || Spectrogram::new(features.spectrogram),
+            |spec, m| features.compute(spec, &m.clip.samples),
+        )
+        .collect()
+}
+
+/// Positive-weighted binary cross-entropy on logits, averaged over steps.
+fn weighted_bce(logits: Tensor<2>, labels: Tensor<2>, pos_weight: f64) -> Tensor<1> {
+    let positive = labels.clone() * log_sigmoid(logits.clone()) * pos_weight;
+    let negative = (labels.neg() + 1.0) * log_sigmoid(logits.neg());
+    (positive + negative).mean().neg()
+}
+
+fn labels_tensor(mixtures: &[Mixture], device: &burn::tensor::Device) -> Tensor<2> {
+    let steps = mixtures[0].labels.len();
+    let flat: Vec<f32> = mixtures
+        .iter()
+        .flat_map(|m| m.labels.iter().copied())
+        .collect();
+    Tensor::from_data(TensorData::new(flat, [mixtures.len(), steps]), device)
+}
+
+fn validate(config: &TrainConfig) -> Result<()> {
+    if config.batch_size < 2 {
+        bail!("--batch-size must be at least 2 (batch norm needs two clips to compare)");
+    }
+    if config.steps == 0 || config.eval_every == 0 || config.val_clips == 0 {
+        bail!("--steps, --eval-every and --val-clips must be at least 1");
+    }
+    if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
+        bail!("--lr must be a positive number");
+    }
+    if !(config.pos_weight > 0.0 && config.pos_weight.is_finite()) {
+        bail!("--pos-weight must be a positive number");
+    }
+    Ok(())
+}
+
+/// Starts a new run in `run`.
+pub fn train(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+    validate(config)?;
+    run.write_config(config)?;
+    let folder = run.path().to_path_buf();
+    let result = fit(config, run, quiet);
+    if result.is_err()
+        && !folder.join("checkpoint").exists()
+        && !folder.join("checkpoint.old").exists()
+    {
+        let _ = std::fs::remove_dir_all(&folder);
+    }
+    result
+}
+
+/// Continues a run from its last checkpoint.
+pub fn resume(run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+    let config: TrainConfig = run.read_config()?;
+    fit(&config, run, quiet)
+}
+
+/// Validation mixtures with their features, made once per run.
+struct ValidationSet {
+    mixtures: Vec<Mixture>,
+    features: Vec<Vec<f32>>,
+}
+
+impl ValidationSet {
+    /// Loss, per-step accuracy and per-clip scores of the current model.
+    fn score(&self, model: &TriggerModel, pos_weight: f64) -> (f64, f64, Vec<ScoredFile>) {
+        let device = crate::infer::device();
+        let (mut loss, mut correct, mut total) = (0.0, 0usize, 0usize);
+        let mut files = Vec::new();
+        for (mixtures, features) in self.mixtures.chunks(8).zip(self.features.chunks(8)) {
+            let logits = model.logits(features);
+            let flat: Vec<f32> = logits.iter().flatten().copied().collect();
+            let l = Tensor::<2>::from_data(
+                TensorData::new(flat, [logits.len(), logits[0].len()]),
+                &device,
+            );
+            loss += weighted_bce(l, labels_tensor(mixtures, &device), pos_weight)
+                .into_scalar::<f32>() as f64
+                * mixtures.len() as f64;
+            for (m, row) in mixtures.iter().zip(&logits) {
+                correct += row
+                    .iter()
+                    .zip(&m.labels)
+                    .filter(|(l, y)| (**l > 0.0) == (**y > 0.5))
+                    .count();
+                total += row.len();
+                let rate = m.clip.rate as f64;
+                files.push(ScoredFile {
+                    name: String::new(),
+                    seconds: m.clip.seconds(),
+                    scores: row
+                        .iter()
+                        .enumerate()
+                        .map(|(step, l)| StepScore {
+                            step,
+                            time: model.step_time(step),
+                            probability: 1.0 / (1.0 + (-l).exp()),
+                        })
+                        .collect(),
+                    words: m
+                        .segments
+                        .iter()
+                        .filter(|s| s.positive)
+                        .map(|s| (s.start as f64 / rate, s.end as f64 / rate))
+                        .collect(),
+                });
+            }
+        }
+        (
+            loss / self.mixtures.len() as f64,
+            correct as f64 / total.max(1) as f64,
+            files,
+        )
+    }
+}
+
+fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+    let pools = Pools::load(&config.sources)?;
+    let architecture = config.preset.config(MODEL_SPECTROGRAM.bins());
+    let mix = mix_config(config, &architecture);
+    let fit_clips = draw_many(&pools, &mix, config.seed, FIT_STREAM, 16);
+    let features = FeatureConfig::fit(
+        MODEL_SPECTROGRAM,
+        &fit_clips
+            .iter()
+            .map(|m| &m.clip.samples[..])
+            .collect::<Vec<_>>(),
+    );
+    let val_mixtures = draw_many(&pools, &mix, config.seed, VAL_STREAM, config.val_clips);
+    let val = ValidationSet {
+        features: features_of(&features, &val_mixtures),
+        mixtures: val_mixtures,
+    };
+    let positive_fraction = val
+        .mixtures
+        .iter()
+        .flat_map(|m| &m.labels)
+        .map(|&y| y as f64)
+        .sum::<f64>()
+        / val.mixtures.iter().map(|m| m.labels.len()).sum::<usize>() as f64;
+    progress::note(
+        quiet,
+        format!(
+            "training '{}' ({:?} preset) on fresh mixtures of {} positives, {} negatives, {} background recordings; \
+             {:.1} % of output steps are positive, weighted ×{} in the loss",
+            config.word,
+            config.preset,
+            pools.positives.len(),
+            pools.negatives.len(),
+            pools.backgrounds.len(),
+            100.0 * positive_fraction,
+            config.pos_weight
+        ),
+    );
+
+    let device = crate::infer::device().autodiff();
+    device.seed(config.seed);
+    let mut net = architecture.init(&device);
+    let mut optimizer = AdamConfig::new()
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
+        .init();
+    let mut state = LoopState {
+        completed_steps: 0,
+        history: Vec::new(),
+        train_seconds: 0.0,
+    };
+    if run.checkpoint_dir().exists() || run.checkpoint_dir().with_extension("old").exists() {
+        (net, optimizer, state) = checkpoint::load(&run.checkpoint_dir(), net, optimizer)?;
+        progress::note(
+            quiet,
+            format!(
+                "resuming {} after step {}",
+                run.path().display(),
+                state.completed_steps
+            ),
+        );
+    }
+
+    let bar = progress::bar(config.steps as u64, "training", quiet);
+    bar.set_position(state.completed_steps as u64);
+    let (mut loss_sum, mut correct, mut seen, mut interval_steps) =
+        (0.0f64, 0usize, 0usize, 0usize);
+    let mut started = Instant::now();
+    while state.completed_steps < config.steps {
+        let step = state.completed_steps;
+        device.seed(config.seed.wrapping_add(step as u64 + 1));
+        let batch = draw_many(&pools, &mix, config.seed, step as u64, config.batch_size);
+        let x: Vec<f32> = features_of(&features, &batch).concat();
+        let frames = x.len() / (batch.len() * features.bins());
+        let x = Tensor::<3>::from_data(
+            TensorData::new(x, [batch.len(), frames, features.bins()]),
+            &device,
+        );
+        let y = labels_tensor(&batch, &device);
+        let logits = net.forward(x);
+        let loss = weighted_bce(logits.clone(), y.clone(), config.pos_weight);
+        let loss_value = loss.clone().into_scalar::<f32>() as f64;
+        if !loss_value.is_finite() {
+            bail!(
+                "the loss became {loss_value} at step {}; lower --lr",
+                step + 1
+            );
+        }
+        let predicted = logits.greater_elem(0.0).float();
+        correct += predicted
+            .equal(y.greater_elem(0.5).float())
+            .int()
+            .sum()
+            .into_scalar::<i64>() as usize;
+        seen += batch.len() * mix.output_steps;
+        loss_sum += loss_value;
+        interval_steps += 1;
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optimizer.step(config.learning_rate, net, grads);
+        state.completed_steps += 1;
+        bar.inc(1);
+        bar.set_message(format!("loss {:.4}", loss_sum / interval_steps as f64));
+
+        if state.completed_steps % config.eval_every == 0 || state.completed_steps == config.steps {
+            let model = TriggerModel::new(
+                &net,
+                architecture.clone(),
+                features.clone(),
+                config.word.clone(),
+            );
+            let (val_loss, val_accuracy, files) = val.score(&model, config.pos_weight);
+            let seconds = started.elapsed().as_secs_f64();
+            state.train_seconds += seconds;
+            state.history.push(EpochRecord {
+                epoch: state.completed_steps,
+                train_loss: loss_sum / interval_steps as f64,
+                train_accuracy: correct as f64 / seen.max(1) as f64,
+                val_loss,
+                val_accuracy,
+                learning_rate: config.learning_rate,
+                seconds,
+            });
+            let point = operating_point(&files, 0.5);
+            bar.suspend(|| {
+                progress::note(
+                    quiet,
+                    format!(
+                        "step {}: train loss {:.4}, val loss {:.4}, val FRR {:.1} %, FA {:.1}/h (threshold 0.5)",
+                        state.completed_steps,
+                        loss_sum / interval_steps as f64,
+                        val_loss,
+                        100.0 * point.false_reject_rate,
+                        point.false_accepts_per_hour
+                    ),
+                )
+            });
+            run.write_metrics(&state.history)?;
+            checkpoint::save(&run.checkpoint_dir(), &net, &optimizer, &state)?;
+            (loss_sum, correct, seen, interval_steps) = (0.0, 0, 0, 0);
+            started = Instant::now();
+        }
+    }
+    bar.finish_and_clear();
+
+    let model = TriggerModel::new(&net, architecture, features, config.word.clone());
+    let (_, _, files) = val.score(&model, config.pos_weight);
+    let curve = det_curve(&files);
+    let validation = operating_point(&files, 0.5);
+    model.save(
+        &run.model_path(),
+        serde_json::json!({ "config": config, "steps": state.completed_steps, "positive_fraction": positive_fraction,
+            "validation_at_0.5": validation }),
+    )?;
+    write_report(
+        config,
+        &run,
+        &state.history,
+        &curve,
+        positive_fraction,
+        state.train_seconds,
+    )?;
+    Ok(TrainOutcome {
+        run,
+        history: state.history,
+        positive_fraction,
+        validation,
+        train_seconds: state.train_seconds,
+    })
+}
+
+fn write_report(
+    config: &TrainConfig,
+    run: &RunDir,
+    history: &[EpochRecord],
+    curve: &[OperatingPoint],
+    positive_fraction: f64,
+    train_seconds: f64,
+) -> Result<()> {
+    let mut report =
+        casebook_core::report::Report::new(format!("Trigger word '{}': training", config.word));
+    report.paragraph(&format!(
+        "{:?} preset, {} steps of {} fresh 10 s mixtures, Adam lr {}, positive weight {} ({:.1} % of steps are positive), {:.0} s of training.",
+        config.preset, config.steps, config.batch_size, config.learning_rate, config.pos_weight, 100.0 * positive_fraction, train_seconds
+    ));
+    let series = |name: &str, f: fn(&EpochRecord) -> f64| {
+        plot::Series::new(
+            name,
+            history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
+        )
+    };
+    report.heading("Loss");
+    report.figure(&plot::line_chart(
+        "Weighted binary cross-entropy",
+        "step",
+        "loss",
+        &[
+            series("train", |r| r.train_loss),
+            series("validation", |r| r.val_loss),
+        ],
+    )?);
+    crate::eval::report_curve(&mut report, "validation mixtures (training voices)", curve)?;
+    report.save(&run.report_path())
+}
