@@ -325,23 +325,8 @@ fn resolution_study(args: &StudyArgs, quiet: bool) -> Result<()> {
 }
 
 fn human_baseline(answers: &Path, key: Option<&Path>) -> Result<()> {
-    let (answers, key) = study::load_answers(answers, key)?;
-    println!(
-        "{:>10} {:>10} {:>16} {:>16}",
-        "resolution", "answered", "human accuracy", "model accuracy"
-    );
-    for s in study::score_human(&answers, &key) {
-        let model = s
-            .model_accuracy
-            .map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-        println!(
-            "{:>10} {:>10} {:>15.2}% {:>16}",
-            s.resolution,
-            format!("{}/{}", s.answered, s.questions),
-            100.0 * s.human_accuracy,
-            model
-        );
-    }
+    let (answers, key) = casebook_core::human::load_answers(answers, key)?;
+    casebook_core::human::print_scores("resolution", &casebook_core::human::score_human(&answers, &key));
     Ok(())
 }
 

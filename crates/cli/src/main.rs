@@ -42,7 +42,8 @@ enum Command {
     /// Logistic regression on CSV tables: binary, multilabel and multiclass.
     #[command(subcommand)]
     Logreg(logreg_cmd::LogregCommand),
-    /// Trigger-word detection (in progress): make speech pools and synthesise labelled clips.
+    /// Trigger-word detection: synthesise labelled audio, train the Conv1D + GRU detector, detect in
+    /// files and live streams, measure false rejects and false accepts per hour.
     #[command(subcommand)]
     Trigger(trigger_cmd::TriggerCommand),
     /// Run the whole tour offline on built-in data and print where the report is.

@@ -11,9 +11,7 @@ use casebook_trigger::data::mixer::MixConfig;
 use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
 use casebook_trigger::data::voices::{self, builtin_dir};
 use casebook_trigger::data::Clip;
-use casebook_trigger::eval::{
-    det_curve, operating_point, report_curve, score_folder, threshold_for, OperatingPoint,
-};
+use casebook_trigger::eval::evaluate_folder;
 use casebook_trigger::infer::{
     add_chimes, model_path, stream_file, Debouncer, Detection, TriggerModel, REFRACTORY_S,
 };
@@ -117,6 +115,20 @@ pub enum TriggerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write a page of 3 s clips (held-out voices) played at several sample rates, for a person to
+    /// mark "word present?": how much audio resolution does a listener need?
+    ///
+    /// The page holds no answers; its key is written beside it. Score the saved answers with
+    /// `casebook trigger human-baseline answers.json`.
+    HumanPage(HumanPageArgs),
+    /// Score the answers saved by a human page: accuracy per sample rate.
+    HumanBaseline {
+        /// answers.json saved by the page.
+        answers: PathBuf,
+        /// The page's key file, if it has moved since the page was written.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// Measure a model on a folder of WAVs + labels.csv (from `synth` or your own recordings):
     /// false-reject rate, false accepts per hour, latency, and a DET curve over thresholds.
     ///
@@ -140,6 +152,25 @@ pub enum TriggerCommand {
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
     },
+}
+
+#[derive(Args)]
+pub struct HumanPageArgs {
+    /// Sample rates to play clips at, in Hz (the built-in clips are 16 kHz: higher rates sound the same).
+    #[arg(long, value_delimiter = ',', default_value = "4000,8000,16000,44100")]
+    pub rates: Vec<u32>,
+    /// The page to write (its answer key is written beside it as <page>.key.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Clips per sample rate.
+    #[arg(long, default_value_t = 10)]
+    pub count: usize,
+    /// The trigger word named on the page.
+    #[arg(long, default_value = "activate")]
+    pub word: String,
+    /// Random seed: same seed, same clips.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 #[derive(Args)]
@@ -251,6 +282,16 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
             Ok(())
         }
         TriggerCommand::Train(args) => train(args, quiet),
+        TriggerCommand::HumanPage(args) => {
+            let key = casebook_trigger::study::write_human_page(&args.out, &args.rates, args.count, &args.word, args.seed)?;
+            println!("page: {}\nkey:  {}", args.out.display(), key.display());
+            Ok(())
+        }
+        TriggerCommand::HumanBaseline { answers, key } => {
+            let (answers, key) = casebook_core::human::load_answers(&answers, key.as_deref())?;
+            casebook_core::human::print_scores("rate (Hz)", &casebook_core::human::score_human(&answers, &key));
+            Ok(())
+        }
         TriggerCommand::Detect {
             model,
             files,
@@ -424,50 +465,10 @@ fn eval(
     quiet: bool,
 ) -> Result<()> {
     let model = TriggerModel::load(model_file)?;
-    let count = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-    let bar = casebook_core::progress::bar(count as u64, "scoring", quiet);
-    let files = score_folder(&model, dir, || bar.inc(1))?;
-    bar.finish_and_clear();
-    let curve = det_curve(&files);
-    let at = operating_point(&files, threshold);
-    let meeting = threshold_for(&curve, target);
-    let hours = files.iter().map(|f| f.seconds).sum::<f64>() / 3600.0;
-    let words: usize = files.iter().map(|f| f.words.len()).sum();
     let run = RunDir::create(runs_dir, run, "eval")?;
-    run.write_config(
-        &serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dir }),
-    )?;
-    casebook_core::fsx::write_json(
-        &run.path().join("metrics.json"),
-        &serde_json::json!({ "files": files.len(), "hours": hours, "words": words, "at_threshold": at,
-            "target_fa_per_hour": target, "meeting_target": meeting, "det_curve": curve }),
-    )?;
-    let mut report = casebook_core::report::Report::new(format!(
-        "Trigger word evaluation of {}",
-        model_file.display()
-    ));
-    report.paragraph(&format!(
-        "{}: {} files, {:.2} hours of audio, {} trigger words. A detection within {} s after a word's end is a hit; any other detection is a false accept.",
-        dir.display(), files.len(), hours, words, casebook_trigger::eval::HIT_WINDOW_S
-    ));
-    report_curve(&mut report, &dir.display().to_string(), &curve)?;
-    report.save(&run.report_path())?;
-    println!(
-        "{} files, {:.2} h of audio, {words} trigger words",
-        files.len(),
-        hours
-    );
-    let line = |p: &OperatingPoint| {
-        format!(
-            "threshold {:.2}: false-reject rate {:.1} % ({} missed), {:.2} false accepts per hour ({}), mean latency {:.2} s",
-            p.threshold, 100.0 * p.false_reject_rate, p.missed, p.false_accepts_per_hour, p.false_accepts, p.mean_latency_s
-        )
-    };
-    println!("{}", line(&at));
-    match meeting {
-        Some(p) => println!("for <= {target} false accepts per hour: {}", line(&p)),
-        None => println!("no threshold keeps false accepts at or under {target} per hour"),
-    }
+    run.write_config(&serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dir }))?;
+    let summary = evaluate_folder(&model, &model_file.display().to_string(), dir, threshold, target, &run, quiet)?;
+    print!("{summary}");
     println!("report: {}", run.report_path().display());
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod encoding;
 pub mod fsx;
+pub mod human;
 pub mod metrics;
 pub mod model_file;
 pub mod plot;

@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use base64::Engine;
+use casebook_core::human::{self, KeyEntry, PageText, Question};
 use casebook_core::report::{escape, Report};
 use casebook_core::run::RunDir;
 use casebook_core::split::{SplitFractions, SplitManifest};
@@ -235,31 +236,6 @@ pub fn resolution_table(study: &ResolutionStudy) -> String {
     s
 }
 
-/// The answer key kept beside the human page (the page itself holds no labels).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HumanKey {
-    pub classes: Vec<String>,
-    /// question id → (resolution, true label, image path)
-    pub questions: BTreeMap<String, KeyEntry>,
-    /// Model test accuracy per resolution, if known, for the side-by-side table.
-    pub model_accuracy: BTreeMap<u32, f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeyEntry {
-    pub resolution: u32,
-    pub label: String,
-    pub path: String,
-}
-
-/// What the page saves.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HumanAnswers {
-    /// Path of the key file, recorded by the page so scoring needs no flag.
-    pub key: Option<String>,
-    pub answers: BTreeMap<String, String>,
-}
-
 struct HumanPage<'a> {
     out: &'a Path,
     key_path: &'a Path,
@@ -274,140 +250,35 @@ fn write_human_page(
     resolutions: &[u32],
     seed: u64,
 ) -> Result<()> {
-    let HumanPage {
-        out,
-        key_path,
-        per_resolution,
-        ..
-    } = *page;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4855_4D41_4E);
-    let mut questions = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0048_554D_414E);
+    let mut picks = Vec::new();
     for &r in resolutions {
         let mut items = manifest.test.clone();
         items.shuffle(&mut rng);
-        for item in items.into_iter().take(per_resolution) {
-            questions.push((r, item));
-        }
+        picks.extend(items.into_iter().take(page.per_resolution).map(|item| (r, item)));
     }
-    questions.shuffle(&mut rng);
-    let mut key = HumanKey {
-        classes: manifest.classes.clone(),
-        questions: BTreeMap::new(),
-        model_accuracy: page.model_accuracy.clone(),
-    };
-    let mut cards = String::new();
-    for (i, (r, item)) in questions.iter().enumerate() {
-        let id = format!("q{i:03}");
-        let img = dataset::load_square(&root.join(&item.path), *r)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", item.path))?;
-        let mut png = Vec::new();
-        img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
-        let data = base64::engine::general_purpose::STANDARD.encode(&png);
-        let choices: String = manifest
-            .classes
-            .iter()
-            .map(|c| {
-                format!(
-                    "<label><input type=radio name=\"{id}\" value=\"{0}\"> {0}</label> ",
-                    escape(c)
-                )
+    picks.shuffle(&mut rng);
+    let questions = picks
+        .into_iter()
+        .enumerate()
+        .map(|(i, (r, item))| {
+            let img = dataset::load_square(&root.join(&item.path), r)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", item.path))?;
+            let mut png = Vec::new();
+            img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
+            let data = base64::engine::general_purpose::STANDARD.encode(&png);
+            Ok(Question {
+                media_html: format!("<img src=\"data:image/png;base64,{data}\" alt=\"question {i}\">"),
+                entry: KeyEntry { condition: r, label: item.label.clone(), path: item.path.clone() },
             })
-            .collect();
-        cards.push_str(&format!(
-            "<div class=card><img src=\"data:image/png;base64,{data}\" alt=\"question {i}\"><div>{choices}</div></div>\n"
-        ));
-        key.questions.insert(
-            id,
-            KeyEntry {
-                resolution: *r,
-                label: item.label.clone(),
-                path: item.path.clone(),
-            },
-        );
-    }
-    fsx::write_json(key_path, &key)?;
-    let key_abs = std::fs::canonicalize(key_path).unwrap_or_else(|_| key_path.to_path_buf());
-    let html = HUMAN_PAGE
-        .replace("{{COUNT}}", &questions.len().to_string())
-        .replace("{{CLASSES}}", &escape(&manifest.classes.join(" / ")))
-        .replace(
-            "{{KEY}}",
-            &serde_json::to_string(&key_abs.display().to_string())?,
-        )
-        .replace("{{CARDS}}", &cards);
-    fsx::write_atomic(out, html.as_bytes())
-}
-
-const HUMAN_PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>casebook human baseline</title>
-<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto}
-.card{display:inline-block;margin:8px;padding:6px;border:1px solid #ccc;text-align:center}
-.card img{width:192px;height:192px;image-rendering:pixelated;display:block}</style></head><body>
-<h1>Which class is each photo?</h1>
-<p>{{COUNT}} images, some shown at very low resolution (enlarged). Choose {{CLASSES}} for each, then press
-<b>Save answers</b> and run <code>casebook image human-baseline answers.json</code>.</p>
-{{CARDS}}
-<p><button id=save>Save answers</button> <span id=status></span></p>
-<script>
-document.getElementById('save').onclick = function () {
-  var answers = {};
-  document.querySelectorAll('input[type=radio]:checked').forEach(function (el) { answers[el.name] = el.value; });
-  var blob = new Blob([JSON.stringify({key: {{KEY}}, answers: answers}, null, 1)], {type: 'application/json'});
-  var a = document.createElement('a');
-  a.href = URL.createObjectURL(blob); a.download = 'answers.json'; a.click();
-  document.getElementById('status').textContent = Object.keys(answers).length + ' answers saved';
-};
-</script></body></html>
-"#;
-
-/// Human accuracy per resolution.
-#[derive(Debug, Clone, Serialize)]
-pub struct HumanScore {
-    pub resolution: u32,
-    pub answered: usize,
-    pub questions: usize,
-    pub human_accuracy: f64,
-    pub model_accuracy: Option<f64>,
-}
-
-/// Scores answers against the key, per resolution. Unanswered questions count as wrong.
-pub fn score_human(answers: &HumanAnswers, key: &HumanKey) -> Vec<HumanScore> {
-    let mut per: BTreeMap<u32, (usize, usize, usize)> = BTreeMap::new();
-    for (id, entry) in &key.questions {
-        let slot = per.entry(entry.resolution).or_default();
-        slot.2 += 1;
-        if let Some(answer) = answers.answers.get(id) {
-            slot.1 += 1;
-            if *answer == entry.label {
-                slot.0 += 1;
-            }
-        }
-    }
-    per.into_iter()
-        .map(|(resolution, (right, answered, questions))| HumanScore {
-            resolution,
-            answered,
-            questions,
-            human_accuracy: right as f64 / questions.max(1) as f64,
-            model_accuracy: key.model_accuracy.get(&resolution).copied(),
         })
-        .collect()
-}
-
-/// Loads answers and their key (`key` overrides the path the page recorded).
-pub fn load_answers(answers_path: &Path, key: Option<&Path>) -> Result<(HumanAnswers, HumanKey)> {
-    let answers: HumanAnswers = fsx::read_json(answers_path)?;
-    let key_path = match (key, &answers.key) {
-        (Some(k), _) => k.to_path_buf(),
-        (None, Some(k)) => PathBuf::from(k),
-        (None, None) => bail!(
-            "{} does not say where its key is; pass --key STUDY/human-key.json",
-            answers_path.display()
-        ),
-    };
-    let key: HumanKey = fsx::read_json(&key_path).with_context(|| {
-        "pass --key with the human-key.json written beside the page".to_string()
-    })?;
-    Ok((answers, key))
+        .collect::<Result<Vec<_>>>()?;
+    let intro = format!(
+        "Some photos are shown at very low resolution (enlarged). Choose {} for each.",
+        escape(&manifest.classes.join(" / "))
+    );
+    let text = PageText { heading: "Which class is each photo?", intro: &intro, command: "casebook image human-baseline" };
+    human::write_page(page.out, page.key_path, &text, &manifest.classes, questions, page.model_accuracy.clone())
 }
 
 /// Result of a learning-curve study.
@@ -545,42 +416,5 @@ mod tests {
         assert!(read_curve(&[point(64, 0.8, 100), point(64, 0.9, 200)])
             .starts_with("more data still helps"));
         assert!(read_curve(&[point(64, 0.95, 100), point(64, 0.953, 200)]).starts_with("flat"));
-    }
-
-    #[test]
-    fn human_answers_are_scored_per_resolution() {
-        let entry = |r, l: &str| KeyEntry {
-            resolution: r,
-            label: l.into(),
-            path: String::new(),
-        };
-        let key = HumanKey {
-            classes: vec!["day".into(), "night".into()],
-            questions: [
-                ("a", entry(16, "day")),
-                ("b", entry(16, "night")),
-                ("c", entry(64, "night")),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-            model_accuracy: [(16, 0.9)].into_iter().collect(),
-        };
-        let answers = HumanAnswers {
-            key: None,
-            answers: [("a", "day"), ("b", "day"), ("c", "night")]
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        };
-        let s = score_human(&answers, &key);
-        assert_eq!(
-            (s[0].resolution, s[0].human_accuracy, s[0].model_accuracy),
-            (16, 0.5, Some(0.9))
-        );
-        assert_eq!(
-            (s[1].resolution, s[1].human_accuracy, s[1].answered),
-            (64, 1.0, 1)
-        );
     }
 }

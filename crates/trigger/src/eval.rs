@@ -232,6 +232,80 @@ pub fn score_folder(
         .collect()
 }
 
+/// The result of evaluating a folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct FolderEvaluation {
+    pub files: usize,
+    pub hours: f64,
+    pub words: usize,
+    pub at_threshold: OperatingPoint,
+    pub target_fa_per_hour: f64,
+    pub meeting_target: Option<OperatingPoint>,
+    pub det_curve: Vec<OperatingPoint>,
+}
+
+impl std::fmt::Display for FolderEvaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = |p: &OperatingPoint| {
+            format!(
+                "threshold {:.2}: false-reject rate {:.1} % ({} missed), {:.2} false accepts per hour ({}), mean latency {:.2} s",
+                p.threshold,
+                100.0 * p.false_reject_rate,
+                p.missed,
+                p.false_accepts_per_hour,
+                p.false_accepts,
+                p.mean_latency_s
+            )
+        };
+        writeln!(f, "{} files, {:.2} h of audio, {} trigger words", self.files, self.hours, self.words)?;
+        writeln!(f, "{}", line(&self.at_threshold))?;
+        match &self.meeting_target {
+            Some(p) => writeln!(f, "for <= {} false accepts per hour: {}", self.target_fa_per_hour, line(p)),
+            None => writeln!(f, "no threshold keeps false accepts at or under {} per hour", self.target_fa_per_hour),
+        }
+    }
+}
+
+/// Scores every WAV in `dir` against its `labels.csv` and writes
+/// `metrics.json` and the report into `run`.
+pub fn evaluate_folder(
+    model: &TriggerModel,
+    model_name: &str,
+    dir: &Path,
+    threshold: f32,
+    target_fa_per_hour: f64,
+    run: &casebook_core::run::RunDir,
+    quiet: bool,
+) -> Result<FolderEvaluation> {
+    let count = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let bar = casebook_core::progress::bar(count as u64, "scoring", quiet);
+    let files = score_folder(model, dir, || bar.inc(1))?;
+    bar.finish_and_clear();
+    let curve = det_curve(&files);
+    let evaluation = FolderEvaluation {
+        files: files.len(),
+        hours: files.iter().map(|f| f.seconds).sum::<f64>() / 3600.0,
+        words: files.iter().map(|f| f.words.len()).sum(),
+        at_threshold: operating_point(&files, threshold),
+        target_fa_per_hour,
+        meeting_target: threshold_for(&curve, target_fa_per_hour),
+        det_curve: curve,
+    };
+    casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
+    let mut report = Report::new(format!("Trigger word evaluation of {model_name}"));
+    report.paragraph(&format!(
+        "{}: {} files, {:.2} hours of audio, {} trigger words. A detection within {HIT_WINDOW_S} s after a word's end is a hit; any other detection is a false accept.",
+        dir.display(),
+        evaluation.files,
+        evaluation.hours,
+        evaluation.words
+    ));
+    report.html(&format!("<pre>{}</pre>", casebook_core::report::escape(&evaluation.to_string())));
+    report_curve(&mut report, &dir.display().to_string(), &evaluation.det_curve)?;
+    report.save(&run.report_path())?;
+    Ok(evaluation)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,4 +7,5 @@ pub mod data;
 pub mod eval;
 pub mod infer;
 pub mod model;
+pub mod study;
 pub mod train;

@@ -55,8 +55,8 @@ impl Clip {
         })
     }
 
-    /// Writes 16-bit PCM mono, atomically.
-    pub fn write_wav(&self, path: &Path) -> Result<()> {
+    /// The clip as a 16-bit PCM mono WAV file's bytes.
+    pub fn to_wav_bytes(&self) -> Result<Vec<u8>> {
         let spec = hound::WavSpec {
             channels: 1,
             sample_rate: self.rate,
@@ -71,7 +71,12 @@ impl Clip {
             }
             writer.finalize()?;
         }
-        casebook_core::fsx::write_atomic(path, bytes.get_ref())
+        Ok(bytes.into_inner())
+    }
+
+    /// Writes 16-bit PCM mono, atomically.
+    pub fn write_wav(&self, path: &Path) -> Result<()> {
+        casebook_core::fsx::write_atomic(path, &self.to_wav_bytes()?)
     }
 
     /// The clip at another sample rate (band-limited FFT resampling by `rubato`).

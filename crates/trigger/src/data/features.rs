@@ -85,8 +85,11 @@ mod tests {
 
     #[test]
     fn fitted_features_are_standardised() {
+        // Noise whose loudness changes every 1000 samples, so every bin varies.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         let clip: Vec<f32> = (0..16_000)
-            .map(|i| ((i as f32) * 0.05).sin() * (1.0 + (i % 7) as f32))
+            .map(|i| rng.gen_range(-1.0f32..1.0) * (1.0 + (i / 1000 % 5) as f32))
             .collect();
         let config = FeatureConfig::fit(MODEL_SPECTROGRAM, &[&clip]);
         let spec = Spectrogram::new(MODEL_SPECTROGRAM);

@@ -18,6 +18,9 @@ pub struct MixConfig {
     pub output_steps: usize,
     /// Steps labelled 1 after each positive ends.
     pub label_steps: usize,
+    /// Vary inserted words in speed/pitch and reverberation (`augment::vary_word`).
+    #[serde(default)]
+    pub vary_words: bool,
 }
 
 impl Default for MixConfig {
@@ -29,6 +32,7 @@ impl Default for MixConfig {
             snr_db: (0.0, 20.0),
             output_steps: 1375,
             label_steps: 50,
+            vary_words: true,
         }
     }
 }
@@ -117,10 +121,17 @@ pub fn mix(
         .collect();
     picks.extend((0..n_neg).map(|_| (false, rng.gen_range(0..negatives.len()))));
     for (positive, index) in picks {
-        let clip = if positive {
+        let original = if positive {
             &positives[index]
         } else {
             &negatives[index]
+        };
+        let varied;
+        let clip = if config.vary_words {
+            varied = super::augment::vary_word(original, rng);
+            &varied
+        } else {
+            original
         };
         let Some(start) = place(clip.samples.len(), total, &segments, rng) else {
             continue;
@@ -219,7 +230,11 @@ mod tests {
         };
         let positives = vec![word(700, 0.5), word(900, 0.4)];
         let negatives = vec![word(600, -0.3), word(1200, 0.2)];
-        let config = MixConfig::default();
+        // Fixed words: these checks are about placement (varying is tested in augment).
+        let config = MixConfig {
+            vary_words: false,
+            ..MixConfig::default()
+        };
         for seed in 0..200 {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             let m = mix(&background, &positives, &negatives, &config, &mut rng);

@@ -1,6 +1,7 @@
 //! Audio data: clips, spectrogram features, backgrounds and the mixer.
 
 pub mod audio;
+pub mod augment;
 pub mod backgrounds;
 pub mod features;
 pub mod mixer;

@@ -131,6 +131,7 @@ mod tests {
         let config = MixConfig {
             seconds: 3.0,
             max_negatives: 0,
+            vary_words: false,
             ..MixConfig::default()
         };
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,217 @@
+//! Human baselines: a self-contained HTML page of questions (images, audio
+//! clips) shown under several conditions (resolution, sample rate), an answer
+//! key kept beside it (the page holds no labels), and per-condition scoring
+//! of the answers the page saves, next to the model's accuracy.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::fsx;
+use crate::report::escape;
+
+/// The answer key kept beside the human page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HumanKey {
+    pub classes: Vec<String>,
+    /// question id → (condition, true label, source path)
+    pub questions: BTreeMap<String, KeyEntry>,
+    /// Model accuracy per condition, if known, for the side-by-side table.
+    pub model_accuracy: BTreeMap<u32, f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyEntry {
+    /// The condition the question was shown under (pixels, Hz, ...).
+    #[serde(alias = "resolution")]
+    pub condition: u32,
+    pub label: String,
+    pub path: String,
+}
+
+/// What the page saves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HumanAnswers {
+    /// Path of the key file, recorded by the page so scoring needs no flag.
+    pub key: Option<String>,
+    pub answers: BTreeMap<String, String>,
+}
+
+/// One question: its media as HTML (an `<img>` or `<audio>`) and its key entry.
+pub struct Question {
+    pub media_html: String,
+    pub entry: KeyEntry,
+}
+
+/// The words of a page.
+pub struct PageText<'a> {
+    pub heading: &'a str,
+    /// What the person sees and does, in HTML.
+    pub intro: &'a str,
+    /// The command that scores the saved answers.
+    pub command: &'a str,
+}
+
+/// Writes the page to `out` and its key to `key_path`; question ids follow
+/// the order of `questions` (shuffle them first).
+pub fn write_page(
+    out: &Path,
+    key_path: &Path,
+    text: &PageText,
+    classes: &[String],
+    questions: Vec<Question>,
+    model_accuracy: BTreeMap<u32, f64>,
+) -> Result<()> {
+    let mut key = HumanKey { classes: classes.to_vec(), questions: BTreeMap::new(), model_accuracy };
+    let mut cards = String::new();
+    let count = questions.len();
+    for (i, q) in questions.into_iter().enumerate() {
+        let id = format!("q{i:03}");
+        let choices: String = classes
+            .iter()
+            .map(|c| format!("<label><input type=radio name=\"{id}\" value=\"{0}\"> {0}</label> ", escape(c)))
+            .collect();
+        cards.push_str(&format!("<div class=card>{}<div>{choices}</div></div>\n", q.media_html));
+        key.questions.insert(id, q.entry);
+    }
+    fsx::write_json(key_path, &key)?;
+    let key_abs = std::fs::canonicalize(key_path).unwrap_or_else(|_| key_path.to_path_buf());
+    let html = PAGE
+        .replace("{{HEADING}}", &escape(text.heading))
+        .replace("{{INTRO}}", text.intro)
+        .replace("{{COUNT}}", &count.to_string())
+        .replace("{{COMMAND}}", &escape(text.command))
+        .replace("{{KEY}}", &serde_json::to_string(&key_abs.display().to_string())?)
+        .replace("{{CARDS}}", &cards);
+    fsx::write_atomic(out, html.as_bytes())
+}
+
+const PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>casebook human baseline</title>
+<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto}
+.card{display:inline-block;margin:8px;padding:6px;border:1px solid #ccc;text-align:center}
+.card img{width:192px;height:192px;image-rendering:pixelated;display:block}
+.card audio{display:block;margin-bottom:4px}</style></head><body>
+<h1>{{HEADING}}</h1>
+<p>{{COUNT}} questions. {{INTRO}} Then press <b>Save answers</b> and run <code>{{COMMAND}} answers.json</code>.</p>
+{{CARDS}}
+<p><button id=save>Save answers</button> <span id=status></span></p>
+<script>
+document.getElementById('save').onclick = function () {
+  var answers = {};
+  document.querySelectorAll('input[type=radio]:checked').forEach(function (el) { answers[el.name] = el.value; });
+  var blob = new Blob([JSON.stringify({key: {{KEY}}, answers: answers}, null, 1)], {type: 'application/json'});
+  var a = document.createElement('a');
+  a.href = URL.createObjectURL(blob); a.download = 'answers.json'; a.click();
+  document.getElementById('status').textContent = Object.keys(answers).length + ' answers saved';
+};
+</script></body></html>
+"#;
+
+/// Human accuracy under one condition.
+#[derive(Debug, Clone, Serialize)]
+pub struct HumanScore {
+    pub condition: u32,
+    pub answered: usize,
+    pub questions: usize,
+    pub human_accuracy: f64,
+    pub model_accuracy: Option<f64>,
+}
+
+/// Scores answers against the key, per condition. Unanswered questions count as wrong.
+pub fn score_human(answers: &HumanAnswers, key: &HumanKey) -> Vec<HumanScore> {
+    let mut per: BTreeMap<u32, (usize, usize, usize)> = BTreeMap::new();
+    for (id, entry) in &key.questions {
+        let slot = per.entry(entry.condition).or_default();
+        slot.2 += 1;
+        if let Some(answer) = answers.answers.get(id) {
+            slot.1 += 1;
+            if *answer == entry.label {
+                slot.0 += 1;
+            }
+        }
+    }
+    per.into_iter()
+        .map(|(condition, (right, answered, questions))| HumanScore {
+            condition,
+            answered,
+            questions,
+            human_accuracy: right as f64 / questions.max(1) as f64,
+            model_accuracy: key.model_accuracy.get(&condition).copied(),
+        })
+        .collect()
+}
+
+/// Loads answers and their key (`key` overrides the path the page recorded).
+pub fn load_answers(answers_path: &Path, key: Option<&Path>) -> Result<(HumanAnswers, HumanKey)> {
+    let answers: HumanAnswers = fsx::read_json(answers_path)?;
+    let key_path = match (key, &answers.key) {
+        (Some(k), _) => k.to_path_buf(),
+        (None, Some(k)) => PathBuf::from(k),
+        (None, None) => bail!("{} does not say where its key is; pass --key with the key file written beside the page", answers_path.display()),
+    };
+    let key: HumanKey =
+        fsx::read_json(&key_path).with_context(|| "pass --key with the key file written beside the page".to_string())?;
+    Ok((answers, key))
+}
+
+/// Prints the per-condition table (`condition` names the column, e.g. "resolution").
+pub fn print_scores(condition: &str, scores: &[HumanScore]) {
+    println!("{condition:>10} {:>10} {:>16} {:>16}", "answered", "human accuracy", "model accuracy");
+    for s in scores {
+        let model = s.model_accuracy.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+        println!(
+            "{:>10} {:>10} {:>15.2}% {:>16}",
+            s.condition,
+            format!("{}/{}", s.answered, s.questions),
+            100.0 * s.human_accuracy,
+            model
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_scored_per_condition() {
+        let entry = |c, l: &str| KeyEntry { condition: c, label: l.into(), path: String::new() };
+        let key = HumanKey {
+            classes: vec!["day".into(), "night".into()],
+            questions: [("a", entry(16, "day")), ("b", entry(16, "night")), ("c", entry(64, "night"))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            model_accuracy: [(16, 0.9)].into_iter().collect(),
+        };
+        let answers = HumanAnswers {
+            key: None,
+            answers: [("a", "day"), ("b", "day"), ("c", "night")].into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        };
+        let s = score_human(&answers, &key);
+        assert_eq!((s[0].condition, s[0].human_accuracy, s[0].model_accuracy), (16, 0.5, Some(0.9)));
+        assert_eq!((s[1].condition, s[1].human_accuracy, s[1].answered), (64, 1.0, 1));
+    }
+
+    #[test]
+    fn page_holds_no_labels_and_the_key_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (page, key) = (dir.path().join("p.html"), dir.path().join("k.json"));
+        let q = |c| Question {
+            media_html: "<img src=x>".into(),
+            entry: KeyEntry { condition: c, label: "secretlabel".into(), path: "a.png".into() },
+        };
+        let classes = vec!["yes".to_string(), "no".to_string()];
+        let text = PageText { heading: "H", intro: "Pick.", command: "casebook x human-baseline" };
+        write_page(&page, &key, &text, &classes, vec![q(8), q(16)], BTreeMap::new()).unwrap();
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(!html.contains("secretlabel") && html.contains("q001"));
+        let key: HumanKey = fsx::read_json(&key).unwrap();
+        assert_eq!(key.questions["q001"].condition, 16);
+        // Keys written before the rename (image resolution studies) still load.
+        let old: KeyEntry = serde_json::from_str(r#"{"resolution":32,"label":"day","path":"p"}"#).unwrap();
+        assert_eq!(old.condition, 32);
+    }
+}
