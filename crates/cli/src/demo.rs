@@ -135,7 +135,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
 fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
     use casebook_trigger::data::mixer::MixConfig;
     use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
-    use casebook_trigger::eval::{evaluate_folder, read_labels};
+    use casebook_trigger::eval::{evaluate_folders, read_labels};
     use casebook_trigger::infer::{add_chimes, builtin_model, stream_file, Debouncer, TriggerModel, REFRACTORY_S};
 
     const CLIPS: usize = 30;
@@ -164,7 +164,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     let run = RunDir::create(runs, Some("trigger-eval"), "eval")?;
-    let evaluation = evaluate_folder(&model, "the built-in model", &clips, 0.5, 1.0, &run, quiet)?;
+    let evaluation = evaluate_folders(&model, "the built-in model", std::slice::from_ref(&clips), 0.5, 1.0, &run, quiet)?;
     for line in evaluation.to_string().lines() {
         println!("   {line}");
     }

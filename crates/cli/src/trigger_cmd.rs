@@ -11,7 +11,7 @@ use casebook_trigger::data::mixer::MixConfig;
 use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
 use casebook_trigger::data::voices::{self, builtin_dir};
 use casebook_trigger::data::Clip;
-use casebook_trigger::eval::evaluate_folder;
+use casebook_trigger::eval::evaluate_folders;
 use casebook_trigger::infer::{
     add_chimes, model_path, stream_file, Debouncer, Detection, TriggerModel, REFRACTORY_S,
 };
@@ -137,8 +137,10 @@ pub enum TriggerCommand {
     Eval {
         /// Model file (or `builtin`).
         model: String,
-        /// Folder of WAV files with labels.csv (file,start_s,end_s per trigger word).
-        dir: PathBuf,
+        /// Folders of WAV files, each with labels.csv (file,start_s,end_s per trigger word);
+        /// several folders are measured as one set.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
         /// Threshold to report in the summary.
         #[arg(long, default_value_t = 0.5)]
         threshold: f32,
@@ -314,14 +316,14 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
         } => listen(&model_path(&model), rate, threshold, json),
         TriggerCommand::Eval {
             model,
-            dir,
+            dirs,
             threshold,
             target_fa_per_hour,
             run,
             runs_dir,
         } => eval(
             &model_path(&model),
-            &dir,
+            &dirs,
             threshold,
             target_fa_per_hour,
             run.as_deref(),
@@ -417,6 +419,9 @@ fn detect(
 
 fn listen(model: &Path, rate: u32, threshold: f32, json: bool) -> Result<()> {
     use std::io::{Read, Write};
+    if rate < 1000 {
+        bail!("--rate {rate} is not a usable sample rate; give the input's rate in Hz, e.g. 16000");
+    }
     let model = TriggerModel::load(model)?;
     let mut resampler = StreamResampler::new(rate, model.features.spectrogram.rate)?;
     let mut stream = model.stream();
@@ -457,7 +462,7 @@ fn listen(model: &Path, rate: u32, threshold: f32, json: bool) -> Result<()> {
 
 fn eval(
     model_file: &Path,
-    dir: &Path,
+    dirs: &[PathBuf],
     threshold: f32,
     target: f64,
     run: Option<&str>,
@@ -466,8 +471,15 @@ fn eval(
 ) -> Result<()> {
     let model = TriggerModel::load(model_file)?;
     let run = RunDir::create(runs_dir, run, "eval")?;
-    run.write_config(&serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dir }))?;
-    let summary = evaluate_folder(&model, &model_file.display().to_string(), dir, threshold, target, &run, quiet)?;
+    run.write_config(&serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dirs }))?;
+    let summary = match evaluate_folders(&model, &model_file.display().to_string(), dirs, threshold, target, &run, quiet) {
+        Ok(summary) => summary,
+        Err(e) => {
+            // Nothing measured: leave no half-made run folder behind.
+            let _ = std::fs::remove_dir_all(run.path());
+            return Err(e);
+        }
+    };
     print!("{summary}");
     println!("report: {}", run.report_path().display());
     Ok(())

@@ -419,9 +419,15 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 15] = [
+    let subcommands: [&[&str]; 21] = [
         &["trigger", "make-voices"],
         &["trigger", "synth"],
+        &["trigger", "train"],
+        &["trigger", "detect"],
+        &["trigger", "listen"],
+        &["trigger", "eval"],
+        &["trigger", "human-page"],
+        &["trigger", "human-baseline"],
         &["logreg", "train"],
         &["logreg", "eval"],
         &["logreg", "predict"],

@@ -266,21 +266,27 @@ impl std::fmt::Display for FolderEvaluation {
     }
 }
 
-/// Scores every WAV in `dir` against its `labels.csv` and writes
+/// Scores every WAV in `dirs` against their `labels.csv` (all folders as one
+/// set, e.g. clips with words plus an hour of word-free audio) and writes
 /// `metrics.json` and the report into `run`.
-pub fn evaluate_folder(
+pub fn evaluate_folders(
     model: &TriggerModel,
     model_name: &str,
-    dir: &Path,
+    dirs: &[PathBuf],
     threshold: f32,
     target_fa_per_hour: f64,
     run: &casebook_core::run::RunDir,
     quiet: bool,
 ) -> Result<FolderEvaluation> {
-    let count = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let count: usize = dirs.iter().map(|d| std::fs::read_dir(d).map(|d| d.count()).unwrap_or(0)).sum();
     let bar = casebook_core::progress::bar(count as u64, "scoring", quiet);
-    let files = score_folder(model, dir, || bar.inc(1))?;
+    let mut files = Vec::new();
+    for dir in dirs {
+        files.extend(score_folder(model, dir, || bar.inc(1))?);
+    }
     bar.finish_and_clear();
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let names = names.join(", ");
     let curve = det_curve(&files);
     let evaluation = FolderEvaluation {
         files: files.len(),
@@ -294,14 +300,13 @@ pub fn evaluate_folder(
     casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
     let mut report = Report::new(format!("Trigger word evaluation of {model_name}"));
     report.paragraph(&format!(
-        "{}: {} files, {:.2} hours of audio, {} trigger words. A detection within {HIT_WINDOW_S} s after a word's end is a hit; any other detection is a false accept.",
-        dir.display(),
+        "{names}: {} files, {:.2} hours of audio, {} trigger words. A detection within {HIT_WINDOW_S} s after a word's end is a hit; any other detection is a false accept.",
         evaluation.files,
         evaluation.hours,
         evaluation.words
     ));
     report.html(&format!("<pre>{}</pre>", casebook_core::report::escape(&evaluation.to_string())));
-    report_curve(&mut report, &dir.display().to_string(), &evaluation.det_curve)?;
+    report_curve(&mut report, &names, &evaluation.det_curve)?;
     report.save(&run.report_path())?;
     Ok(evaluation)
 }
