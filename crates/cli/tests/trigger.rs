@@ -137,3 +137,38 @@ fn bad_audio_and_bad_models_fail_cleanly() {
     assert!(fails(&["trigger", "train", "--steps", "0"], w).contains("--steps"));
     assert!(fails(&["trigger", "listen", "builtin", "--stdin", "--rate", "0"], w).contains("rate"));
 }
+
+#[test]
+fn killed_training_resumes_exactly() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let args = |run: &str| -> Vec<String> {
+        ["trigger", "train", "--preset", "small", "--steps", "20", "--batch-size", "4", "--eval-every", "5", "--val-clips", "4", "--run", run, "--quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_casebook")).args(args("killed")).current_dir(w).spawn().unwrap();
+    let state = w.join("runs/killed/checkpoint/state.json");
+    while !state.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!w.join("runs/killed/model.casebook").exists(), "the run finished before it could be killed");
+    ok(&["trigger", "train", "--resume", "runs/killed", "--quiet"], w);
+    let straight: Vec<String> = args("straight");
+    ok(&straight.iter().map(String::as_str).collect::<Vec<_>>(), w);
+    let losses = |run: &str| {
+        std::fs::read_to_string(w.join(format!("runs/{run}/metrics.jsonl")))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["epoch"].as_u64().unwrap(), v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64().unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses("killed"), losses("straight"));
+    assert_eq!(losses("straight").len(), 4);
+}
