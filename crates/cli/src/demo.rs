@@ -136,35 +136,73 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
     use casebook_trigger::data::mixer::MixConfig;
     use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
     use casebook_trigger::eval::{evaluate_folders, read_labels};
-    use casebook_trigger::infer::{add_chimes, builtin_model, stream_file, Debouncer, TriggerModel, REFRACTORY_S};
+    use casebook_trigger::infer::{
+        add_chimes, builtin_model, stream_file, Debouncer, TriggerModel, REFRACTORY_S,
+    };
 
     const CLIPS: usize = 30;
     let clips = args.out.join("trigger-clips");
     println!("== 4. Trigger word: mix {CLIPS} clips of 10 s with held-out voices into {}, detect 'activate', evaluate", clips.display());
-    let pools = Pools::load(&PoolSources { test_voices: true, ..PoolSources::default() })?;
+    let pools = Pools::load(&PoolSources {
+        test_voices: true,
+        ..PoolSources::default()
+    })?;
     let bar = casebook_core::progress::bar(CLIPS as u64, "mixing", quiet);
-    synthesize(&clips, CLIPS, &pools, &MixConfig::default(), args.seed, || bar.inc(1))?;
+    synthesize(
+        &clips,
+        CLIPS,
+        &pools,
+        &MixConfig::default(),
+        args.seed,
+        || bar.inc(1),
+    )?;
     bar.finish_and_clear();
     let model = TriggerModel::load(&builtin_model())?;
     let labels = read_labels(&clips)?;
-    let first = labels.keys().next().cloned().unwrap_or_else(|| "clip_00000.wav".into());
+    let first = labels
+        .keys()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| "clip_00000.wav".into());
     let mut debouncer = Debouncer::new(0.5, REFRACTORY_S);
     let mut found = Vec::new();
-    stream_file(&model, &clips.join(&first), |s| found.extend(debouncer.feed(&s)))?;
-    let said: Vec<String> = labels.get(&first).map_or(vec![], |w| w.iter().map(|(_, e)| format!("{e:.2}")).collect());
-    let heard: Vec<String> = found.iter().map(|d| format!("{:.2} ({:.2})", d.time, d.score)).collect();
-    println!("   {first}: words end at [{}] s; detections at [{}] s (score)", said.join(", "), heard.join(", "));
+    stream_file(&model, &clips.join(&first), |s| {
+        found.extend(debouncer.feed(&s))
+    })?;
+    let said: Vec<String> = labels.get(&first).map_or(vec![], |w| {
+        w.iter().map(|(_, e)| format!("{e:.2}")).collect()
+    });
+    let heard: Vec<String> = found
+        .iter()
+        .map(|d| format!("{:.2} ({:.2})", d.time, d.score))
+        .collect();
+    println!(
+        "   {first}: words end at [{}] s; detections at [{}] s (score)",
+        said.join(", "),
+        heard.join(", ")
+    );
     let mut clip = casebook_trigger::data::Clip::read_wav(&clips.join(&first))?;
     add_chimes(&mut clip, &found.iter().map(|d| d.time).collect::<Vec<_>>());
     let chimed = args.out.join("trigger-chimed.wav");
     clip.write_wav(&chimed)?;
-    println!("   listen: {} (a chime after each detection)", chimed.display());
+    println!(
+        "   listen: {} (a chime after each detection)",
+        chimed.display()
+    );
     let run_dir = runs.join("trigger-eval");
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
     }
     let run = RunDir::create(runs, Some("trigger-eval"), "eval")?;
-    let evaluation = evaluate_folders(&model, "the built-in model", std::slice::from_ref(&clips), 0.5, 1.0, &run, quiet)?;
+    let evaluation = evaluate_folders(
+        &model,
+        "the built-in model",
+        std::slice::from_ref(&clips),
+        0.5,
+        1.0,
+        &run,
+        quiet,
+    )?;
     for line in evaluation.to_string().lines() {
         println!("   {line}");
     }

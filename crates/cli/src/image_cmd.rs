@@ -326,7 +326,10 @@ fn resolution_study(args: &StudyArgs, quiet: bool) -> Result<()> {
 
 fn human_baseline(answers: &Path, key: Option<&Path>) -> Result<()> {
     let (answers, key) = casebook_core::human::load_answers(answers, key)?;
-    casebook_core::human::print_scores("resolution", &casebook_core::human::score_human(&answers, &key));
+    casebook_core::human::print_scores(
+        "resolution",
+        &casebook_core::human::score_human(&answers, &key),
+    );
     Ok(())
 }
 

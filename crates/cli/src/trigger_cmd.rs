@@ -285,13 +285,22 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
         }
         TriggerCommand::Train(args) => train(args, quiet),
         TriggerCommand::HumanPage(args) => {
-            let key = casebook_trigger::study::write_human_page(&args.out, &args.rates, args.count, &args.word, args.seed)?;
+            let key = casebook_trigger::study::write_human_page(
+                &args.out,
+                &args.rates,
+                args.count,
+                &args.word,
+                args.seed,
+            )?;
             println!("page: {}\nkey:  {}", args.out.display(), key.display());
             Ok(())
         }
         TriggerCommand::HumanBaseline { answers, key } => {
             let (answers, key) = casebook_core::human::load_answers(&answers, key.as_deref())?;
-            casebook_core::human::print_scores("rate (Hz)", &casebook_core::human::score_human(&answers, &key));
+            casebook_core::human::print_scores(
+                "rate (Hz)",
+                &casebook_core::human::score_human(&answers, &key),
+            );
             Ok(())
         }
         TriggerCommand::Detect {
@@ -471,8 +480,18 @@ fn eval(
 ) -> Result<()> {
     let model = TriggerModel::load(model_file)?;
     let run = RunDir::create(runs_dir, run, "eval")?;
-    run.write_config(&serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dirs }))?;
-    let summary = match evaluate_folders(&model, &model_file.display().to_string(), dirs, threshold, target, &run, quiet) {
+    run.write_config(
+        &serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dirs }),
+    )?;
+    let summary = match evaluate_folders(
+        &model,
+        &model_file.display().to_string(),
+        dirs,
+        threshold,
+        target,
+        &run,
+        quiet,
+    ) {
         Ok(summary) => summary,
         Err(e) => {
             // Nothing measured: leave no half-made run folder behind.

@@ -22,10 +22,20 @@ fn detections(out: &str) -> Vec<(String, String)> {
 }
 
 fn listen(wav: &Path, rate: u32) -> String {
-    let clip = hound::WavReader::open(wav).unwrap().into_samples::<i16>().map(Result::unwrap);
+    let clip = hound::WavReader::open(wav)
+        .unwrap()
+        .into_samples::<i16>()
+        .map(Result::unwrap);
     let pcm: Vec<u8> = clip.flat_map(|s| s.to_le_bytes()).collect();
     let mut child = Command::new(env!("CARGO_BIN_EXE_casebook"))
-        .args(["trigger", "listen", "builtin", "--stdin", "--rate", &rate.to_string()])
+        .args([
+            "trigger",
+            "listen",
+            "builtin",
+            "--stdin",
+            "--rate",
+            &rate.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -47,36 +57,87 @@ fn synth_detect_listen_and_eval_agree() {
     let w = work.path();
     let clips = w.join("clips");
     let c = clips.to_str().unwrap();
-    ok(&["trigger", "synth", "--out", c, "--count", "6", "--test-voices", "--seed", "3", "--quiet"], w);
+    ok(
+        &[
+            "trigger",
+            "synth",
+            "--out",
+            c,
+            "--count",
+            "6",
+            "--test-voices",
+            "--seed",
+            "3",
+            "--quiet",
+        ],
+        w,
+    );
     let labels = std::fs::read_to_string(clips.join("labels.csv")).unwrap();
-    let first = labels.lines().nth(1).expect("some clip holds a word").split(',').next().unwrap().to_string();
+    let first = labels
+        .lines()
+        .nth(1)
+        .expect("some clip holds a word")
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
     let wav = clips.join(&first);
 
     let chimed = w.join("chimed.wav");
     let detected = ok(
-        &["trigger", "detect", "builtin", wav.to_str().unwrap(), "--threshold", "0.3", "--chime", chimed.to_str().unwrap()],
+        &[
+            "trigger",
+            "detect",
+            "builtin",
+            wav.to_str().unwrap(),
+            "--threshold",
+            "0.3",
+            "--chime",
+            chimed.to_str().unwrap(),
+        ],
         w,
     );
-    assert!(!detections(&detected).is_empty(), "the built-in model should hear a held-out voice in {first}:\n{labels}");
+    assert!(
+        !detections(&detected).is_empty(),
+        "the built-in model should hear a held-out voice in {first}:\n{labels}"
+    );
     assert!(hound::WavReader::open(&chimed).unwrap().duration() > 0);
 
     // Streaming output equals offline output on the same audio.
     let offline = ok(&["trigger", "detect", "builtin", wav.to_str().unwrap()], w);
     assert_eq!(detections(&listen(&wav, 16_000)), detections(&offline));
 
-    let json = ok(&["trigger", "detect", "builtin", wav.to_str().unwrap(), "--json"], w);
+    let json = ok(
+        &[
+            "trigger",
+            "detect",
+            "builtin",
+            wav.to_str().unwrap(),
+            "--json",
+        ],
+        w,
+    );
     for line in json.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v["time_s"].as_f64().unwrap() > 0.0 && v["score"].as_f64().unwrap() >= 0.5);
     }
 
-    let out = ok(&["trigger", "eval", "builtin", c, "--run", "ev", "--quiet"], w);
-    assert!(out.contains("false-reject rate") && out.contains("false accepts per hour"), "{out}");
+    let out = ok(
+        &["trigger", "eval", "builtin", c, "--run", "ev", "--quiet"],
+        w,
+    );
+    assert!(
+        out.contains("false-reject rate") && out.contains("false accepts per hour"),
+        "{out}"
+    );
     let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(w.join("runs/ev/metrics.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(w.join("runs/ev/metrics.json")).unwrap())
+            .unwrap();
     assert_eq!(metrics["files"], 6);
     assert_eq!(metrics["det_curve"].as_array().unwrap().len(), 99);
-    assert!(std::fs::read_to_string(w.join("runs/ev/report.html")).unwrap().contains("DET curve"));
+    assert!(std::fs::read_to_string(w.join("runs/ev/report.html"))
+        .unwrap()
+        .contains("DET curve"));
 }
 
 #[test]
@@ -84,17 +145,46 @@ fn listen_resamples_other_rates() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let clips = w.join("clips");
-    ok(&["trigger", "synth", "--out", clips.to_str().unwrap(), "--count", "1", "--test-voices", "--quiet"], w);
+    ok(
+        &[
+            "trigger",
+            "synth",
+            "--out",
+            clips.to_str().unwrap(),
+            "--count",
+            "1",
+            "--test-voices",
+            "--quiet",
+        ],
+        w,
+    );
     // The same clip at 8 kHz: listen resamples, and still runs to the end.
     let wav = clips.join("clip_00000.wav");
     let reader = hound::WavReader::open(&wav).unwrap();
-    let samples: Vec<i16> = reader.into_samples::<i16>().map(Result::unwrap).step_by(2).collect();
+    let samples: Vec<i16> = reader
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .step_by(2)
+        .collect();
     let low = w.join("low.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 8000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut writer = hound::WavWriter::create(&low, spec).unwrap();
-    samples.iter().for_each(|s| writer.write_sample(*s).unwrap());
+    samples
+        .iter()
+        .for_each(|s| writer.write_sample(*s).unwrap());
     writer.finalize().unwrap();
-    assert_eq!(detections(&listen(&low, 8000)), detections(&ok(&["trigger", "detect", "builtin", low.to_str().unwrap()], w)));
+    assert_eq!(
+        detections(&listen(&low, 8000)),
+        detections(&ok(
+            &["trigger", "detect", "builtin", low.to_str().unwrap()],
+            w
+        ))
+    );
 }
 
 #[test]
@@ -102,14 +192,41 @@ fn human_page_and_baseline() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let page = w.join("page.html");
-    ok(&["trigger", "human-page", "--rates", "4000,16000", "--count", "2", "--out", page.to_str().unwrap()], w);
-    let key: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(w.join("page.key.json")).unwrap()).unwrap();
-    let answers: serde_json::Map<String, serde_json::Value> =
-        key["questions"].as_object().unwrap().keys().map(|k| (k.clone(), "yes".into())).collect();
+    ok(
+        &[
+            "trigger",
+            "human-page",
+            "--rates",
+            "4000,16000",
+            "--count",
+            "2",
+            "--out",
+            page.to_str().unwrap(),
+        ],
+        w,
+    );
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("page.key.json")).unwrap()).unwrap();
+    let answers: serde_json::Map<String, serde_json::Value> = key["questions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (k.clone(), "yes".into()))
+        .collect();
     let answers_file = w.join("answers.json");
-    std::fs::write(&answers_file, serde_json::json!({ "key": w.join("page.key.json"), "answers": answers }).to_string()).unwrap();
-    let table = ok(&["trigger", "human-baseline", answers_file.to_str().unwrap()], w);
-    assert!(table.contains("rate (Hz)") && table.contains("2/2"), "{table}");
+    std::fs::write(
+        &answers_file,
+        serde_json::json!({ "key": w.join("page.key.json"), "answers": answers }).to_string(),
+    )
+    .unwrap();
+    let table = ok(
+        &["trigger", "human-baseline", answers_file.to_str().unwrap()],
+        w,
+    );
+    assert!(
+        table.contains("rate (Hz)") && table.contains("2/2"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -118,11 +235,26 @@ fn bad_audio_and_bad_models_fail_cleanly() {
     let w = work.path();
     let text = w.join("notes.wav");
     std::fs::write(&text, "not audio").unwrap();
-    assert!(fails(&["trigger", "detect", "builtin", text.to_str().unwrap()], w).contains("not a readable WAV"));
+    assert!(
+        fails(&["trigger", "detect", "builtin", text.to_str().unwrap()], w)
+            .contains("not a readable WAV")
+    );
     let empty = w.join("empty.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    hound::WavWriter::create(&empty, spec).unwrap().finalize().unwrap();
-    assert!(fails(&["trigger", "detect", "builtin", empty.to_str().unwrap()], w).contains("no audio"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    hound::WavWriter::create(&empty, spec)
+        .unwrap()
+        .finalize()
+        .unwrap();
+    assert!(fails(
+        &["trigger", "detect", "builtin", empty.to_str().unwrap()],
+        w
+    )
+    .contains("no audio"));
     // A truncated file: a valid header promising more data than there is.
     let full = w.join("full.wav");
     let mut writer = hound::WavWriter::create(&full, spec).unwrap();
@@ -131,11 +263,26 @@ fn bad_audio_and_bad_models_fail_cleanly() {
     let bytes = std::fs::read(&full).unwrap();
     let cut = w.join("cut.wav");
     std::fs::write(&cut, &bytes[..bytes.len() / 2 + 1]).unwrap();
-    assert!(fails(&["trigger", "detect", "builtin", cut.to_str().unwrap()], w).contains("truncated"));
-    assert!(fails(&["trigger", "detect", "missing.casebook", full.to_str().unwrap()], w).contains("missing.casebook"));
+    assert!(
+        fails(&["trigger", "detect", "builtin", cut.to_str().unwrap()], w).contains("truncated")
+    );
+    assert!(fails(
+        &[
+            "trigger",
+            "detect",
+            "missing.casebook",
+            full.to_str().unwrap()
+        ],
+        w
+    )
+    .contains("missing.casebook"));
     assert!(fails(&["trigger", "eval", "builtin", w.to_str().unwrap()], w).contains("labels.csv"));
     assert!(fails(&["trigger", "train", "--steps", "0"], w).contains("--steps"));
-    assert!(fails(&["trigger", "listen", "builtin", "--stdin", "--rate", "0"], w).contains("rate"));
+    assert!(fails(
+        &["trigger", "listen", "builtin", "--stdin", "--rate", "0"],
+        w
+    )
+    .contains("rate"));
 }
 
 #[test]
@@ -143,20 +290,46 @@ fn killed_training_resumes_exactly() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let args = |run: &str| -> Vec<String> {
-        ["trigger", "train", "--preset", "small", "--steps", "20", "--batch-size", "4", "--eval-every", "5", "--val-clips", "4", "--run", run, "--quiet"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "trigger",
+            "train",
+            "--preset",
+            "small",
+            "--steps",
+            "20",
+            "--batch-size",
+            "4",
+            "--eval-every",
+            "5",
+            "--val-clips",
+            "4",
+            "--run",
+            run,
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_casebook")).args(args("killed")).current_dir(w).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_casebook"))
+        .args(args("killed"))
+        .current_dir(w)
+        .spawn()
+        .unwrap();
     let state = w.join("runs/killed/checkpoint/state.json");
     while !state.exists() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!w.join("runs/killed/model.casebook").exists(), "the run finished before it could be killed");
-    ok(&["trigger", "train", "--resume", "runs/killed", "--quiet"], w);
+    assert!(
+        !w.join("runs/killed/model.casebook").exists(),
+        "the run finished before it could be killed"
+    );
+    ok(
+        &["trigger", "train", "--resume", "runs/killed", "--quiet"],
+        w,
+    );
     let straight: Vec<String> = args("straight");
     ok(&straight.iter().map(String::as_str).collect::<Vec<_>>(), w);
     let losses = |run: &str| {
@@ -165,7 +338,11 @@ fn killed_training_resumes_exactly() {
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                (v["epoch"].as_u64().unwrap(), v["train_loss"].as_f64().unwrap(), v["val_loss"].as_f64().unwrap())
+                (
+                    v["epoch"].as_u64().unwrap(),
+                    v["train_loss"].as_f64().unwrap(),
+                    v["val_loss"].as_f64().unwrap(),
+                )
             })
             .collect::<Vec<_>>()
     };

@@ -64,16 +64,28 @@ pub fn write_page(
     questions: Vec<Question>,
     model_accuracy: BTreeMap<u32, f64>,
 ) -> Result<()> {
-    let mut key = HumanKey { classes: classes.to_vec(), questions: BTreeMap::new(), model_accuracy };
+    let mut key = HumanKey {
+        classes: classes.to_vec(),
+        questions: BTreeMap::new(),
+        model_accuracy,
+    };
     let mut cards = String::new();
     let count = questions.len();
     for (i, q) in questions.into_iter().enumerate() {
         let id = format!("q{i:03}");
         let choices: String = classes
             .iter()
-            .map(|c| format!("<label><input type=radio name=\"{id}\" value=\"{0}\"> {0}</label> ", escape(c)))
+            .map(|c| {
+                format!(
+                    "<label><input type=radio name=\"{id}\" value=\"{0}\"> {0}</label> ",
+                    escape(c)
+                )
+            })
             .collect();
-        cards.push_str(&format!("<div class=card>{}<div>{choices}</div></div>\n", q.media_html));
+        cards.push_str(&format!(
+            "<div class=card>{}<div>{choices}</div></div>\n",
+            q.media_html
+        ));
         key.questions.insert(id, q.entry);
     }
     fsx::write_json(key_path, &key)?;
@@ -83,7 +95,10 @@ pub fn write_page(
         .replace("{{INTRO}}", text.intro)
         .replace("{{COUNT}}", &count.to_string())
         .replace("{{COMMAND}}", &escape(text.command))
-        .replace("{{KEY}}", &serde_json::to_string(&key_abs.display().to_string())?)
+        .replace(
+            "{{KEY}}",
+            &serde_json::to_string(&key_abs.display().to_string())?,
+        )
         .replace("{{CARDS}}", &cards);
     fsx::write_atomic(out, html.as_bytes())
 }
@@ -151,16 +166,21 @@ pub fn load_answers(answers_path: &Path, key: Option<&Path>) -> Result<(HumanAns
         (None, Some(k)) => PathBuf::from(k),
         (None, None) => bail!("{} does not say where its key is; pass --key with the key file written beside the page", answers_path.display()),
     };
-    let key: HumanKey =
-        fsx::read_json(&key_path).with_context(|| "pass --key with the key file written beside the page".to_string())?;
+    let key: HumanKey = fsx::read_json(&key_path)
+        .with_context(|| "pass --key with the key file written beside the page".to_string())?;
     Ok((answers, key))
 }
 
 /// Prints the per-condition table (`condition` names the column, e.g. "resolution").
 pub fn print_scores(condition: &str, scores: &[HumanScore]) {
-    println!("{condition:>10} {:>10} {:>16} {:>16}", "answered", "human accuracy", "model accuracy");
+    println!(
+        "{condition:>10} {:>10} {:>16} {:>16}",
+        "answered", "human accuracy", "model accuracy"
+    );
     for s in scores {
-        let model = s.model_accuracy.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+        let model = s
+            .model_accuracy
+            .map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
         println!(
             "{:>10} {:>10} {:>15.2}% {:>16}",
             s.condition,
@@ -177,22 +197,39 @@ mod tests {
 
     #[test]
     fn answers_are_scored_per_condition() {
-        let entry = |c, l: &str| KeyEntry { condition: c, label: l.into(), path: String::new() };
+        let entry = |c, l: &str| KeyEntry {
+            condition: c,
+            label: l.into(),
+            path: String::new(),
+        };
         let key = HumanKey {
             classes: vec!["day".into(), "night".into()],
-            questions: [("a", entry(16, "day")), ("b", entry(16, "night")), ("c", entry(64, "night"))]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            questions: [
+                ("a", entry(16, "day")),
+                ("b", entry(16, "night")),
+                ("c", entry(64, "night")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
             model_accuracy: [(16, 0.9)].into_iter().collect(),
         };
         let answers = HumanAnswers {
             key: None,
-            answers: [("a", "day"), ("b", "day"), ("c", "night")].into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            answers: [("a", "day"), ("b", "day"), ("c", "night")]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         };
         let s = score_human(&answers, &key);
-        assert_eq!((s[0].condition, s[0].human_accuracy, s[0].model_accuracy), (16, 0.5, Some(0.9)));
-        assert_eq!((s[1].condition, s[1].human_accuracy, s[1].answered), (64, 1.0, 1));
+        assert_eq!(
+            (s[0].condition, s[0].human_accuracy, s[0].model_accuracy),
+            (16, 0.5, Some(0.9))
+        );
+        assert_eq!(
+            (s[1].condition, s[1].human_accuracy, s[1].answered),
+            (64, 1.0, 1)
+        );
     }
 
     #[test]
@@ -201,17 +238,34 @@ mod tests {
         let (page, key) = (dir.path().join("p.html"), dir.path().join("k.json"));
         let q = |c| Question {
             media_html: "<img src=x>".into(),
-            entry: KeyEntry { condition: c, label: "secretlabel".into(), path: "a.png".into() },
+            entry: KeyEntry {
+                condition: c,
+                label: "secretlabel".into(),
+                path: "a.png".into(),
+            },
         };
         let classes = vec!["yes".to_string(), "no".to_string()];
-        let text = PageText { heading: "H", intro: "Pick.", command: "casebook x human-baseline" };
-        write_page(&page, &key, &text, &classes, vec![q(8), q(16)], BTreeMap::new()).unwrap();
+        let text = PageText {
+            heading: "H",
+            intro: "Pick.",
+            command: "casebook x human-baseline",
+        };
+        write_page(
+            &page,
+            &key,
+            &text,
+            &classes,
+            vec![q(8), q(16)],
+            BTreeMap::new(),
+        )
+        .unwrap();
         let html = std::fs::read_to_string(&page).unwrap();
         assert!(!html.contains("secretlabel") && html.contains("q001"));
         let key: HumanKey = fsx::read_json(&key).unwrap();
         assert_eq!(key.questions["q001"].condition, 16);
         // Keys written before the rename (image resolution studies) still load.
-        let old: KeyEntry = serde_json::from_str(r#"{"resolution":32,"label":"day","path":"p"}"#).unwrap();
+        let old: KeyEntry =
+            serde_json::from_str(r#"{"resolution":32,"label":"day","path":"p"}"#).unwrap();
         assert_eq!(old.condition, 32);
     }
 }

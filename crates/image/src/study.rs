@@ -255,7 +255,12 @@ fn write_human_page(
     for &r in resolutions {
         let mut items = manifest.test.clone();
         items.shuffle(&mut rng);
-        picks.extend(items.into_iter().take(page.per_resolution).map(|item| (r, item)));
+        picks.extend(
+            items
+                .into_iter()
+                .take(page.per_resolution)
+                .map(|item| (r, item)),
+        );
     }
     picks.shuffle(&mut rng);
     let questions = picks
@@ -268,8 +273,14 @@ fn write_human_page(
             img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
             let data = base64::engine::general_purpose::STANDARD.encode(&png);
             Ok(Question {
-                media_html: format!("<img src=\"data:image/png;base64,{data}\" alt=\"question {i}\">"),
-                entry: KeyEntry { condition: r, label: item.label.clone(), path: item.path.clone() },
+                media_html: format!(
+                    "<img src=\"data:image/png;base64,{data}\" alt=\"question {i}\">"
+                ),
+                entry: KeyEntry {
+                    condition: r,
+                    label: item.label.clone(),
+                    path: item.path.clone(),
+                },
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -277,8 +288,19 @@ fn write_human_page(
         "Some photos are shown at very low resolution (enlarged). Choose {} for each.",
         escape(&manifest.classes.join(" / "))
     );
-    let text = PageText { heading: "Which class is each photo?", intro: &intro, command: "casebook image human-baseline" };
-    human::write_page(page.out, page.key_path, &text, &manifest.classes, questions, page.model_accuracy.clone())
+    let text = PageText {
+        heading: "Which class is each photo?",
+        intro: &intro,
+        command: "casebook image human-baseline",
+    };
+    human::write_page(
+        page.out,
+        page.key_path,
+        &text,
+        &manifest.classes,
+        questions,
+        page.model_accuracy.clone(),
+    )
 }
 
 /// Result of a learning-curve study.

@@ -25,9 +25,10 @@ fn train_step(c: &mut Criterion) {
     group.bench_function("train_step_b8_default", |b| {
         b.iter(|| {
             let logits = net.forward(x.clone());
-            let loss = (y.clone() * log_sigmoid(logits.clone()) + (y.clone().neg() + 1.0) * log_sigmoid(logits.neg()))
-                .mean()
-                .neg();
+            let loss = (y.clone() * log_sigmoid(logits.clone())
+                + (y.clone().neg() + 1.0) * log_sigmoid(logits.neg()))
+            .mean()
+            .neg();
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optimizer.step(1e-3, net.clone(), grads);
         })
@@ -49,7 +50,10 @@ fn streaming(c: &mut Criterion) {
         group.bench_function(&name, |b| {
             b.iter(|| {
                 let mut stream = model.stream();
-                audio.chunks(1600).map(|chunk| stream.push(chunk).len()).sum::<usize>()
+                audio
+                    .chunks(1600)
+                    .map(|chunk| stream.push(chunk).len())
+                    .sum::<usize>()
             })
         });
     }

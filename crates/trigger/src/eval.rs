@@ -198,15 +198,7 @@ pub fn score_folder(
     mut on_file: impl FnMut(),
 ) -> Result<Vec<ScoredFile>> {
     let labels = read_labels(dir)?;
-    let mut wavs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")))
-        .collect();
-    wavs.sort();
-    if wavs.is_empty() {
-        bail!("no .wav files in {}", dir.display());
-    }
+    let wavs = crate::data::voices::wav_files(dir)?;
     for file in labels.keys() {
         if !dir.join(file).exists() {
             bail!("labels.csv names {file}, which is not in {}", dir.display());
@@ -257,11 +249,24 @@ impl std::fmt::Display for FolderEvaluation {
                 p.mean_latency_s
             )
         };
-        writeln!(f, "{} files, {:.2} h of audio, {} trigger words", self.files, self.hours, self.words)?;
+        writeln!(
+            f,
+            "{} files, {:.2} h of audio, {} trigger words",
+            self.files, self.hours, self.words
+        )?;
         writeln!(f, "{}", line(&self.at_threshold))?;
         match &self.meeting_target {
-            Some(p) => writeln!(f, "for <= {} false accepts per hour: {}", self.target_fa_per_hour, line(p)),
-            None => writeln!(f, "no threshold keeps false accepts at or under {} per hour", self.target_fa_per_hour),
+            Some(p) => writeln!(
+                f,
+                "for <= {} false accepts per hour: {}",
+                self.target_fa_per_hour,
+                line(p)
+            ),
+            None => writeln!(
+                f,
+                "no threshold keeps false accepts at or under {} per hour",
+                self.target_fa_per_hour
+            ),
         }
     }
 }
@@ -278,7 +283,10 @@ pub fn evaluate_folders(
     run: &casebook_core::run::RunDir,
     quiet: bool,
 ) -> Result<FolderEvaluation> {
-    let count: usize = dirs.iter().map(|d| std::fs::read_dir(d).map(|d| d.count()).unwrap_or(0)).sum();
+    let count: usize = dirs
+        .iter()
+        .map(|d| std::fs::read_dir(d).map(|d| d.count()).unwrap_or(0))
+        .sum();
     let bar = casebook_core::progress::bar(count as u64, "scoring", quiet);
     let mut files = Vec::new();
     for dir in dirs {
@@ -305,7 +313,10 @@ pub fn evaluate_folders(
         evaluation.hours,
         evaluation.words
     ));
-    report.html(&format!("<pre>{}</pre>", casebook_core::report::escape(&evaluation.to_string())));
+    report.html(&format!(
+        "<pre>{}</pre>",
+        casebook_core::report::escape(&evaluation.to_string())
+    ));
     report_curve(&mut report, &names, &evaluation.det_curve)?;
     report.save(&run.report_path())?;
     Ok(evaluation)

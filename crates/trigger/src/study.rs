@@ -17,12 +17,26 @@ use crate::data::mixer::MixConfig;
 use crate::data::synth::{draw, PoolSources, Pools};
 
 /// Writes the page to `out` and its key beside it (`<out>.key.json`); returns the key path.
-pub fn write_human_page(out: &Path, rates: &[u32], per_rate: usize, word: &str, seed: u64) -> Result<std::path::PathBuf> {
+pub fn write_human_page(
+    out: &Path,
+    rates: &[u32],
+    per_rate: usize,
+    word: &str,
+    seed: u64,
+) -> Result<std::path::PathBuf> {
     if rates.is_empty() || rates.iter().any(|&r| r < 1000) {
         bail!("give sample rates of at least 1000 Hz, e.g. --rates 4000,8000,16000,44100");
     }
-    let pools = Pools::load(&PoolSources { test_voices: true, ..PoolSources::default() })?;
-    let mix = MixConfig { seconds: 3.0, max_positives: 1, max_negatives: 1, ..MixConfig::default() };
+    let pools = Pools::load(&PoolSources {
+        test_voices: true,
+        ..PoolSources::default()
+    })?;
+    let mix = MixConfig {
+        seconds: 3.0,
+        max_positives: 1,
+        max_negatives: 1,
+        ..MixConfig::default()
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4155_4449_4F);
     let mut questions = Vec::new();
     for &rate in rates {
@@ -32,8 +46,14 @@ pub fn write_human_page(out: &Path, rates: &[u32], per_rate: usize, word: &str, 
             let wav = m.clip.resample(rate)?.to_wav_bytes()?;
             let data = base64::engine::general_purpose::STANDARD.encode(wav);
             questions.push(Question {
-                media_html: format!("<audio controls preload=none src=\"data:audio/wav;base64,{data}\"></audio>"),
-                entry: KeyEntry { condition: rate, label: if present { "yes" } else { "no" }.into(), path: format!("clip {i} at {rate} Hz") },
+                media_html: format!(
+                    "<audio controls preload=none src=\"data:audio/wav;base64,{data}\"></audio>"
+                ),
+                entry: KeyEntry {
+                    condition: rate,
+                    label: if present { "yes" } else { "no" }.into(),
+                    path: format!("clip {i} at {rate} Hz"),
+                },
             });
         }
     }
@@ -43,8 +63,19 @@ pub fn write_human_page(out: &Path, rates: &[u32], per_rate: usize, word: &str, 
         "Each 3 s clip is played at one of several sample rates. Does it contain the word \"{}\"? Answer yes or no.",
         casebook_core::report::escape(word)
     );
-    let text = PageText { heading: "Do you hear the trigger word?", intro: &intro, command: "casebook trigger human-baseline" };
-    human::write_page(out, &key_path, &text, &["yes".to_string(), "no".to_string()], questions, BTreeMap::new())?;
+    let text = PageText {
+        heading: "Do you hear the trigger word?",
+        intro: &intro,
+        command: "casebook trigger human-baseline",
+    };
+    human::write_page(
+        out,
+        &key_path,
+        &text,
+        &["yes".to_string(), "no".to_string()],
+        questions,
+        BTreeMap::new(),
+    )?;
     Ok(key_path)
 }
 
@@ -60,7 +91,8 @@ mod tests {
         let html = std::fs::read_to_string(&out).unwrap();
         assert_eq!(html.matches("<audio").count(), 6);
         let key: human::HumanKey = casebook_core::fsx::read_json(&key_path).unwrap();
-        let rates: std::collections::BTreeSet<u32> = key.questions.values().map(|q| q.condition).collect();
+        let rates: std::collections::BTreeSet<u32> =
+            key.questions.values().map(|q| q.condition).collect();
         assert_eq!(rates.into_iter().collect::<Vec<_>>(), vec![4000, 16000]);
         assert!(!html.contains("\"yes\"}") && !html.contains("clip 0 at"));
     }

@@ -36,7 +36,9 @@ pub fn vary_word(clip: &Clip, rng: &mut impl Rng) -> Clip {
 pub fn reverberate(clip: &Clip, rt60: f32, rng: &mut impl Rng) -> Clip {
     let len = ((rt60 * clip.rate as f32) as usize).max(2);
     let decay = 6.9 / len as f32; // e^(−6.9) ≈ −60 dB
-    let mut tail: Vec<f32> = (0..len).map(|n| rng.gen_range(-1.0f32..1.0) * (-decay * n as f32).exp()).collect();
+    let mut tail: Vec<f32> = (0..len)
+        .map(|n| rng.gen_range(-1.0f32..1.0) * (-decay * n as f32).exp())
+        .collect();
     tail[0] = 0.0;
     let energy = tail.iter().map(|v| v * v).sum::<f32>().max(1e-9);
     tail.iter_mut().for_each(|v| *v /= energy.sqrt());
@@ -56,13 +58,17 @@ pub fn convolve(x: &[f32], h: &[f32]) -> Vec<f32> {
         let mut input = forward.make_input_vec();
         input[..v.len()].copy_from_slice(v);
         let mut out = forward.make_output_vec();
-        forward.process(&mut input, &mut out).expect("sized by the planner");
+        forward
+            .process(&mut input, &mut out)
+            .expect("sized by the planner");
         out
     };
     let (a, b) = (spectrum(x), spectrum(h));
     let mut product: Vec<_> = a.iter().zip(&b).map(|(p, q)| p * q).collect();
     let mut out = inverse.make_output_vec();
-    inverse.process(&mut product, &mut out).expect("sized by the planner");
+    inverse
+        .process(&mut product, &mut out)
+        .expect("sized by the planner");
     out.truncate(x.len() + h.len() - 1);
     out.iter_mut().for_each(|v| *v /= n as f32);
     out

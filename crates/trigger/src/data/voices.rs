@@ -219,8 +219,8 @@ pub fn load_pool(dir: &Path, held_out: bool) -> Result<(Vec<Clip>, Vec<Clip>)> {
     Ok((pos, neg))
 }
 
-/// Every WAV in a user folder, resampled to `rate`.
-pub fn load_folder(dir: &Path, rate: u32) -> Result<Vec<Clip>> {
+/// The `.wav` files of a folder, sorted; an error if there are none.
+pub fn wav_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -230,7 +230,12 @@ pub fn load_folder(dir: &Path, rate: u32) -> Result<Vec<Clip>> {
     if files.is_empty() {
         bail!("no .wav files in {}", dir.display());
     }
-    files
+    Ok(files)
+}
+
+/// Every WAV in a user folder, resampled to `rate`.
+pub fn load_folder(dir: &Path, rate: u32) -> Result<Vec<Clip>> {
+    wav_files(dir)?
         .iter()
         .map(|f| Clip::read_wav(f)?.resample(rate))
         .collect()

@@ -277,43 +277,25 @@ mod tests {
                 w_hh,
                 grad2(&gate.hidden_transform.weight.val(), &g_burn),
             );
-            let b_hh = ours
-                .b_hh
-                .val()
-                .grad(&g_ours)
-                .unwrap()
-                .slice([cols.clone()])
-                .unsqueeze::<2>();
-            let b_burn = gate
-                .hidden_transform
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .grad(&g_burn)
-                .unwrap()
-                .unsqueeze::<2>();
-            assert_close("d b_hh", b_hh, b_burn);
-            let b_ih = ours
-                .input
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .grad(&g_ours)
-                .unwrap()
-                .slice([cols])
-                .unsqueeze::<2>();
-            let b_burn = gate
-                .input_transform
-                .bias
-                .as_ref()
-                .unwrap()
-                .val()
-                .grad(&g_burn)
-                .unwrap()
-                .unsqueeze::<2>();
-            assert_close("d b_ih", b_ih, b_burn);
+            let bias_grad = |bias: &Param<Tensor<1>>, grads| bias.val().grad(grads).unwrap();
+            let ours_b = |bias: &Param<Tensor<1>>| {
+                bias_grad(bias, &g_ours)
+                    .slice([cols.clone()])
+                    .unsqueeze::<2>()
+            };
+            let theirs_b = |bias: &Option<Param<Tensor<1>>>| {
+                bias_grad(bias.as_ref().unwrap(), &g_burn).unsqueeze::<2>()
+            };
+            assert_close(
+                "d b_hh",
+                ours_b(&ours.b_hh),
+                theirs_b(&gate.hidden_transform.bias),
+            );
+            assert_close(
+                "d b_ih",
+                ours_b(ours.input.bias.as_ref().unwrap()),
+                theirs_b(&gate.input_transform.bias),
+            );
         }
     }
 
