@@ -137,7 +137,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
     use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
     use casebook_trigger::eval::{evaluate_folders, read_labels};
     use casebook_trigger::infer::{
-        add_chimes, builtin_model, stream_file, Debouncer, TriggerModel, REFRACTORY_S,
+        add_chimes, builtin_model, stream_file, Debouncer, DetectionRule, TriggerModel,
     };
 
     const CLIPS: usize = 30;
@@ -164,7 +164,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
         .next()
         .cloned()
         .unwrap_or_else(|| "clip_00000.wav".into());
-    let mut debouncer = Debouncer::new(0.5, REFRACTORY_S);
+    let mut debouncer = Debouncer::new(0.5, DetectionRule::default());
     let mut found = Vec::new();
     stream_file(&model, &clips.join(&first), |s| {
         found.extend(debouncer.feed(&s))
@@ -199,6 +199,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
         "the built-in model",
         std::slice::from_ref(&clips),
         0.5,
+        DetectionRule::default(),
         1.0,
         &run,
         quiet,

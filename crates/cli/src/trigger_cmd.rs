@@ -13,7 +13,7 @@ use casebook_trigger::data::voices::{self, builtin_dir};
 use casebook_trigger::data::Clip;
 use casebook_trigger::eval::evaluate_folders;
 use casebook_trigger::infer::{
-    add_chimes, model_path, stream_file, Debouncer, Detection, TriggerModel, REFRACTORY_S,
+    add_chimes, model_path, stream_file, Debouncer, Detection, DetectionRule, TriggerModel,
 };
 use casebook_trigger::model::Preset;
 use casebook_trigger::train::{self, TrainConfig};
@@ -84,9 +84,8 @@ pub enum TriggerCommand {
         /// WAV files (any rate, mono or stereo; resampled to the model's rate).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Probability a step must reach to fire a detection.
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f32,
+        #[command(flatten)]
+        detection: DetectionArgs,
         /// Write the (single) input with a chime mixed in at each detection, as WAV.
         #[arg(long, value_name = "OUT.wav")]
         chime: Option<PathBuf>,
@@ -108,9 +107,8 @@ pub enum TriggerCommand {
         /// Sample rate of the incoming audio in Hz (resampled to the model's rate).
         #[arg(long)]
         rate: u32,
-        /// Probability a step must reach to fire a detection.
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f32,
+        #[command(flatten)]
+        detection: DetectionArgs,
         /// One JSON object per detection instead of tab-separated lines.
         #[arg(long)]
         json: bool,
@@ -141,9 +139,9 @@ pub enum TriggerCommand {
         /// several folders are measured as one set.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// Threshold to report in the summary.
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f32,
+        /// Detection settings; the DET curve varies the threshold, the summary reports this one.
+        #[command(flatten)]
+        detection: DetectionArgs,
         /// Also report the lowest threshold whose false accepts per hour meet this target.
         #[arg(long, default_value_t = 1.0)]
         target_fa_per_hour: f64,
@@ -154,6 +152,26 @@ pub enum TriggerCommand {
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
     },
+}
+
+/// How step scores become detections.
+#[derive(Args)]
+pub struct DetectionArgs {
+    /// Probability a step must reach to fire a detection.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+    /// Consecutive steps (7.25 ms each) at or above the threshold needed to fire.
+    #[arg(long, default_value_t = casebook_trigger::infer::PATIENCE)]
+    pub patience: usize,
+    /// Seconds after a detection during which no other fires.
+    #[arg(long, default_value_t = casebook_trigger::infer::REFRACTORY_S)]
+    pub refractory: f64,
+}
+
+impl DetectionArgs {
+    fn rule(&self) -> DetectionRule {
+        DetectionRule { refractory_s: self.refractory, patience: self.patience }
+    }
 }
 
 #[derive(Args)]
@@ -306,13 +324,13 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
         TriggerCommand::Detect {
             model,
             files,
-            threshold,
+            detection,
             chime,
             json,
         } => detect(
             &model_path(&model),
             &files,
-            threshold,
+            &detection,
             chime.as_deref(),
             json,
         ),
@@ -320,20 +338,20 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
             model,
             stdin: _,
             rate,
-            threshold,
+            detection,
             json,
-        } => listen(&model_path(&model), rate, threshold, json),
+        } => listen(&model_path(&model), rate, &detection, json),
         TriggerCommand::Eval {
             model,
             dirs,
-            threshold,
+            detection,
             target_fa_per_hour,
             run,
             runs_dir,
         } => eval(
             &model_path(&model),
             &dirs,
-            threshold,
+            &detection,
             target_fa_per_hour,
             run.as_deref(),
             &runs_dir,
@@ -398,7 +416,7 @@ fn print_detection(source: &str, d: &Detection, json: bool) {
 fn detect(
     model: &Path,
     files: &[PathBuf],
-    threshold: f32,
+    detection: &DetectionArgs,
     chime: Option<&Path>,
     json: bool,
 ) -> Result<()> {
@@ -407,7 +425,7 @@ fn detect(
         bail!("--chime writes one file: give exactly one input WAV");
     }
     for file in files {
-        let mut debouncer = Debouncer::new(threshold, REFRACTORY_S);
+        let mut debouncer = Debouncer::new(detection.threshold, detection.rule());
         let mut times = Vec::new();
         let source = file.display().to_string();
         stream_file(&model, file, |score| {
@@ -426,7 +444,7 @@ fn detect(
     Ok(())
 }
 
-fn listen(model: &Path, rate: u32, threshold: f32, json: bool) -> Result<()> {
+fn listen(model: &Path, rate: u32, detection: &DetectionArgs, json: bool) -> Result<()> {
     use std::io::{Read, Write};
     if rate < 1000 {
         bail!("--rate {rate} is not a usable sample rate; give the input's rate in Hz, e.g. 16000");
@@ -434,7 +452,7 @@ fn listen(model: &Path, rate: u32, threshold: f32, json: bool) -> Result<()> {
     let model = TriggerModel::load(model)?;
     let mut resampler = StreamResampler::new(rate, model.features.spectrogram.rate)?;
     let mut stream = model.stream();
-    let mut debouncer = Debouncer::new(threshold, REFRACTORY_S);
+    let mut debouncer = Debouncer::new(detection.threshold, detection.rule());
     let mut input = std::io::stdin().lock();
     // 100 ms of 16-bit samples per read; an odd trailing byte waits for its pair.
     let mut buffer = vec![0u8; (rate as usize / 10).max(1) * 2];
@@ -472,7 +490,7 @@ fn listen(model: &Path, rate: u32, threshold: f32, json: bool) -> Result<()> {
 fn eval(
     model_file: &Path,
     dirs: &[PathBuf],
-    threshold: f32,
+    detection: &DetectionArgs,
     target: f64,
     run: Option<&str>,
     runs_dir: &Path,
@@ -487,7 +505,8 @@ fn eval(
         &model,
         &model_file.display().to_string(),
         dirs,
-        threshold,
+        detection.threshold,
+        detection.rule(),
         target,
         &run,
         quiet,

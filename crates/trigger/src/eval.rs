@@ -10,7 +10,7 @@ use casebook_core::plot;
 use casebook_core::report::Report;
 use serde::Serialize;
 
-use crate::infer::{stream_file, Debouncer, StepScore, TriggerModel, REFRACTORY_S};
+use crate::infer::{stream_file, Debouncer, DetectionRule, StepScore, TriggerModel};
 
 /// A detection within this many seconds after a word's end counts as a hit.
 pub const HIT_WINDOW_S: f64 = 1.0;
@@ -62,11 +62,11 @@ pub fn match_detections(words: &[(f64, f64)], detections: &[f64]) -> (usize, usi
 }
 
 /// The operating point of `threshold` over scored files.
-pub fn operating_point(files: &[ScoredFile], threshold: f32) -> OperatingPoint {
+pub fn operating_point(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> OperatingPoint {
     let (mut missed, mut fa, mut words, mut seconds) = (0, 0, 0, 0.0);
     let mut latencies = Vec::new();
     for f in files {
-        let detections: Vec<f64> = Debouncer::run(threshold, REFRACTORY_S, &f.scores)
+        let detections: Vec<f64> = Debouncer::run(threshold, rule, &f.scores)
             .iter()
             .map(|d| d.time)
             .collect();
@@ -96,9 +96,9 @@ pub fn operating_point(files: &[ScoredFile], threshold: f32) -> OperatingPoint {
 }
 
 /// Operating points at thresholds 0.01, 0.02, …, 0.99.
-pub fn det_curve(files: &[ScoredFile]) -> Vec<OperatingPoint> {
+pub fn det_curve(files: &[ScoredFile], rule: DetectionRule) -> Vec<OperatingPoint> {
     (1..100)
-        .map(|i| operating_point(files, i as f32 / 100.0))
+        .map(|i| operating_point(files, i as f32 / 100.0, rule))
         .collect()
 }
 
@@ -231,6 +231,7 @@ pub struct FolderEvaluation {
     pub hours: f64,
     pub words: usize,
     pub at_threshold: OperatingPoint,
+    pub rule: DetectionRule,
     pub target_fa_per_hour: f64,
     pub meeting_target: Option<OperatingPoint>,
     pub det_curve: Vec<OperatingPoint>,
@@ -279,6 +280,7 @@ pub fn evaluate_folders(
     model_name: &str,
     dirs: &[PathBuf],
     threshold: f32,
+    rule: DetectionRule,
     target_fa_per_hour: f64,
     run: &casebook_core::run::RunDir,
     quiet: bool,
@@ -295,12 +297,13 @@ pub fn evaluate_folders(
     bar.finish_and_clear();
     let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     let names = names.join(", ");
-    let curve = det_curve(&files);
+    let curve = det_curve(&files, rule);
     let evaluation = FolderEvaluation {
         files: files.len(),
         hours: files.iter().map(|f| f.seconds).sum::<f64>() / 3600.0,
         words: files.iter().map(|f| f.words.len()).sum(),
-        at_threshold: operating_point(&files, threshold),
+        at_threshold: operating_point(&files, threshold, rule),
+        rule,
         target_fa_per_hour,
         meeting_target: threshold_for(&curve, target_fa_per_hour),
         det_curve: curve,
@@ -353,12 +356,16 @@ mod tests {
             scores,
             words: vec![(0.5, 1.0)],
         }];
-        let low = operating_point(&files, 0.5);
+        let rule = DetectionRule { refractory_s: 1.0, patience: 1 };
+        let low = operating_point(&files, 0.5, rule);
         assert_eq!((low.missed, low.false_accepts), (0, 1));
-        let high = operating_point(&files, 0.7);
+        let high = operating_point(&files, 0.7, rule);
         assert_eq!((high.missed, high.false_accepts), (0, 0));
-        let curve = det_curve(&files);
+        let curve = det_curve(&files, rule);
         assert_eq!(threshold_for(&curve, 0.5).unwrap().threshold, 0.61);
-        assert_eq!(operating_point(&files, 0.95).missed, 1);
+        assert_eq!(operating_point(&files, 0.95, rule).missed, 1);
+        // Two steps above 0.5 are needed to fire: the one-step bump no longer counts.
+        let patient = operating_point(&files, 0.5, DetectionRule { patience: 2, ..rule });
+        assert_eq!((patient.missed, patient.false_accepts), (1, 0));
     }
 }

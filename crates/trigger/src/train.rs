@@ -25,7 +25,7 @@ use crate::data::mixer::{MixConfig, Mixture};
 use crate::data::spectrogram::Spectrogram;
 use crate::data::synth::{draw, PoolSources, Pools};
 use crate::eval::{det_curve, operating_point, OperatingPoint, ScoredFile};
-use crate::infer::{StepScore, TriggerModel};
+use crate::infer::{DetectionRule, StepScore, TriggerModel};
 use crate::model::{Preset, TriggerNetConfig};
 
 /// Everything that defines a training run; written to `config.json`.
@@ -109,6 +109,21 @@ fn seeded(seed: u64, a: u64, b: u64) -> ChaCha8Rng {
 /// Salts that keep the feature-statistics, validation and training draws apart.
 const FIT_STREAM: u64 = u64::MAX;
 const VAL_STREAM: u64 = u64::MAX - 1;
+const MASK_STREAM: u64 = 0x4D41_534B;
+
+/// SpecAugment-style frequency masking of a training clip's standardised
+/// features `[frames × bins]`: up to two bands of up to 8 bins set to the
+/// mean, so the detector cannot lean on a few bins that a new voice or
+/// microphone may not have.
+fn mask_frequencies(features: &mut [f32], bins: usize, rng: &mut impl rand::Rng) {
+    for _ in 0..rng.gen_range(0..=2) {
+        let width = rng.gen_range(1..=8usize);
+        let start = rng.gen_range(0..bins - width);
+        for frame in features.chunks_mut(bins) {
+            frame[start..start + width].iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+}
 
 /// Draws mixtures `0..n` of stream `stream` in parallel.
 fn draw_many(pools: &Pools, mix: &MixConfig, seed: u64, stream: u64, n: usize) -> Vec<Mixture> {
@@ -311,7 +326,11 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         let step = state.completed_steps;
         device.seed(config.seed.wrapping_add(step as u64 + 1));
         let batch = draw_many(&pools, &mix, config.seed, step as u64, config.batch_size);
-        let x: Vec<f32> = features_of(&features, &batch).concat();
+        let mut x = features_of(&features, &batch);
+        for (i, clip) in x.iter_mut().enumerate() {
+            mask_frequencies(clip, features.bins(), &mut seeded(config.seed, MASK_STREAM ^ step as u64, i as u64));
+        }
+        let x: Vec<f32> = x.concat();
         let frames = x.len() / (batch.len() * features.bins());
         let x = Tensor::<3>::from_data(
             TensorData::new(x, [batch.len(), frames, features.bins()]),
@@ -361,7 +380,7 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
                 learning_rate: learning_rate(config, step),
                 seconds,
             });
-            let point = operating_point(&files, 0.5);
+            let point = operating_point(&files, 0.5, DetectionRule::default());
             bar.suspend(|| {
                 progress::note(
                     quiet,
@@ -385,8 +404,8 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
 
     let model = TriggerModel::new(&net, architecture, features, config.word.clone());
     let (_, _, files) = val.score(&model, config.pos_weight);
-    let curve = det_curve(&files);
-    let validation = operating_point(&files, 0.5);
+    let curve = det_curve(&files, DetectionRule::default());
+    let validation = operating_point(&files, 0.5, DetectionRule::default());
     model.save(
         &run.model_path(),
         serde_json::json!({ "config": config, "steps": state.completed_steps, "positive_fraction": positive_fraction,
@@ -420,7 +439,7 @@ fn write_report(
     let mut report =
         casebook_core::report::Report::new(format!("Trigger word '{}': training", config.word));
     report.paragraph(&format!(
-        "{:?} preset, {} steps of {} fresh 10 s mixtures (words varied in speed and reverberation), Adam lr {} with cosine decay, positive weight {} ({:.1} % of steps are positive), {:.0} s of training.",
+        "{:?} preset, {} steps of {} fresh 10 s mixtures (words varied in speed and reverberation, frequency bands masked), Adam lr {} with cosine decay, positive weight {} ({:.1} % of steps are positive), {:.0} s of training.",
         config.preset, config.steps, config.batch_size, config.learning_rate, config.pos_weight, 100.0 * positive_fraction, train_seconds
     ));
     let series = |name: &str, f: fn(&EpochRecord) -> f64| {
