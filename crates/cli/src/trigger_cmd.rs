@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use casebook_core::run::RunDir;
 use casebook_trigger::data::audio::StreamResampler;
 use casebook_trigger::data::mixer::MixConfig;
+use casebook_trigger::data::spectrogram::SpectrogramConfig;
 use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
 use casebook_trigger::data::voices::{self, builtin_dir};
 use casebook_trigger::data::Clip;
@@ -170,7 +171,10 @@ pub struct DetectionArgs {
 
 impl DetectionArgs {
     fn rule(&self) -> DetectionRule {
-        DetectionRule { refractory_s: self.refractory, patience: self.patience }
+        DetectionRule {
+            refractory_s: self.refractory,
+            patience: self.patience,
+        }
     }
 }
 
@@ -234,6 +238,12 @@ pub struct TrainArgs {
     /// Random seed: same seed, same run.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Spectrogram FFT length in samples at 16 kHz (n_fft/2 + 1 frequency bins; Hann window).
+    #[arg(long, default_value_t = 200)]
+    pub n_fft: usize,
+    /// Spectrogram hop in samples at 16 kHz (29 gives the lecture's 5511 frames for 10 s).
+    #[arg(long, default_value_t = 29)]
+    pub hop: usize,
     /// Run folder name under --runs-dir [default: trigger-<time>].
     #[arg(long)]
     pub run: Option<String>,
@@ -384,6 +394,11 @@ fn train(args: TrainArgs, quiet: bool) -> Result<()> {
                 eval_every: args.eval_every,
                 val_clips: args.val_clips,
                 seed: args.seed,
+                spectrogram: SpectrogramConfig {
+                    rate: voices::RATE,
+                    n_fft: args.n_fft,
+                    hop: args.hop,
+                },
             };
             let run = RunDir::create(&args.runs_dir, args.run.as_deref(), "trigger")?;
             train::train(&config, run, quiet)?

@@ -278,6 +278,7 @@ fn bad_audio_and_bad_models_fail_cleanly() {
     .contains("missing.casebook"));
     assert!(fails(&["trigger", "eval", "builtin", w.to_str().unwrap()], w).contains("labels.csv"));
     assert!(fails(&["trigger", "train", "--steps", "0"], w).contains("--steps"));
+    assert!(fails(&["trigger", "train", "--hop", "0"], w).contains("--hop"));
     assert!(fails(
         &["trigger", "listen", "builtin", "--stdin", "--rate", "0"],
         w
@@ -348,4 +349,70 @@ fn killed_training_resumes_exactly() {
     };
     assert_eq!(losses("killed"), losses("straight"));
     assert_eq!(losses("straight").len(), 4);
+}
+
+#[test]
+fn other_spectrogram_settings_train_and_detect() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let args = [
+        "trigger",
+        "train",
+        "--preset",
+        "small",
+        "--n-fft",
+        "256",
+        "--hop",
+        "64",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+    ];
+    ok(
+        &[
+            &args[..],
+            &[
+                "--eval-every",
+                "2",
+                "--val-clips",
+                "2",
+                "--run",
+                "fft",
+                "--quiet",
+            ],
+        ]
+        .concat(),
+        w,
+    );
+    let file =
+        casebook_core::model_file::ModelFile::load(&w.join("runs/fft/model.casebook")).unwrap();
+    assert_eq!(file.meta.preprocessing["spectrogram"]["n_fft"], 256);
+    assert_eq!(file.meta.architecture["bins"], 129);
+    let clips = w.join("clips");
+    ok(
+        &[
+            "trigger",
+            "synth",
+            "--out",
+            clips.to_str().unwrap(),
+            "--count",
+            "1",
+            "--quiet",
+        ],
+        w,
+    );
+    let clip = clips.join("clip_00000.wav");
+    let model = w.join("runs/fft/model.casebook");
+    ok(
+        &[
+            "trigger",
+            "detect",
+            model.to_str().unwrap(),
+            clip.to_str().unwrap(),
+            "--threshold",
+            "0.01",
+        ],
+        w,
+    );
 }

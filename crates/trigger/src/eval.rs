@@ -62,7 +62,11 @@ pub fn match_detections(words: &[(f64, f64)], detections: &[f64]) -> (usize, usi
 }
 
 /// The operating point of `threshold` over scored files.
-pub fn operating_point(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> OperatingPoint {
+pub fn operating_point(
+    files: &[ScoredFile],
+    threshold: f32,
+    rule: DetectionRule,
+) -> OperatingPoint {
     let (mut missed, mut fa, mut words, mut seconds) = (0, 0, 0, 0.0);
     let mut latencies = Vec::new();
     for f in files {
@@ -356,7 +360,10 @@ mod tests {
             scores,
             words: vec![(0.5, 1.0)],
         }];
-        let rule = DetectionRule { refractory_s: 1.0, patience: 1 };
+        let rule = DetectionRule {
+            refractory_s: 1.0,
+            patience: 1,
+        };
         let low = operating_point(&files, 0.5, rule);
         assert_eq!((low.missed, low.false_accepts), (0, 1));
         let high = operating_point(&files, 0.7, rule);
@@ -365,7 +372,14 @@ mod tests {
         assert_eq!(threshold_for(&curve, 0.5).unwrap().threshold, 0.61);
         assert_eq!(operating_point(&files, 0.95, rule).missed, 1);
         // Two steps above 0.5 are needed to fire: the one-step bump no longer counts.
-        let patient = operating_point(&files, 0.5, DetectionRule { patience: 2, ..rule });
+        let patient = operating_point(
+            &files,
+            0.5,
+            DetectionRule {
+                patience: 2,
+                ..rule
+            },
+        );
         assert_eq!((patient.missed, patient.false_accepts), (1, 0));
     }
 }

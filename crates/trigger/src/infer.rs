@@ -402,7 +402,10 @@ pub struct DetectionRule {
 
 impl Default for DetectionRule {
     fn default() -> Self {
-        Self { refractory_s: REFRACTORY_S, patience: PATIENCE }
+        Self {
+            refractory_s: REFRACTORY_S,
+            patience: PATIENCE,
+        }
     }
 }
 
@@ -428,7 +431,13 @@ pub struct Debouncer {
 
 impl Debouncer {
     pub fn new(threshold: f32, rule: DetectionRule) -> Self {
-        Self { threshold, rule, last_fire: None, fell_since: true, run: 0 }
+        Self {
+            threshold,
+            rule,
+            last_fire: None,
+            fell_since: true,
+            run: 0,
+        }
     }
 
     pub fn feed(&mut self, score: &StepScore) -> Option<Detection> {
@@ -438,11 +447,16 @@ impl Debouncer {
             return None;
         }
         self.run += 1;
-        let rested = self.last_fire.is_none_or(|t| score.time - t >= self.rule.refractory_s);
+        let rested = self
+            .last_fire
+            .is_none_or(|t| score.time - t >= self.rule.refractory_s);
         if self.fell_since && rested && self.run >= self.rule.patience.max(1) {
             self.last_fire = Some(score.time);
             self.fell_since = false;
-            return Some(Detection { time: score.time, score: score.probability });
+            return Some(Detection {
+                time: score.time,
+                score: score.probability,
+            });
         }
         None
     }
@@ -613,7 +627,14 @@ mod tests {
             .enumerate()
             .map(|(i, &p)| score(i, p))
             .collect();
-        let d = Debouncer::run(0.5, DetectionRule { refractory_s: 1.0, patience: 1 }, &scores);
+        let d = Debouncer::run(
+            0.5,
+            DetectionRule {
+                refractory_s: 1.0,
+                patience: 1,
+            },
+            &scores,
+        );
         assert_eq!(d.len(), 2);
         assert!((d[0].time - 1.0).abs() < 1e-9 && (d[1].time - 3.0).abs() < 1e-9);
     }

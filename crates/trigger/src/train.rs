@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::features::{FeatureConfig, MODEL_SPECTROGRAM};
 use crate::data::mixer::{MixConfig, Mixture};
 use crate::data::spectrogram::Spectrogram;
+use crate::data::spectrogram::SpectrogramConfig;
 use crate::data::synth::{draw, PoolSources, Pools};
 use crate::eval::{det_curve, operating_point, OperatingPoint, ScoredFile};
 use crate::infer::{DetectionRule, StepScore, TriggerModel};
@@ -44,6 +45,14 @@ pub struct TrainConfig {
     pub eval_every: usize,
     pub val_clips: usize,
     pub seed: u64,
+    /// Spectrogram at the pools' 16 kHz: FFT length and hop in samples (Hann
+    /// window, as matplotlib's `specgram`). Defaults: 101 bins × 5511 frames for 10 s.
+    #[serde(default = "default_spectrogram")]
+    pub spectrogram: SpectrogramConfig,
+}
+
+fn default_spectrogram() -> SpectrogramConfig {
+    MODEL_SPECTROGRAM
 }
 
 impl Default for TrainConfig {
@@ -60,6 +69,7 @@ impl Default for TrainConfig {
             eval_every: 100,
             val_clips: 48,
             seed: 42,
+            spectrogram: MODEL_SPECTROGRAM,
         }
     }
 }
@@ -85,8 +95,8 @@ pub struct TrainOutcome {
 }
 
 fn mix_config(config: &TrainConfig, architecture: &TriggerNetConfig) -> MixConfig {
-    let frames = MODEL_SPECTROGRAM
-        .frames((MixConfig::default().seconds * MODEL_SPECTROGRAM.rate as f64) as usize);
+    let s = config.spectrogram;
+    let frames = s.frames((MixConfig::default().seconds * s.rate as f64) as usize);
     MixConfig {
         output_steps: architecture.steps(frames),
         label_steps: config.label_steps,
@@ -120,7 +130,9 @@ fn mask_frequencies(features: &mut [f32], bins: usize, rng: &mut impl rand::Rng)
         let width = rng.gen_range(1..=8usize);
         let start = rng.gen_range(0..bins - width);
         for frame in features.chunks_mut(bins) {
-            frame[start..start + width].iter_mut().for_each(|v| *v = 0.0);
+            frame[start..start + width]
+                .iter_mut()
+                .for_each(|v| *v = 0.0);
         }
     }
 }
@@ -168,6 +180,18 @@ fn validate(config: &TrainConfig) -> Result<()> {
     }
     if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
         bail!("--lr must be a positive number");
+    }
+    let s = config.spectrogram;
+    if s.n_fft < 16 || s.hop == 0 || s.rate != MODEL_SPECTROGRAM.rate {
+        bail!("--n-fft must be at least 16 and --hop at least 1 (the model runs at 16 kHz)");
+    }
+    let architecture = config.preset.config(s.bins());
+    if architecture.steps(s.frames((MixConfig::default().seconds * s.rate as f64) as usize)) < 2 {
+        bail!(
+            "--n-fft {} / --hop {} leave too few frames in 10 s for the network",
+            s.n_fft,
+            s.hop
+        );
     }
     if !(config.pos_weight > 0.0 && config.pos_weight.is_finite()) {
         bail!("--pos-weight must be a positive number");
@@ -257,11 +281,11 @@ impl ValidationSet {
 
 fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
     let pools = Pools::load(&config.sources)?;
-    let architecture = config.preset.config(MODEL_SPECTROGRAM.bins());
+    let architecture = config.preset.config(config.spectrogram.bins());
     let mix = mix_config(config, &architecture);
     let fit_clips = draw_many(&pools, &mix, config.seed, FIT_STREAM, 16);
     let features = FeatureConfig::fit(
-        MODEL_SPECTROGRAM,
+        config.spectrogram,
         &fit_clips
             .iter()
             .map(|m| &m.clip.samples[..])
@@ -328,7 +352,11 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         let batch = draw_many(&pools, &mix, config.seed, step as u64, config.batch_size);
         let mut x = features_of(&features, &batch);
         for (i, clip) in x.iter_mut().enumerate() {
-            mask_frequencies(clip, features.bins(), &mut seeded(config.seed, MASK_STREAM ^ step as u64, i as u64));
+            mask_frequencies(
+                clip,
+                features.bins(),
+                &mut seeded(config.seed, MASK_STREAM ^ step as u64, i as u64),
+            );
         }
         let x: Vec<f32> = x.concat();
         let frames = x.len() / (batch.len() * features.bins());
