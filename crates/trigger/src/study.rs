@@ -37,7 +37,7 @@ pub fn write_human_page(
         max_negatives: 1,
         ..MixConfig::default()
     };
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x4155_4449_4F);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0041_5544_494F);
     let mut questions = Vec::new();
     for &rate in rates {
         for i in 0..per_rate {
