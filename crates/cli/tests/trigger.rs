@@ -10,6 +10,38 @@ use std::process::{Command, Stdio};
 
 use common::{fails, ok};
 
+/// `casebook trigger synth` into `w/clips`; returns the folder.
+fn synth(w: &Path, count: usize, extra: &[&str]) -> std::path::PathBuf {
+    let clips = w.join("clips");
+    let count = count.to_string();
+    let args = [
+        "trigger",
+        "synth",
+        "--out",
+        clips.to_str().unwrap(),
+        "--count",
+        &count,
+        "--quiet",
+    ];
+    ok(&[&args[..], extra].concat(), w);
+    clips
+}
+
+/// Writes 16-bit mono PCM.
+fn write_wav(path: &Path, rate: u32, samples: impl IntoIterator<Item = i16>) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    samples
+        .into_iter()
+        .for_each(|s| writer.write_sample(s).unwrap());
+    writer.finalize().unwrap();
+}
+
 /// Detections as (time, score) columns of `detect` / `listen` output.
 fn detections(out: &str) -> Vec<(String, String)> {
     out.lines()
@@ -55,23 +87,8 @@ fn listen(wav: &Path, rate: u32) -> String {
 fn synth_detect_listen_and_eval_agree() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let clips = w.join("clips");
+    let clips = synth(w, 6, &["--test-voices", "--seed", "3"]);
     let c = clips.to_str().unwrap();
-    ok(
-        &[
-            "trigger",
-            "synth",
-            "--out",
-            c,
-            "--count",
-            "6",
-            "--test-voices",
-            "--seed",
-            "3",
-            "--quiet",
-        ],
-        w,
-    );
     let labels = std::fs::read_to_string(clips.join("labels.csv")).unwrap();
     let first = labels
         .lines()
@@ -144,20 +161,7 @@ fn synth_detect_listen_and_eval_agree() {
 fn listen_resamples_other_rates() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let clips = w.join("clips");
-    ok(
-        &[
-            "trigger",
-            "synth",
-            "--out",
-            clips.to_str().unwrap(),
-            "--count",
-            "1",
-            "--test-voices",
-            "--quiet",
-        ],
-        w,
-    );
+    let clips = synth(w, 1, &["--test-voices"]);
     // The same clip at 8 kHz: listen resamples, and still runs to the end.
     let wav = clips.join("clip_00000.wav");
     let reader = hound::WavReader::open(&wav).unwrap();
@@ -167,17 +171,7 @@ fn listen_resamples_other_rates() {
         .step_by(2)
         .collect();
     let low = w.join("low.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(&low, spec).unwrap();
-    samples
-        .iter()
-        .for_each(|s| writer.write_sample(*s).unwrap());
-    writer.finalize().unwrap();
+    write_wav(&low, 8000, samples);
     assert_eq!(
         detections(&listen(&low, 8000)),
         detections(&ok(
@@ -240,16 +234,7 @@ fn bad_audio_and_bad_models_fail_cleanly() {
             .contains("not a readable WAV")
     );
     let empty = w.join("empty.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    hound::WavWriter::create(&empty, spec)
-        .unwrap()
-        .finalize()
-        .unwrap();
+    write_wav(&empty, 16000, []);
     assert!(fails(
         &["trigger", "detect", "builtin", empty.to_str().unwrap()],
         w
@@ -257,9 +242,7 @@ fn bad_audio_and_bad_models_fail_cleanly() {
     .contains("no audio"));
     // A truncated file: a valid header promising more data than there is.
     let full = w.join("full.wav");
-    let mut writer = hound::WavWriter::create(&full, spec).unwrap();
-    (0..16000).for_each(|i| writer.write_sample((i % 100) as i16).unwrap());
-    writer.finalize().unwrap();
+    write_wav(&full, 16000, (0..16000).map(|i| (i % 100) as i16));
     let bytes = std::fs::read(&full).unwrap();
     let cut = w.join("cut.wav");
     std::fs::write(&cut, &bytes[..bytes.len() / 2 + 1]).unwrap();
@@ -389,19 +372,7 @@ fn other_spectrogram_settings_train_and_detect() {
         casebook_core::model_file::ModelFile::load(&w.join("runs/fft/model.casebook")).unwrap();
     assert_eq!(file.meta.preprocessing["spectrogram"]["n_fft"], 256);
     assert_eq!(file.meta.architecture["bins"], 129);
-    let clips = w.join("clips");
-    ok(
-        &[
-            "trigger",
-            "synth",
-            "--out",
-            clips.to_str().unwrap(),
-            "--count",
-            "1",
-            "--quiet",
-        ],
-        w,
-    );
+    let clips = synth(w, 1, &[]);
     let clip = clips.join("clip_00000.wav");
     let model = w.join("runs/fft/model.casebook");
     ok(

@@ -291,7 +291,7 @@ pub fn evaluate_folders(
 ) -> Result<FolderEvaluation> {
     let count: usize = dirs
         .iter()
-        .map(|d| std::fs::read_dir(d).map(|d| d.count()).unwrap_or(0))
+        .map(|d| crate::data::voices::wav_files(d).map_or(0, |f| f.len()))
         .sum();
     let bar = casebook_core::progress::bar(count as u64, "scoring", quiet);
     let mut files = Vec::new();

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::audio::WavChunks;
 use crate::data::features::FeatureConfig;
-use crate::data::spectrogram::Spectrogram;
+use crate::data::spectrogram::{Spectrogram, SpectrogramConfig};
 use crate::model::gru::SequenceGru;
 use crate::model::gru_kernel;
 use crate::model::{TriggerNet, TriggerNetConfig};
@@ -114,10 +114,13 @@ impl TriggerModel {
     /// Seconds from the start of the audio to the end of output step `step`'s
     /// receptive field: the moment the step can be computed.
     pub fn step_time(&self, step: usize) -> f64 {
-        let s = self.features.spectrogram;
-        let last_frame = step * self.architecture.stride + self.architecture.kernel - 1;
-        (last_frame * s.hop + s.n_fft) as f64 / s.rate as f64
+        step_time(&self.features.spectrogram, &self.architecture, step)
     }
+}
+
+fn step_time(s: &SpectrogramConfig, architecture: &TriggerNetConfig, step: usize) -> f64 {
+    let last_frame = step * architecture.stride + architecture.kernel - 1;
+    (last_frame * s.hop + s.n_fft) as f64 / s.rate as f64
 }
 
 /// Inference-mode batch norm as a per-channel affine map.
@@ -289,7 +292,8 @@ pub struct StepScore {
 
 /// Incremental inference over audio at the model's sample rate.
 pub struct Stream {
-    model: TriggerModel,
+    features: FeatureConfig,
+    architecture: TriggerNetConfig,
     weights: StreamWeights,
     spectrogram: Spectrogram,
     /// Samples not yet consumed by a complete frame.
@@ -311,7 +315,8 @@ impl Stream {
             h1: vec![0.0; weights.gru1.hidden],
             h2: vec![0.0; weights.gru2.hidden],
             weights,
-            model: model.clone(),
+            features: model.features.clone(),
+            architecture: model.architecture.clone(),
             pending: Vec::new(),
             frames: Vec::new(),
             first_frame: 0,
@@ -322,8 +327,8 @@ impl Stream {
 
     /// Feeds samples (at the model's rate); returns the steps they complete.
     pub fn push(&mut self, samples: &[f32]) -> Vec<StepScore> {
-        let s = self.model.features.spectrogram;
-        let a = &self.model.architecture;
+        let s = self.features.spectrogram;
+        let a = &self.architecture;
         let bins = s.bins();
         self.pending.extend_from_slice(samples);
         // Complete frames.
@@ -334,7 +339,7 @@ impl Stream {
                 .spectrogram
                 .features(&self.pending[..(new_frames - 1) * s.hop + s.n_fft]);
             for frame in &mut feats {
-                self.model.features.standardise(frame);
+                self.features.standardise(frame);
                 self.frames.extend_from_slice(frame);
             }
             self.frames_seen += new_frames;
@@ -368,7 +373,7 @@ impl Stream {
                 let step = self.steps_done + i;
                 StepScore {
                     step,
-                    time: self.model.step_time(step),
+                    time: step_time(&s, a, step),
                     probability: 1.0 / (1.0 + (-logit).exp()),
                 }
             })
