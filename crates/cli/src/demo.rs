@@ -3,10 +3,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use casebook_core::observe::Observer;
 use casebook_core::run::RunDir;
 use casebook_image::data::generate::{generate_dataset, GenerateOptions};
+use casebook_image::eval::ITEMS;
 use casebook_image::train::{self, TrainConfig};
 use clap::Args;
+
+use crate::args::SeedArg;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -20,11 +24,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 15)]
     pub epochs: usize,
     /// Input resolution of the classifier.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = TrainConfig::default().resolution)]
     pub resolution: u32,
-    /// Random seed for the data, the split and training.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub seed: SeedArg,
 }
 
 pub fn generate_daynight(
@@ -32,12 +35,12 @@ pub fn generate_daynight(
     count: usize,
     night_fraction: f64,
     seed: u64,
-    quiet: bool,
+    observer: &dyn Observer,
 ) -> Result<()> {
     if !(0.0..=1.0).contains(&night_fraction) {
         anyhow::bail!("--night-fraction must be between 0 and 1");
     }
-    let bar = casebook_core::progress::bar(count as u64, "generating", quiet);
+    let phase = observer.phase("generating", count as u64);
     let (days, nights) = generate_dataset(
         out,
         &GenerateOptions {
@@ -45,9 +48,9 @@ pub fn generate_daynight(
             night_fraction,
             seed,
         },
-        || bar.inc(1),
+        || phase.advance(1),
     )?;
-    bar.finish_and_clear();
+    drop(phase);
     println!(
         "wrote {days} day and {nights} night images to {}",
         out.display()
@@ -55,7 +58,8 @@ pub fn generate_daynight(
     Ok(())
 }
 
-pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
+pub fn run(args: &DemoArgs, observer: &dyn Observer) -> Result<()> {
+    let seed = args.seed.seed;
     let data = args.out.join("daynight");
     println!(
         "== 1. Generate {} day/night scenes into {}",
@@ -65,7 +69,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
     if data.join("day").is_dir() && data.join("night").is_dir() {
         println!("   (already there; delete the folder to regenerate)");
     } else {
-        generate_daynight(&data, args.count, 0.5, args.seed, quiet)?;
+        generate_daynight(&data, args.count, 0.5, seed, observer)?;
     }
     println!("== 2. Split, train and evaluate the day/night classifier");
     let runs = args.out.join("runs");
@@ -77,15 +81,15 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         data: data.clone(),
         resolution: args.resolution,
         epochs: args.epochs,
-        seed: args.seed,
+        seed,
         ..TrainConfig::default()
     };
     let outcome = train::train(
         &config,
         RunDir::create(&runs, Some("daynight"), "image")?,
-        quiet,
+        observer,
     )?;
-    print!("{}", outcome.test.summary());
+    print!("{}", outcome.test.summary(ITEMS));
 
     println!("== 3. Logistic regression on a generated table (multiclass, categorical column, missing values)");
     let table = args.out.join("species.csv");
@@ -93,7 +97,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         &table,
         casebook_logreg::data::Mode::Multiclass,
         2000,
-        args.seed,
+        seed,
     )?;
     let logreg_run = runs.join("logreg-species");
     if logreg_run.exists() {
@@ -103,25 +107,20 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
         data: table,
         targets: vec!["species".into()],
         ignore: vec!["id".into()],
-        seed: args.seed,
+        seed,
         ..Default::default()
     };
     let lr_run = RunDir::create(&runs, Some("logreg-species"), "logreg")?;
-    let lr = casebook_logreg::train::train(&logreg_config, &lr_run, quiet)?;
+    let lr = casebook_logreg::train::train(&logreg_config, lr_run, observer)?;
     println!(
         "   {:?} mode, L-BFGS converged in {} evaluations; held-out {}",
         lr.mode,
         lr.fit.evaluations,
-        lr.test.as_ref().map_or(String::new(), |t| t
-            .summary()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string())
+        lr.test.as_ref().map_or(String::new(), |t| t.headline())
     );
-    println!("   report: {}", lr_run.report_path().display());
+    println!("   report: {}", lr.run.report_path().display());
 
-    trigger_step(args, &runs, quiet)?;
+    trigger_step(args, &runs, observer)?;
 
     println!("== Done");
     println!("test accuracy: {:.2}%", 100.0 * outcome.test.accuracy);
@@ -132,12 +131,12 @@ pub fn run(args: &DemoArgs, quiet: bool) -> Result<()> {
 
 /// Step 4: trigger-word detection with the committed model on clips spoken by
 /// voices it never heard in training.
-fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
+fn trigger_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result<()> {
     use casebook_trigger::data::mixer::MixConfig;
-    use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
-    use casebook_trigger::eval::{evaluate_folders, read_labels};
+    use casebook_trigger::data::synth::{read_labels, synthesize, PoolSources, Pools};
+    use casebook_trigger::eval::{evaluate, EvalConfig};
     use casebook_trigger::infer::{
-        add_chimes, builtin_model, stream_file, Debouncer, DetectionRule, TriggerModel,
+        detect_file, write_chimed, DetectionRule, TriggerModel, BUILTIN,
     };
 
     const CLIPS: usize = 30;
@@ -147,28 +146,25 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
         test_voices: true,
         ..PoolSources::default()
     })?;
-    let bar = casebook_core::progress::bar(CLIPS as u64, "mixing", quiet);
+    let phase = observer.phase("mixing", CLIPS as u64);
     synthesize(
         &clips,
         CLIPS,
         &pools,
         &MixConfig::default(),
-        args.seed,
-        || bar.inc(1),
+        args.seed.seed,
+        || phase.advance(1),
     )?;
-    bar.finish_and_clear();
-    let model = TriggerModel::load(&builtin_model())?;
+    drop(phase);
+    let model = TriggerModel::open(BUILTIN)?;
     let labels = read_labels(&clips)?;
     let first = labels
         .keys()
         .next()
         .cloned()
         .unwrap_or_else(|| "clip_00000.wav".into());
-    let mut debouncer = Debouncer::new(0.5, DetectionRule::default());
-    let mut found = Vec::new();
-    stream_file(&model, &clips.join(&first), |s| {
-        found.extend(debouncer.feed(&s))
-    })?;
+    let rule = DetectionRule::default();
+    let found = detect_file(&model, &clips.join(&first), 0.5, rule, |_| {})?;
     let said: Vec<String> = labels.get(&first).map_or(vec![], |w| {
         w.iter().map(|(_, e)| format!("{e:.2}")).collect()
     });
@@ -181,10 +177,8 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
         said.join(", "),
         heard.join(", ")
     );
-    let mut clip = casebook_trigger::data::Clip::read_wav(&clips.join(&first))?;
-    add_chimes(&mut clip, &found.iter().map(|d| d.time).collect::<Vec<_>>());
     let chimed = args.out.join("trigger-chimed.wav");
-    clip.write_wav(&chimed)?;
+    write_chimed(&clips.join(&first), &found, &chimed)?;
     println!(
         "   listen: {} (a chime after each detection)",
         chimed.display()
@@ -193,16 +187,17 @@ fn trigger_step(args: &DemoArgs, runs: &Path, quiet: bool) -> Result<()> {
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
     }
-    let run = RunDir::create(runs, Some("trigger-eval"), "eval")?;
-    let evaluation = evaluate_folders(
-        &model,
-        "the built-in model",
-        std::slice::from_ref(&clips),
-        0.5,
-        DetectionRule::default(),
-        1.0,
-        &run,
-        quiet,
+    let config = EvalConfig {
+        model: BUILTIN.into(),
+        data: vec![clips],
+        threshold: 0.5,
+        rule,
+        target_fa_per_hour: 1.0,
+    };
+    let (evaluation, run) = evaluate(
+        &config,
+        RunDir::create(runs, Some("trigger-eval"), "eval")?,
+        observer,
     )?;
     for line in evaluation.to_string().lines() {
         println!("   {line}");

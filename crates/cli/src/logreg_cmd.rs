@@ -2,13 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use casebook_core::balance::Balance;
-use casebook_core::run::RunDir;
-use casebook_logreg::data::{generate, Encoding, Missing, Mode, Table};
-use casebook_logreg::infer::{describe_notes, Model};
+use casebook_core::observe::Observer;
+use casebook_logreg::data::{generate, Encoding, Missing, Mode};
+use casebook_logreg::eval::{evaluate_csv, EvalConfig};
+use casebook_logreg::infer::predict_csv;
 use casebook_logreg::train::{self, TrainConfig};
 use clap::{Args, Subcommand, ValueEnum};
+
+use crate::args::{RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum LogregCommand {
@@ -25,12 +28,8 @@ pub enum LogregCommand {
         model: PathBuf,
         /// CSV with the same feature and target columns as the training file.
         data: PathBuf,
-        /// Run folder name under --runs-dir [default: logreg-eval-<time>].
-        #[arg(long)]
-        run: Option<String>,
-        /// Folder holding run folders.
-        #[arg(long, default_value = "runs")]
-        runs_dir: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Predict rows of a CSV: appends p_<class> columns and the predicted label(s) as strings.
     Predict {
@@ -87,29 +86,24 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "impute")]
     pub missing: MissingArg,
     /// L2 penalty strength, as scikit-learn's 1/C (1.0 matches LogisticRegression's default C=1).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainConfig::default().l2)]
     pub l2: f64,
     /// Class imbalance: none, or weights (loss weights n/(k·n_c); per label in multilabel).
     #[arg(long, default_value = "none")]
     pub balance: Balance,
     /// Fraction of rows held out (stratified) to test on; 0 trains on every row.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = TrainConfig::default().holdout)]
     pub holdout: f64,
-    /// Random seed for the held-out split.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub seed: SeedArg,
     /// Most L-BFGS iterations.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = TrainConfig::default().max_iter)]
     pub max_iter: usize,
     /// Columns to leave out of the features (ids, free text), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub ignore: Vec<String>,
-    /// Run folder name under --runs-dir [default: logreg-<time>].
-    #[arg(long)]
-    pub run: Option<String>,
-    /// Folder holding run folders.
-    #[arg(long, default_value = "runs")]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,16 +116,25 @@ pub enum TableKind {
     Multilabel,
 }
 
-pub fn run(cmd: LogregCommand, quiet: bool) -> Result<()> {
+pub fn run(cmd: LogregCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
-        LogregCommand::Train(args) => train_cmd(&args, quiet),
-        LogregCommand::Eval {
-            model,
-            data,
-            run,
-            runs_dir,
-        } => eval(&model, &data, run.as_deref(), &runs_dir),
-        LogregCommand::Predict { model, data, out } => predict(&model, &data, out),
+        LogregCommand::Train(args) => train_cmd(&args, observer),
+        LogregCommand::Eval { model, data, run } => {
+            let (evaluation, run) = evaluate_csv(
+                &EvalConfig { model, data },
+                run.create("logreg-eval")?,
+                observer,
+            )?;
+            print!("{}", evaluation.summary());
+            println!("report: {}", run.report_path().display());
+            Ok(())
+        }
+        LogregCommand::Predict { model, data, out } => {
+            let out = out.unwrap_or_else(|| data.with_extension("predictions.csv"));
+            let rows = predict_csv(&model, &data, &out, observer)?;
+            println!("wrote {rows} predictions to {}", out.display());
+            Ok(())
+        }
     }
 }
 
@@ -155,7 +158,7 @@ pub fn config_from(args: &TrainArgs) -> TrainConfig {
         },
         l2: args.l2,
         balance: args.balance,
-        seed: args.seed,
+        seed: args.seed.seed,
         holdout: args.holdout,
         max_iter: args.max_iter,
         ignore: args.ignore.clone(),
@@ -163,16 +166,9 @@ pub fn config_from(args: &TrainArgs) -> TrainConfig {
     }
 }
 
-fn train_cmd(args: &TrainArgs, quiet: bool) -> Result<()> {
+fn train_cmd(args: &TrainArgs, observer: &dyn Observer) -> Result<()> {
     let config = config_from(args);
-    let run = RunDir::create(&args.runs_dir, args.run.as_deref(), "logreg")?;
-    let outcome = match train::train(&config, &run, quiet) {
-        Ok(o) => o,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(run.path());
-            return Err(e);
-        }
-    };
+    let outcome = train::train(&config, args.run.create("logreg")?, observer)?;
     let picked = if matches!(args.mode, ModeArg::Auto) {
         " (picked from the targets)"
     } else {
@@ -197,64 +193,8 @@ fn train_cmd(args: &TrainArgs, quiet: bool) -> Result<()> {
     if let Some(test) = &outcome.test {
         print!("test {}", test.summary());
     }
-    println!("model:  {}", run.model_path().display());
-    println!("report: {}", run.report_path().display());
-    Ok(())
-}
-
-fn eval(model_path: &Path, data: &Path, run: Option<&str>, runs_dir: &Path) -> Result<()> {
-    let model = Model::load(model_path)?;
-    let table = Table::read(data)?;
-    let rows: Vec<usize> = (0..table.rows.len())
-        .filter(|&r| model.targets.present(&table, r))
-        .collect();
-    if rows.is_empty() {
-        bail!(
-            "{} has no rows with the target column(s) {}",
-            data.display(),
-            model.targets.columns().join(", ")
-        );
-    }
-    let (p, notes) = model.probabilities(&table, &rows)?;
-    for line in describe_notes(&notes) {
-        eprintln!("{line}");
-    }
-    let y = model.targets.encode(&table, &rows)?;
-    let k = model.targets.output_names().len();
-    let evaluation = casebook_logreg::eval::evaluate(
-        model.targets.mode,
-        &model.targets.class_names(),
-        &p,
-        &y,
-        k,
-    );
-    let run = RunDir::create(runs_dir, run, "logreg-eval")?;
-    run.write_config(
-        &serde_json::json!({ "command": "logreg eval", "model": model_path, "data": data }),
-    )?;
-    casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
-    let mut report =
-        casebook_core::report::Report::new(format!("Evaluation of {}", model_path.display()));
-    evaluation.add_to_report(&mut report, "Evaluation")?;
-    report.save(&run.report_path())?;
-    print!("{}", evaluation.summary());
-    println!("report: {}", run.report_path().display());
-    Ok(())
-}
-
-fn predict(model_path: &Path, data: &Path, out: Option<PathBuf>) -> Result<()> {
-    let model = Model::load(model_path)?;
-    let table = Table::read(data)?;
-    let out = out.unwrap_or_else(|| data.with_extension("predictions.csv"));
-    let notes = model.predict_csv(&table, &out)?;
-    for line in describe_notes(&notes) {
-        eprintln!("{line}");
-    }
-    println!(
-        "wrote {} predictions to {}",
-        table.rows.len(),
-        out.display()
-    );
+    println!("model:  {}", outcome.run.model_path().display());
+    println!("report: {}", outcome.run.report_path().display());
     Ok(())
 }
 

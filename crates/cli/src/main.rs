@@ -7,10 +7,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod args;
 mod demo;
 mod image_cmd;
 mod logreg_cmd;
+mod terminal;
 mod trigger_cmd;
+
+use casebook_core::config::InvalidConfig;
+use casebook_core::observe::Stopped;
+use terminal::Terminal;
 
 #[derive(Parser)]
 #[command(
@@ -18,13 +24,16 @@ mod trigger_cmd;
     version,
     about = "Applied deep-learning case studies as tools you can run on your own data",
     long_about = "casebook turns classic applied deep-learning case studies into trainable, evaluable tools.\n\n\
-Start with `casebook demo`: it generates a day/night photo dataset, trains a classifier, evaluates it \
-and writes an HTML report, all offline. Then try the same steps on your own folders of images.\n\n\
-Every training or evaluation writes a run folder (runs/<name>/) with config.json, metrics.jsonl, \
-report.html and the model file."
+Start with `casebook demo`: offline, on built-in data, it generates day/night scenes and trains \
+an image classifier, fits logistic regression on a generated table, and detects the trigger word \
+'activate' in clips spoken by voices the built-in model never heard; each step writes an HTML report. \
+Then run the same commands on your own images, CSV tables and recordings.\n\n\
+Every training or evaluation writes a run folder (runs/<name>/) with config.json, metrics, \
+report.html and, for training, the model file. Ctrl-C stops a training run at its next checkpoint \
+boundary; `--resume RUN_DIR` continues it."
 )]
 struct Cli {
-    /// Hide progress bars and status lines (results still print).
+    /// Hide progress bars and status lines (results and skipped files still print).
     #[arg(long, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -91,30 +100,53 @@ enum DataCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    terminal::stop_on_ctrl_c();
+    let observer = Terminal::new(cli.quiet);
     let result = match cli.command {
         Command::Data(DataCommand::Daynight {
             out,
             count,
             night_fraction,
             seed,
-        }) => demo::generate_daynight(&out, count, night_fraction, seed, cli.quiet),
+        }) => demo::generate_daynight(&out, count, night_fraction, seed, &observer),
         Command::Data(DataCommand::Tabular {
             kind,
             rows,
             out,
             seed,
         }) => logreg_cmd::generate_table(kind, rows, &out, seed),
-        Command::Image(cmd) => image_cmd::run(cmd, cli.quiet),
-        Command::Logreg(cmd) => logreg_cmd::run(cmd, cli.quiet),
-        Command::Trigger(cmd) => trigger_cmd::run(cmd, cli.quiet),
-        Command::Demo(args) => demo::run(&args, cli.quiet),
+        Command::Image(cmd) => image_cmd::run(cmd, &observer),
+        Command::Logreg(cmd) => logreg_cmd::run(cmd, &observer),
+        Command::Trigger(cmd) => trigger_cmd::run(cmd, &observer),
+        Command::Demo(args) => demo::run(&args, &observer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(stopped) = err.downcast_ref::<Stopped>() {
+                eprintln!("stopped: {}", stopped.kept);
+                return ExitCode::from(130);
+            }
             // One line: the error and its causes, outermost first.
-            eprintln!("error: {err:#}");
+            match err.downcast_ref::<InvalidConfig>() {
+                Some(invalid) => {
+                    eprintln!("error: {} {}", flag_of(&invalid.field), invalid.problem)
+                }
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The flag that sets a library configuration field.
+fn flag_of(field: &str) -> String {
+    let name = field.rsplit('.').next().unwrap_or(field);
+    let flag = match name {
+        "learning_rate" => "lr",
+        "train_fraction" => "fractions",
+        "targets" => "target",
+        other => other,
+    };
+    format!("--{}", flag.replace('_', "-"))
 }

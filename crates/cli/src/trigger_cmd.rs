@@ -1,24 +1,24 @@
 //! `casebook trigger ...`: flags → `casebook_trigger` calls.
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use std::path::Path;
-
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use casebook_core::observe::Observer;
 use casebook_core::run::RunDir;
-use casebook_trigger::data::audio::StreamResampler;
 use casebook_trigger::data::mixer::MixConfig;
 use casebook_trigger::data::spectrogram::SpectrogramConfig;
 use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
-use casebook_trigger::data::voices::{self, builtin_dir};
-use casebook_trigger::data::Clip;
-use casebook_trigger::eval::evaluate_folders;
+use casebook_trigger::data::voices;
+use casebook_trigger::eval::{evaluate, EvalConfig};
 use casebook_trigger::infer::{
-    add_chimes, model_path, stream_file, Debouncer, Detection, DetectionRule, TriggerModel,
+    detect_file, listen, write_chimed, Detection, DetectionRule, TriggerModel,
 };
 use casebook_trigger::model::Preset;
 use casebook_trigger::train::{self, TrainConfig};
 use clap::{Args, Subcommand, ValueEnum};
+
+use crate::args::{RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum TriggerCommand {
@@ -31,9 +31,10 @@ pub enum TriggerCommand {
         /// The trigger word.
         #[arg(long, default_value = "activate")]
         word: String,
-        /// Folder to write positives/, negatives/ and voices.csv into [default: the built-in pool].
+        /// Folder to write positives/, negatives/ and voices.csv into (crates/trigger/voices is the
+        /// pool compiled into casebook).
         #[arg(long)]
-        out: Option<PathBuf>,
+        out: PathBuf,
     },
     /// Write labelled 10 s training clips: WAVs plus labels.csv (file,start_s,end_s per trigger word).
     ///
@@ -59,11 +60,10 @@ pub enum TriggerCommand {
         #[arg(long)]
         test_voices: bool,
         /// Most trigger words per clip (0 makes word-free clips for measuring false accepts).
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = MixConfig::default().max_positives)]
         max_positives: usize,
-        /// Random seed: same seed, same clips.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        seed: SeedArg,
     },
     /// Train the Conv1D + GRU detector on fresh mixtures drawn every step; writes a run folder with
     /// the model, checkpoints, metrics and an HTML report (loss curves, false rejects vs false
@@ -146,12 +146,8 @@ pub enum TriggerCommand {
         /// Also report the lowest threshold whose false accepts per hour meet this target.
         #[arg(long, default_value_t = 1.0)]
         target_fa_per_hour: f64,
-        /// Run folder name under --runs-dir [default: eval-<time>].
-        #[arg(long)]
-        run: Option<String>,
-        /// Folder holding run folders.
-        #[arg(long, default_value = "runs")]
-        runs_dir: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
     },
 }
 
@@ -192,9 +188,8 @@ pub struct HumanPageArgs {
     /// The trigger word named on the page.
     #[arg(long, default_value = "activate")]
     pub word: String,
-    /// Random seed: same seed, same clips.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub seed: SeedArg,
 }
 
 #[derive(Args)]
@@ -215,41 +210,36 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "default")]
     pub preset: PresetArg,
     /// Optimiser steps (each on a fresh batch).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = TrainConfig::default().steps)]
     pub steps: usize,
     /// Clips per step.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
     pub batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 2e-3)]
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
     pub lr: f64,
     /// Loss weight of positive steps (they are about 7 % of all steps).
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = TrainConfig::default().pos_weight)]
     pub pos_weight: f64,
     /// Output steps labelled positive right after each trigger word ends.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = TrainConfig::default().label_steps)]
     pub label_steps: usize,
     /// Validate, checkpoint and print progress every this many steps.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = TrainConfig::default().eval_every)]
     pub eval_every: usize,
     /// Validation mixtures (fixed for the run, training voices).
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = TrainConfig::default().val_clips)]
     pub val_clips: usize,
-    /// Random seed: same seed, same run.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub seed: SeedArg,
     /// Spectrogram FFT length in samples at 16 kHz (n_fft/2 + 1 frequency bins; Hann window).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = TrainConfig::default().spectrogram.n_fft)]
     pub n_fft: usize,
     /// Spectrogram hop in samples at 16 kHz (29 gives the lecture's 5511 frames for 10 s).
-    #[arg(long, default_value_t = 29)]
+    #[arg(long, default_value_t = TrainConfig::default().spectrogram.hop)]
     pub hop: usize,
-    /// Run folder name under --runs-dir [default: trigger-<time>].
-    #[arg(long)]
-    pub run: Option<String>,
-    /// Folder holding run folders.
-    #[arg(long, default_value = "runs")]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Continue a killed run from its last checkpoint (pass its run folder; other flags are taken from it).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
@@ -261,13 +251,12 @@ pub enum PresetArg {
     Small,
 }
 
-pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
+pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
         TriggerCommand::MakeVoices { word, out } => {
-            let out = out.unwrap_or_else(builtin_dir);
-            let bar = casebook_core::progress::bar(0, "speaking", quiet);
-            let entries = voices::make_voices(&word, &out, || bar.inc(1))?;
-            bar.finish_and_clear();
+            let phase = observer.phase("speaking", 0);
+            let entries = voices::make_voices(&word, &out, || phase.advance(1))?;
+            drop(phase);
             let positives = entries.iter().filter(|e| e.positive).count();
             println!(
                 "wrote {positives} '{word}' clips and {} other words to {}",
@@ -292,42 +281,39 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
                 backgrounds,
                 test_voices,
             })?;
-            let bar = casebook_core::progress::bar(count as u64, "mixing", quiet);
-            let words = synthesize(
-                &out,
-                count,
-                &pools,
-                &MixConfig {
-                    max_positives,
-                    ..MixConfig::default()
-                },
-                seed,
-                || bar.inc(1),
-            )?;
-            bar.finish_and_clear();
+            let config = MixConfig {
+                max_positives,
+                ..MixConfig::default()
+            };
+            let phase = observer.phase("mixing", count as u64);
+            let words = synthesize(&out, count, &pools, &config, seed.seed, || phase.advance(1))?;
+            drop(phase);
             println!(
                 "wrote {count} clips with {words} trigger words to {} (labels.csv)",
                 out.display()
             );
             Ok(())
         }
-        TriggerCommand::Train(args) => train(args, quiet),
+        TriggerCommand::Train(args) => train(args, observer),
         TriggerCommand::HumanPage(args) => {
             let key = casebook_trigger::study::write_human_page(
                 &args.out,
                 &args.rates,
                 args.count,
                 &args.word,
-                args.seed,
+                args.seed.seed,
             )?;
             println!("page: {}\nkey:  {}", args.out.display(), key.display());
             Ok(())
         }
         TriggerCommand::HumanBaseline { answers, key } => {
             let (answers, key) = casebook_core::human::load_answers(&answers, key.as_deref())?;
-            casebook_core::human::print_scores(
-                "rate (Hz)",
-                &casebook_core::human::score_human(&answers, &key),
+            print!(
+                "{}",
+                casebook_core::human::scores_table(
+                    "rate (Hz)",
+                    &casebook_core::human::score_human(&answers, &key),
+                )
             );
             Ok(())
         }
@@ -337,42 +323,73 @@ pub fn run(cmd: TriggerCommand, quiet: bool) -> Result<()> {
             detection,
             chime,
             json,
-        } => detect(
-            &model_path(&model),
-            &files,
-            &detection,
-            chime.as_deref(),
-            json,
-        ),
+        } => {
+            if chime.is_some() && files.len() != 1 {
+                bail!("--chime writes one file: give exactly one input WAV");
+            }
+            let model = TriggerModel::open(&model)?;
+            for file in &files {
+                let source = file.display().to_string();
+                let found =
+                    detect_file(&model, file, detection.threshold, detection.rule(), |d| {
+                        print_detection(&source, d, json)
+                    })?;
+                if let Some(out) = &chime {
+                    write_chimed(file, &found, out)?;
+                    observer.note(&format!(
+                        "wrote {} with {} chimes",
+                        out.display(),
+                        found.len()
+                    ));
+                }
+            }
+            Ok(())
+        }
         TriggerCommand::Listen {
             model,
             stdin: _,
             rate,
             detection,
             json,
-        } => listen(&model_path(&model), rate, &detection, json),
+        } => {
+            let model = TriggerModel::open(&model)?;
+            listen(
+                &model,
+                std::io::stdin().lock(),
+                rate,
+                detection.threshold,
+                detection.rule(),
+                |d| {
+                    print_detection("stdin", d, json);
+                    let _ = std::io::stdout().flush();
+                },
+            )
+        }
         TriggerCommand::Eval {
             model,
             dirs,
             detection,
             target_fa_per_hour,
             run,
-            runs_dir,
-        } => eval(
-            &model_path(&model),
-            &dirs,
-            &detection,
-            target_fa_per_hour,
-            run.as_deref(),
-            &runs_dir,
-            quiet,
-        ),
+        } => {
+            let config = EvalConfig {
+                model,
+                data: dirs,
+                threshold: detection.threshold,
+                rule: detection.rule(),
+                target_fa_per_hour,
+            };
+            let (summary, run) = evaluate(&config, run.create("eval")?, observer)?;
+            print!("{summary}");
+            println!("report: {}", run.report_path().display());
+            Ok(())
+        }
     }
 }
 
-fn train(args: TrainArgs, quiet: bool) -> Result<()> {
+fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
     let outcome = match &args.resume {
-        Some(run_dir) => train::resume(RunDir::open(run_dir)?, quiet)?,
+        Some(run_dir) => train::resume(RunDir::open(run_dir)?, observer)?,
         None => {
             let config = TrainConfig {
                 word: args.word,
@@ -393,21 +410,20 @@ fn train(args: TrainArgs, quiet: bool) -> Result<()> {
                 label_steps: args.label_steps,
                 eval_every: args.eval_every,
                 val_clips: args.val_clips,
-                seed: args.seed,
+                seed: args.seed.seed,
                 spectrogram: SpectrogramConfig {
                     rate: voices::RATE,
                     n_fft: args.n_fft,
                     hop: args.hop,
                 },
             };
-            let run = RunDir::create(&args.runs_dir, args.run.as_deref(), "trigger")?;
-            train::train(&config, run, quiet)?
+            train::train(&config, args.run.create("trigger")?, observer)?
         }
     };
     let v = outcome.validation;
     println!(
         "trained {} steps in {:.0} s; validation at threshold 0.5: false-reject rate {:.1} %, {:.1} false accepts per hour",
-        outcome.history.last().map_or(0, |r| r.epoch),
+        outcome.history.last().map_or(0, |r| r.step),
         outcome.train_seconds,
         100.0 * v.false_reject_rate,
         v.false_accepts_per_hour
@@ -426,114 +442,4 @@ fn print_detection(source: &str, d: &Detection, json: bool) {
     } else {
         println!("{source}\t{:.3}\t{:.3}", d.time, d.score);
     }
-}
-
-fn detect(
-    model: &Path,
-    files: &[PathBuf],
-    detection: &DetectionArgs,
-    chime: Option<&Path>,
-    json: bool,
-) -> Result<()> {
-    let model = TriggerModel::load(model)?;
-    if chime.is_some() && files.len() != 1 {
-        bail!("--chime writes one file: give exactly one input WAV");
-    }
-    for file in files {
-        let mut debouncer = Debouncer::new(detection.threshold, detection.rule());
-        let mut times = Vec::new();
-        let source = file.display().to_string();
-        stream_file(&model, file, |score| {
-            if let Some(d) = debouncer.feed(&score) {
-                print_detection(&source, &d, json);
-                times.push(d.time);
-            }
-        })?;
-        if let Some(out) = chime {
-            let mut clip = Clip::read_wav(file)?;
-            add_chimes(&mut clip, &times);
-            clip.write_wav(out)?;
-            eprintln!("wrote {} with {} chimes", out.display(), times.len());
-        }
-    }
-    Ok(())
-}
-
-fn listen(model: &Path, rate: u32, detection: &DetectionArgs, json: bool) -> Result<()> {
-    use std::io::{Read, Write};
-    if rate < 1000 {
-        bail!("--rate {rate} is not a usable sample rate; give the input's rate in Hz, e.g. 16000");
-    }
-    let model = TriggerModel::load(model)?;
-    let mut resampler = StreamResampler::new(rate, model.features.spectrogram.rate)?;
-    let mut stream = model.stream();
-    let mut debouncer = Debouncer::new(detection.threshold, detection.rule());
-    let mut input = std::io::stdin().lock();
-    // 100 ms of 16-bit samples per read; an odd trailing byte waits for its pair.
-    let mut buffer = vec![0u8; (rate as usize / 10).max(1) * 2];
-    let mut carry: Option<u8> = None;
-    let mut handle = |samples: Vec<f32>, stream: &mut casebook_trigger::infer::Stream| {
-        for score in stream.push(&samples) {
-            if let Some(d) = debouncer.feed(&score) {
-                print_detection("stdin", &d, json);
-                let _ = std::io::stdout().flush();
-            }
-        }
-    };
-    loop {
-        let n = input
-            .read(&mut buffer)
-            .context("cannot read standard input")?;
-        if n == 0 {
-            break;
-        }
-        let mut bytes: Vec<u8> = carry.take().into_iter().collect();
-        bytes.extend_from_slice(&buffer[..n]);
-        if bytes.len() % 2 == 1 {
-            carry = bytes.pop();
-        }
-        let samples: Vec<f32> = bytes
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
-            .collect();
-        handle(resampler.push(&samples)?, &mut stream);
-    }
-    handle(resampler.finish()?, &mut stream);
-    Ok(())
-}
-
-fn eval(
-    model_file: &Path,
-    dirs: &[PathBuf],
-    detection: &DetectionArgs,
-    target: f64,
-    run: Option<&str>,
-    runs_dir: &Path,
-    quiet: bool,
-) -> Result<()> {
-    let model = TriggerModel::load(model_file)?;
-    let run = RunDir::create(runs_dir, run, "eval")?;
-    run.write_config(
-        &serde_json::json!({ "command": "trigger eval", "model": model_file, "data": dirs }),
-    )?;
-    let summary = match evaluate_folders(
-        &model,
-        &model_file.display().to_string(),
-        dirs,
-        detection.threshold,
-        detection.rule(),
-        target,
-        &run,
-        quiet,
-    ) {
-        Ok(summary) => summary,
-        Err(e) => {
-            // Nothing measured: leave no half-made run folder behind.
-            let _ = std::fs::remove_dir_all(run.path());
-            return Err(e);
-        }
-    };
-    print!("{summary}");
-    println!("report: {}", run.report_path().display());
-    Ok(())
 }

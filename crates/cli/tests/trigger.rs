@@ -323,7 +323,7 @@ fn killed_training_resumes_exactly() {
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
                 (
-                    v["epoch"].as_u64().unwrap(),
+                    v["step"].as_u64().unwrap(),
                     v["train_loss"].as_f64().unwrap(),
                     v["val_loss"].as_f64().unwrap(),
                 )

@@ -34,6 +34,11 @@ const MODEL: &str = "model.bpk";
 const OPTIMIZER: &str = "optimizer.bpk";
 const STATE: &str = "state.json";
 
+/// Whether `dir` holds a checkpoint (or the one a kill left half-replaced).
+pub fn exists(dir: &Path) -> bool {
+    dir.join(STATE).exists() || dir.with_extension("old").join(STATE).exists()
+}
+
 /// Saves a checkpoint to `dir`, replacing any previous one in one rename.
 pub fn save<M: Module, S: Serialize>(
     dir: &Path,

@@ -171,24 +171,25 @@ pub fn load_answers(answers_path: &Path, key: Option<&Path>) -> Result<(HumanAns
     Ok((answers, key))
 }
 
-/// Prints the per-condition table (`condition` names the column, e.g. "resolution").
-pub fn print_scores(condition: &str, scores: &[HumanScore]) {
-    println!(
-        "{condition:>10} {:>10} {:>16} {:>16}",
+/// The per-condition table as text (`condition` names the column, e.g. "resolution").
+pub fn scores_table(condition: &str, scores: &[HumanScore]) -> String {
+    let mut table = format!(
+        "{condition:>10} {:>10} {:>16} {:>16}\n",
         "answered", "human accuracy", "model accuracy"
     );
     for s in scores {
         let model = s
             .model_accuracy
             .map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-        println!(
-            "{:>10} {:>10} {:>15.2}% {:>16}",
+        table.push_str(&format!(
+            "{:>10} {:>10} {:>15.2}% {:>16}\n",
             s.condition,
             format!("{}/{}", s.answered, s.questions),
             100.0 * s.human_accuracy,
             model
-        );
+        ));
     }
+    table
 }
 
 #[cfg(test)]

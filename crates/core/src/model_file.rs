@@ -1,19 +1,30 @@
-//! The casebook model file: ONE self-describing file holding weights and the
-//! metadata needed to use them (task, class names, input size, normalisation,
-//! architecture, training config, casebook version).
+//! The casebook model file: ONE self-describing file holding the metadata
+//! needed to use a model (task, class names, input size, normalisation,
+//! architecture, training config and scores, casebook version) and named
+//! binary sections: the network's `weights` (burn's burnpack bytes) and
+//! whatever else a case needs beside them (a face gallery, say).
 //!
-//! Layout (all integers little-endian):
+//! Layout of format 2 (all integers little-endian):
 //!
 //! ```text
 //! "CASEBOOK"            8 bytes magic
-//! format version        u32
+//! format version        u32 (2)
 //! header length         u64, then the header: UTF-8 JSON (ModelMeta)
-//! weights length        u64, then the weights: burn's burnpack bytes
+//! section count         u32, then per section:
+//!   name length         u16, then the name (UTF-8)
+//!   data length         u64, then the data
 //! checksum              u32, CRC-32 of everything before it
 //! ```
 //!
+//! Format 1 (read, no longer written) had one unnamed weights blob where
+//! format 2 has its sections; it loads as a file with one `weights` section.
 //! The header is plain JSON so `head -c 4096 model.casebook` shows what a file is.
+//!
+//! [`SavedModel`] is how a case's model type uses the file: it says how its
+//! parts map to the header and sections and checks that they agree with each
+//! other; saving, loading and the task check are written once, here.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +33,10 @@ use crate::fsx::write_atomic;
 
 const MAGIC: &[u8; 8] = b"CASEBOOK";
 /// The newest model-file format this build reads and the one it writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The section holding a model's network weights.
+pub const WEIGHTS: &str = "weights";
 
 /// Everything that describes a model apart from its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,24 +83,72 @@ pub enum ModelFileError {
     },
 }
 
-/// A model file in memory: metadata plus opaque weight bytes.
+/// A model file in memory: metadata plus named binary sections.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelFile {
     pub meta: ModelMeta,
-    pub weights: Vec<u8>,
+    pub sections: BTreeMap<String, Vec<u8>>,
 }
 
 impl ModelFile {
+    /// A file for `task` written by this casebook, with no sections yet.
+    pub fn new(
+        task: &str,
+        classes: Vec<String>,
+        preprocessing: &impl Serialize,
+        architecture: &impl Serialize,
+        training: serde_json::Value,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            meta: ModelMeta {
+                task: task.to_string(),
+                casebook_version: crate::VERSION.to_string(),
+                classes,
+                preprocessing: serde_json::to_value(preprocessing)?,
+                architecture: serde_json::to_value(architecture)?,
+                training,
+            },
+            sections: BTreeMap::new(),
+        })
+    }
+
+    /// Adds (or replaces) the section `name`.
+    pub fn with_section(mut self, name: &str, data: Vec<u8>) -> Self {
+        self.sections.insert(name.to_string(), data);
+        self
+    }
+
+    /// The section `name` of the file read from `path`.
+    pub fn section(&self, name: &str, path: &Path) -> anyhow::Result<&[u8]> {
+        self.sections.get(name).map(Vec::as_slice).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no '{name}' section; retrain the model",
+                path.display()
+            )
+        })
+    }
+
     /// Encodes the file into bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = serde_json::to_vec_pretty(&self.meta).expect("metadata is always JSON");
-        let mut out = Vec::with_capacity(32 + header.len() + self.weights.len());
+        let data: usize = self
+            .sections
+            .iter()
+            .map(|(n, d)| 10 + n.len() + d.len())
+            .sum();
+        let mut out = Vec::with_capacity(32 + header.len() + data);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&(header.len() as u64).to_le_bytes());
         out.extend_from_slice(&header);
-        out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
-        out.extend_from_slice(&self.weights);
+        out.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
+        for (name, data) in &self.sections {
+            let name_len = u16::try_from(name.len()).expect("section names are short");
+            out.extend_from_slice(&name_len.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+            out.extend_from_slice(data);
+        }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
         out
@@ -118,10 +180,30 @@ impl ModelFile {
         let header = cursor
             .take(header_len)
             .ok_or_else(|| truncated("header cut short"))?;
-        let weights_len = cursor.u64().ok_or_else(|| truncated("no weights length"))?;
-        let weights = cursor
-            .take(weights_len)
-            .ok_or_else(|| truncated("weights cut short"))?;
+        let mut sections = BTreeMap::new();
+        if version == 1 {
+            let weights_len = cursor.u64().ok_or_else(|| truncated("no weights length"))?;
+            let weights = cursor
+                .take(weights_len)
+                .ok_or_else(|| truncated("weights cut short"))?;
+            sections.insert(WEIGHTS.to_string(), weights.to_vec());
+        } else {
+            let count = cursor.u32().ok_or_else(|| truncated("no section count"))?;
+            for _ in 0..count {
+                let name_len = cursor.u16().ok_or_else(|| truncated("no section name"))?;
+                let name = cursor
+                    .take(name_len as u64)
+                    .and_then(|n| std::str::from_utf8(n).ok())
+                    .ok_or_else(|| truncated("section name cut short or not UTF-8"))?;
+                let data_len = cursor.u64().ok_or_else(|| truncated("no section length"))?;
+                let data = cursor
+                    .take(data_len)
+                    .ok_or_else(|| truncated(&format!("section '{name}' cut short")))?;
+                if sections.insert(name.to_string(), data.to_vec()).is_some() {
+                    return Err(truncated(&format!("section '{name}' appears twice")));
+                }
+            }
+        }
         let body_end = cursor.pos;
         let stored_crc = cursor.u32().ok_or_else(|| truncated("no checksum"))?;
         if cursor.pos != bytes.len() {
@@ -132,10 +214,7 @@ impl ModelFile {
         }
         let meta: ModelMeta = serde_json::from_slice(header)
             .map_err(|e| truncated(&format!("header is not valid metadata: {e}")))?;
-        Ok(Self {
-            meta,
-            weights: weights.to_vec(),
-        })
+        Ok(Self { meta, sections })
     }
 
     /// Writes the file atomically (temp file + rename).
@@ -165,14 +244,53 @@ impl ModelFile {
     /// Reads a model file and checks that it was made for `task`.
     pub fn load_for_task(path: &Path, task: &str) -> Result<Self, ModelFileError> {
         let file = Self::load(path)?;
-        if file.meta.task != task {
+        file.check_task(path, task)?;
+        Ok(file)
+    }
+
+    /// An error unless the file was made for `task`.
+    pub fn check_task(&self, path: &Path, task: &str) -> Result<(), ModelFileError> {
+        if self.meta.task != task {
             return Err(ModelFileError::WrongTask {
                 path: path.display().to_string(),
-                found: file.meta.task,
+                found: self.meta.task.clone(),
                 expected: task.to_string(),
             });
         }
-        Ok(file)
+        Ok(())
+    }
+}
+
+/// A model kept in a casebook model file.
+///
+/// Model files are untrusted input: `from_file` must check that the sections
+/// agree with each other (sizes the header names against the weights, the
+/// preprocessing against the architecture) before anything uses them.
+pub trait SavedModel: Sized {
+    /// The task written into, and required of, the model's files.
+    const TASK: &'static str;
+
+    /// The file for this model; `training` is the run's record (config, scores).
+    fn to_file(&self, training: serde_json::Value) -> anyhow::Result<ModelFile>;
+
+    /// The model from a file of its task (`path` names it in errors).
+    fn from_file(file: &ModelFile, path: &Path) -> anyhow::Result<Self>;
+
+    /// Writes the model file atomically.
+    fn save(&self, path: &Path, training: serde_json::Value) -> anyhow::Result<()> {
+        self.to_file(training)?.save(path)
+    }
+
+    /// Reads and checks a model file.
+    fn load(path: &Path) -> anyhow::Result<Self> {
+        Self::from_file(&ModelFile::load_for_task(path, Self::TASK)?, path)
+    }
+
+    /// Reads and checks a model file's bytes (a model compiled into the binary).
+    fn from_bytes(bytes: &[u8], name: &Path) -> anyhow::Result<Self> {
+        let file = ModelFile::from_bytes(bytes, name)?;
+        file.check_task(name, Self::TASK)?;
+        Self::from_file(&file, name)
     }
 }
 
@@ -202,6 +320,9 @@ impl<'a> Cursor<'a> {
         self.pos = end;
         Some(slice)
     }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
@@ -225,7 +346,12 @@ mod tests {
                 architecture: json!({"widths": [8, 16]}),
                 training: json!({"epochs": 3}),
             },
-            weights: (0..=255u8).collect(),
+            sections: [
+                (WEIGHTS.to_string(), (0..=255u8).collect()),
+                ("gallery".to_string(), vec![7; 10]),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 
@@ -269,6 +395,23 @@ mod tests {
         flipped[last_weight] ^= 0xFF;
         let err = ModelFile::from_bytes(&flipped, p).unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn format_1_files_load_with_their_weights_as_a_section() {
+        let p = Path::new("old.casebook");
+        let header = serde_json::to_vec(&sample().meta).unwrap();
+        let mut old = b"CASEBOOK".to_vec();
+        old.extend_from_slice(&1u32.to_le_bytes());
+        old.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        old.extend_from_slice(&header);
+        old.extend_from_slice(&3u64.to_le_bytes());
+        old.extend_from_slice(&[1, 2, 3]);
+        old.extend_from_slice(&crc32fast::hash(&old).to_le_bytes());
+        let file = ModelFile::from_bytes(&old, p).unwrap();
+        assert_eq!(file.section(WEIGHTS, p).unwrap(), [1, 2, 3]);
+        let err = file.section("gallery", p).unwrap_err().to_string();
+        assert!(err.contains("no 'gallery' section"), "{err}");
     }
 
     #[test]

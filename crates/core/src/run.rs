@@ -1,22 +1,55 @@
 //! The run folder: `runs/<name>/` holds `config.json`, `metrics.jsonl` (one
-//! line per epoch), `report.html`, the best model and the training checkpoint.
+//! record per epoch or evaluation interval), `report.html`, the best model and
+//! the training checkpoint. [`RunDir::start`] is the one lifecycle every
+//! command follows: write the config, do the work, and remove the folder if
+//! the work fails before it has a checkpoint worth resuming.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-/// One epoch of training, as written to `metrics.jsonl`.
+/// Named measurements at one point of a run (an epoch, a step), as written to
+/// `metrics.jsonl`: `{"step": 3, "train_loss": 0.41, "val_accuracy": 0.92, ...}`.
+/// Cases record what they measure (losses, accuracies, rates) under their own names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub learning_rate: f64,
-    pub seconds: f64,
+pub struct MetricsRecord {
+    /// The epoch or optimisation step the values belong to.
+    #[serde(alias = "epoch")]
+    pub step: usize,
+    #[serde(flatten)]
+    pub values: BTreeMap<String, f64>,
 }
+
+impl MetricsRecord {
+    pub fn new(step: usize) -> Self {
+        Self {
+            step,
+            values: BTreeMap::new(),
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: f64) -> Self {
+        self.values.insert(name.to_string(), value);
+        self
+    }
+
+    /// The value recorded under `name`; NaN when there is none.
+    pub fn get(&self, name: &str) -> f64 {
+        self.values.get(name).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// `(step, value)` pairs of one named value over a history, for plotting.
+pub fn series(history: &[MetricsRecord], name: &str) -> Vec<(f64, f64)> {
+    history
+        .iter()
+        .map(|r| (r.step as f64, r.get(name)))
+        .collect()
+}
+
+const CHECKPOINT: &str = "checkpoint";
 
 /// A run folder on disk.
 #[derive(Debug, Clone)]
@@ -78,7 +111,28 @@ impl RunDir {
         self.path.join("model.casebook")
     }
     pub fn checkpoint_dir(&self) -> PathBuf {
-        self.path.join("checkpoint")
+        self.path.join(CHECKPOINT)
+    }
+
+    /// Whether the run has a checkpoint to resume from.
+    pub fn has_checkpoint(&self) -> bool {
+        crate::checkpoint::exists(&self.checkpoint_dir())
+    }
+
+    /// Does `work` as this run: writes `config`, runs `work`, and removes the
+    /// folder when `work` fails (or is stopped) before writing a checkpoint, so
+    /// a mistake never leaves a half-made run behind to trip a later `--run NAME`.
+    pub fn start<C: Serialize, T>(
+        self,
+        config: &C,
+        work: impl FnOnce(RunDir) -> Result<T>,
+    ) -> Result<T> {
+        let folder = self.path.clone();
+        let result = self.write_config(config).and_then(|()| work(self));
+        if result.is_err() && !crate::checkpoint::exists(&folder.join(CHECKPOINT)) {
+            let _ = std::fs::remove_dir_all(&folder);
+        }
+        result
     }
 
     pub fn write_config<T: Serialize>(&self, config: &T) -> Result<()> {
@@ -91,7 +145,7 @@ impl RunDir {
 
     /// Rewrites `metrics.jsonl` from the full history (atomic, so a kill
     /// mid-write never leaves a torn line).
-    pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
+    pub fn write_metrics(&self, history: &[MetricsRecord]) -> Result<()> {
         let mut text = String::new();
         for record in history {
             text.push_str(&serde_json::to_string(record)?);
@@ -117,24 +171,54 @@ mod tests {
     }
 
     #[test]
-    fn metrics_are_one_json_line_per_epoch() {
+    fn metrics_are_one_json_line_per_record() {
         let root = tempfile::tempdir().unwrap();
         let run = RunDir::create(root.path(), Some("r"), "image").unwrap();
-        let rec = |epoch| EpochRecord {
-            epoch,
-            train_loss: 1.0,
-            train_accuracy: 0.5,
-            val_loss: 1.0,
-            val_accuracy: 0.5,
-            learning_rate: 1e-3,
-            seconds: 1.0,
+        let rec = |step| {
+            MetricsRecord::new(step)
+                .with("train_loss", 1.0 / step as f64)
+                .with("val_accuracy", 0.5)
         };
         run.write_metrics(&[rec(1), rec(2)]).unwrap();
         let text = std::fs::read_to_string(run.metrics_path()).unwrap();
-        let lines: Vec<EpochRecord> = text
+        assert!(
+            text.starts_with(r#"{"step":1,"train_loss":1.0,"val_accuracy":0.5}"#),
+            "{text}"
+        );
+        let lines: Vec<MetricsRecord> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines, vec![rec(1), rec(2)]);
+        assert_eq!(series(&lines, "train_loss"), [(1.0, 1.0), (2.0, 0.5)]);
+        assert!(lines[0].get("absent").is_nan());
+        // Records written before the rename (epoch records) still load.
+        let old: MetricsRecord =
+            serde_json::from_str(r#"{"epoch":4,"train_loss":0.25,"seconds":2.0}"#).unwrap();
+        assert_eq!((old.step, old.get("seconds")), (4, 2.0));
+    }
+
+    #[test]
+    fn a_failed_start_leaves_no_folder_unless_it_checkpointed() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), Some("bad"), "x").unwrap();
+        let path = run.path().to_path_buf();
+        let err = run
+            .start(&serde_json::json!({}), |_| -> Result<()> {
+                bail!("bad data")
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "bad data");
+        assert!(!path.exists());
+
+        let run = RunDir::create(root.path(), Some("late"), "x").unwrap();
+        let path = run.path().to_path_buf();
+        let result = run.start(&serde_json::json!({}), |run| -> Result<()> {
+            std::fs::create_dir_all(run.checkpoint_dir())?;
+            std::fs::write(run.checkpoint_dir().join("state.json"), "{}")?;
+            bail!("diverged at epoch 7")
+        });
+        assert!(result.is_err() && path.join("config.json").exists());
+        assert!(RunDir::open(&path).unwrap().has_checkpoint());
     }
 }

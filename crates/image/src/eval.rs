@@ -1,134 +1,107 @@
-//! Evaluating a classifier on a labelled image set: accuracy, log-loss,
-//! confusion matrix, per-class precision/recall/F1, ROC for two classes, and
-//! the matching report sections.
+//! Evaluating a classifier on a labelled image set (the metrics and report
+//! sections are core's [`Classification`]), and `image eval`'s entry point:
+//! a model on a class-per-folder dataset, written as a run folder.
 
-use casebook_core::metrics::{accuracy, auc, roc_curve, ClassScores, ConfusionMatrix, RocPoint};
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use casebook_core::classification::Classification;
+use casebook_core::model_file::SavedModel;
+use casebook_core::observe::Observer;
 use casebook_core::report::Report;
-use serde::Serialize;
+use casebook_core::run::RunDir;
+use casebook_core::split::ManifestItem;
+use serde::{Deserialize, Serialize};
 
-use crate::data::ImageSet;
+use crate::data::{load_items, ImageSet, ScannedDataset, Skipped};
 use crate::infer::Classifier;
 
 /// Everything measured on one evaluation set.
-#[derive(Debug, Clone, Serialize)]
-pub struct Evaluation {
-    pub classes: Vec<String>,
-    pub count: usize,
-    pub accuracy: f64,
-    pub log_loss: f64,
-    pub confusion: ConfusionMatrix,
-    pub class_scores: Vec<ClassScores>,
-    /// ROC of the second class against the first (two-class sets only).
-    pub roc: Option<Vec<RocPoint>>,
-    pub auc: Option<f64>,
-    #[serde(skip)]
-    pub truth: Vec<usize>,
-    #[serde(skip)]
-    pub probabilities: Vec<Vec<f32>>,
-}
+pub type Evaluation = Classification;
+
+/// Word for the items counted in summaries.
+pub const ITEMS: &str = "images";
 
 pub fn evaluate(classifier: &Classifier, set: &ImageSet) -> Evaluation {
-    let probabilities = classifier.probabilities(&set.images);
-    from_probabilities(
+    Classification::from_probabilities(
         classifier.classes().to_vec(),
         set.labels.clone(),
-        probabilities,
+        classifier.probabilities(&set.images),
     )
 }
 
-/// Computes every metric from predicted probabilities and true labels.
-pub fn from_probabilities(
-    classes: Vec<String>,
-    truth: Vec<usize>,
-    probabilities: Vec<Vec<f32>>,
-) -> Evaluation {
-    let predicted: Vec<usize> = probabilities
-        .iter()
-        .map(|p| {
-            p.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i)
-        })
-        .collect();
-    let log_loss = truth
-        .iter()
-        .zip(&probabilities)
-        .map(|(&t, p)| -(p[t].max(1e-7) as f64).ln())
-        .sum::<f64>()
-        / truth.len().max(1) as f64;
-    let confusion = ConfusionMatrix::new(classes.len(), &truth, &predicted);
-    // ROC needs both classes present; with one, AUC is undefined.
-    let both_present = truth.contains(&0) && truth.contains(&1);
-    let (roc, auc_value) = if classes.len() == 2 && both_present {
-        let scores: Vec<f64> = probabilities.iter().map(|p| p[1] as f64).collect();
-        let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
-        let curve = roc_curve(&scores, &positive);
-        let a = auc(&curve);
-        (Some(curve), Some(a))
-    } else {
-        (None, None)
-    };
-    Evaluation {
-        count: truth.len(),
-        accuracy: accuracy(&truth, &predicted),
-        log_loss,
-        class_scores: confusion.class_scores(),
-        confusion,
-        roc,
-        auc: auc_value,
-        classes,
-        truth,
-        probabilities,
-    }
+/// What `image eval` measures: a model file on a class-per-folder dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    pub model: PathBuf,
+    pub data: PathBuf,
 }
 
-impl Evaluation {
-    /// A few lines for the terminal.
-    pub fn summary(&self) -> String {
-        let mut s = format!(
-            "accuracy {:.2}% on {} images, log-loss {:.4}",
-            100.0 * self.accuracy,
-            self.count,
-            self.log_loss
-        );
-        if let Some(a) = self.auc {
-            s.push_str(&format!(", ROC AUC {a:.4}"));
-        }
-        s.push('\n');
-        for (c, sc) in self.classes.iter().zip(&self.class_scores) {
-            s.push_str(&format!(
-                "  {c:<14} precision {:.3}  recall {:.3}  F1 {:.3}  ({} images)\n",
-                sc.precision, sc.recall, sc.f1, sc.support
-            ));
-        }
-        s
-    }
+/// The result of evaluating a folder.
+#[derive(Debug)]
+pub struct FolderEvaluation {
+    pub evaluation: Evaluation,
+    pub skipped: Vec<Skipped>,
+    pub run: RunDir,
+}
 
-    /// Adds the metrics table, confusion matrix and ROC plot to a report.
-    pub fn add_to_report(&self, report: &mut Report, title: &str) -> anyhow::Result<()> {
-        report.heading(title);
-        let mut line = format!(
-            "Accuracy {:.2}% on {} images; log-loss {:.4}.",
-            100.0 * self.accuracy,
-            self.count,
-            self.log_loss
-        );
-        if let Some(a) = self.auc {
-            line.push_str(&format!(
-                " ROC AUC {a:.4} ('{}' as the positive class).",
-                self.classes[1]
-            ));
+/// Evaluates the model on every readable image of the dataset and writes
+/// `metrics.json` and the report into the new run `run`.
+pub fn evaluate_folder(
+    config: &EvalConfig,
+    run: RunDir,
+    observer: &dyn Observer,
+) -> Result<FolderEvaluation> {
+    run.start(config, |run| {
+        let classifier = Classifier::load(&config.model)?;
+        let scan = ScannedDataset::scan(&config.data)?;
+        for class in &scan.classes {
+            if !classifier.classes().contains(class) {
+                bail!(
+                    "{} has a class folder '{class}' that the model does not know (model classes: {})",
+                    config.data.display(),
+                    classifier.classes().join(", ")
+                );
+            }
         }
-        report.paragraph(&line);
-        report.class_scores(
-            &format!("{title}: confusion matrix"),
-            &self.classes,
-            &self.confusion,
+        let items: Vec<ManifestItem> = scan
+            .items
+            .iter()
+            .map(|(path, l)| ManifestItem {
+                path: path.clone(),
+                label: scan.classes[*l].clone(),
+            })
+            .collect();
+        let phase = observer.phase("loading", items.len() as u64);
+        let (set, unreadable) = load_items(
+            &config.data,
+            &items,
+            classifier.encoder(),
+            classifier.preprocessing.load_size,
+            || phase.advance(1),
         )?;
-        if let (Some(curve), Some(a)) = (&self.roc, self.auc) {
-            report.roc(&format!("{title}: ROC"), curve, a)?;
+        drop(phase);
+        let skipped: Vec<Skipped> = scan.skipped.into_iter().chain(unreadable).collect();
+        for s in &skipped {
+            observer.skipped(&s.path, &s.reason);
         }
-        Ok(())
-    }
+        if set.is_empty() {
+            bail!("no readable images in {}", config.data.display());
+        }
+        let evaluation = evaluate(&classifier, &set);
+        casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
+        let mut report = Report::new(format!("Evaluation of {}", config.model.display()));
+        report.paragraph(&format!(
+            "Data: {} ({} images).",
+            config.data.display(),
+            set.len()
+        ));
+        evaluation.add_section(&mut report, "Evaluation", ITEMS)?;
+        report.save(&run.report_path())?;
+        Ok(FolderEvaluation {
+            evaluation,
+            skipped,
+            run,
+        })
+    })
 }

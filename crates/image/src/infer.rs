@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::tensor::activation::softmax;
 use burn::tensor::Device;
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::encoding::LabelEncoder;
-use casebook_core::model_file::{ModelFile, ModelMeta};
+use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -93,39 +93,6 @@ impl Classifier {
         &self.encoder
     }
 
-    /// Loads and checks an image-classifier model file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let file = ModelFile::load_for_task(path, TASK)?;
-        let architecture: CnnConfig = file.architecture(path)?;
-        let preprocessing: Preprocessing = file.preprocessing(path)?;
-        let device = casebook_core::device::compute_device();
-        let model = module_from_bytes(architecture.init(&device), &file.weights)
-            .with_context(|| format!("cannot load weights from {}", path.display()))?;
-        Ok(Self::new(
-            &model,
-            architecture,
-            file.meta.classes,
-            preprocessing,
-        ))
-    }
-
-    /// Writes the model file (weights + everything needed to use them).
-    pub fn save(&self, path: &Path, training: serde_json::Value) -> Result<()> {
-        let meta = ModelMeta {
-            task: TASK.into(),
-            casebook_version: casebook_core::VERSION.into(),
-            classes: self.classes().to_vec(),
-            preprocessing: serde_json::to_value(self.preprocessing)?,
-            architecture: serde_json::to_value(&self.architecture)?,
-            training,
-        };
-        ModelFile {
-            meta,
-            weights: module_to_bytes(&self.model)?,
-        }
-        .save(path)
-    }
-
     /// Class probabilities for images already squared to `load_size`.
     pub fn probabilities(&self, images: &[RgbImage]) -> Vec<Vec<f32>> {
         let k = self.encoder.len();
@@ -180,6 +147,50 @@ impl Classifier {
             });
         }
         results
+    }
+}
+
+impl SavedModel for Classifier {
+    const TASK: &'static str = TASK;
+
+    /// The weights and everything needed to use them.
+    fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
+        Ok(ModelFile::new(
+            TASK,
+            self.classes().to_vec(),
+            &self.preprocessing,
+            &self.architecture,
+            training,
+        )?
+        .with_section(WEIGHTS, module_to_bytes(&self.model)?))
+    }
+
+    fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
+        let architecture: CnnConfig = file.architecture(path)?;
+        let preprocessing: Preprocessing = file.preprocessing(path)?;
+        let classes = file.meta.classes.clone();
+        let sound = classes.len() == architecture.num_classes
+            && classes.len() >= 2
+            && preprocessing.resolution >= 8
+            && preprocessing.load_size >= preprocessing.resolution
+            && preprocessing.load_size <= 4 * 4096
+            && (1..=12).contains(&architecture.widths.len())
+            && architecture.widths.iter().all(|w| (1..=2048).contains(w));
+        if !sound {
+            bail!(
+                "{}'s sections do not fit together ({} class names for {} outputs, input {} px cropped from {} px, conv widths {:?}); retrain the model",
+                path.display(),
+                classes.len(),
+                architecture.num_classes,
+                preprocessing.resolution,
+                preprocessing.load_size,
+                architecture.widths
+            );
+        }
+        let device = casebook_core::device::compute_device();
+        let model = module_from_bytes(architecture.init(&device), file.section(WEIGHTS, path)?)
+            .with_context(|| format!("cannot load weights from {}", path.display()))?;
+        Ok(Self::new(&model, architecture, classes, preprocessing))
     }
 }
 
@@ -239,7 +250,7 @@ mod tests {
     fn a_model_for_another_task_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.casebook");
-        let meta = ModelMeta {
+        let meta = casebook_core::model_file::ModelMeta {
             task: "trigger-word".into(),
             casebook_version: casebook_core::VERSION.into(),
             classes: vec![],
@@ -249,7 +260,7 @@ mod tests {
         };
         ModelFile {
             meta,
-            weights: vec![],
+            sections: Default::default(),
         }
         .save(&path)
         .unwrap();

@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use base64::Engine;
 use casebook_core::human::{self, KeyEntry, PageText, Question};
+use casebook_core::observe::Observer;
 use casebook_core::report::{escape, Report};
 use casebook_core::run::RunDir;
+use casebook_core::seed::{self, purpose};
 use casebook_core::split::{SplitFractions, SplitManifest};
-use casebook_core::{fsx, plot, progress};
+use casebook_core::{fsx, plot};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{dataset, ScannedDataset};
@@ -48,7 +48,11 @@ impl StudyPoint {
             train_fraction: config.train_fraction,
             train_images: o.train_count,
             test_accuracy: o.test.accuracy,
-            best_val_accuracy: o.history.iter().map(|r| r.val_accuracy).fold(0.0, f64::max),
+            best_val_accuracy: o
+                .history
+                .iter()
+                .map(|r| r.get("val_accuracy"))
+                .fold(0.0, f64::max),
             train_seconds: o.train_seconds,
             inference_ms_per_image: o.inference_ms_per_image,
         }
@@ -60,7 +64,7 @@ fn train_series(
     study: &RunDir,
     base: &TrainConfig,
     variants: Vec<(String, TrainConfig)>,
-    quiet: bool,
+    observer: &dyn Observer,
 ) -> Result<Vec<StudyPoint>> {
     let split_path = study.path().join("split.json");
     let manifest =
@@ -68,10 +72,10 @@ fn train_series(
     manifest.save(&split_path)?;
     let mut points = Vec::new();
     for (name, mut config) in variants {
-        progress::note(quiet, format!("== {name}"));
+        observer.note(&format!("== {name}"));
         config.split = Some(split_path.clone());
         let run = RunDir::create(study.path(), Some(&name), "study")?;
-        let outcome = train::train(&config, run, quiet)?;
+        let outcome = train::train(&config, run, observer)?;
         points.push(StudyPoint::from_outcome(&config, &outcome));
     }
     Ok(points)
@@ -101,7 +105,7 @@ pub fn resolution_study(
     base: &TrainConfig,
     resolutions: &[u32],
     human_page: Option<(&Path, usize)>,
-    quiet: bool,
+    observer: &dyn Observer,
 ) -> Result<ResolutionStudy> {
     if resolutions.is_empty() {
         bail!("give at least one resolution, e.g. --resolutions 16,32,64");
@@ -124,7 +128,7 @@ pub fn resolution_study(
             )
         })
         .collect();
-    let points = train_series(study, base, variants, quiet)?;
+    let points = train_series(study, base, variants, observer)?;
     let recommended = recommend(&points);
     let page = match human_page {
         Some((out, count)) => {
@@ -250,7 +254,7 @@ fn write_human_page(
     resolutions: &[u32],
     seed: u64,
 ) -> Result<()> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0048_554D_414E);
+    let mut rng = seed::stream(seed, &[purpose::HUMAN_PAGE]);
     let mut picks = Vec::new();
     for &r in resolutions {
         let mut items = manifest.test.clone();
@@ -334,7 +338,7 @@ pub fn learning_curve(
     study: &RunDir,
     base: &TrainConfig,
     fractions: &[f64],
-    quiet: bool,
+    observer: &dyn Observer,
 ) -> Result<LearningCurve> {
     let mut sorted: Vec<f64> = fractions.to_vec();
     if sorted.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
@@ -357,7 +361,7 @@ pub fn learning_curve(
             )
         })
         .collect();
-    let points = train_series(study, base, variants, quiet)?;
+    let points = train_series(study, base, variants, observer)?;
     let curve = LearningCurve {
         reading: read_curve(&points),
         points,

@@ -15,20 +15,24 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Int, Tensor, TensorData};
 use casebook_core::balance::{balanced_sample, class_weights, Balance, BalanceReport};
+use casebook_core::config::{require, require_positive};
 use casebook_core::encoding::LabelEncoder;
-use casebook_core::run::{EpochRecord, RunDir};
+use casebook_core::model_file::SavedModel;
+use casebook_core::observe::{Event, Observer};
+use casebook_core::run::{series, MetricsRecord, RunDir};
+use casebook_core::seed::{self, purpose};
 use casebook_core::split::{stratified_split, SplitFractions, SplitManifest};
-use casebook_core::{checkpoint, plot, progress};
+use casebook_core::{checkpoint, plot};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::batch::{load_size, to_tensor};
 use crate::data::{load_items, Augment, ImageSet, Normalization, ScannedDataset, Skipped};
-use crate::eval::{from_probabilities, Evaluation};
+use crate::eval::{Evaluation, ITEMS};
 use crate::infer::{Classifier, Preprocessing};
 use crate::model::CnnConfig;
+use casebook_core::classification::Classification;
 
 /// Everything that defines a training run; written to `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,7 +77,7 @@ impl Default for TrainConfig {
 #[derive(Debug)]
 pub struct TrainOutcome {
     pub run: RunDir,
-    pub history: Vec<EpochRecord>,
+    pub history: Vec<MetricsRecord>,
     pub best_epoch: usize,
     pub stopped_early: bool,
     pub test: Evaluation,
@@ -88,7 +92,7 @@ pub struct TrainOutcome {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoopState {
     completed_epochs: usize,
-    history: Vec<EpochRecord>,
+    history: Vec<MetricsRecord>,
     best_epoch: usize,
     best_val_accuracy: f64,
     best_val_loss: f64,
@@ -107,51 +111,41 @@ struct Loaded {
 }
 
 /// Starts a new run in `run` (its `config.json` is written here).
-pub fn train(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
-    validate(config)?;
-    run.write_config(config)?;
-    let folder = run.path().to_path_buf();
-    let has_checkpoint = |dir: &std::path::Path| {
-        dir.join("checkpoint").exists() || dir.join("checkpoint.old").exists()
-    };
-    let result = fit(config, run, quiet);
-    // A run that failed before its first epoch (bad data, bad flags) leaves
-    // nothing behind: no half-made run folder to trip a later --run NAME.
-    if result.is_err() && !has_checkpoint(&folder) {
-        let _ = std::fs::remove_dir_all(&folder);
-    }
-    result
+pub fn train(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
+    run.start(config, |run| {
+        validate(config)?;
+        fit(config, run, observer)
+    })
 }
 
 /// Continues a run from its last checkpoint.
-pub fn resume(run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+pub fn resume(run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
     let config: TrainConfig = run.read_config()?;
-    fit(&config, run, quiet)
+    fit(&config, run, observer)
 }
 
 fn validate(config: &TrainConfig) -> Result<()> {
-    if config.resolution < 8 {
-        bail!(
-            "--resolution {} is too small; use 8 or more",
-            config.resolution
-        );
-    }
-    if config.batch_size < 2 {
-        bail!("--batch-size must be at least 2 (batch norm needs two images to compare)");
-    }
-    if config.epochs == 0 {
-        bail!("--epochs must be at least 1");
-    }
-    if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
-        bail!("--lr must be a positive number");
-    }
-    if !(config.train_fraction > 0.0 && config.train_fraction <= 1.0) {
-        bail!("training fraction must be in (0, 1]");
-    }
+    require(
+        config.resolution >= 8,
+        "resolution",
+        format!("{} is too small; use 8 or more", config.resolution),
+    )?;
+    require(
+        config.batch_size >= 2,
+        "batch_size",
+        "must be at least 2 (batch norm needs two images to compare)",
+    )?;
+    require(config.epochs >= 1, "epochs", "must be at least 1")?;
+    require_positive(config.learning_rate, "learning_rate")?;
+    require(
+        config.train_fraction > 0.0 && config.train_fraction <= 1.0,
+        "train_fraction",
+        "must be in (0, 1]",
+    )?;
     Ok(())
 }
 
-fn load(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<Loaded> {
+fn load(config: &TrainConfig, run: &RunDir, observer: &dyn Observer) -> Result<Loaded> {
     let scan = ScannedDataset::scan_for_training(&config.data)?;
     let manifest_path = run.path().join("split.json");
     let manifest = if manifest_path.exists() {
@@ -167,19 +161,19 @@ fn load(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<Loaded> {
     let encoder = LabelEncoder::from_classes(classes.clone());
     let size = load_size(config.resolution);
     let total = (manifest.train.len() + manifest.val.len() + manifest.test.len()) as u64;
-    let bar = progress::bar(total, "loading", quiet);
+    let phase = observer.phase("loading", total);
     let mut skipped = scan.skipped.clone();
     let mut part = |items| -> Result<ImageSet> {
-        let (set, bad) = load_items(&config.data, items, &encoder, size, || bar.inc(1))?;
+        let (set, bad) = load_items(&config.data, items, &encoder, size, || phase.advance(1))?;
         skipped.extend(bad);
         Ok(set)
     };
     let mut train = part(&manifest.train)?;
     let val = part(&manifest.val)?;
     let test = part(&manifest.test)?;
-    bar.finish_and_clear();
+    drop(phase);
     for s in &skipped {
-        progress::note(quiet, format!("skipped {}: {}", s.path.display(), s.reason));
+        observer.skipped(&s.path, &s.reason);
     }
     if config.train_fraction < 1.0 {
         let keep = stratified_split(
@@ -225,17 +219,14 @@ fn load(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<Loaded> {
     })
 }
 
-fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
-    let data = load(config, &run, quiet)?;
-    progress::note(
-        quiet,
-        format!(
-            "training on {} images ({} classes):\n{}",
-            data.train.len(),
-            data.classes.len(),
-            data.balance.to_text()
-        ),
-    );
+fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
+    let data = load(config, &run, observer)?;
+    observer.note(&format!(
+        "training on {} images ({} classes):\n{}",
+        data.train.len(),
+        data.classes.len(),
+        data.balance.to_text().trim_end()
+    ));
     let normalization = Normalization::fit(&data.train.images);
     let preprocessing = Preprocessing::new(config.resolution, normalization);
     let architecture = CnnConfig::new(data.classes.len()).with_widths(config.widths.clone());
@@ -253,17 +244,13 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         epochs_since_best: 0,
         train_seconds: 0.0,
     };
-    if run.checkpoint_dir().exists() || run.checkpoint_dir().with_extension("old").exists() {
-        let (m, o, s) = checkpoint::load(&run.checkpoint_dir(), model, optimizer)?;
-        (model, optimizer, state) = (m, o, s);
-        progress::note(
-            quiet,
-            format!(
-                "resuming {} after epoch {}",
-                run.path().display(),
-                state.completed_epochs
-            ),
-        );
+    if run.has_checkpoint() {
+        (model, optimizer, state) = checkpoint::load(&run.checkpoint_dir(), model, optimizer)?;
+        observer.note(&format!(
+            "resuming {} after epoch {}",
+            run.path().display(),
+            state.completed_epochs
+        ));
     }
 
     let weights = match config.balance {
@@ -288,10 +275,8 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         let started = Instant::now();
         // Randomness is a function of (seed, epoch), so a resumed run draws
         // exactly what the uninterrupted run would have.
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            config.seed ^ (epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D),
-        );
-        device.seed(config.seed.wrapping_add(epoch as u64));
+        let mut rng = seed::stream(config.seed, &[purpose::TRAIN, epoch as u64]);
+        device.seed(rng.gen());
         let order: Vec<usize> = match config.balance {
             Balance::Sampler => balanced_sample(&data.train.labels, data.train.len(), &mut rng),
             _ => {
@@ -304,13 +289,19 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
             .chunks(config.batch_size)
             .filter(|b| b.len() >= 2)
             .collect();
-        let bar = progress::bar(
-            batches.len() as u64,
+        let phase = observer.phase(
             &format!("epoch {epoch}/{}", config.epochs),
-            quiet,
+            batches.len() as u64,
         );
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for batch in batches {
+            observer.check_stop(|| {
+                format!(
+                    "the run in {} keeps its checkpoint of epoch {}",
+                    run.path().display(),
+                    state.completed_epochs
+                )
+            })?;
             let images: Vec<_> = batch.iter().map(|&i| &data.train.images[i]).collect();
             let labels: Vec<i64> = batch.iter().map(|&i| data.train.labels[i] as i64).collect();
             let x = to_tensor(
@@ -328,10 +319,10 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
             let loss = loss_fn.forward(logits.clone(), y);
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
-                bail!("training diverged at epoch {epoch} (loss is {loss_value}); lower --lr (now {})", config.learning_rate);
+                bail!("training diverged at epoch {epoch} (loss is {loss_value}); lower the learning rate (now {})", config.learning_rate);
             }
             let k = data.classes.len();
-            let logit_values = logits.into_data().try_to_vec::<f32>().unwrap_or_default();
+            let logit_values = casebook_core::tensor::values(logits);
             correct += logit_values
                 .chunks(k)
                 .zip(&labels)
@@ -347,10 +338,10 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
             seen += batch.len();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(config.learning_rate, model, grads);
-            bar.set_prefix(format!("loss {:.4}", loss_sum / seen as f64));
-            bar.inc(1);
+            phase.status(&format!("loss {:.4}", loss_sum / seen as f64));
+            phase.advance(1);
         }
-        bar.finish_and_clear();
+        drop(phase);
 
         let classifier = Classifier::new(
             &model,
@@ -358,29 +349,29 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
             data.classes.clone(),
             preprocessing,
         );
-        let val = from_probabilities(
+        let val = Classification::from_probabilities(
             data.classes.clone(),
             data.val.labels.clone(),
             classifier.probabilities(&data.val.images),
         );
         let seconds = started.elapsed().as_secs_f64();
         state.train_seconds += seconds;
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
-            val_loss: val.log_loss,
-            val_accuracy: val.accuracy,
-            learning_rate: config.learning_rate,
-            seconds,
-        };
-        progress::note(
-            quiet,
-            format!(
-                "epoch {epoch:>3}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {seconds:.1}s",
-                record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy
-            ),
+        let (train_loss, train_accuracy) = (
+            loss_sum / seen.max(1) as f64,
+            correct as f64 / seen.max(1) as f64,
         );
+        let record = MetricsRecord::new(epoch)
+            .with("train_loss", train_loss)
+            .with("train_accuracy", train_accuracy)
+            .with("val_loss", val.log_loss)
+            .with("val_accuracy", val.accuracy)
+            .with("learning_rate", config.learning_rate)
+            .with("seconds", seconds);
+        observer.event(Event::Metrics(&record));
+        observer.note(&format!(
+            "epoch {epoch:>3}: train loss {train_loss:.4} acc {train_accuracy:.3} | val loss {:.4} acc {:.3} | {seconds:.1}s",
+            val.log_loss, val.accuracy
+        ));
         state.history.push(record);
         state.completed_epochs = epoch;
         let better = val.accuracy > state.best_val_accuracy
@@ -404,7 +395,7 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
     let best = Classifier::load(&run.model_path())?;
     let timer = Instant::now();
     let test = if data.test.is_empty() {
-        from_probabilities(data.classes.clone(), Vec::new(), Vec::new())
+        Classification::from_probabilities(data.classes.clone(), Vec::new(), Vec::new())
     } else {
         crate::eval::evaluate(&best, &data.test)
     };
@@ -486,20 +477,14 @@ fn write_report(config: &TrainConfig, data: &Loaded, outcome: &TrainOutcome) -> 
         report.table(&["file", "reason"], &rows);
     }
     report.heading("Training curves");
-    let series = |f: fn(&EpochRecord) -> f64| {
-        outcome
-            .history
-            .iter()
-            .map(|r| (r.epoch as f64, f(r)))
-            .collect::<Vec<_>>()
-    };
+    let series = |name| series(&outcome.history, name);
     report.figure(&plot::line_chart(
         "loss",
         "epoch",
         "cross-entropy",
         &[
-            plot::Series::new("train", series(|r| r.train_loss)),
-            plot::Series::new("validation", series(|r| r.val_loss)),
+            plot::Series::new("train", series("train_loss")),
+            plot::Series::new("validation", series("val_loss")),
         ],
     )?);
     report.figure(&plot::line_chart(
@@ -507,11 +492,11 @@ fn write_report(config: &TrainConfig, data: &Loaded, outcome: &TrainOutcome) -> 
         "epoch",
         "accuracy",
         &[
-            plot::Series::new("train", series(|r| r.train_accuracy)),
-            plot::Series::new("validation", series(|r| r.val_accuracy)),
+            plot::Series::new("train", series("train_accuracy")),
+            plot::Series::new("validation", series("val_accuracy")),
         ],
     )?);
-    outcome.test.add_to_report(&mut report, "Test split")?;
+    outcome.test.add_section(&mut report, "Test split", ITEMS)?;
     report.heading("Configuration");
     report.html(&format!(
         "<pre>{}</pre>",

@@ -1,20 +1,28 @@
-//! Metrics for the three modes: accuracy, per-class or per-label precision,
-//! recall and F1, log-loss, confusion matrices (one per label in multilabel),
-//! ROC for binary; and the matching report sections.
+//! Metrics for the three modes, on core's [`Classification`]: one over the
+//! classes for binary and multiclass, one per label ("not x" / "x") for
+//! multilabel, plus exact-match accuracy; and `logreg eval`'s entry point.
 
-use casebook_core::metrics::{accuracy, auc, roc_curve, ClassScores, ConfusionMatrix, RocPoint};
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use casebook_core::classification::{argmax, Classification};
+use casebook_core::model_file::SavedModel;
+use casebook_core::observe::Observer;
 use casebook_core::report::Report;
-use serde::Serialize;
+use casebook_core::run::RunDir;
+use serde::{Deserialize, Serialize};
 
-use crate::data::Mode;
+use crate::data::{Mode, Table};
+use crate::infer::{describe_notes, Model};
 
-/// One confusion matrix with its class names and scores.
+/// Word for the items counted in summaries.
+const ITEMS: &str = "rows";
+
+/// One classification with what it is about ("classes", or "label 'tech'").
 #[derive(Debug, Clone, Serialize)]
-pub struct Confusion {
+pub struct Part {
     pub title: String,
-    pub classes: Vec<String>,
-    pub matrix: ConfusionMatrix,
-    pub scores: Vec<ClassScores>,
+    pub classification: Classification,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -26,108 +34,64 @@ pub struct Evaluation {
     pub accuracy: f64,
     /// Multilabel only: share of single label decisions that are right.
     pub label_accuracy: Option<f64>,
+    /// Mean over rows of the summed per-output cross-entropy.
     pub log_loss: f64,
-    pub confusions: Vec<Confusion>,
     pub roc_auc: Option<f64>,
-    #[serde(skip)]
-    roc: Option<Vec<RocPoint>>,
+    /// Binary and multiclass: one part; multilabel: one per label.
+    pub parts: Vec<Part>,
 }
 
-fn bce(p: f32, y: f32) -> f64 {
-    let p = (p as f64).clamp(1e-12, 1.0 - 1e-12);
-    -(y as f64 * p.ln() + (1.0 - y as f64) * (1.0 - p).ln())
-}
-
-fn confusion(title: String, classes: Vec<String>, truth: &[usize], pred: &[usize]) -> Confusion {
-    let matrix = ConfusionMatrix::new(classes.len(), truth, pred);
-    Confusion {
-        title,
-        scores: matrix.class_scores(),
-        classes,
-        matrix,
-    }
+fn rows(values: &[f32], k: usize) -> Vec<Vec<f32>> {
+    values.chunks(k.max(1)).map(<[f32]>::to_vec).collect()
 }
 
 /// Evaluates probabilities `p` (`[n, k]`) against targets `y` (`[n, k]`).
 /// `names` are the classes (binary: both; multiclass: all) or the labels.
 pub fn evaluate(mode: Mode, names: &[String], p: &[f32], y: &[f32], k: usize) -> Evaluation {
     let n = if k == 0 { 0 } else { p.len() / k };
-    let rows = |v: &[f32]| v.chunks(k.max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>();
-    let (pr, yr) = (rows(p), rows(y));
+    let (pr, yr) = (rows(p, k), rows(y, k));
+    let column = |v: &[Vec<f32>], j: usize| v.iter().map(|r| r[j]).collect::<Vec<f32>>();
+    let truth_of = |j: usize| {
+        yr.iter()
+            .map(|r| usize::from(r[j] >= 0.5))
+            .collect::<Vec<usize>>()
+    };
+    let single = |classification: Classification| Evaluation {
+        mode,
+        count: n,
+        accuracy: classification.accuracy,
+        label_accuracy: None,
+        log_loss: classification.log_loss,
+        roc_auc: classification.auc,
+        parts: vec![Part {
+            title: "classes".into(),
+            classification,
+        }],
+    };
     match mode {
-        Mode::Binary => {
-            let truth: Vec<usize> = yr.iter().map(|r| usize::from(r[0] >= 0.5)).collect();
-            let pred: Vec<usize> = pr.iter().map(|r| usize::from(r[0] >= 0.5)).collect();
-            let scores: Vec<f64> = pr.iter().map(|r| r[0] as f64).collect();
-            let positive: Vec<bool> = truth.iter().map(|&t| t == 1).collect();
-            let both = positive.iter().any(|&b| b) && positive.iter().any(|&b| !b);
-            let curve = both.then(|| roc_curve(&scores, &positive));
-            Evaluation {
-                mode,
-                count: n,
-                accuracy: accuracy(&truth, &pred),
-                label_accuracy: None,
-                log_loss: pr
-                    .iter()
-                    .zip(&yr)
-                    .map(|(p, y)| bce(p[0], y[0]))
-                    .sum::<f64>()
-                    / n.max(1) as f64,
-                confusions: vec![confusion(
-                    "confusion matrix".into(),
-                    names.to_vec(),
-                    &truth,
-                    &pred,
-                )],
-                roc_auc: curve.as_ref().map(|c| auc(c)),
-                roc: curve,
-            }
-        }
-        Mode::Multiclass => {
-            let argmax = |r: &Vec<f32>| {
-                r.iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i)
-            };
-            let truth: Vec<usize> = yr.iter().map(argmax).collect();
-            let pred: Vec<usize> = pr.iter().map(argmax).collect();
-            let log_loss = pr
-                .iter()
-                .zip(&truth)
-                .map(|(p, &t)| -(p[t].max(1e-12) as f64).ln())
-                .sum::<f64>()
-                / n.max(1) as f64;
-            Evaluation {
-                mode,
-                count: n,
-                accuracy: accuracy(&truth, &pred),
-                label_accuracy: None,
-                log_loss,
-                confusions: vec![confusion(
-                    "confusion matrix".into(),
-                    names.to_vec(),
-                    &truth,
-                    &pred,
-                )],
-                roc_auc: None,
-                roc: None,
-            }
-        }
+        Mode::Binary => single(Classification::from_binary(
+            names.to_vec(),
+            truth_of(0),
+            &column(&pr, 0),
+        )),
+        Mode::Multiclass => single(Classification::from_probabilities(
+            names.to_vec(),
+            yr.iter().map(|r| argmax(r)).collect(),
+            pr,
+        )),
         Mode::Multilabel => {
-            let mut confusions = Vec::new();
-            let mut right = 0usize;
-            for (j, name) in names.iter().enumerate() {
-                let truth: Vec<usize> = yr.iter().map(|r| usize::from(r[j] >= 0.5)).collect();
-                let pred: Vec<usize> = pr.iter().map(|r| usize::from(r[j] >= 0.5)).collect();
-                right += truth.iter().zip(&pred).filter(|(a, b)| a == b).count();
-                confusions.push(confusion(
-                    format!("label '{name}'"),
-                    vec![format!("not {name}"), name.clone()],
-                    &truth,
-                    &pred,
-                ));
-            }
+            let parts: Vec<Part> = names
+                .iter()
+                .enumerate()
+                .map(|(j, name)| Part {
+                    title: format!("label '{name}'"),
+                    classification: Classification::from_binary(
+                        vec![format!("not {name}"), name.clone()],
+                        truth_of(j),
+                        &column(&pr, j),
+                    ),
+                })
+                .collect();
             let exact = pr
                 .iter()
                 .zip(&yr)
@@ -137,24 +101,25 @@ pub fn evaluate(mode: Mode, names: &[String], p: &[f32], y: &[f32], k: usize) ->
                         .all(|(a, b)| (*a >= 0.5) == (*b >= 0.5))
                 })
                 .count();
-            let log_loss = p.iter().zip(y).map(|(&a, &b)| bce(a, b)).sum::<f64>() / n.max(1) as f64;
+            let mean = |f: fn(&Classification) -> f64| {
+                parts.iter().map(|p| f(&p.classification)).sum::<f64>()
+            };
             Evaluation {
                 mode,
                 count: n,
                 accuracy: exact as f64 / n.max(1) as f64,
-                label_accuracy: Some(right as f64 / (n * k).max(1) as f64),
-                log_loss,
-                confusions,
+                label_accuracy: Some(mean(|c| c.accuracy) / parts.len().max(1) as f64),
+                log_loss: mean(|c| c.log_loss),
                 roc_auc: None,
-                roc: None,
+                parts,
             }
         }
     }
 }
 
 impl Evaluation {
-    pub fn summary(&self) -> String {
-        let mut s = match self.mode {
+    pub fn headline(&self) -> String {
+        match self.mode {
             Mode::Multilabel => format!(
                 "exact-match accuracy {:.2}%, per-label accuracy {:.2}% on {} rows, log-loss {:.4}",
                 100.0 * self.accuracy,
@@ -162,30 +127,24 @@ impl Evaluation {
                 self.count,
                 self.log_loss
             ),
-            _ => format!(
-                "accuracy {:.2}% on {} rows, log-loss {:.4}",
-                100.0 * self.accuracy,
-                self.count,
-                self.log_loss
-            ),
-        };
-        if let Some(a) = self.roc_auc {
-            s.push_str(&format!(", ROC AUC {a:.4}"));
+            _ => self.parts[0].classification.headline(ITEMS),
         }
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = self.headline();
         s.push('\n');
-        for c in &self.confusions {
+        for part in &self.parts {
+            let c = &part.classification;
             // Binary and multiclass: every class; multilabel: the label itself.
-            let shown: Vec<usize> = if self.mode == Mode::Multilabel {
-                vec![1]
+            let shown = if self.mode == Mode::Multilabel {
+                1..2
             } else {
-                (0..c.classes.len()).collect()
+                0..c.classes.len()
             };
             for i in shown {
-                let sc = c.scores[i];
-                s.push_str(&format!(
-                    "  {:<20} precision {:.3}  recall {:.3}  F1 {:.3}  ({} rows)\n",
-                    c.classes[i], sc.precision, sc.recall, sc.f1, sc.support
-                ));
+                s.push_str(&c.class_line(i, ITEMS));
+                s.push('\n');
             }
         }
         s
@@ -193,13 +152,53 @@ impl Evaluation {
 
     pub fn add_to_report(&self, report: &mut Report, title: &str) -> anyhow::Result<()> {
         report.heading(title);
-        report.paragraph(self.summary().lines().next().unwrap_or_default());
-        for c in &self.confusions {
-            report.class_scores(&format!("{title}: {}", c.title), &c.classes, &c.matrix)?;
-        }
-        if let (Some(curve), Some(a)) = (&self.roc, self.roc_auc) {
-            report.roc(&format!("{title}: ROC"), curve, a)?;
+        report.paragraph(&self.headline());
+        for part in &self.parts {
+            part.classification
+                .add_to_report(report, &format!("{title}: {}", part.title))?;
         }
         Ok(())
     }
+}
+
+/// What `logreg eval` measures: a model file on a labelled CSV.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    pub model: PathBuf,
+    pub data: PathBuf,
+}
+
+/// Evaluates the model on every row of the CSV that has its targets, and
+/// writes `metrics.json` and the report into the new run `run`.
+pub fn evaluate_csv(
+    config: &EvalConfig,
+    run: RunDir,
+    observer: &dyn Observer,
+) -> Result<(Evaluation, RunDir)> {
+    run.start(config, |run| {
+        let model = Model::load(&config.model)?;
+        let table = Table::read(&config.data)?;
+        let rows: Vec<usize> = (0..table.rows.len())
+            .filter(|&r| model.targets.present(&table, r))
+            .collect();
+        if rows.is_empty() {
+            bail!(
+                "{} has no rows with the target column(s) {}",
+                config.data.display(),
+                model.targets.columns().join(", ")
+            );
+        }
+        let (p, notes) = model.probabilities(&table, &rows)?;
+        for line in describe_notes(&notes) {
+            observer.note(&line);
+        }
+        let y = model.targets.encode(&table, &rows)?;
+        let k = model.targets.output_names().len();
+        let evaluation = evaluate(model.targets.mode, &model.targets.class_names(), &p, &y, k);
+        casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
+        let mut report = Report::new(format!("Evaluation of {}", config.model.display()));
+        evaluation.add_to_report(&mut report, "Evaluation")?;
+        report.save(&run.report_path())?;
+        Ok((evaluation, run))
+    })
 }

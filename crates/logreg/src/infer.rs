@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::tensor::{Device, Tensor, TensorData};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
-use casebook_core::model_file::{ModelFile, ModelMeta};
+use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{EncodeNotes, Features, Mode, Table, Targets};
@@ -29,45 +29,6 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn save(&self, path: &Path, training: serde_json::Value) -> Result<()> {
-        let arch = Architecture {
-            mode: self.targets.mode,
-            inputs: self.features.width(),
-            outputs: self.targets.output_names().len(),
-            targets: self.targets.clone(),
-        };
-        let meta = ModelMeta {
-            task: TASK.into(),
-            casebook_version: casebook_core::VERSION.into(),
-            classes: self.targets.output_names(),
-            preprocessing: serde_json::to_value(&self.features)?,
-            architecture: serde_json::to_value(&arch)?,
-            training,
-        };
-        ModelFile {
-            meta,
-            weights: module_to_bytes(&self.net)?,
-        }
-        .save(path)
-    }
-
-    pub fn load(path: &Path) -> Result<Self> {
-        let file = ModelFile::load_for_task(path, TASK)?;
-        let arch: Architecture = file.architecture(path)?;
-        let features: Features = file.preprocessing(path)?;
-        let device = casebook_core::device::compute_device();
-        let net = module_from_bytes(
-            LogisticRegression::new(arch.inputs, arch.outputs, &device),
-            &file.weights,
-        )
-        .with_context(|| format!("cannot load weights from {}", path.display()))?;
-        Ok(Self {
-            net,
-            features,
-            targets: arch.targets,
-        })
-    }
-
     /// Probabilities `[rows, outputs]` for the given rows of `table`.
     pub fn probabilities(&self, table: &Table, rows: &[usize]) -> Result<(Vec<f32>, EncodeNotes)> {
         let (x, notes) = self.features.encode(table, rows)?;
@@ -137,6 +98,73 @@ impl Model {
 }
 
 /// Lines that tell the user about imputed values and unseen categories.
+impl SavedModel for Model {
+    const TASK: &'static str = TASK;
+
+    fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
+        let arch = Architecture {
+            mode: self.targets.mode,
+            inputs: self.features.width(),
+            outputs: self.targets.output_names().len(),
+            targets: self.targets.clone(),
+        };
+        Ok(ModelFile::new(
+            TASK,
+            self.targets.output_names(),
+            &self.features,
+            &arch,
+            training,
+        )?
+        .with_section(WEIGHTS, module_to_bytes(&self.net)?))
+    }
+
+    fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
+        let arch: Architecture = file.architecture(path)?;
+        let features: Features = file.preprocessing(path)?;
+        if arch.inputs != features.width()
+            || arch.outputs != arch.targets.output_names().len()
+            || arch.mode != arch.targets.mode
+        {
+            bail!(
+                "{}'s sections do not fit together ({} inputs for {} encoded features, {} outputs for {} targets); retrain the model",
+                path.display(),
+                arch.inputs,
+                features.width(),
+                arch.outputs,
+                arch.targets.output_names().len()
+            );
+        }
+        let device = casebook_core::device::compute_device();
+        let net = module_from_bytes(
+            LogisticRegression::new(arch.inputs, arch.outputs, &device),
+            file.section(WEIGHTS, path)?,
+        )
+        .with_context(|| format!("cannot load weights from {}", path.display()))?;
+        Ok(Self {
+            net,
+            features,
+            targets: arch.targets,
+        })
+    }
+}
+
+/// `logreg predict`: scores every row of the CSV `data` with the model file
+/// and writes them with their predictions to `out`; returns the row count.
+pub fn predict_csv(
+    model: &Path,
+    data: &Path,
+    out: &Path,
+    observer: &dyn casebook_core::observe::Observer,
+) -> Result<usize> {
+    let model = Model::load(model)?;
+    let table = Table::read(data)?;
+    let notes = model.predict_csv(&table, out)?;
+    for line in describe_notes(&notes) {
+        observer.note(&line);
+    }
+    Ok(table.rows.len())
+}
+
 pub fn describe_notes(notes: &EncodeNotes) -> Vec<String> {
     let mut lines = Vec::new();
     if notes.imputed > 0 {

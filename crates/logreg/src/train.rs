@@ -9,9 +9,12 @@ use anyhow::{bail, Result};
 use burn::optim::{GradientsParams, LBFGSConfig, LineSearchFn};
 use burn::tensor::{Device, Tensor, TensorData};
 use casebook_core::balance::{class_weights, Balance};
+use casebook_core::config::require;
+use casebook_core::fsx;
+use casebook_core::model_file::SavedModel;
+use casebook_core::observe::Observer;
 use casebook_core::run::RunDir;
 use casebook_core::split::{stratified_split, SplitFractions};
-use casebook_core::{fsx, progress};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Encoding, Features, Missing, Mode, Table, Targets};
@@ -79,6 +82,7 @@ pub struct TrainOutcome {
     pub test: Option<Evaluation>,
     pub notes: Vec<String>,
     pub model: Model,
+    pub run: RunDir,
 }
 
 /// Minimises the objective from zero weights with burn's L-BFGS. The
@@ -178,13 +182,22 @@ fn loss_weights(mode: Mode, balance: Balance, y: &[f32], k: usize) -> Result<(Ve
     }
 }
 
-pub fn train(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<TrainOutcome> {
-    if config.targets.is_empty() {
-        bail!("give the target column(s) with --target COL[,COL...]");
-    }
-    if !(0.0..1.0).contains(&config.holdout) {
-        bail!("--holdout must be in [0, 1)");
-    }
+/// Fits a model as a new run in `run`: model file, metrics and report.
+pub fn train(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
+    run.start(config, |run| train_in(config, run, observer))
+}
+
+fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
+    require(
+        !config.targets.is_empty(),
+        "targets",
+        "must name at least one target column",
+    )?;
+    require(
+        (0.0..1.0).contains(&config.holdout),
+        "holdout",
+        "must be in [0, 1)",
+    )?;
     let table = Table::read(&config.data)?;
     for c in config.targets.iter().chain(&config.ignore) {
         table.column(c)?;
@@ -269,13 +282,10 @@ pub fn train(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<TrainOut
         mode: targets.mode,
         l2: config.l2,
     };
-    progress::note(
-        quiet,
-        format!(
-            "{:?} logistic regression: {n} rows × {d} inputs -> {k} output(s); fitting with L-BFGS",
-            targets.mode
-        ),
-    );
+    observer.note(&format!(
+        "{:?} logistic regression: {n} rows × {d} inputs -> {k} output(s); fitting with L-BFGS",
+        targets.mode
+    ));
     let (net, fit_info) = fit(&problem, d, k, config.max_iter, config.tolerance);
     if !fit_info.final_loss.is_finite() {
         bail!(
@@ -314,7 +324,6 @@ pub fn train(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<TrainOut
         "config": config, "fit": fit_info, "train_rows": n,
         "train_accuracy": train_eval.accuracy, "test_accuracy": test_eval.as_ref().map(|e| e.accuracy),
     });
-    run.write_config(config)?;
     model.save(&run.model_path(), record.clone())?;
     fsx::write_json(
         &run.path().join("metrics.json"),
@@ -342,14 +351,7 @@ pub fn train(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<TrainOut
         t.add_to_report(&mut report, "Held-out rows")?;
     }
     report.heading("Weights");
-    let w = model
-        .net
-        .linear
-        .weight
-        .val()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
+    let w = casebook_core::tensor::values(model.net.linear.weight.val());
     let outputs = model.targets.output_names();
     let mut header = vec!["input"];
     header.extend(outputs.iter().map(String::as_str));
@@ -373,6 +375,7 @@ pub fn train(config: &TrainConfig, run: &RunDir, quiet: bool) -> Result<TrainOut
         test: test_eval,
         notes,
         model,
+        run,
     })
 }
 
@@ -408,11 +411,11 @@ mod tests {
             ..TrainConfig::default()
         };
         let run = RunDir::create(dir.path(), Some("toy"), "logreg").unwrap();
-        let outcome = train(&config, &run, true).unwrap();
+        let outcome = train(&config, run, &casebook_core::observe::Silent).unwrap();
         assert_eq!(outcome.mode, Mode::Binary);
         assert_eq!(outcome.train.accuracy, 1.0, "{}", outcome.train.summary());
         // The saved model predicts exactly what the trained one did.
-        let loaded = Model::load(&run.model_path()).unwrap();
+        let loaded = Model::load(&outcome.run.model_path()).unwrap();
         let table = Table::read(&config.data).unwrap();
         let rows: Vec<usize> = (0..table.rows.len()).collect();
         let (a, _) = outcome.model.probabilities(&table, &rows).unwrap();

@@ -2,13 +2,15 @@
 //! false accepts per hour of audio, detection latency after the word ends,
 //! and the trade-off between them over thresholds (a DET curve).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use casebook_core::plot;
 use casebook_core::report::Report;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use casebook_core::observe::Observer;
+use casebook_core::run::RunDir;
 
 use crate::infer::{stream_file, Debouncer, DetectionRule, StepScore, TriggerModel};
 
@@ -155,53 +157,15 @@ pub fn report_curve(report: &mut Report, what: &str, curve: &[OperatingPoint]) -
     Ok(())
 }
 
-/// Reads `labels.csv` (`file,start_s,end_s` per trigger word) of a folder.
-pub fn read_labels(dir: &Path) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
-    let path = dir.join("labels.csv");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "no labels.csv in {} (expected file,start_s,end_s rows)",
-            dir.display()
-        )
-    })?;
-    let mut labels: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-        let parse = |s: &str| s.parse::<f64>().ok();
-        match cols.as_slice() {
-            [file, start, end] => match (parse(start), parse(end)) {
-                (Some(s), Some(e)) if e >= s => {
-                    labels.entry(file.to_string()).or_default().push((s, e))
-                }
-                _ => bail!(
-                    "{} line {}: start_s and end_s must be numbers with start ≤ end",
-                    path.display(),
-                    n + 1
-                ),
-            },
-            _ => bail!(
-                "{} line {}: expected 3 columns file,start_s,end_s",
-                path.display(),
-                n + 1
-            ),
-        }
-    }
-    for words in labels.values_mut() {
-        words.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-    Ok(labels)
-}
-
-/// Streams every WAV in `dir` through the model.
+/// Streams every WAV in `dir` through the model; stops between files when
+/// the observer asks.
 pub fn score_folder(
     model: &TriggerModel,
     dir: &Path,
+    observer: &dyn Observer,
     mut on_file: impl FnMut(),
 ) -> Result<Vec<ScoredFile>> {
-    let labels = read_labels(dir)?;
+    let labels = crate::data::synth::read_labels(dir)?;
     let wavs = crate::data::voices::wav_files(dir)?;
     for file in labels.keys() {
         if !dir.join(file).exists() {
@@ -210,6 +174,7 @@ pub fn score_folder(
     }
     wavs.iter()
         .map(|path| {
+            observer.check_stop(|| "nothing was measured".to_string())?;
             let name = path
                 .file_name()
                 .unwrap_or_default()
@@ -276,43 +241,74 @@ impl std::fmt::Display for FolderEvaluation {
     }
 }
 
-/// Scores every WAV in `dirs` against their `labels.csv` (all folders as one
-/// set, e.g. clips with words plus an hour of word-free audio) and writes
-/// `metrics.json` and the report into `run`.
-pub fn evaluate_folders(
+/// What `evaluate` measures: a model on folders of WAVs with `labels.csv`,
+/// at one detection setting, plus the threshold that meets a false-accept target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// A model file, or [`crate::infer::BUILTIN`].
+    pub model: String,
+    /// Folders measured as one set (e.g. clips with words plus word-free audio).
+    pub data: Vec<PathBuf>,
+    pub threshold: f32,
+    pub rule: DetectionRule,
+    pub target_fa_per_hour: f64,
+}
+
+/// Scores every WAV in the configured folders against their `labels.csv` and
+/// writes `metrics.json` and the report into the new run `run`.
+pub fn evaluate(
+    config: &EvalConfig,
+    run: RunDir,
+    observer: &dyn Observer,
+) -> Result<(FolderEvaluation, RunDir)> {
+    run.start(config, |run| {
+        let model = TriggerModel::open(&config.model)?;
+        let evaluation = evaluate_in(&model, config, &run, observer)?;
+        Ok((evaluation, run))
+    })
+}
+
+fn evaluate_in(
     model: &TriggerModel,
-    model_name: &str,
-    dirs: &[PathBuf],
-    threshold: f32,
-    rule: DetectionRule,
-    target_fa_per_hour: f64,
-    run: &casebook_core::run::RunDir,
-    quiet: bool,
+    config: &EvalConfig,
+    run: &RunDir,
+    observer: &dyn Observer,
 ) -> Result<FolderEvaluation> {
-    let count: usize = dirs
+    let count: usize = config
+        .data
         .iter()
         .map(|d| crate::data::voices::wav_files(d).map_or(0, |f| f.len()))
         .sum();
-    let bar = casebook_core::progress::bar(count as u64, "scoring", quiet);
+    let phase = observer.phase("scoring", count as u64);
     let mut files = Vec::new();
-    for dir in dirs {
-        files.extend(score_folder(model, dir, || bar.inc(1))?);
+    for dir in &config.data {
+        files.extend(score_folder(model, dir, observer, || phase.advance(1))?);
     }
-    bar.finish_and_clear();
-    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    drop(phase);
+    let names: Vec<String> = config
+        .data
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
     let names = names.join(", ");
+    let rule = config.rule;
     let curve = det_curve(&files, rule);
     let evaluation = FolderEvaluation {
         files: files.len(),
         hours: files.iter().map(|f| f.seconds).sum::<f64>() / 3600.0,
         words: files.iter().map(|f| f.words.len()).sum(),
-        at_threshold: operating_point(&files, threshold, rule),
+        at_threshold: operating_point(&files, config.threshold, rule),
         rule,
-        target_fa_per_hour,
-        meeting_target: threshold_for(&curve, target_fa_per_hour),
+        target_fa_per_hour: config.target_fa_per_hour,
+        meeting_target: threshold_for(&curve, config.target_fa_per_hour),
         det_curve: curve,
     };
     casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
+    let model_name = if config.model == crate::infer::BUILTIN {
+        "the built-in model".to_string()
+    } else {
+        config.model.clone()
+    };
     let mut report = Report::new(format!("Trigger word evaluation of {model_name}"));
     report.paragraph(&format!(
         "{names}: {} files, {:.2} hours of audio, {} trigger words. A detection within {HIT_WINDOW_S} s after a word's end is a hit; any other detection is a false accept.",

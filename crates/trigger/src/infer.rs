@@ -12,14 +12,14 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
-use casebook_core::model_file::{ModelFile, ModelMeta};
+use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
 use serde::{Deserialize, Serialize};
 
-use crate::data::audio::WavChunks;
+use crate::data::audio::{Pcm16Decoder, StreamResampler, WavChunks};
 use crate::data::features::FeatureConfig;
 use crate::data::spectrogram::{Spectrogram, SpectrogramConfig};
 use crate::model::gru::SequenceGru;
@@ -65,30 +65,13 @@ impl TriggerModel {
         }
     }
 
-    pub fn load(path: &Path) -> Result<Self> {
-        let file = ModelFile::load_for_task(path, TASK)?;
-        let architecture: TriggerNetConfig = file.architecture(path)?;
-        let features: FeatureConfig = file.preprocessing(path)?;
-        let net = module_from_bytes(architecture.init(&device()), &file.weights)
-            .with_context(|| format!("cannot load weights from {}", path.display()))?;
-        let word = file.meta.classes.first().cloned().unwrap_or_default();
-        Ok(Self::new(&net, architecture, features, word))
-    }
-
-    pub fn save(&self, path: &Path, training: serde_json::Value) -> Result<()> {
-        let meta = ModelMeta {
-            task: TASK.into(),
-            casebook_version: casebook_core::VERSION.into(),
-            classes: vec![self.word.clone()],
-            preprocessing: serde_json::to_value(&self.features)?,
-            architecture: serde_json::to_value(&self.architecture)?,
-            training,
-        };
-        ModelFile {
-            meta,
-            weights: module_to_bytes(&self.net)?,
+    /// A model file, or the committed model for [`BUILTIN`].
+    pub fn open(model: &str) -> Result<Self> {
+        if model == BUILTIN {
+            Self::from_bytes(BUILTIN_MODEL, Path::new("the built-in model"))
+        } else {
+            Self::load(Path::new(model))
         }
-        .save(path)
     }
 
     /// Per-step logits of equal-length clips through the burn network
@@ -115,6 +98,58 @@ impl TriggerModel {
     /// receptive field: the moment the step can be computed.
     pub fn step_time(&self, step: usize) -> f64 {
         step_time(&self.features.spectrogram, &self.architecture, step)
+    }
+}
+
+impl SavedModel for TriggerModel {
+    const TASK: &'static str = TASK;
+
+    fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
+        Ok(ModelFile::new(
+            TASK,
+            vec![self.word.clone()],
+            &self.features,
+            &self.architecture,
+            training,
+        )?
+        .with_section(WEIGHTS, module_to_bytes(&self.net)?))
+    }
+
+    fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
+        let architecture: TriggerNetConfig = file.architecture(path)?;
+        let features: FeatureConfig = file.preprocessing(path)?;
+        // The stream indexes frames by these sizes: they must agree before
+        // any audio is read.
+        let s = features.spectrogram;
+        let sound = s.n_fft >= 16
+            && s.n_fft <= 1 << 16
+            && s.hop >= 1
+            && s.rate >= 1000
+            && features.bins() == architecture.bins
+            && features.mean.len() == architecture.bins
+            && features.std.len() == architecture.bins
+            && (1..=256).contains(&architecture.kernel)
+            && architecture.stride >= 1
+            && (1..=4096).contains(&architecture.filters)
+            && (1..=4096).contains(&architecture.hidden);
+        if !sound {
+            bail!(
+                "{}'s sections do not fit together (spectrogram of {} bins from n_fft {}, hop {}, {} Hz; statistics for {} bins; network for {} bins, kernel {}, stride {}); retrain the model",
+                path.display(),
+                features.bins(),
+                s.n_fft,
+                s.hop,
+                s.rate,
+                features.mean.len(),
+                architecture.bins,
+                architecture.kernel,
+                architecture.stride
+            );
+        }
+        let net = module_from_bytes(architecture.init(&device()), file.section(WEIGHTS, path)?)
+            .with_context(|| format!("cannot load weights from {}", path.display()))?;
+        let word = file.meta.classes.first().cloned().unwrap_or_default();
+        Ok(Self::new(&net, architecture, features, word))
     }
 }
 
@@ -204,6 +239,14 @@ impl GruWeights {
 /// `x·W + b` for `rows` rows of `x` `[rows, k]`, `W` `[k, n]`.
 fn affine_rows(x: &[f32], rows: usize, w: &[f32], b: &[f32], n: usize) -> Vec<f32> {
     let k = w.len() / n;
+    // sgemm trusts these sizes: a mismatch must stop here, not read past a buffer.
+    assert!(
+        w.len() == k * n && x.len() == rows * k && b.len() == n,
+        "affine_rows: x {} for {rows}×{k}, w {} for {k}×{n}, b {} for {n}",
+        x.len(),
+        w.len(),
+        b.len()
+    );
     let mut out: Vec<f32> = b.iter().copied().cycle().take(rows * n).collect();
     if rows > 0 {
         // SAFETY: x holds rows·k, w holds k·n and out rows·n values, row-major.
@@ -492,21 +535,82 @@ pub fn stream_file(
     Ok(samples as f64 / rate as f64)
 }
 
+/// The name that stands for the committed model wherever a model file is expected.
+pub const BUILTIN: &str = "builtin";
+
 /// The committed small model, trained by `casebook trigger train` (see the
-/// README in its folder for the exact command).
-pub fn builtin_model() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join("activate-small.casebook")
+/// README in its folder for the exact command), compiled into the binary so
+/// an installed `casebook` needs no source tree.
+static BUILTIN_MODEL: &[u8] = include_bytes!("../models/activate-small.casebook");
+
+/// Detections in one WAV file, streamed in one-second chunks (constant memory
+/// however long the file); `on_detection` sees each one as it fires.
+pub fn detect_file(
+    model: &TriggerModel,
+    path: &Path,
+    threshold: f32,
+    rule: DetectionRule,
+    mut on_detection: impl FnMut(&Detection),
+) -> Result<Vec<Detection>> {
+    let mut debouncer = Debouncer::new(threshold, rule);
+    let mut detections = Vec::new();
+    stream_file(model, path, |score| {
+        if let Some(d) = debouncer.feed(&score) {
+            on_detection(&d);
+            detections.push(d);
+        }
+    })?;
+    Ok(detections)
 }
 
-/// A model argument: a path, or `builtin` for [`builtin_model`].
-pub fn model_path(arg: &str) -> std::path::PathBuf {
-    if arg == "builtin" {
-        builtin_model()
-    } else {
-        std::path::PathBuf::from(arg)
+/// Writes the WAV `input` to `out` with a chime at each detection.
+pub fn write_chimed(input: &Path, detections: &[Detection], out: &Path) -> Result<()> {
+    let mut clip = crate::data::Clip::read_wav(input)?;
+    add_chimes(
+        &mut clip,
+        &detections.iter().map(|d| d.time).collect::<Vec<_>>(),
+    );
+    clip.write_wav(out)
+}
+
+/// Detections in live raw 16-bit mono PCM at `rate` Hz read from `input` until
+/// it ends (100 ms per read); `on_detection` sees each one as it fires.
+pub fn listen(
+    model: &TriggerModel,
+    mut input: impl std::io::Read,
+    rate: u32,
+    threshold: f32,
+    rule: DetectionRule,
+    mut on_detection: impl FnMut(&Detection),
+) -> Result<()> {
+    casebook_core::config::require(
+        rate >= 1000,
+        "rate",
+        format!("{rate} is not a usable sample rate; give the input's rate in Hz, e.g. 16000"),
+    )?;
+    let mut resampler = StreamResampler::new(rate, model.features.spectrogram.rate)?;
+    let mut decoder = Pcm16Decoder::default();
+    let mut stream = model.stream();
+    let mut debouncer = Debouncer::new(threshold, rule);
+    let mut buffer = vec![0u8; (rate as usize / 10).max(1) * 2];
+    let mut handle = |samples: Vec<f32>| {
+        for score in stream.push(&samples) {
+            if let Some(d) = debouncer.feed(&score) {
+                on_detection(&d);
+            }
+        }
+    };
+    loop {
+        let n = input
+            .read(&mut buffer)
+            .context("cannot read the audio input")?;
+        if n == 0 {
+            break;
+        }
+        handle(resampler.push(&decoder.decode(&buffer[..n]))?);
     }
+    handle(resampler.finish()?);
+    Ok(())
 }
 
 /// Mixes a short two-tone chime into `clip` at each time (seconds), as the
@@ -655,5 +759,39 @@ mod tests {
         assert_eq!(model.stream().push(&audio), loaded.stream().push(&audio));
         assert_eq!(loaded.word, "activate");
         assert_eq!(loaded.features, model.features);
+    }
+
+    #[test]
+    fn a_crafted_file_whose_sections_disagree_is_refused() {
+        let model = random_model();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crafted.casebook");
+        // Weights for 101 bins, preprocessing that makes 51: the stream would
+        // hand the convolution frames shorter than its weights.
+        let mut file = model.to_file(serde_json::json!({})).unwrap();
+        file.meta.preprocessing["spectrogram"]["n_fft"] = serde_json::json!(100);
+        file.save(&path).unwrap();
+        let err = TriggerModel::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("do not fit together") && err.contains("51 bins"),
+            "{err}"
+        );
+        // Statistics of the wrong length, and a missing weights section.
+        let mut file = model.to_file(serde_json::json!({})).unwrap();
+        file.meta.preprocessing["mean"] = serde_json::json!([0.0]);
+        file.save(&path).unwrap();
+        assert!(TriggerModel::load(&path).is_err());
+        let mut file = model.to_file(serde_json::json!({})).unwrap();
+        file.sections.clear();
+        file.save(&path).unwrap();
+        let err = TriggerModel::load(&path).unwrap_err().to_string();
+        assert!(err.contains("no 'weights' section"), "{err}");
+    }
+
+    #[test]
+    fn the_built_in_model_is_compiled_in() {
+        let model = TriggerModel::open(BUILTIN).unwrap();
+        assert_eq!(model.word, "activate");
+        assert_eq!(model.features.spectrogram.rate, crate::data::voices::RATE);
     }
 }

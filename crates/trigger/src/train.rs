@@ -13,10 +13,13 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Tensor, TensorData};
-use casebook_core::run::{EpochRecord, RunDir};
-use casebook_core::{checkpoint, plot, progress};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use casebook_core::config::{require, require_positive};
+use casebook_core::model_file::SavedModel;
+use casebook_core::observe::{Event, Observer};
+use casebook_core::run::{series, MetricsRecord, RunDir};
+use casebook_core::seed::{self, purpose};
+use casebook_core::{checkpoint, plot};
+use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +81,7 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoopState {
     completed_steps: usize,
-    history: Vec<EpochRecord>,
+    history: Vec<MetricsRecord>,
     train_seconds: f64,
 }
 
@@ -86,7 +89,7 @@ struct LoopState {
 #[derive(Debug)]
 pub struct TrainOutcome {
     pub run: RunDir,
-    pub history: Vec<EpochRecord>,
+    pub history: Vec<MetricsRecord>,
     /// Share of output steps labelled positive in the validation mixtures.
     pub positive_fraction: f64,
     /// Validation operating point at threshold 0.5.
@@ -110,17 +113,6 @@ fn learning_rate(config: &TrainConfig, step: usize) -> f64 {
     config.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
 }
 
-fn seeded(seed: u64, a: u64, b: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(
-        seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xD6E8_FEB8_6659_FD93),
-    )
-}
-
-/// Salts that keep the feature-statistics, validation and training draws apart.
-const FIT_STREAM: u64 = u64::MAX;
-const VAL_STREAM: u64 = u64::MAX - 1;
-const MASK_STREAM: u64 = 0x4D41_534B;
-
 /// SpecAugment-style frequency masking of a training clip's standardised
 /// features `[frames × bins]`: up to two bands of up to 8 bins set to the
 /// mean, so the detector cannot lean on a few bins that a new voice or
@@ -137,11 +129,15 @@ fn mask_frequencies(features: &mut [f32], bins: usize, rng: &mut impl rand::Rng)
     }
 }
 
-/// Draws mixtures `0..n` of stream `stream` in parallel.
-fn draw_many(pools: &Pools, mix: &MixConfig, seed: u64, stream: u64, n: usize) -> Vec<Mixture> {
+/// Draws mixtures `0..n` of the sub-stream `path` in parallel; mixture `i`
+/// comes from sub-stream `path + [i]`.
+fn draw_many(pools: &Pools, mix: &MixConfig, seed: u64, path: &[u64], n: usize) -> Vec<Mixture> {
     (0..n)
         .into_par_iter()
-        .map(|i| draw(pools, mix, &mut seeded(seed, stream, i as u64)))
+        .map(|i| {
+            let path: Vec<u64> = path.iter().copied().chain([i as u64]).collect();
+            draw(pools, mix, &mut seed::stream(seed, &path))
+        })
         .collect()
 }
 
@@ -172,52 +168,55 @@ fn labels_tensor(mixtures: &[Mixture], device: &burn::tensor::Device) -> Tensor<
 }
 
 fn validate(config: &TrainConfig) -> Result<()> {
-    if config.batch_size < 2 {
-        bail!("--batch-size must be at least 2 (batch norm needs two clips to compare)");
+    require(
+        config.batch_size >= 2,
+        "batch_size",
+        "must be at least 2 (batch norm needs two clips to compare)",
+    )?;
+    for (value, field) in [
+        (config.steps, "steps"),
+        (config.eval_every, "eval_every"),
+        (config.val_clips, "val_clips"),
+    ] {
+        require(value >= 1, field, "must be at least 1")?;
     }
-    if config.steps == 0 || config.eval_every == 0 || config.val_clips == 0 {
-        bail!("--steps, --eval-every and --val-clips must be at least 1");
-    }
-    if !(config.learning_rate > 0.0 && config.learning_rate.is_finite()) {
-        bail!("--lr must be a positive number");
-    }
+    require_positive(config.learning_rate, "learning_rate")?;
     let s = config.spectrogram;
-    if s.n_fft < 16 || s.hop == 0 || s.rate != MODEL_SPECTROGRAM.rate {
-        bail!("--n-fft must be at least 16 and --hop at least 1 (the model runs at 16 kHz)");
-    }
+    require(
+        s.rate == MODEL_SPECTROGRAM.rate,
+        "spectrogram.rate",
+        format!(
+            "must be {} Hz, the rate of the model",
+            MODEL_SPECTROGRAM.rate
+        ),
+    )?;
+    require(s.n_fft >= 16, "spectrogram.n_fft", "must be at least 16")?;
+    require(s.hop >= 1, "spectrogram.hop", "must be at least 1")?;
     let architecture = config.preset.config(s.bins());
-    if architecture.steps(s.frames((MixConfig::default().seconds * s.rate as f64) as usize)) < 2 {
-        bail!(
-            "--n-fft {} / --hop {} leave too few frames in 10 s for the network",
-            s.n_fft,
-            s.hop
-        );
-    }
-    if !(config.pos_weight > 0.0 && config.pos_weight.is_finite()) {
-        bail!("--pos-weight must be a positive number");
-    }
+    require(
+        architecture.steps(s.frames((MixConfig::default().seconds * s.rate as f64) as usize)) >= 2,
+        "spectrogram.hop",
+        format!(
+            "{} with n_fft {} leaves too few frames in 10 s for the network",
+            s.hop, s.n_fft
+        ),
+    )?;
+    require_positive(config.pos_weight, "pos_weight")?;
     Ok(())
 }
 
 /// Starts a new run in `run`.
-pub fn train(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
-    validate(config)?;
-    run.write_config(config)?;
-    let folder = run.path().to_path_buf();
-    let result = fit(config, run, quiet);
-    if result.is_err()
-        && !folder.join("checkpoint").exists()
-        && !folder.join("checkpoint.old").exists()
-    {
-        let _ = std::fs::remove_dir_all(&folder);
-    }
-    result
+pub fn train(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
+    run.start(config, |run| {
+        validate(config)?;
+        fit(config, run, observer)
+    })
 }
 
 /// Continues a run from its last checkpoint.
-pub fn resume(run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+pub fn resume(run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
     let config: TrainConfig = run.read_config()?;
-    fit(&config, run, quiet)
+    fit(&config, run, observer)
 }
 
 /// Validation mixtures with their features, made once per run.
@@ -279,11 +278,11 @@ impl ValidationSet {
     }
 }
 
-fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
+fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
     let pools = Pools::load(&config.sources)?;
     let architecture = config.preset.config(config.spectrogram.bins());
     let mix = mix_config(config, &architecture);
-    let fit_clips = draw_many(&pools, &mix, config.seed, FIT_STREAM, 16);
+    let fit_clips = draw_many(&pools, &mix, config.seed, &[purpose::FIT], 16);
     let features = FeatureConfig::fit(
         config.spectrogram,
         &fit_clips
@@ -291,7 +290,13 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
             .map(|m| &m.clip.samples[..])
             .collect::<Vec<_>>(),
     );
-    let val_mixtures = draw_many(&pools, &mix, config.seed, VAL_STREAM, config.val_clips);
+    let val_mixtures = draw_many(
+        &pools,
+        &mix,
+        config.seed,
+        &[purpose::VALIDATION],
+        config.val_clips,
+    );
     let val = ValidationSet {
         features: features_of(&features, &val_mixtures),
         mixtures: val_mixtures,
@@ -303,20 +308,17 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         .map(|&y| y as f64)
         .sum::<f64>()
         / val.mixtures.iter().map(|m| m.labels.len()).sum::<usize>() as f64;
-    progress::note(
-        quiet,
-        format!(
-            "training '{}' ({:?} preset) on fresh mixtures of {} positives, {} negatives, {} background recordings; \
-             {:.1} % of output steps are positive, weighted ×{} in the loss",
-            config.word,
-            config.preset,
-            pools.positives.len(),
-            pools.negatives.len(),
-            pools.backgrounds.len(),
-            100.0 * positive_fraction,
-            config.pos_weight
-        ),
-    );
+    observer.note(&format!(
+        "training '{}' ({:?} preset) on fresh mixtures of {} positives, {} negatives, {} background recordings; \
+         {:.1} % of output steps are positive, weighted ×{} in the loss",
+        config.word,
+        config.preset,
+        pools.positives.len(),
+        pools.negatives.len(),
+        pools.backgrounds.len(),
+        100.0 * positive_fraction,
+        config.pos_weight
+    ));
 
     let device = crate::infer::device().autodiff();
     device.seed(config.seed);
@@ -329,33 +331,38 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         history: Vec::new(),
         train_seconds: 0.0,
     };
-    if run.checkpoint_dir().exists() || run.checkpoint_dir().with_extension("old").exists() {
+    if run.has_checkpoint() {
         (net, optimizer, state) = checkpoint::load(&run.checkpoint_dir(), net, optimizer)?;
-        progress::note(
-            quiet,
-            format!(
-                "resuming {} after step {}",
-                run.path().display(),
-                state.completed_steps
-            ),
-        );
+        observer.note(&format!(
+            "resuming {} after step {}",
+            run.path().display(),
+            state.completed_steps
+        ));
     }
 
-    let bar = progress::bar(config.steps as u64, "training", quiet);
-    bar.set_position(state.completed_steps as u64);
+    let phase = observer.phase("training", config.steps as u64);
+    phase.advance(state.completed_steps as u64);
     let (mut loss_sum, mut correct, mut seen, mut interval_steps) =
         (0.0f64, 0usize, 0usize, 0usize);
     let mut started = Instant::now();
     while state.completed_steps < config.steps {
+        observer.check_stop(|| {
+            format!(
+                "the run in {} keeps its checkpoint of step {}",
+                run.path().display(),
+                state.history.last().map_or(0, |r| r.step)
+            )
+        })?;
         let step = state.completed_steps;
-        device.seed(config.seed.wrapping_add(step as u64 + 1));
-        let batch = draw_many(&pools, &mix, config.seed, step as u64, config.batch_size);
+        let step_path = [purpose::TRAIN, step as u64];
+        device.seed(seed::stream(config.seed, &step_path).gen());
+        let batch = draw_many(&pools, &mix, config.seed, &step_path, config.batch_size);
         let mut x = features_of(&features, &batch);
         for (i, clip) in x.iter_mut().enumerate() {
             mask_frequencies(
                 clip,
                 features.bins(),
-                &mut seeded(config.seed, MASK_STREAM ^ step as u64, i as u64),
+                &mut seed::stream(config.seed, &[purpose::AUGMENT, step as u64, i as u64]),
             );
         }
         let x: Vec<f32> = x.concat();
@@ -370,7 +377,7 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
             bail!(
-                "the loss became {loss_value} at step {}; lower --lr",
+                "the loss became {loss_value} at step {}; lower the learning rate",
                 step + 1
             );
         }
@@ -386,8 +393,8 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
         let grads = GradientsParams::from_grads(loss.backward(), &net);
         net = optimizer.step(learning_rate(config, step), net, grads);
         state.completed_steps += 1;
-        bar.inc(1);
-        bar.set_message(format!("loss {:.4}", loss_sum / interval_steps as f64));
+        phase.advance(1);
+        phase.status(&format!("loss {:.4}", loss_sum / interval_steps as f64));
 
         if state.completed_steps % config.eval_every == 0 || state.completed_steps == config.steps {
             let model = TriggerModel::new(
@@ -399,36 +406,33 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
             let (val_loss, val_accuracy, files) = val.score(&model, config.pos_weight);
             let seconds = started.elapsed().as_secs_f64();
             state.train_seconds += seconds;
-            state.history.push(EpochRecord {
-                epoch: state.completed_steps,
-                train_loss: loss_sum / interval_steps as f64,
-                train_accuracy: correct as f64 / seen.max(1) as f64,
-                val_loss,
-                val_accuracy,
-                learning_rate: learning_rate(config, step),
-                seconds,
-            });
             let point = operating_point(&files, 0.5, DetectionRule::default());
-            bar.suspend(|| {
-                progress::note(
-                    quiet,
-                    format!(
-                        "step {}: train loss {:.4}, val loss {:.4}, val FRR {:.1} %, FA {:.1}/h (threshold 0.5)",
-                        state.completed_steps,
-                        loss_sum / interval_steps as f64,
-                        val_loss,
-                        100.0 * point.false_reject_rate,
-                        point.false_accepts_per_hour
-                    ),
-                )
-            });
+            let record = MetricsRecord::new(state.completed_steps)
+                .with("train_loss", loss_sum / interval_steps as f64)
+                .with("train_accuracy", correct as f64 / seen.max(1) as f64)
+                .with("val_loss", val_loss)
+                .with("val_accuracy", val_accuracy)
+                .with("val_false_reject_rate", point.false_reject_rate)
+                .with("val_false_accepts_per_hour", point.false_accepts_per_hour)
+                .with("learning_rate", learning_rate(config, step))
+                .with("seconds", seconds);
+            observer.event(Event::Metrics(&record));
+            observer.note(&format!(
+                "step {}: train loss {:.4}, val loss {:.4}, val FRR {:.1} %, FA {:.1}/h (threshold 0.5)",
+                state.completed_steps,
+                loss_sum / interval_steps as f64,
+                val_loss,
+                100.0 * point.false_reject_rate,
+                point.false_accepts_per_hour
+            ));
+            state.history.push(record);
             run.write_metrics(&state.history)?;
             checkpoint::save(&run.checkpoint_dir(), &net, &optimizer, &state)?;
             (loss_sum, correct, seen, interval_steps) = (0.0, 0, 0, 0);
             started = Instant::now();
         }
     }
-    bar.finish_and_clear();
+    drop(phase);
 
     let model = TriggerModel::new(&net, architecture, features, config.word.clone());
     let (_, _, files) = val.score(&model, config.pos_weight);
@@ -459,7 +463,7 @@ fn fit(config: &TrainConfig, run: RunDir, quiet: bool) -> Result<TrainOutcome> {
 fn write_report(
     config: &TrainConfig,
     run: &RunDir,
-    history: &[EpochRecord],
+    history: &[MetricsRecord],
     curve: &[OperatingPoint],
     positive_fraction: f64,
     train_seconds: f64,
@@ -470,20 +474,15 @@ fn write_report(
         "{:?} preset, {} steps of {} fresh 10 s mixtures (words varied in speed and reverberation, frequency bands masked), Adam lr {} with cosine decay, positive weight {} ({:.1} % of steps are positive), {:.0} s of training.",
         config.preset, config.steps, config.batch_size, config.learning_rate, config.pos_weight, 100.0 * positive_fraction, train_seconds
     ));
-    let series = |name: &str, f: fn(&EpochRecord) -> f64| {
-        plot::Series::new(
-            name,
-            history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
-        )
-    };
+    let series = |label: &str, name: &str| plot::Series::new(label, series(history, name));
     report.heading("Loss");
     report.figure(&plot::line_chart(
         "Weighted binary cross-entropy",
         "step",
         "loss",
         &[
-            series("train", |r| r.train_loss),
-            series("validation", |r| r.val_loss),
+            series("train", "train_loss"),
+            series("validation", "val_loss"),
         ],
     )?);
     crate::eval::report_curve(&mut report, "validation mixtures (training voices)", curve)?;

@@ -13,9 +13,10 @@ use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use casebook_core::seed::{self, purpose};
 use image::{ImageFormat, RgbImage};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
+use rand_distr::StandardNormal;
 
 /// Side of the generated square images, in pixels.
 pub const SCENE_SIZE: u32 = 128;
@@ -42,8 +43,7 @@ pub fn generate_dataset(
     }
     let (mut days, mut nights) = (0, 0);
     for i in 0..options.count {
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(options.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
+        let mut rng = seed::stream(options.seed, &[purpose::GENERATE, i as u64]);
         let night = rng.gen_bool(options.night_fraction.clamp(0.0, 1.0));
         let img = render_scene(night, &mut rng);
         let class = if night { "night" } else { "day" };
@@ -716,7 +716,7 @@ fn camera(mut canvas: Canvas, night: bool, rng: &mut impl Rng) -> RgbImage {
     for (i, p) in canvas.px.iter().enumerate() {
         let mut out = [0u8; 3];
         for c in 0..3 {
-            let v = p[c] * exposure * cast[c] + noise * gaussian(rng);
+            let v = p[c] * exposure * cast[c] + noise * rng.sample::<f32, _>(StandardNormal);
             // A gentle gamma so darks are not crushed to zero.
             out[c] = (v.clamp(0.0, 1.0).powf(0.9) * 255.0).round() as u8;
         }
@@ -747,13 +747,6 @@ fn box_blur(canvas: &mut Canvas) {
     }
 }
 
-fn gaussian(rng: &mut impl Rng) -> f32 {
-    // Box-Muller.
-    let u1: f32 = rng.gen_range(1e-7..1.0);
-    let u2: f32 = rng.gen();
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-}
-
 fn jpeg_round_trip(img: &RgbImage, quality: u8) -> Result<RgbImage> {
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(img)?;
@@ -773,7 +766,7 @@ mod tests {
 
     #[test]
     fn scenes_are_deterministic_and_night_is_darker_on_average() {
-        let render = |night, seed| render_scene(night, &mut ChaCha8Rng::seed_from_u64(seed));
+        let render = |night, seed| render_scene(night, &mut seed::stream(seed, &[]));
         assert_eq!(render(true, 5), render(true, 5));
         let day: f64 = (0..40)
             .map(|s| mean_brightness(&render(false, s)))

@@ -25,10 +25,20 @@ impl Clip {
     /// Reads a WAV file; stereo is averaged to mono, integer samples scaled to -1..1.
     pub fn read_wav(path: &Path) -> Result<Self> {
         let name = path.display();
-        let mut reader = hound::WavReader::open(path).map_err(|e| match e {
-            hound::Error::IoError(io) => anyhow!("cannot read {name}: {io}"),
-            other => anyhow!("{name} is not a readable WAV file ({other}); convert it with e.g. `sox IN -r 16000 -b 16 OUT.wav`"),
-        })?;
+        Self::from_wav_reader(hound::WavReader::open(path), &name.to_string())
+    }
+
+    /// Reads WAV bytes (`name` names them in errors), as [`Clip::read_wav`].
+    pub fn from_wav_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        Self::from_wav_reader(hound::WavReader::new(std::io::Cursor::new(bytes)), name)
+    }
+
+    fn from_wav_reader<R: std::io::Read>(
+        reader: hound::Result<hound::WavReader<R>>,
+        name: &str,
+    ) -> Result<Self> {
+        let name = name.to_string();
+        let mut reader = reader.map_err(|e| open_error(e, &name))?;
         let spec = reader.spec();
         let channels = spec.channels.max(1) as usize;
         let raw: Vec<f32> = match spec.sample_format {
@@ -194,6 +204,36 @@ impl StreamResampler {
     }
 }
 
+/// Why a WAV file could not be opened, with what to do about it.
+fn open_error(error: hound::Error, name: &str) -> anyhow::Error {
+    match error {
+        hound::Error::IoError(io) => anyhow!("cannot read {name}: {io}"),
+        other => anyhow!("{name} is not a readable WAV file ({other}); convert it with e.g. `sox IN -r 16000 -b 16 OUT.wav`"),
+    }
+}
+
+/// Raw 16-bit little-endian mono PCM (as `arecord -f S16_LE` writes) to
+/// samples in -1..1, in pieces of any length: an odd trailing byte waits for
+/// its pair in the next piece.
+#[derive(Debug, Default)]
+pub struct Pcm16Decoder {
+    carry: Option<u8>,
+}
+
+impl Pcm16Decoder {
+    pub fn decode(&mut self, bytes: &[u8]) -> Vec<f32> {
+        let mut joined: Vec<u8> = self.carry.take().into_iter().collect();
+        joined.extend_from_slice(bytes);
+        if joined.len() % 2 == 1 {
+            self.carry = joined.pop();
+        }
+        joined
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32768.0)
+            .collect()
+    }
+}
+
 /// Reads a WAV file a chunk at a time as mono samples at a chosen rate, so
 /// hour-long recordings never sit in memory whole.
 pub struct WavChunks {
@@ -209,10 +249,7 @@ pub struct WavChunks {
 impl WavChunks {
     pub fn open(path: &Path, rate: u32) -> Result<Self> {
         let name = path.display().to_string();
-        let reader = hound::WavReader::open(path).map_err(|e| match e {
-            hound::Error::IoError(io) => anyhow!("cannot read {name}: {io}"),
-            other => anyhow!("{name} is not a readable WAV file ({other}); convert it with e.g. `sox IN -r 16000 -b 16 OUT.wav`"),
-        })?;
+        let reader = hound::WavReader::open(path).map_err(|e| open_error(e, &name))?;
         let spec = reader.spec();
         let scale = match spec.sample_format {
             hound::SampleFormat::Float => None,
@@ -311,6 +348,29 @@ mod tests {
             Clip::read_wav(&dir.path().join("e.wav")).unwrap().samples,
             vec![0.5, -1.0]
         );
+    }
+
+    #[test]
+    fn pcm_pieces_of_any_length_decode_like_the_whole() {
+        let samples: Vec<i16> = vec![0, 16384, -32768, 32767, -1, 7];
+        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let whole = Pcm16Decoder::default().decode(&bytes);
+        assert_eq!(whole[..3], [0.0, 0.5, -1.0]);
+        let mut decoder = Pcm16Decoder::default();
+        let pieces: Vec<f32> = [1, 2, 0, 3, 5, 1]
+            .iter()
+            .scan(0, |at, &n| {
+                let piece = &bytes[*at..*at + n];
+                *at += n;
+                Some(decoder.decode(piece))
+            })
+            .flatten()
+            .collect();
+        assert_eq!(pieces, whole);
+        // The bytes of a WAV's data decode to what the WAV reader reads.
+        let wav = Clip::new(16000, whole.clone()).to_wav_bytes().unwrap();
+        let clip = Clip::from_wav_bytes(&wav, "mem.wav").unwrap();
+        assert_eq!(Pcm16Decoder::default().decode(&wav[44..]), clip.samples);
     }
 
     #[test]

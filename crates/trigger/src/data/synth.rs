@@ -1,11 +1,13 @@
 //! `casebook trigger synth`: labelled 10 s clips on disk, as WAVs plus
 //! `labels.csv` with one `file,start_s,end_s` row per inserted trigger word.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Result;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use anyhow::{bail, Context, Result};
+use casebook_core::seed::{self, purpose};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::backgrounds::{self, Background};
 use super::mixer::{mix, MixConfig, Mixture};
@@ -31,11 +33,16 @@ pub struct PoolSources {
 }
 
 impl Pools {
-    /// Loads the pools at the built-in 16 kHz; user clips are resampled.
+    /// Loads the pools at the built-in 16 kHz; user clips are resampled. The
+    /// built-in pool is read only for what the sources leave to it.
     pub fn load(sources: &PoolSources) -> Result<Self> {
         let rate = voices::RATE;
         let (builtin_pos, builtin_neg) =
-            voices::load_pool(&voices::builtin_dir(), sources.test_voices)?;
+            if sources.positives.is_none() || sources.negatives.is_none() {
+                voices::load_builtin_pool(sources.test_voices)?
+            } else {
+                (Vec::new(), Vec::new())
+            };
         let folder = |dir: &Option<std::path::PathBuf>, builtin: Vec<Clip>| match dir {
             Some(dir) => voices::load_folder(dir, rate),
             None => Ok(builtin),
@@ -88,27 +95,92 @@ pub fn synthesize(
     seed: u64,
     mut on_clip: impl FnMut(),
 ) -> Result<usize> {
-    let mut labels = String::from("file,start_s,end_s\n");
-    let mut words = 0;
+    let mut labels = Vec::new();
     for i in 0..count {
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
+        let mut rng = seed::stream(seed, &[purpose::GENERATE, i as u64]);
         let m = draw(pools, config, &mut rng);
         let file = format!("clip_{i:05}.wav");
         m.clip.write_wav(&out.join(&file))?;
-        for s in m.segments.iter().filter(|s| s.positive) {
-            let r = pools.rate as f64;
-            labels.push_str(&format!(
-                "{file},{:.4},{:.4}\n",
-                s.start as f64 / r,
-                s.end as f64 / r
-            ));
-            words += 1;
-        }
+        let r = pools.rate as f64;
+        labels.extend(m.segments.iter().filter(|s| s.positive).map(|s| WordLabel {
+            file: file.clone(),
+            start_s: (s.start as f64 / r * 1e4).round() / 1e4,
+            end_s: (s.end as f64 / r * 1e4).round() / 1e4,
+        }));
         on_clip();
     }
-    casebook_core::fsx::write_atomic(&out.join("labels.csv"), labels.as_bytes())?;
-    Ok(words)
+    write_labels(out, &labels)?;
+    Ok(labels.len())
+}
+
+/// The name of the label file in a folder of clips.
+pub const LABELS: &str = "labels.csv";
+
+/// One trigger word in a clip: a row of `labels.csv`. Files of the folder
+/// without rows hold no trigger word.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WordLabel {
+    pub file: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Writes `labels.csv` into `dir`.
+pub fn write_labels(dir: &Path, labels: &[WordLabel]) -> Result<()> {
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    if labels.is_empty() {
+        csv.write_record(["file", "start_s", "end_s"])?;
+    }
+    for label in labels {
+        csv.serialize(label)?;
+    }
+    casebook_core::fsx::write_atomic(&dir.join(LABELS), &csv.into_inner()?)
+}
+
+/// Reads `labels.csv` of a folder: file name → (start, end) seconds of each
+/// trigger word, sorted by start.
+pub fn read_labels(dir: &Path) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
+    let path = dir.join(LABELS);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&path)
+        .with_context(|| {
+            format!(
+                "no {LABELS} in {} (expected file,start_s,end_s rows)",
+                dir.display()
+            )
+        })?;
+    let mut labels: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for row in reader.deserialize::<WordLabel>() {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            anyhow::anyhow!(
+                "{} line {line}: expected file,start_s,end_s with numbers in seconds ({e})",
+                path.display()
+            )
+        })?;
+        if row
+            .start_s
+            .partial_cmp(&row.end_s)
+            .is_none_or(|o| o.is_gt())
+        {
+            bail!(
+                "{}: {} has a word ending ({} s) before it starts ({} s)",
+                path.display(),
+                row.file,
+                row.end_s,
+                row.start_s
+            );
+        }
+        labels
+            .entry(row.file)
+            .or_default()
+            .push((row.start_s, row.end_s));
+    }
+    for words in labels.values_mut() {
+        words.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]
@@ -136,26 +208,20 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let words = synthesize(dir.path(), 6, &pools, &config, 7, || {}).unwrap();
-        let labels = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
-        assert_eq!(labels.lines().count(), words + 1);
-        let rows: Vec<(String, f64, f64)> = labels
-            .lines()
-            .skip(1)
-            .map(|l| {
-                let c: Vec<&str> = l.split(',').collect();
-                (
-                    c[0].to_string(),
-                    c[1].parse().unwrap(),
-                    c[2].parse().unwrap(),
-                )
-            })
+        let rows: Vec<(String, f64, f64)> = read_labels(dir.path())
+            .unwrap()
+            .into_iter()
+            .flat_map(|(file, words)| words.into_iter().map(move |(s, e)| (file.clone(), s, e)))
             .collect();
+        assert_eq!(rows.len(), words);
         for (file, start, end) in &rows {
             let clip = Clip::read_wav(&dir.path().join(file)).unwrap();
             assert_eq!(clip.samples.len(), 24000);
             assert!((end - start - 0.5).abs() < 1e-3, "{file} {start}");
             // Words are inserted at SNR >= 0 dB: the labelled span is louder
-            // than the same clip outside every labelled span.
+            // than the same clip outside every labelled span (by less than
+            // the 3 dB of a steady background: generated babble and bursts
+            // vary in level along the clip).
             let index = |t: f64| (t * rate as f64) as usize;
             let inside = |i: usize| {
                 rows.iter()
@@ -171,9 +237,39 @@ mod tests {
                 .map(|(_, &s)| s)
                 .collect());
             assert!(
-                span > 1.2 * rest,
+                span > rest,
                 "{file} at {start}: span rms {span} vs background {rest}"
             );
         }
+    }
+
+    #[test]
+    fn labels_round_trip_and_bad_rows_name_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = |file: &str, start_s, end_s| WordLabel {
+            file: file.into(),
+            start_s,
+            end_s,
+        };
+        write_labels(
+            dir.path(),
+            &[label("b.wav", 3.0, 3.5), label("b.wav", 1.0, 1.5)],
+        )
+        .unwrap();
+        let read = read_labels(dir.path()).unwrap();
+        assert_eq!(read["b.wav"], [(1.0, 1.5), (3.0, 3.5)]);
+        write_labels(dir.path(), &[]).unwrap();
+        assert!(read_labels(dir.path()).unwrap().is_empty());
+
+        let path = dir.path().join(LABELS);
+        std::fs::write(&path, "file,start_s,end_s\na.wav, 1.0 ,2\na.wav,soon,3\n").unwrap();
+        let err = read_labels(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
+        std::fs::write(&path, "file,start_s,end_s\na.wav,2,1\n").unwrap();
+        let err = read_labels(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("before it starts"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        let err = read_labels(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no labels.csv"), "{err}");
     }
 }

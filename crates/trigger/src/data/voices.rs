@@ -12,8 +12,15 @@ use serde::{Deserialize, Serialize};
 
 use super::Clip;
 
-/// Sample rate of the built-in pools.
+/// Sample rate of the built-in pools (and of the trigger model).
 pub const RATE: u32 = 16_000;
+
+/// The committed pools, compiled into the binary so an installed `casebook`
+/// needs no source tree.
+static BUILTIN: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/voices");
+
+/// The file listing a pool.
+const LIST: &str = "voices.csv";
 
 /// Words that are not the trigger, several close to "activate" on purpose.
 pub const NEGATIVE_WORDS: [&str; 16] = [
@@ -172,14 +179,11 @@ pub fn make_voices(word: &str, out: &Path, mut on_clip: impl FnMut()) -> Result<
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let mut csv = String::from("file,word,positive,voice,held_out\n");
+    let mut csv = csv::Writer::from_writer(Vec::new());
     for e in &entries {
-        csv.push_str(&format!(
-            "{},{},{},{},{}\n",
-            e.file, e.word, e.positive, e.voice, e.held_out
-        ));
+        csv.serialize(e)?;
     }
-    casebook_core::fsx::write_atomic(&out.join("voices.csv"), csv.as_bytes())?;
+    casebook_core::fsx::write_atomic(&out.join(LIST), &csv.into_inner()?)?;
     Ok(entries)
 }
 
@@ -189,34 +193,64 @@ fn tempfile_dir(out: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The committed built-in pools.
-pub fn builtin_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("voices")
+/// The rows of a pool's `voices.csv`.
+pub fn read_list(bytes: &[u8], name: &str) -> Result<Vec<PoolEntry>> {
+    csv::Reader::from_reader(bytes)
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{name} is not a pool list (file,word,positive,voice,held_out)"))
 }
 
-/// Loads a pool listed in `voices.csv`: (positives, negatives) for the
-/// training voices (`held_out == false`) or the test voices.
-pub fn load_pool(dir: &Path, held_out: bool) -> Result<(Vec<Clip>, Vec<Clip>)> {
-    let text = std::fs::read_to_string(dir.join("voices.csv")).with_context(|| {
-        format!(
-            "no voices.csv in {}; run `casebook trigger make-voices`",
-            dir.display()
-        )
-    })?;
+/// Loads a pool: (positives, negatives) of the training voices
+/// (`held_out == false`) or of the test voices. `read` gives a file of the
+/// pool by its path in the pool.
+fn load_pool_with(
+    read: impl Fn(&str) -> Result<Vec<u8>>,
+    held_out: bool,
+) -> Result<(Vec<Clip>, Vec<Clip>)> {
     let (mut pos, mut neg) = (Vec::new(), Vec::new());
-    for line in text.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        if cols.len() != 5 || (cols[4] == "true") != held_out {
+    for entry in read_list(&read(LIST)?, LIST)? {
+        if entry.held_out != held_out {
             continue;
         }
-        let clip = Clip::read_wav(&dir.join(cols[0]))?;
-        if cols[2] == "true" {
+        let clip = Clip::from_wav_bytes(&read(&entry.file)?, &entry.file)?;
+        if entry.positive {
             pos.push(clip);
         } else {
             neg.push(clip);
         }
     }
     Ok((pos, neg))
+}
+
+/// Loads a pool written by [`make_voices`] into `dir`.
+pub fn load_pool(dir: &Path, held_out: bool) -> Result<(Vec<Clip>, Vec<Clip>)> {
+    if !dir.join(LIST).exists() {
+        bail!(
+            "no {LIST} in {}; make a pool with `casebook trigger make-voices --out DIR`",
+            dir.display()
+        );
+    }
+    load_pool_with(
+        |name| {
+            std::fs::read(dir.join(name))
+                .with_context(|| format!("cannot read {name} in {}", dir.display()))
+        },
+        held_out,
+    )
+}
+
+/// Loads the built-in pool compiled into the binary.
+pub fn load_builtin_pool(held_out: bool) -> Result<(Vec<Clip>, Vec<Clip>)> {
+    load_pool_with(
+        |name| {
+            BUILTIN
+                .get_file(name)
+                .map(|f| f.contents().to_vec())
+                .with_context(|| format!("the built-in pool lacks {name}"))
+        },
+        held_out,
+    )
 }
 
 /// The `.wav` files of a folder, sorted; an error if there are none.
@@ -247,9 +281,8 @@ mod tests {
 
     #[test]
     fn builtin_pools_hold_out_whole_voices() {
-        let dir = builtin_dir();
-        let (train_pos, train_neg) = load_pool(&dir, false).unwrap();
-        let (test_pos, test_neg) = load_pool(&dir, true).unwrap();
+        let (train_pos, train_neg) = load_builtin_pool(false).unwrap();
+        let (test_pos, test_neg) = load_builtin_pool(true).unwrap();
         assert!(
             train_pos.len() >= 20 && train_neg.len() >= 40,
             "{} / {}",
@@ -265,16 +298,15 @@ mod tests {
                 clip.seconds()
             );
         }
-        let csv = std::fs::read_to_string(dir.join("voices.csv")).unwrap();
-        let voices = |held: &str| -> std::collections::BTreeSet<String> {
-            csv.lines()
-                .skip(1)
-                .filter(|l| l.ends_with(held))
-                .map(|l| l.split(',').nth(3).unwrap().to_string())
+        let list = read_list(BUILTIN.get_file(LIST).unwrap().contents(), LIST).unwrap();
+        let voices = |held: bool| -> std::collections::BTreeSet<String> {
+            list.iter()
+                .filter(|e| e.held_out == held)
+                .map(|e| e.voice.clone())
                 .collect()
         };
         assert!(
-            voices(",true").is_disjoint(&voices(",false")),
+            voices(true).is_disjoint(&voices(false)),
             "a voice is in both train and test"
         );
     }

@@ -1,0 +1,102 @@
+//! The terminal's observer: library events as indicatif progress bars and
+//! status lines on stderr (stdout stays parseable), hidden with `--quiet`; and
+//! Ctrl-C as a request to stop cleanly at the next safe point.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use casebook_core::observe::{Event, Observer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Set by the first Ctrl-C; the second one ends the process at once.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C ask running work to stop at its next safe point (a
+/// checkpointed run keeps its checkpoint); a second Ctrl-C exits at once.
+pub fn stop_on_ctrl_c() {
+    let installed = ctrlc::set_handler(|| {
+        if STOP_REQUESTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping at the next safe point (Ctrl-C again to quit at once)");
+    });
+    // Without a handler Ctrl-C simply ends the process, as it always has.
+    let _ = installed;
+}
+
+pub struct Terminal {
+    quiet: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Terminal {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Prints a line on stderr without tearing a bar that is being drawn.
+    fn line(&self, text: &str) {
+        match self.bar.lock().expect("bar lock").as_ref() {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Started { phase, total } => {
+                let bar = ProgressBar::with_draw_target(
+                    Some(total),
+                    if self.quiet {
+                        ProgressDrawTarget::hidden()
+                    } else {
+                        ProgressDrawTarget::stderr()
+                    },
+                );
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+                    )
+                    .expect("static template")
+                    .progress_chars("=> "),
+                );
+                bar.set_prefix(phase.to_string());
+                if let Some(old) = self.bar.lock().expect("bar lock").replace(bar) {
+                    old.finish_and_clear();
+                }
+            }
+            Event::Advanced { units } => {
+                if let Some(bar) = self.bar.lock().expect("bar lock").as_ref() {
+                    bar.inc(units);
+                }
+            }
+            Event::Status(text) => {
+                if let Some(bar) = self.bar.lock().expect("bar lock").as_ref() {
+                    bar.set_message(text.to_string());
+                }
+            }
+            Event::Finished => {
+                if let Some(bar) = self.bar.lock().expect("bar lock").take() {
+                    bar.finish_and_clear();
+                }
+            }
+            Event::Note(text) if !self.quiet => self.line(text),
+            Event::Note(_) => {}
+            // Left-out inputs are warnings, shown even with --quiet.
+            Event::Skipped { path, reason } => {
+                self.line(&format!("skipped {}: {reason}", path.display()))
+            }
+            // The same numbers arrive as notes worded for people.
+            Event::Metrics(_) => {}
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        STOP_REQUESTED.load(Ordering::SeqCst)
+    }
+}
