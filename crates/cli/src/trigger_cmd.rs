@@ -412,7 +412,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                 val_clips: args.val_clips,
                 seed: args.seed.seed,
                 spectrogram: SpectrogramConfig {
-                    rate: voices::RATE,
+                    rate: casebook_trigger::data::SAMPLE_RATE,
                     n_fft: args.n_fft,
                     hop: args.hop,
                 },

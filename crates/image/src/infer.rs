@@ -106,10 +106,7 @@ impl Classifier {
                 None,
                 &self.device,
             );
-            let probs = softmax(self.model.forward(x), 1)
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap_or_default();
+            let probs = casebook_core::tensor::values(softmax(self.model.forward(x), 1));
             out.extend(probs.chunks(k).map(<[f32]>::to_vec));
         }
         out

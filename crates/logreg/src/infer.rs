@@ -40,12 +40,7 @@ impl Model {
             TensorData::new(x, [rows.len(), self.features.width()]),
             &device,
         );
-        let p = self
-            .net
-            .probabilities(x, self.targets.mode)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let p = casebook_core::tensor::values(self.net.probabilities(x, self.targets.mode));
         Ok((p, notes))
     }
 

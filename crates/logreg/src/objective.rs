@@ -106,12 +106,12 @@ mod tests {
         let (p, w, b) = problem(mode, k);
         let (_, gw, gb) = p.loss_and_grad(&w, &b);
         let analytic: Vec<f32> = [
-            gw.into_data().try_to_vec::<f32>().unwrap(),
-            gb.into_data().try_to_vec::<f32>().unwrap(),
+            casebook_core::tensor::values(gw),
+            casebook_core::tensor::values(gb),
         ]
         .concat();
-        let wv = w.clone().into_data().try_to_vec::<f32>().unwrap();
-        let bv = b.clone().into_data().try_to_vec::<f32>().unwrap();
+        let wv = casebook_core::tensor::values(w.clone());
+        let bv = casebook_core::tensor::values(b.clone());
         let device = Device::flex();
         let eps = 1e-2f32;
         for i in 0..wv.len() + bv.len() {

@@ -2,13 +2,13 @@
 //! probabilities, and detection — always as a stream.
 //!
 //! [`Stream`] runs the network incrementally: it keeps the unfinished
-//! spectrogram frame, the last `kernel` frames for the convolution and both
-//! GRU states, so each chunk of audio costs only its own work and memory stays
-//! constant however long the input is. Offline `detect` is the same stream fed
-//! from a file, so the two agree by construction; a test checks the stream
-//! against the burn network on whole clips. Work that is not sequential (the
-//! convolution as im2col × weights, the GRU input projections) is batched over
-//! all steps a chunk completes, through `matrixmultiply`.
+//! spectrogram frame and the last `kernel` frames for the convolution, and
+//! hands the windows each chunk completes to the network's streaming form
+//! ([`StreamNet`], which keeps both GRU states), so each chunk of audio costs
+//! only its own work and memory stays constant however long the input is.
+//! Offline `detect` is the same stream fed from a file, so the two agree by
+//! construction; a test checks the stream against the burn network on whole
+//! clips.
 
 use std::path::Path;
 
@@ -22,8 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::audio::{Pcm16Decoder, StreamResampler, WavChunks};
 use crate::data::features::FeatureConfig;
 use crate::data::spectrogram::{Spectrogram, SpectrogramConfig};
-use crate::model::gru::SequenceGru;
-use crate::model::gru_kernel;
+use crate::model::stream::StreamNet;
 use crate::model::{TriggerNet, TriggerNetConfig};
 
 /// The task name written into trigger-word model files.
@@ -34,12 +33,7 @@ pub fn device() -> Device {
     Device::flex()
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("f32 tensor")
-}
+use casebook_core::tensor::values;
 
 /// A trained trigger-word model.
 #[derive(Debug, Clone)]
@@ -158,172 +152,6 @@ fn step_time(s: &SpectrogramConfig, architecture: &TriggerNetConfig, step: usize
     (last_frame * s.hop + s.n_fft) as f64 / s.rate as f64
 }
 
-/// Inference-mode batch norm as a per-channel affine map.
-#[derive(Debug, Clone)]
-struct Affine {
-    scale: Vec<f32>,
-    shift: Vec<f32>,
-}
-
-impl Affine {
-    fn of(norm: &burn::nn::BatchNorm) -> Self {
-        let gamma = values(norm.gamma.val());
-        let beta = values(norm.beta.val());
-        let mean = values(norm.running_mean.value());
-        let var = values(norm.running_var.value());
-        let scale: Vec<f32> = gamma
-            .iter()
-            .zip(&var)
-            .map(|(g, v)| g / (v + norm.epsilon as f32).sqrt())
-            .collect();
-        let shift = beta
-            .iter()
-            .zip(&mean)
-            .zip(&scale)
-            .map(|((b, m), s)| b - m * s)
-            .collect();
-        Self { scale, shift }
-    }
-
-    fn apply(&self, rows: &mut [f32]) {
-        let n = self.scale.len();
-        for row in rows.chunks_mut(n) {
-            for ((v, s), b) in row.iter_mut().zip(&self.scale).zip(&self.shift) {
-                *v = *v * s + b;
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct GruWeights {
-    w_ih: Vec<f32>,
-    b_ih: Vec<f32>,
-    w_hh: Vec<f32>,
-    b_hh: Vec<f32>,
-    hidden: usize,
-}
-
-impl GruWeights {
-    fn of(gru: &SequenceGru) -> Self {
-        Self {
-            w_ih: values(gru.input.weight.val()),
-            b_ih: values(gru.input.bias.as_ref().expect("GRU input bias").val()),
-            w_hh: values(gru.w_hh.val()),
-            b_hh: values(gru.b_hh.val()),
-            hidden: gru.hidden(),
-        }
-    }
-
-    /// Runs `rows` steps of input `x` `[rows, d_in]` from state `h`,
-    /// returning the states `[rows, hidden]`.
-    fn run(&self, x: &[f32], rows: usize, h: &mut [f32]) -> Vec<f32> {
-        let gates = 3 * self.hidden;
-        let xp = affine_rows(x, rows, &self.w_ih, &self.b_ih, gates);
-        let mut out = vec![0f32; rows * self.hidden];
-        let mut scratch = vec![0f32; gates];
-        for t in 0..rows {
-            gru_kernel::step(
-                &xp[t * gates..(t + 1) * gates],
-                &self.w_hh,
-                &self.b_hh,
-                h,
-                &mut scratch,
-            );
-            out[t * self.hidden..(t + 1) * self.hidden].copy_from_slice(h);
-        }
-        out
-    }
-}
-
-/// `x·W + b` for `rows` rows of `x` `[rows, k]`, `W` `[k, n]`.
-fn affine_rows(x: &[f32], rows: usize, w: &[f32], b: &[f32], n: usize) -> Vec<f32> {
-    let k = w.len() / n;
-    // sgemm trusts these sizes: a mismatch must stop here, not read past a buffer.
-    assert!(
-        w.len() == k * n && x.len() == rows * k && b.len() == n,
-        "affine_rows: x {} for {rows}×{k}, w {} for {k}×{n}, b {} for {n}",
-        x.len(),
-        w.len(),
-        b.len()
-    );
-    let mut out: Vec<f32> = b.iter().copied().cycle().take(rows * n).collect();
-    if rows > 0 {
-        // SAFETY: x holds rows·k, w holds k·n and out rows·n values, row-major.
-        unsafe {
-            matrixmultiply::sgemm(
-                rows,
-                k,
-                n,
-                1.0,
-                x.as_ptr(),
-                k as isize,
-                1,
-                w.as_ptr(),
-                n as isize,
-                1,
-                1.0,
-                out.as_mut_ptr(),
-                n as isize,
-                1,
-            );
-        }
-    }
-    out
-}
-
-/// The network's weights as plain arrays, for the stream.
-#[derive(Debug, Clone)]
-struct StreamWeights {
-    /// `[kernel·bins, filters]`: row `k·bins + f` holds tap `k` of bin `f`.
-    conv: Vec<f32>,
-    conv_bias: Vec<f32>,
-    conv_norm: Affine,
-    gru1: GruWeights,
-    norm1: Affine,
-    gru2: GruWeights,
-    norm2: Affine,
-    head: Vec<f32>,
-    head_bias: f32,
-}
-
-impl StreamWeights {
-    fn of(model: &TriggerModel) -> Self {
-        let net = &model.net;
-        let a = &model.architecture;
-        let w = values(net.conv.weight.val()); // [filters, bins, kernel]
-        let mut conv = vec![0f32; a.kernel * a.bins * a.filters];
-        for c in 0..a.filters {
-            for f in 0..a.bins {
-                for k in 0..a.kernel {
-                    conv[(k * a.bins + f) * a.filters + c] = w[(c * a.bins + f) * a.kernel + k];
-                }
-            }
-        }
-        Self {
-            conv,
-            conv_bias: net
-                .conv
-                .bias
-                .as_ref()
-                .map(|b| values(b.val()))
-                .unwrap_or(vec![0.0; a.filters]),
-            conv_norm: Affine::of(&net.conv_norm),
-            gru1: GruWeights::of(&net.gru1),
-            norm1: Affine::of(&net.norm1),
-            gru2: GruWeights::of(&net.gru2),
-            norm2: Affine::of(&net.norm2),
-            head: values(net.head.weight.val()),
-            head_bias: net
-                .head
-                .bias
-                .as_ref()
-                .map(|b| values(b.val())[0])
-                .unwrap_or(0.0),
-        }
-    }
-}
-
 /// One output step of a stream.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepScore {
@@ -337,7 +165,7 @@ pub struct StepScore {
 pub struct Stream {
     features: FeatureConfig,
     architecture: TriggerNetConfig,
-    weights: StreamWeights,
+    net: StreamNet,
     spectrogram: Spectrogram,
     /// Samples not yet consumed by a complete frame.
     pending: Vec<f32>,
@@ -346,18 +174,13 @@ pub struct Stream {
     first_frame: usize,
     frames_seen: usize,
     steps_done: usize,
-    h1: Vec<f32>,
-    h2: Vec<f32>,
 }
 
 impl Stream {
     fn new(model: &TriggerModel) -> Self {
-        let weights = StreamWeights::of(model);
         Self {
             spectrogram: Spectrogram::new(model.features.spectrogram),
-            h1: vec![0.0; weights.gru1.hidden],
-            h2: vec![0.0; weights.gru2.hidden],
-            weights,
+            net: StreamNet::new(&model.net, &model.architecture),
             features: model.features.clone(),
             architecture: model.architecture.clone(),
             pending: Vec::new(),
@@ -400,19 +223,12 @@ impl Stream {
             let start = (step * a.stride - self.first_frame) * bins;
             im2col.extend_from_slice(&self.frames[start..start + window]);
         }
-        let w = &self.weights;
-        let mut x = affine_rows(&im2col, count, &w.conv, &w.conv_bias, a.filters);
-        w.conv_norm.apply(&mut x);
-        x.iter_mut().for_each(|v| *v = v.max(0.0));
-        let mut x = w.gru1.run(&x, count, &mut self.h1);
-        w.norm1.apply(&mut x);
-        let mut x = w.gru2.run(&x, count, &mut self.h2);
-        w.norm2.apply(&mut x);
-        let scores = x
-            .chunks(w.gru2.hidden)
+        let scores = self
+            .net
+            .forward(&im2col, count)
+            .into_iter()
             .enumerate()
-            .map(|(i, row)| {
-                let logit = row.iter().zip(&w.head).map(|(a, b)| a * b).sum::<f32>() + w.head_bias;
+            .map(|(i, logit)| {
                 let step = self.steps_done + i;
                 StepScore {
                     step,
@@ -792,6 +608,6 @@ mod tests {
     fn the_built_in_model_is_compiled_in() {
         let model = TriggerModel::open(BUILTIN).unwrap();
         assert_eq!(model.word, "activate");
-        assert_eq!(model.features.spectrogram.rate, crate::data::voices::RATE);
+        assert_eq!(model.features.spectrogram.rate, crate::data::SAMPLE_RATE);
     }
 }

@@ -119,7 +119,7 @@ mod tests {
         };
         let t = to_tensor(&[&img], 8, &norm, None, &device);
         assert_eq!(t.dims(), [1, 3, 8, 8]);
-        let v = t.into_data().try_to_vec::<f32>().unwrap();
+        let v = casebook_core::tensor::values(t);
         // Offset (0, 0) for a 9 -> 8 centre crop, so pixel (4, 4) stays at (4, 4).
         assert_eq!(v[4 * 8 + 4], 1.0);
         assert_eq!(v[0], -1.0);

@@ -8,7 +8,7 @@ use super::spectrogram::{Spectrogram, SpectrogramConfig};
 /// The model's spectrogram: the lecture's 101 bins × 5511 frames for 10 s,
 /// at the built-in pools' 16 kHz (hop 29 samples instead of 80 at 44.1 kHz).
 pub const MODEL_SPECTROGRAM: SpectrogramConfig = SpectrogramConfig {
-    rate: 16_000,
+    rate: super::SAMPLE_RATE,
     n_fft: 200,
     hop: 29,
 };

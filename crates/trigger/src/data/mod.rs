@@ -10,3 +10,7 @@ pub mod synth;
 pub mod voices;
 
 pub use audio::Clip;
+
+/// The sample rate of the trigger model, its spectrogram and the built-in
+/// speech pools; other audio is resampled to it.
+pub const SAMPLE_RATE: u32 = 16_000;

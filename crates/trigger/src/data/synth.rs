@@ -36,7 +36,7 @@ impl Pools {
     /// Loads the pools at the built-in 16 kHz; user clips are resampled. The
     /// built-in pool is read only for what the sources leave to it.
     pub fn load(sources: &PoolSources) -> Result<Self> {
-        let rate = voices::RATE;
+        let rate = super::SAMPLE_RATE;
         let (builtin_pos, builtin_neg) =
             if sources.positives.is_none() || sources.negatives.is_none() {
                 voices::load_builtin_pool(sources.test_voices)?

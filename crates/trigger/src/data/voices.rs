@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Clip;
 
-/// Sample rate of the built-in pools (and of the trigger model).
-pub const RATE: u32 = 16_000;
+use super::SAMPLE_RATE as RATE;
 
 /// The committed pools, compiled into the binary so an installed `casebook`
 /// needs no source tree.

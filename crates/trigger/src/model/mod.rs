@@ -13,6 +13,7 @@
 
 pub mod gru;
 pub mod gru_kernel;
+pub mod stream;
 
 use burn::config::Config;
 use burn::module::Module;
