@@ -8,11 +8,11 @@ use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::run::RunDir;
 use casebook_core::split::SplitFractions;
-use casebook_image::data::ScannedDataset;
 use casebook_image::eval::{evaluate_folder, EvalConfig, ITEMS};
 use casebook_image::infer::Classifier;
 use casebook_image::study;
 use casebook_image::train::{self, TrainConfig};
+use casebook_vision::ScannedDataset;
 use clap::{Args, Subcommand};
 
 use crate::args::{RunArgs, SeedArg};

@@ -71,6 +71,41 @@ pub fn stratified_split(labels: &[usize], fractions: SplitFractions, seed: u64) 
     out
 }
 
+/// Splits items by group (e.g. identity: every photo of one person on one
+/// side), so a test never shows the model a group it trained on. Groups are
+/// shuffled with `seed`, then whole groups fill validation and test up to
+/// their fractions of the items; train takes the rest. With at least three
+/// groups, each part with a non-zero fraction gets at least one.
+pub fn group_split(groups: &[usize], fractions: SplitFractions, seed: u64) -> SplitIndices {
+    let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &group) in groups.iter().enumerate() {
+        by_group.entry(group).or_default().push(i);
+    }
+    let mut members: Vec<Vec<usize>> = by_group.into_values().collect();
+    members.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let total = fractions.train + fractions.val + fractions.test;
+    let target = |fraction: f64| ((fraction / total) * groups.len() as f64).round() as usize;
+    let enough_groups = members.len() >= 3;
+    let mut out = SplitIndices::default();
+    let mut rest = members.into_iter().peekable();
+    for (part, fraction) in [
+        (&mut out.val, fractions.val),
+        (&mut out.test, fractions.test),
+    ] {
+        let wanted = target(fraction);
+        while rest.peek().is_some()
+            && (part.len() < wanted || (part.is_empty() && fraction > 0.0 && enough_groups))
+        {
+            part.extend(rest.next().expect("peeked"));
+        }
+    }
+    out.train.extend(rest.flatten());
+    out.train.sort_unstable();
+    out.val.sort_unstable();
+    out.test.sort_unstable();
+    out
+}
+
 /// One labelled item of a split manifest (a path relative to the data root).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestItem {
@@ -149,6 +184,31 @@ impl SplitManifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_split_keeps_every_group_on_one_side() {
+        // 20 people with 1-9 photos each.
+        let groups: Vec<usize> = (0..20).flat_map(|g| vec![g; 1 + g % 9]).collect();
+        let split = group_split(&groups, SplitFractions::default(), 7);
+        let side = |ids: &[usize]| -> std::collections::BTreeSet<usize> {
+            ids.iter().map(|&i| groups[i]).collect()
+        };
+        let (train, val, test) = (side(&split.train), side(&split.val), side(&split.test));
+        assert!(train.is_disjoint(&val) && train.is_disjoint(&test) && val.is_disjoint(&test));
+        assert_eq!(
+            split.train.len() + split.val.len() + split.test.len(),
+            groups.len()
+        );
+        assert!(!val.is_empty() && !test.is_empty());
+        // Whole groups overshoot the fractions by less than one group (≤ 9 photos).
+        let tenth = groups.len() / 10;
+        assert!(
+            split.val.len() >= tenth && split.val.len() < tenth + 9,
+            "{split:?}"
+        );
+        assert_eq!(split, group_split(&groups, SplitFractions::default(), 7));
+        assert_ne!(split, group_split(&groups, SplitFractions::default(), 8));
+    }
 
     fn labels(counts: &[usize]) -> Vec<usize> {
         counts

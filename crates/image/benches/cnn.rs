@@ -5,9 +5,9 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use casebook_image::data::Normalization;
 use casebook_image::infer::{Classifier, Preprocessing};
 use casebook_image::model::{Cnn, CnnConfig};
+use casebook_vision::Normalization;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 const BATCH: usize = 32;

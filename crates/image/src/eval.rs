@@ -13,8 +13,8 @@ use casebook_core::run::RunDir;
 use casebook_core::split::ManifestItem;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{load_items, ImageSet, ScannedDataset, Skipped};
 use crate::infer::Classifier;
+use casebook_vision::{load_items, ImageSet, ScannedDataset, Skipped};
 
 /// Everything measured on one evaluation set.
 pub type Evaluation = Classification;

@@ -12,9 +12,8 @@ use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::data::batch::{load_size, to_tensor};
-use crate::data::{dataset, Normalization};
 use crate::model::{Cnn, CnnConfig};
+use casebook_vision::{load_size, load_square, to_tensor, Normalization};
 
 /// The task name written into image-classifier model files.
 pub const TASK: &str = "image-classifier";
@@ -117,7 +116,7 @@ impl Classifier {
         let mut results: Vec<Result<Prediction, String>> = Vec::with_capacity(paths.len());
         let loaded: Vec<Result<RgbImage, String>> = paths
             .iter()
-            .map(|p| dataset::load_square(p, self.preprocessing.load_size))
+            .map(|p| load_square(p, self.preprocessing.load_size))
             .collect();
         let ok_images: Vec<RgbImage> = loaded
             .iter()

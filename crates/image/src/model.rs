@@ -3,18 +3,15 @@
 //! dropout and a linear classifier. Global pooling makes the same weights
 //! work at any input resolution, which the resolution study relies on.
 //!
-//! The layers are burn's `nn` modules, used only here, so faster kernels can
-//! be swapped in behind this file without touching data, training or reports.
+//! The conv blocks are `casebook_vision::layers::ConvBlock`, shared with the
+//! other image cases; the rest are burn's `nn` modules, used only here.
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
-};
-use burn::tensor::activation::relu;
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
+use casebook_vision::layers::ConvBlock;
 
 /// Architecture hyper-parameters, stored in the model file.
 #[derive(Config, Debug, PartialEq)]
@@ -25,28 +22,6 @@ pub struct CnnConfig {
     pub widths: Vec<usize>,
     #[config(default = 0.2)]
     pub dropout: f64,
-}
-
-#[derive(Module, Debug)]
-pub struct ConvBlock {
-    conv: Conv2d,
-    norm: BatchNorm,
-}
-
-impl ConvBlock {
-    fn new(channels_in: usize, channels_out: usize, device: &Device) -> Self {
-        Self {
-            conv: Conv2dConfig::new([channels_in, channels_out], [3, 3])
-                .with_padding(PaddingConfig2d::Same)
-                .with_bias(false)
-                .init(device),
-            norm: BatchNormConfig::new(channels_out).init(device),
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(self.conv.forward(x)))
-    }
 }
 
 #[derive(Module, Debug)]

@@ -23,8 +23,8 @@ use casebook_core::{fsx, plot};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{dataset, ScannedDataset};
 use crate::train::{self, TrainConfig, TrainOutcome};
+use casebook_vision::{load_square, ScannedDataset};
 
 /// Points of accuracy within which a smaller resolution counts as good enough.
 const GOOD_ENOUGH: f64 = 0.01;
@@ -271,7 +271,7 @@ fn write_human_page(
         .into_iter()
         .enumerate()
         .map(|(i, (r, item))| {
-            let img = dataset::load_square(&root.join(&item.path), r)
+            let img = load_square(&root.join(&item.path), r)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", item.path))?;
             let mut png = Vec::new();
             img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;

@@ -27,12 +27,13 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::batch::{load_size, to_tensor};
-use crate::data::{load_items, Augment, ImageSet, Normalization, ScannedDataset, Skipped};
 use crate::eval::{Evaluation, ITEMS};
 use crate::infer::{Classifier, Preprocessing};
 use crate::model::CnnConfig;
 use casebook_core::classification::Classification;
+use casebook_vision::{
+    load_items, load_size, to_tensor, Augment, ImageSet, Normalization, ScannedDataset, Skipped,
+};
 
 /// Everything that defines a training run; written to `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

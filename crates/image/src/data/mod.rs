@@ -1,9 +1,5 @@
-//! Data for the image case: the built-in scene generator, class-per-folder
-//! datasets, and turning images into normalised, augmented tensor batches.
+//! Data for the image case: the built-in scene generator. Folder datasets,
+//! decoding and tensor batches are shared with the other image cases in
+//! `casebook_vision`.
 
-pub mod batch;
-pub mod dataset;
 pub mod generate;
-
-pub use batch::{Augment, Normalization};
-pub use dataset::{load_items, load_square, ImageSet, ScannedDataset, Skipped};

@@ -1,4 +1,5 @@
-//! Class-per-folder image datasets: `ROOT/<class>/*.png|jpg`. Scanning lists
+//! Label-per-folder image datasets: `ROOT/<label>/*.png|jpg`, where a label
+//! is a class (`day`, `night`) or an identity (`alice`, `bob`). Scanning lists
 //! the files; loading decodes, squares and resizes them, and lists every file
 //! it had to leave out with the reason, instead of failing the whole run.
 
@@ -33,7 +34,10 @@ impl ScannedDataset {
     /// Lists `root/<class>/<file>`; classes are the sub-folders, sorted.
     pub fn scan(root: &Path) -> Result<Self> {
         if !root.is_dir() {
-            bail!("dataset folder {} does not exist; make one with `casebook data daynight --out {}` or point at a folder with one sub-folder per class", root.display(), root.display());
+            bail!(
+                "dataset folder {} does not exist; point at a folder with one sub-folder per class (or per person)",
+                root.display()
+            );
         }
         let mut class_dirs: Vec<PathBuf> = std::fs::read_dir(root)
             .with_context(|| format!("cannot list {}", root.display()))?

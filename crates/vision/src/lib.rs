@@ -1,0 +1,19 @@
+//! Vision pieces that every image case shares (day/night today; faces and
+//! style transfer next), written once:
+//!
+//! - [`folder`]: datasets laid out as one sub-folder per label — a class
+//!   (`day/`, `night/`) or an identity (`alice/`, `bob/`) — scanned, split and
+//!   decoded, with every left-out file listed and explained;
+//! - [`batch`]: images to normalised `[batch, 3, h, w]` tensors, with
+//!   training-time augmentation (random crop, flip, colour jitter);
+//! - [`layers`]: network building blocks (conv 3×3 → batch norm → ReLU).
+//!
+//! Splits by identity (all photos of one person on one side) are
+//! `casebook_core::split::group_split`.
+
+pub mod batch;
+pub mod folder;
+pub mod layers;
+
+pub use batch::{load_size, to_tensor, Augment, Normalization};
+pub use folder::{load_items, load_square, square, ImageSet, ScannedDataset, Skipped};
