@@ -142,9 +142,9 @@ pub fn confusion_chart(title: &str, classes: &[String], matrix: &[Vec<usize>]) -
                 (6, y + cell / 2 - 6),
                 style(13),
             )))?;
-            for p in 0..k {
+            for (p, &count) in matrix[t].iter().enumerate().take(k) {
                 let x = left + cell * p as i32;
-                let share = matrix[t][p] as f64 / row_total.max(1) as f64;
+                let share = count as f64 / row_total.max(1) as f64;
                 let shade = (255.0 - 200.0 * share) as u8;
                 let color = RGBColor(shade, shade, 255);
                 draw(root.draw(&Rectangle::new(
@@ -156,16 +156,16 @@ pub fn confusion_chart(title: &str, classes: &[String], matrix: &[Vec<usize>]) -
                     BLACK.stroke_width(1),
                 )))?;
                 draw(root.draw(&Text::new(
-                    matrix[t][p].to_string(),
+                    count.to_string(),
                     (x + 6, y + cell / 2 - 6),
                     style(14),
                 )))?;
             }
         }
-        for p in 0..k {
+        for (p, class) in classes.iter().enumerate().take(k) {
             let x = left + cell * p as i32;
             let y = top + cell * k as i32 + 6;
-            draw(root.draw(&Text::new(truncate(&classes[p], 10), (x + 2, y), style(12))))?;
+            draw(root.draw(&Text::new(truncate(class, 10), (x + 2, y), style(12))))?;
         }
         root.present().map_err(|e| anyhow!("plot: {e}"))?;
     }

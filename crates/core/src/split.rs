@@ -214,7 +214,7 @@ mod tests {
         counts
             .iter()
             .enumerate()
-            .flat_map(|(c, &n)| std::iter::repeat(c).take(n))
+            .flat_map(|(c, &n)| std::iter::repeat_n(c, n))
             .collect()
     }
 

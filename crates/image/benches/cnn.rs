@@ -34,7 +34,7 @@ fn train_step(c: &mut Criterion) {
             let grads = GradientsParams::from_grads(loss.backward(), &m);
             let m = optimizer.step(2e-3, m, grads);
             // Reading a value waits for the step to finish on any backend.
-            let _ = m.forward(x.clone().slice([0..2])).into_data();
+            let _ = m.forward(x.clone().narrow(0, 0, 2)).into_data();
             model = Some(m);
         })
     });

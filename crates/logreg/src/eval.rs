@@ -48,7 +48,7 @@ fn rows(values: &[f32], k: usize) -> Vec<Vec<f32>> {
 /// Evaluates probabilities `p` (`[n, k]`) against targets `y` (`[n, k]`).
 /// `names` are the classes (binary: both; multiclass: all) or the labels.
 pub fn evaluate(mode: Mode, names: &[String], p: &[f32], y: &[f32], k: usize) -> Evaluation {
-    let n = if k == 0 { 0 } else { p.len() / k };
+    let n = p.len().checked_div(k).unwrap_or(0);
     let (pr, yr) = (rows(p, k), rows(y, k));
     let column = |v: &[Vec<f32>], j: usize| v.iter().map(|r| r[j]).collect::<Vec<f32>>();
     let truth_of = |j: usize| {

@@ -132,7 +132,7 @@ pub fn report_curve(report: &mut Report, what: &str, curve: &[OperatingPoint]) -
     let rows: Vec<Vec<String>> = curve
         .iter()
         .filter(|p| {
-            (p.threshold * 100.0).round() as u32 % 10 == 0
+            ((p.threshold * 100.0).round() as u32).is_multiple_of(10)
                 || p.threshold == 0.05
                 || p.threshold == 0.95
         })

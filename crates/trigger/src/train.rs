@@ -396,7 +396,9 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
         phase.advance(1);
         phase.status(&format!("loss {:.4}", loss_sum / interval_steps as f64));
 
-        if state.completed_steps % config.eval_every == 0 || state.completed_steps == config.steps {
+        if state.completed_steps.is_multiple_of(config.eval_every)
+            || state.completed_steps == config.steps
+        {
             let model = TriggerModel::new(
                 &net,
                 architecture.clone(),

@@ -484,7 +484,7 @@ fn draw_countryside(canvas: &mut Canvas, sky: &Sky, horizon: f32, night: bool, r
         (0.0f32, far, 6.0f32),
         (1.0, scale(grass, light * 0.85), 10.0),
     ] {
-        let phase = rng.gen_range(0.0..6.28);
+        let phase = rng.gen_range(0.0..std::f32::consts::TAU);
         let freq = rng.gen_range(0.03..0.09);
         for x in 0..n {
             let top = horizon + layer * 8.0 - amp * ((x as f32 * freq + phase).sin() * 0.5 + 0.5);

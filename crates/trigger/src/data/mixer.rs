@@ -253,7 +253,7 @@ mod tests {
             let positives_placed = m.segments.iter().filter(|s| s.positive).count();
             assert!(positives_placed <= config.max_positives);
             if positives_placed > 0 {
-                assert!(m.labels.iter().any(|&v| v == 1.0));
+                assert!(m.labels.contains(&1.0));
             }
             // Inserted audio is really there: a segment is louder than the background.
             for s in &m.segments {

@@ -102,7 +102,7 @@ impl Spectrogram {
                     .map(|k| {
                         let p = spectrum[k].norm_sqr() * self.scale;
                         // One-sided: double all but DC and (for even n_fft) Nyquist.
-                        let edge = k == 0 || (c.n_fft % 2 == 0 && k == bins - 1);
+                        let edge = k == 0 || (c.n_fft.is_multiple_of(2) && k == bins - 1);
                         if edge {
                             p
                         } else {

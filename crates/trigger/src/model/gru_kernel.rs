@@ -274,9 +274,9 @@ mod tests {
 
         let eps = 1e-3f32;
         let check = |name: &str, analytic: &[f32], perturb: &dyn Fn(usize, f32) -> f64| {
-            for i in 0..analytic.len() {
+            for (i, &a) in analytic.iter().enumerate() {
                 let numeric = (perturb(i, eps) - perturb(i, -eps)) / (2.0 * eps as f64);
-                let a = analytic[i] as f64;
+                let a = a as f64;
                 assert!(
                     (a - numeric).abs() <= 2e-3 * (1.0 + numeric.abs()),
                     "{name}[{i}]: analytic {a} vs numeric {numeric}"
