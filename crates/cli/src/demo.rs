@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use casebook_core::observe::Observer;
-use casebook_core::run::RunDir;
+use casebook_core::run::{RunDir, Training};
 use casebook_image::data::generate::{generate_dataset, GenerateOptions};
 use casebook_image::eval::ITEMS;
-use casebook_image::train::{self, TrainConfig};
+use casebook_image::train::TrainConfig;
 use clap::Args;
 
 use crate::args::SeedArg;
@@ -84,11 +84,7 @@ pub fn run(args: &DemoArgs, observer: &dyn Observer) -> Result<()> {
         seed,
         ..TrainConfig::default()
     };
-    let outcome = train::train(
-        &config,
-        RunDir::create(&runs, Some("daynight"), "image")?,
-        observer,
-    )?;
+    let outcome = config.train(RunDir::create(&runs, Some("daynight"), "image")?, observer)?;
     print!("{}", outcome.test.summary(ITEMS));
 
     println!("== 3. Logistic regression on a generated table (multiclass, categorical column, missing values)");

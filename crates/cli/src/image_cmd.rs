@@ -6,12 +6,12 @@ use anyhow::{bail, Context, Result};
 use casebook_core::balance::{Balance, BalanceReport};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
-use casebook_core::run::RunDir;
+use casebook_core::run::{RunDir, Training};
 use casebook_core::split::SplitFractions;
 use casebook_image::eval::{evaluate_folder, EvalConfig, ITEMS};
 use casebook_image::infer::Classifier;
 use casebook_image::study;
-use casebook_image::train::{self, TrainConfig};
+use casebook_image::train::TrainConfig;
 use casebook_vision::ScannedDataset;
 use clap::{Args, Subcommand};
 
@@ -195,10 +195,10 @@ pub fn train_config(args: &TrainArgs, data: PathBuf) -> TrainConfig {
 
 fn train_cmd(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
     let outcome = match (&args.resume, &args.data) {
-        (Some(run_dir), _) => train::resume(RunDir::open(run_dir)?, observer)?,
+        (Some(run_dir), _) => TrainConfig::resume(RunDir::open(run_dir)?, observer)?,
         (None, Some(data)) => {
             let config = train_config(&args, data.clone());
-            train::train(&config, args.run.create("image")?, observer)?
+            config.train(args.run.create("image")?, observer)?
         }
         (None, None) => bail!("give a dataset folder to train on, or --resume RUN_DIR"),
     };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use casebook_core::observe::Observer;
-use casebook_core::run::RunDir;
+use casebook_core::run::{RunDir, Training};
 use casebook_trigger::data::mixer::MixConfig;
 use casebook_trigger::data::spectrogram::SpectrogramConfig;
 use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
@@ -15,7 +15,7 @@ use casebook_trigger::infer::{
     detect_file, listen, write_chimed, Detection, DetectionRule, TriggerModel,
 };
 use casebook_trigger::model::Preset;
-use casebook_trigger::train::{self, TrainConfig};
+use casebook_trigger::train::TrainConfig;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::args::{RunArgs, SeedArg};
@@ -389,7 +389,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
 
 fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
     let outcome = match &args.resume {
-        Some(run_dir) => train::resume(RunDir::open(run_dir)?, observer)?,
+        Some(run_dir) => TrainConfig::resume(RunDir::open(run_dir)?, observer)?,
         None => {
             let config = TrainConfig {
                 word: args.word,
@@ -417,7 +417,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                     hop: args.hop,
                 },
             };
-            train::train(&config, args.run.create("trigger")?, observer)?
+            config.train(args.run.create("trigger")?, observer)?
         }
     };
     let v = outcome.validation;

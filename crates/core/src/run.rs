@@ -49,6 +49,33 @@ pub fn series(history: &[MetricsRecord], name: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A case's training, as its configuration: how the configuration is checked
+/// and how a run is fitted from whatever checkpoint its folder holds. Starting
+/// and resuming are written once, here.
+pub trait Training: Serialize + serde::de::DeserializeOwned {
+    type Outcome;
+
+    /// Checks the configuration before anything is loaded or written.
+    fn validate(&self) -> Result<()>;
+
+    /// Fits the run in `run`, continuing from its checkpoint if it has one.
+    fn fit(&self, run: RunDir, observer: &dyn crate::observe::Observer) -> Result<Self::Outcome>;
+
+    /// Starts a new run in `run` (see [`RunDir::start`]).
+    fn train(&self, run: RunDir, observer: &dyn crate::observe::Observer) -> Result<Self::Outcome> {
+        run.start(self, |run| {
+            self.validate()?;
+            self.fit(run, observer)
+        })
+    }
+
+    /// Continues the run in `run` with the configuration it was started with.
+    fn resume(run: RunDir, observer: &dyn crate::observe::Observer) -> Result<Self::Outcome> {
+        let config: Self = run.read_config()?;
+        config.fit(run, observer)
+    }
+}
+
 const CHECKPOINT: &str = "checkpoint";
 
 /// A run folder on disk.

@@ -16,14 +16,14 @@ use base64::Engine;
 use casebook_core::human::{self, KeyEntry, PageText, Question};
 use casebook_core::observe::Observer;
 use casebook_core::report::{escape, Report};
-use casebook_core::run::RunDir;
+use casebook_core::run::{RunDir, Training};
 use casebook_core::seed::{self, purpose};
 use casebook_core::split::{SplitFractions, SplitManifest};
 use casebook_core::{fsx, plot};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::train::{self, TrainConfig, TrainOutcome};
+use crate::train::{TrainConfig, TrainOutcome};
 use casebook_vision::{load_square, ScannedDataset};
 
 /// Points of accuracy within which a smaller resolution counts as good enough.
@@ -75,7 +75,7 @@ fn train_series(
         observer.note(&format!("== {name}"));
         config.split = Some(split_path.clone());
         let run = RunDir::create(study.path(), Some(&name), "study")?;
-        let outcome = train::train(&config, run, observer)?;
+        let outcome = config.train(run, observer)?;
         points.push(StudyPoint::from_outcome(&config, &outcome));
     }
     Ok(points)

@@ -19,7 +19,7 @@ use casebook_core::config::{require, require_positive};
 use casebook_core::encoding::LabelEncoder;
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::{Event, Observer};
-use casebook_core::run::{series, MetricsRecord, RunDir};
+use casebook_core::run::{series, MetricsRecord, RunDir, Training};
 use casebook_core::seed::{self, purpose};
 use casebook_core::split::{stratified_split, SplitFractions, SplitManifest};
 use casebook_core::{checkpoint, plot};
@@ -111,18 +111,16 @@ struct Loaded {
     balance: BalanceReport,
 }
 
-/// Starts a new run in `run` (its `config.json` is written here).
-pub fn train(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
-    run.start(config, |run| {
-        validate(config)?;
-        fit(config, run, observer)
-    })
-}
+impl Training for TrainConfig {
+    type Outcome = TrainOutcome;
 
-/// Continues a run from its last checkpoint.
-pub fn resume(run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
-    let config: TrainConfig = run.read_config()?;
-    fit(&config, run, observer)
+    fn validate(&self) -> Result<()> {
+        validate(self)
+    }
+
+    fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
+        fit(self, run, observer)
+    }
 }
 
 fn validate(config: &TrainConfig) -> Result<()> {

@@ -16,7 +16,7 @@ use burn::tensor::{Tensor, TensorData};
 use casebook_core::config::{require, require_positive};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::{Event, Observer};
-use casebook_core::run::{series, MetricsRecord, RunDir};
+use casebook_core::run::{series, MetricsRecord, RunDir, Training};
 use casebook_core::seed::{self, purpose};
 use casebook_core::{checkpoint, plot};
 use rand::Rng;
@@ -205,18 +205,16 @@ fn validate(config: &TrainConfig) -> Result<()> {
     Ok(())
 }
 
-/// Starts a new run in `run`.
-pub fn train(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
-    run.start(config, |run| {
-        validate(config)?;
-        fit(config, run, observer)
-    })
-}
+impl Training for TrainConfig {
+    type Outcome = TrainOutcome;
 
-/// Continues a run from its last checkpoint.
-pub fn resume(run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
-    let config: TrainConfig = run.read_config()?;
-    fit(&config, run, observer)
+    fn validate(&self) -> Result<()> {
+        validate(self)
+    }
+
+    fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
+        fit(self, run, observer)
+    }
 }
 
 /// Validation mixtures with their features, made once per run.

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::{Event, Observer, Silent, Stopped};
-use casebook_core::run::RunDir;
+use casebook_core::run::{RunDir, Training};
 use casebook_trigger::infer::TriggerModel;
 use casebook_trigger::model::Preset;
-use casebook_trigger::train::{resume, train, TrainConfig};
+use casebook_trigger::train::TrainConfig;
 
 fn config(steps: usize) -> TrainConfig {
     TrainConfig {
@@ -28,7 +28,7 @@ fn config(steps: usize) -> TrainConfig {
 fn loss_falls_and_the_run_folder_is_complete() {
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::create(dir.path(), Some("t"), "trigger").unwrap();
-    let outcome = train(&config(60), run, &Silent).unwrap();
+    let outcome = config(60).train(run, &Silent).unwrap();
     let first = &outcome.history[0];
     let last = outcome.history.last().unwrap();
     assert!(
@@ -74,12 +74,12 @@ fn a_stopped_run_keeps_its_checkpoint_and_resumes() {
         after: 7,
         asked: AtomicUsize::new(0),
     };
-    let err = train(&config, run, &stop).unwrap_err();
+    let err = config.train(run, &stop).unwrap_err();
     let stopped = err.downcast_ref::<Stopped>().expect("a Stopped error");
     assert!(stopped.kept.contains("step 5"), "{stopped}");
     let run = RunDir::open(&dir.path().join("t")).unwrap();
     assert!(run.has_checkpoint() && !run.model_path().exists());
-    let outcome = resume(run, &Silent).unwrap();
+    let outcome = TrainConfig::resume(run, &Silent).unwrap();
     let steps: Vec<usize> = outcome.history.iter().map(|r| r.step).collect();
     assert_eq!(steps, [5, 10, 12]);
     assert!(outcome.run.model_path().exists());
