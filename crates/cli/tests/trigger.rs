@@ -387,3 +387,98 @@ fn other_spectrogram_settings_train_and_detect() {
         w,
     );
 }
+
+#[test]
+fn an_installed_binary_needs_nothing_from_the_source_tree() {
+    // A copy of the binary, run from an unrelated folder, as after
+    // `cargo install`: the built-in pools and model are compiled in.
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let installed = w.join("bin/casebook");
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_casebook"), &installed).unwrap();
+    let binary = std::fs::read(&installed).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("trigger");
+    let baked = source.to_str().unwrap().as_bytes();
+    assert!(
+        !binary.windows(baked.len()).any(|window| window == baked),
+        "the binary names the source folder {}",
+        source.display()
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(&installed)
+            .args(args)
+            .current_dir(w)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    run(&[
+        "trigger", "synth", "--out", "clips", "--count", "2", "--quiet",
+    ]);
+    run(&["trigger", "detect", "builtin", "clips/clip_00000.wav"]);
+}
+
+#[test]
+fn ctrl_c_stops_training_at_a_checkpoint_and_resume_finishes_it() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_casebook"))
+        .args([
+            "trigger",
+            "train",
+            "--preset",
+            "small",
+            "--steps",
+            "40",
+            "--batch-size",
+            "2",
+            "--eval-every",
+            "2",
+            "--val-clips",
+            "2",
+            "--run",
+            "stopped",
+            "--quiet",
+        ])
+        .current_dir(w)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = w.join("runs/stopped/checkpoint/state.json");
+    while !state.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("stopped:") && stderr.contains("keeps its checkpoint of step"),
+        "{stderr}"
+    );
+    assert!(!w.join("runs/stopped/model.casebook").exists());
+    let checkpointed: usize =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&state).unwrap())
+            .unwrap()["completed_steps"]
+            .as_u64()
+            .unwrap() as usize;
+    assert!(checkpointed < 40, "the run finished before it was stopped");
+    ok(
+        &["trigger", "train", "--resume", "runs/stopped", "--quiet"],
+        w,
+    );
+    assert!(w.join("runs/stopped/model.casebook").exists());
+}
