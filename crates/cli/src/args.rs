@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use casebook_core::choice::Choice;
 use casebook_core::run::RunDir;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 
 /// Where a command writes its run folder.
@@ -30,4 +32,32 @@ pub struct SeedArg {
     /// Random seed: the same seed gives the same result.
     #[arg(long, default_value_t = casebook_core::seed::DEFAULT)]
     pub seed: u64,
+}
+
+/// Flag values for a library's [`Choice`]: its names are the accepted values
+/// and its explanations the help (`--flag <NAME>` lists them).
+pub fn choice<T: Choice + Clone>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(
+        T::CHOICES
+            .iter()
+            .map(|(_, name, help)| PossibleValue::new(*name).help(*help)),
+    )
+    .map(|name| T::from_name(&name).expect("clap accepts only listed names"))
+}
+
+/// A [`Choice`] or `auto` (let the library pick): `None` for `auto`.
+#[derive(Clone, Copy)]
+pub struct OrAuto<T>(pub Option<T>);
+
+/// Flag values for [`OrAuto`]: `auto` (explained by `auto_help`) and the choice's names.
+pub fn choice_or_auto<T: Choice + Clone>(
+    auto_help: &'static str,
+) -> impl TypedValueParser<Value = OrAuto<T>> {
+    let names = T::CHOICES
+        .iter()
+        .map(|(_, name, help)| PossibleValue::new(*name).help(*help));
+    PossibleValuesParser::new(
+        std::iter::once(PossibleValue::new("auto").help(auto_help)).chain(names),
+    )
+    .map(|name| OrAuto(T::from_name(&name)))
 }

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use casebook_core::balance::{Balance, BalanceReport};
+use casebook_core::choice::Choice;
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::run::{RunDir, Training};
@@ -15,7 +16,7 @@ use casebook_image::train::TrainConfig;
 use casebook_vision::ScannedDataset;
 use clap::{Args, Subcommand};
 
-use crate::args::{RunArgs, SeedArg};
+use crate::args::{choice, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum ImageCommand {
@@ -85,8 +86,8 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
     pub lr: f64,
-    /// Class-imbalance mitigation: none, weights (loss weights n/(k·n_c)) or sampler (draw classes equally often).
-    #[arg(long, default_value = "none")]
+    /// Class-imbalance mitigation.
+    #[arg(long, value_parser = choice::<Balance>(), default_value = Balance::None.name())]
     pub balance: Balance,
     #[command(flatten)]
     pub seed: SeedArg,

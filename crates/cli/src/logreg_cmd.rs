@@ -4,14 +4,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use casebook_core::balance::Balance;
+use casebook_core::choice::Choice;
 use casebook_core::observe::Observer;
 use casebook_logreg::data::{generate, Encoding, Missing, Mode};
 use casebook_logreg::eval::{evaluate_csv, EvalConfig};
 use casebook_logreg::infer::predict_csv;
 use casebook_logreg::train::{self, TrainConfig};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
-use crate::args::{RunArgs, SeedArg};
+use crate::args::{choice, choice_or_auto, OrAuto, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum LogregCommand {
@@ -43,32 +44,6 @@ pub enum LogregCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ModeArg {
-    /// Pick from the target columns (and say what was picked).
-    Auto,
-    Binary,
-    Multilabel,
-    Multiclass,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum EncodeArg {
-    /// One 0/1 input per category (plus one for unseen ones): right for a linear model.
-    Onehot,
-    /// One input with the category's integer code. Cheaper, but it tells a linear model that
-    /// categories are ordered and equally spaced (red < green < blue), which is rarely true.
-    Label,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum MissingArg {
-    /// Fill missing features with the training mean or most frequent category.
-    Impute,
-    /// Drop rows with any missing feature.
-    Drop,
-}
-
 #[derive(Args)]
 pub struct TrainArgs {
     /// CSV file with a header row.
@@ -77,19 +52,19 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',', required = true)]
     pub target: Vec<String>,
     /// Binary (one sigmoid), multilabel (independent sigmoids) or multiclass (softmax).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub mode: ModeArg,
+    #[arg(long, value_parser = choice_or_auto::<Mode>("pick from the target columns (and say what was picked)"), default_value = "auto")]
+    pub mode: OrAuto<Mode>,
     /// How text (categorical) columns become numbers.
-    #[arg(long, value_enum, default_value = "onehot")]
-    pub encode: EncodeArg,
+    #[arg(long, value_parser = choice::<Encoding>(), default_value = TrainConfig::default().encoding.name())]
+    pub encode: Encoding,
     /// What to do with missing feature values (empty, NA, NaN, ?).
-    #[arg(long, value_enum, default_value = "impute")]
-    pub missing: MissingArg,
+    #[arg(long, value_parser = choice::<Missing>(), default_value = TrainConfig::default().missing.name())]
+    pub missing: Missing,
     /// L2 penalty strength, as scikit-learn's 1/C (1.0 matches LogisticRegression's default C=1).
     #[arg(long, default_value_t = TrainConfig::default().l2)]
     pub l2: f64,
-    /// Class imbalance: none, or weights (loss weights n/(k·n_c); per label in multilabel).
-    #[arg(long, default_value = "none")]
+    /// Class imbalance (weights are per label in multilabel; sampler does not apply to a full-batch fit).
+    #[arg(long, value_parser = choice::<Balance>(), default_value = Balance::None.name())]
     pub balance: Balance,
     /// Fraction of rows held out (stratified) to test on; 0 trains on every row.
     #[arg(long, default_value_t = TrainConfig::default().holdout)]
@@ -104,16 +79,6 @@ pub struct TrainArgs {
     pub ignore: Vec<String>,
     #[command(flatten)]
     pub run: RunArgs,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum TableKind {
-    /// `approved` yes/no from numeric columns and a colour.
-    Binary,
-    /// `species` bird/cat/dog.
-    Multiclass,
-    /// `tags`: `;`-separated politics/sports/tech.
-    Multilabel,
 }
 
 pub fn run(cmd: LogregCommand, observer: &dyn Observer) -> Result<()> {
@@ -142,20 +107,9 @@ pub fn config_from(args: &TrainArgs) -> TrainConfig {
     TrainConfig {
         data: args.data.clone(),
         targets: args.target.clone(),
-        mode: match args.mode {
-            ModeArg::Auto => None,
-            ModeArg::Binary => Some(Mode::Binary),
-            ModeArg::Multilabel => Some(Mode::Multilabel),
-            ModeArg::Multiclass => Some(Mode::Multiclass),
-        },
-        encoding: match args.encode {
-            EncodeArg::Onehot => Encoding::Onehot,
-            EncodeArg::Label => Encoding::Label,
-        },
-        missing: match args.missing {
-            MissingArg::Impute => Missing::Impute,
-            MissingArg::Drop => Missing::Drop,
-        },
+        mode: args.mode.0,
+        encoding: args.encode,
+        missing: args.missing,
         l2: args.l2,
         balance: args.balance,
         seed: args.seed.seed,
@@ -169,7 +123,7 @@ pub fn config_from(args: &TrainArgs) -> TrainConfig {
 fn train_cmd(args: &TrainArgs, observer: &dyn Observer) -> Result<()> {
     let config = config_from(args);
     let outcome = train::train(&config, args.run.create("logreg")?, observer)?;
-    let picked = if matches!(args.mode, ModeArg::Auto) {
+    let picked = if args.mode.0.is_none() {
         " (picked from the targets)"
     } else {
         ""
@@ -198,12 +152,7 @@ fn train_cmd(args: &TrainArgs, observer: &dyn Observer) -> Result<()> {
     Ok(())
 }
 
-pub fn generate_table(kind: TableKind, rows: usize, out: &Path, seed: u64) -> Result<()> {
-    let mode = match kind {
-        TableKind::Binary => Mode::Binary,
-        TableKind::Multiclass => Mode::Multiclass,
-        TableKind::Multilabel => Mode::Multilabel,
-    };
+pub fn generate_table(mode: Mode, rows: usize, out: &Path, seed: u64) -> Result<()> {
     let targets = generate::write_table(out, mode, rows, seed)?;
     println!(
         "wrote {rows} rows to {} (target: {}; try --ignore id)",

@@ -83,9 +83,11 @@ enum DataCommand {
     },
     /// A small CSV from a known logistic model, with a categorical column and missing values.
     Tabular {
-        /// Which task the table is for.
-        #[arg(long, value_enum, default_value = "binary")]
-        kind: logreg_cmd::TableKind,
+        /// Which task the table is for: binary (`approved` yes/no from numeric columns and a
+        /// colour), multiclass (`species` bird/cat/dog) or multilabel (`tags`, `;`-separated
+        /// politics/sports/tech).
+        #[arg(long, value_parser = args::choice::<casebook_logreg::data::Mode>(), default_value = "binary")]
+        kind: casebook_logreg::data::Mode,
         /// Number of rows.
         #[arg(long, default_value_t = 1000)]
         rows: usize,

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
+use casebook_core::choice::Choice;
 use casebook_core::observe::Observer;
 use casebook_core::run::{RunDir, Training};
 use casebook_trigger::data::mixer::MixConfig;
@@ -16,9 +17,9 @@ use casebook_trigger::infer::{
 };
 use casebook_trigger::model::Preset;
 use casebook_trigger::train::TrainConfig;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
-use crate::args::{RunArgs, SeedArg};
+use crate::args::{choice, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum TriggerCommand {
@@ -206,9 +207,9 @@ pub struct TrainArgs {
     /// Folder of background recordings [default: generated backgrounds].
     #[arg(long)]
     pub backgrounds: Option<PathBuf>,
-    /// Network size: `default` (the lecture's) or `small` (trains in minutes on 2 cores).
-    #[arg(long, value_enum, default_value = "default")]
-    pub preset: PresetArg,
+    /// Network size.
+    #[arg(long, value_parser = choice::<Preset>(), default_value = TrainConfig::default().preset.name())]
+    pub preset: Preset,
     /// Optimiser steps (each on a fresh batch).
     #[arg(long, default_value_t = TrainConfig::default().steps)]
     pub steps: usize,
@@ -243,12 +244,6 @@ pub struct TrainArgs {
     /// Continue a killed run from its last checkpoint (pass its run folder; other flags are taken from it).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum PresetArg {
-    Default,
-    Small,
 }
 
 pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
@@ -399,10 +394,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                     backgrounds: args.backgrounds,
                     test_voices: false,
                 },
-                preset: match args.preset {
-                    PresetArg::Default => Preset::Default,
-                    PresetArg::Small => Preset::Small,
-                },
+                preset: args.preset,
                 steps: args.steps,
                 batch_size: args.batch_size,
                 learning_rate: args.lr,

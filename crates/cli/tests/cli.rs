@@ -513,7 +513,22 @@ fn imbalance_is_reported_and_mitigated() {
         ],
         w,
     );
-    assert!(err.contains("none, weights or sampler"), "{err}");
+    assert!(
+        err.contains("invalid value 'magic'") && err.contains("--balance"),
+        "{err}"
+    );
+    let out = casebook(
+        &[
+            "image",
+            "train",
+            data.to_str().unwrap(),
+            "--balance",
+            "magic",
+        ],
+        w,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("none, weights, sampler"), "{stderr}");
 }
 
 #[test]

@@ -431,7 +431,7 @@ fn an_installed_binary_needs_nothing_from_the_source_tree() {
 fn ctrl_c_stops_training_at_a_checkpoint_and_resume_finishes_it() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_casebook"))
+    let child = Command::new(env!("CARGO_BIN_EXE_casebook"))
         .args([
             "trigger",
             "train",

@@ -19,18 +19,20 @@ pub enum Balance {
     Sampler,
 }
 
-impl std::str::FromStr for Balance {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(Self::None),
-            "weights" => Ok(Self::Weights),
-            "sampler" => Ok(Self::Sampler),
-            other => Err(format!(
-                "unknown balance '{other}': use none, weights or sampler"
-            )),
-        }
-    }
+impl crate::choice::Choice for Balance {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (Self::None, "none", "train on the data as it is"),
+        (
+            Self::Weights,
+            "weights",
+            "weight each class's loss by n/(k·n_c) (scikit-learn's \"balanced\")",
+        ),
+        (
+            Self::Sampler,
+            "sampler",
+            "draw training items so that each class is seen equally often",
+        ),
+    ];
 }
 
 /// Class counts with the imbalance ratio (largest / smallest class).

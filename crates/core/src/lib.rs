@@ -6,6 +6,7 @@
 
 pub mod balance;
 pub mod checkpoint;
+pub mod choice;
 pub mod classification;
 pub mod config;
 pub mod device;

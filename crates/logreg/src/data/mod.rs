@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use casebook_core::choice::Choice;
 use casebook_core::encoding::LabelEncoder;
 
 pub mod generate;
@@ -307,6 +308,26 @@ impl Targets {
     }
 }
 
+impl Choice for Mode {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Binary,
+            "binary",
+            "one target with two values: one sigmoid output",
+        ),
+        (
+            Self::Multilabel,
+            "multilabel",
+            "several 0/1 targets or `;`-separated tags: independent sigmoids",
+        ),
+        (
+            Self::Multiclass,
+            "multiclass",
+            "one target with more than two values: softmax over the classes",
+        ),
+    ];
+}
+
 /// How string (categorical) columns become numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -327,6 +348,33 @@ pub enum Missing {
     /// Fill with the training mean (numbers) or most frequent value (categories).
     #[default]
     Impute,
+}
+
+impl Choice for Encoding {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Onehot,
+            "onehot",
+            "one 0/1 input per category (plus one for unseen ones): right for a linear model",
+        ),
+        (
+            Self::Label,
+            "label",
+            "one input with the category's integer code: cheaper, but it tells a linear model that \
+             categories are ordered and equally spaced, which is rarely true",
+        ),
+    ];
+}
+
+impl Choice for Missing {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Impute,
+            "impute",
+            "fill missing features with the training mean or most frequent category",
+        ),
+        (Self::Drop, "drop", "drop rows with any missing feature"),
+    ];
 }
 
 /// A fitted feature column.

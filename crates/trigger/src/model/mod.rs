@@ -49,6 +49,21 @@ pub enum Preset {
     Small,
 }
 
+impl casebook_core::choice::Choice for Preset {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Default,
+            "default",
+            "the lecture's network: Conv1D of 196 filters, two GRUs of 128",
+        ),
+        (
+            Self::Small,
+            "small",
+            "64 filters and GRUs of 64: trains in minutes on 2 cores",
+        ),
+    ];
+}
+
 impl Preset {
     pub fn config(self, bins: usize) -> TriggerNetConfig {
         match self {
