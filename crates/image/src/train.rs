@@ -115,33 +115,30 @@ impl Training for TrainConfig {
     type Outcome = TrainOutcome;
 
     fn validate(&self) -> Result<()> {
-        validate(self)
+        let config = self;
+        require(
+            config.resolution >= 8,
+            "resolution",
+            format!("{} is too small; use 8 or more", config.resolution),
+        )?;
+        require(
+            config.batch_size >= 2,
+            "batch_size",
+            "must be at least 2 (batch norm needs two images to compare)",
+        )?;
+        require(config.epochs >= 1, "epochs", "must be at least 1")?;
+        require_positive(config.learning_rate, "learning_rate")?;
+        require(
+            config.train_fraction > 0.0 && config.train_fraction <= 1.0,
+            "train_fraction",
+            "must be in (0, 1]",
+        )?;
+        Ok(())
     }
 
     fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
         fit(self, run, observer)
     }
-}
-
-fn validate(config: &TrainConfig) -> Result<()> {
-    require(
-        config.resolution >= 8,
-        "resolution",
-        format!("{} is too small; use 8 or more", config.resolution),
-    )?;
-    require(
-        config.batch_size >= 2,
-        "batch_size",
-        "must be at least 2 (batch norm needs two images to compare)",
-    )?;
-    require(config.epochs >= 1, "epochs", "must be at least 1")?;
-    require_positive(config.learning_rate, "learning_rate")?;
-    require(
-        config.train_fraction > 0.0 && config.train_fraction <= 1.0,
-        "train_fraction",
-        "must be in (0, 1]",
-    )?;
-    Ok(())
 }
 
 fn load(config: &TrainConfig, run: &RunDir, observer: &dyn Observer) -> Result<Loaded> {

@@ -167,49 +167,47 @@ fn labels_tensor(mixtures: &[Mixture], device: &burn::tensor::Device) -> Tensor<
     Tensor::from_data(TensorData::new(flat, [mixtures.len(), steps]), device)
 }
 
-fn validate(config: &TrainConfig) -> Result<()> {
-    require(
-        config.batch_size >= 2,
-        "batch_size",
-        "must be at least 2 (batch norm needs two clips to compare)",
-    )?;
-    for (value, field) in [
-        (config.steps, "steps"),
-        (config.eval_every, "eval_every"),
-        (config.val_clips, "val_clips"),
-    ] {
-        require(value >= 1, field, "must be at least 1")?;
-    }
-    require_positive(config.learning_rate, "learning_rate")?;
-    let s = config.spectrogram;
-    require(
-        s.rate == MODEL_SPECTROGRAM.rate,
-        "spectrogram.rate",
-        format!(
-            "must be {} Hz, the rate of the model",
-            MODEL_SPECTROGRAM.rate
-        ),
-    )?;
-    require(s.n_fft >= 16, "spectrogram.n_fft", "must be at least 16")?;
-    require(s.hop >= 1, "spectrogram.hop", "must be at least 1")?;
-    let architecture = config.preset.config(s.bins());
-    require(
-        architecture.steps(s.frames((MixConfig::default().seconds * s.rate as f64) as usize)) >= 2,
-        "spectrogram.hop",
-        format!(
-            "{} with n_fft {} leaves too few frames in 10 s for the network",
-            s.hop, s.n_fft
-        ),
-    )?;
-    require_positive(config.pos_weight, "pos_weight")?;
-    Ok(())
-}
-
 impl Training for TrainConfig {
     type Outcome = TrainOutcome;
 
     fn validate(&self) -> Result<()> {
-        validate(self)
+        let config = self;
+        require(
+            config.batch_size >= 2,
+            "batch_size",
+            "must be at least 2 (batch norm needs two clips to compare)",
+        )?;
+        for (value, field) in [
+            (config.steps, "steps"),
+            (config.eval_every, "eval_every"),
+            (config.val_clips, "val_clips"),
+        ] {
+            require(value >= 1, field, "must be at least 1")?;
+        }
+        require_positive(config.learning_rate, "learning_rate")?;
+        let s = config.spectrogram;
+        require(
+            s.rate == MODEL_SPECTROGRAM.rate,
+            "spectrogram.rate",
+            format!(
+                "must be {} Hz, the rate of the model",
+                MODEL_SPECTROGRAM.rate
+            ),
+        )?;
+        require(s.n_fft >= 16, "spectrogram.n_fft", "must be at least 16")?;
+        require(s.hop >= 1, "spectrogram.hop", "must be at least 1")?;
+        let architecture = config.preset.config(s.bins());
+        require(
+            architecture.steps(s.frames((MixConfig::default().seconds * s.rate as f64) as usize))
+                >= 2,
+            "spectrogram.hop",
+            format!(
+                "{} with n_fft {} leaves too few frames in 10 s for the network",
+                s.hop, s.n_fft
+            ),
+        )?;
+        require_positive(config.pos_weight, "pos_weight")?;
+        Ok(())
     }
 
     fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
