@@ -14,14 +14,13 @@ static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 /// Makes Ctrl-C ask running work to stop at its next safe point (a
 /// checkpointed run keeps its checkpoint); a second Ctrl-C exits at once.
 pub fn stop_on_ctrl_c() {
-    let installed = ctrlc::set_handler(|| {
+    // If no handler can be installed, Ctrl-C simply ends the process, as it always has.
+    let _ = ctrlc::set_handler(|| {
         if STOP_REQUESTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
         eprintln!("\nstopping at the next safe point (Ctrl-C again to quit at once)");
     });
-    // Without a handler Ctrl-C simply ends the process, as it always has.
-    let _ = installed;
 }
 
 pub struct Terminal {

@@ -101,15 +101,15 @@ pub fn evaluate(mode: Mode, names: &[String], p: &[f32], y: &[f32], k: usize) ->
                         .all(|(a, b)| (*a >= 0.5) == (*b >= 0.5))
                 })
                 .count();
-            let mean = |f: fn(&Classification) -> f64| {
+            let sum = |f: fn(&Classification) -> f64| {
                 parts.iter().map(|p| f(&p.classification)).sum::<f64>()
             };
             Evaluation {
                 mode,
                 count: n,
                 accuracy: exact as f64 / n.max(1) as f64,
-                label_accuracy: Some(mean(|c| c.accuracy) / parts.len().max(1) as f64),
-                log_loss: mean(|c| c.log_loss),
+                label_accuracy: Some(sum(|c| c.accuracy) / parts.len().max(1) as f64),
+                log_loss: sum(|c| c.log_loss),
                 roc_auc: None,
                 parts,
             }

@@ -17,6 +17,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
+use casebook_core::tensor::values;
 use serde::{Deserialize, Serialize};
 
 use crate::data::audio::{Pcm16Decoder, StreamResampler, WavChunks};
@@ -32,8 +33,6 @@ pub const TASK: &str = "trigger-word";
 pub fn device() -> Device {
     Device::flex()
 }
-
-use casebook_core::tensor::values;
 
 /// A trained trigger-word model.
 #[derive(Debug, Clone)]
