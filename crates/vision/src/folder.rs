@@ -39,17 +39,7 @@ impl ScannedDataset {
                 root.display()
             );
         }
-        let mut class_dirs: Vec<PathBuf> = std::fs::read_dir(root)
-            .with_context(|| format!("cannot list {}", root.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_dir()
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        class_dirs.sort();
+        let class_dirs = visible_entries(root, Path::is_dir)?;
         let mut classes = Vec::new();
         let mut items = Vec::new();
         let mut skipped = Vec::new();
@@ -59,17 +49,7 @@ impl ScannedDataset {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .to_string();
-            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-                .with_context(|| format!("cannot list {}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && !p
-                            .file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                })
-                .collect();
-            files.sort();
+            let files = visible_entries(dir, Path::is_file)?;
             let label = classes.len();
             let mut any = false;
             for file in files {
@@ -126,6 +106,22 @@ impl ScannedDataset {
     pub fn split(&self, fractions: SplitFractions, seed: u64) -> SplitManifest {
         SplitManifest::new(&self.items, &self.classes, fractions, seed)
     }
+}
+
+/// The entries of `dir` that `keep` accepts, sorted, without hidden ones (`.name`).
+fn visible_entries(dir: &Path, keep: fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            keep(p)
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    Ok(entries)
 }
 
 /// Decoded images of one split part, all `size`×`size` RGB.
