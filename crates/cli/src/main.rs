@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 mod demo;
+mod face_cmd;
 mod image_cmd;
 mod logreg_cmd;
 mod terminal;
@@ -55,6 +56,9 @@ enum Command {
     /// files and live streams, measure false rejects and false accepts per hour.
     #[command(subcommand)]
     Trigger(trigger_cmd::TriggerCommand),
+    /// Faces: detect, align and encode with dlib's models ported to Rust; verify, identify, cluster.
+    #[command(subcommand)]
+    Face(face_cmd::FaceCommand),
     /// Run the whole tour offline on built-in data and print where the report is.
     Demo(demo::DemoArgs),
 }
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
         Command::Image(cmd) => image_cmd::run(cmd, &observer),
         Command::Logreg(cmd) => logreg_cmd::run(cmd, &observer),
         Command::Trigger(cmd) => trigger_cmd::run(cmd, &observer),
+        Command::Face(cmd) => face_cmd::run(cmd, &observer),
         Command::Demo(args) => demo::run(&args, &observer),
     };
     match result {

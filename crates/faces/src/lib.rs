@@ -1,0 +1,11 @@
+//! Faces: detection (dlib's MMOD CNN), 5-point landmarks and alignment,
+//! a 128-d encoder (dlib's ResNet, or one trained here with triplet loss),
+//! and on top of the vectors: verification, recognition and clustering.
+
+pub mod align;
+pub mod dlib;
+pub mod geometry;
+pub mod import;
+pub mod infer;
+pub mod model;
+pub mod pyramid;

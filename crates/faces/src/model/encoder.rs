@@ -1,0 +1,279 @@
+//! The face encoder: dlib's ResNet (`dlib_face_recognition_resnet_model_v1`)
+//! as a burn module. A 150×150 aligned chip goes in, a 128-d vector comes out;
+//! two photos of one person land closer than 0.6 (dlib's threshold) apart.
+//!
+//! dlib's network, from `dnn_face_recognition_ex.cpp`, input to output:
+//! conv 7×7/2 (32) → affine → relu → max pool 3×3/2, then residual stages
+//! 32×3, 64×4, 128×3, 256×3, 256×1 (every stage but the first opens with a
+//! stride-2 block whose shortcut is a 2×2/2 average pool), global average
+//! pool, and a 128-unit fully connected layer without bias. Stride-2
+//! convolutions have no padding, so a block's output can be one row and
+//! column smaller than its shortcut, and a wider block meets a narrower
+//! shortcut; dlib's `add_prev` then sums into the larger shape, treating
+//! missing entries as zero. [`Residual::forward`] does the same.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use burn::module::{Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
+use casebook_core::device::compute_device;
+use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
+
+use super::{ConvAffine, LayerQueue};
+use crate::dlib::dnn::{Input, Layer, Loss, Net, Pool};
+
+/// The shape of an encoder; dlib's is [`EncoderArch::dlib`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderArch {
+    /// Side of the square input chip in pixels.
+    pub input_size: usize,
+    pub stem_filters: usize,
+    /// Residual stages in forward order.
+    pub stages: Vec<Stage>,
+    /// Length of the output vector.
+    pub embedding: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub filters: usize,
+    pub blocks: usize,
+    /// Whether the stage's first block halves the resolution.
+    pub downsample: bool,
+}
+
+impl EncoderArch {
+    pub fn dlib() -> Self {
+        let stage = |filters, blocks, downsample| Stage { filters, blocks, downsample };
+        Self {
+            input_size: 150,
+            stem_filters: 32,
+            stages: vec![stage(32, 3, false), stage(64, 4, true), stage(128, 3, true), stage(256, 3, true), stage(256, 1, true)],
+            embedding: 128,
+        }
+    }
+
+    /// (channels in, filters, stride) of every residual block in order.
+    fn blocks(&self) -> Vec<(usize, usize, usize)> {
+        let mut channels = self.stem_filters;
+        let mut blocks = Vec::new();
+        for stage in &self.stages {
+            for i in 0..stage.blocks {
+                let stride = if i == 0 && stage.downsample { 2 } else { 1 };
+                blocks.push((channels, stage.filters, stride));
+                channels = stage.filters;
+            }
+        }
+        blocks
+    }
+
+    fn output_channels(&self) -> usize {
+        self.stages.last().map_or(self.stem_filters, |s| s.filters)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Residual {
+    first: ConvAffine,
+    second: ConvAffine,
+    downsample: bool,
+}
+
+impl Residual {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let block = self.second.forward(relu(self.first.forward(x.clone())));
+        let shortcut = if self.downsample {
+            avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
+        } else {
+            x
+        };
+        relu(add_zero_extended(block, shortcut))
+    }
+}
+
+/// `a + b` where each is first zero-extended to the larger size in every
+/// dimension (dlib's `add_prev` on tensors of different shapes).
+fn add_zero_extended(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    let (da, db) = (a.dims(), b.dims());
+    if da == db {
+        return a + b;
+    }
+    let dims: [usize; 4] = std::array::from_fn(|i| da[i].max(db[i]));
+    let extend = |t: Tensor<4>, d: [usize; 4]| {
+        if d == dims {
+            t
+        } else {
+            Tensor::zeros(dims, &t.device()).slice_assign([0..d[0], 0..d[1], 0..d[2], 0..d[3]], t)
+        }
+    };
+    extend(a, da) + extend(b, db)
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder {
+    stem: ConvAffine,
+    blocks: Vec<Residual>,
+    head: Linear,
+}
+
+impl Encoder {
+    /// A freshly initialised encoder (affine layers start as the identity).
+    pub fn new(arch: &EncoderArch, device: &Device) -> Self {
+        Self {
+            stem: ConvAffine::new([3, arch.stem_filters], 7, 2, device),
+            blocks: arch
+                .blocks()
+                .into_iter()
+                .map(|(c, f, stride)| Residual {
+                    first: ConvAffine::new([c, f], 3, stride, device),
+                    second: ConvAffine::new([f, f], 3, 1, device),
+                    downsample: stride == 2,
+                })
+                .collect(),
+            head: LinearConfig::new(arch.output_channels(), arch.embedding).with_bias(false).init(device),
+        }
+    }
+
+    /// dlib's network from a parsed `.dat` file, with its per-channel input
+    /// means. Every layer is checked against [`EncoderArch::dlib`].
+    pub fn from_dlib(net: &Net, device: &Device) -> anyhow::Result<(Self, [f32; 3])> {
+        let arch = EncoderArch::dlib();
+        let mean = match (&net.loss, &net.input) {
+            (Loss::Metric { .. }, Input::RgbSized { mean, rows: 150, cols: 150 }) => *mean,
+            _ => anyhow::bail!("not dlib's face encoder: expected a metric loss over 150×150 RGB input"),
+        };
+        let mut layers = LayerQueue::new(&net.layers);
+        let stem = layers.conv_affine([3, arch.stem_filters], 7, 2, device)?;
+        layers.fixed(Layer::Relu, "relu")?;
+        layers.fixed(Layer::MaxPool(Pool { kernel: [3, 3], stride: [2, 2], padding: [0, 0] }), "a 3×3/2 max pool")?;
+        let mut blocks = Vec::new();
+        for (c, f, stride) in arch.blocks() {
+            let first = layers.conv_affine([c, f], 3, stride, device)?;
+            layers.fixed(Layer::Relu, "relu")?;
+            let second = layers.conv_affine([f, f], 3, 1, device)?;
+            if stride == 2 {
+                layers.fixed(Layer::AvgPool(Pool { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }), "a 2×2/2 average pool")?;
+            }
+            layers.fixed(Layer::AddPrev, "add_prev")?;
+            layers.fixed(Layer::Relu, "relu")?;
+            blocks.push(Residual { first, second, downsample: stride == 2 });
+        }
+        layers.fixed(Layer::AvgPool(Pool { kernel: [0, 0], stride: [1, 1], padding: [0, 0] }), "a global average pool")?;
+        let weights = layers.fc(arch.output_channels(), arch.embedding)?;
+        layers.finish()?;
+        // Wrappers beyond the computing layers: a tag per block, and a tag and
+        // a skip more per downsampling block.
+        let downs = blocks.iter().filter(|b| b.downsample).count();
+        anyhow::ensure!(
+            net.wrappers == net.layers.len() + blocks.len() + 2 * downs,
+            "the network's residual wiring is not dlib's face encoder's"
+        );
+        let mut head = LinearConfig::new(arch.output_channels(), arch.embedding).with_bias(false).init(device);
+        head.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(weights.to_vec(), [arch.output_channels(), arch.embedding]),
+            device,
+        ));
+        Ok((Self { stem, blocks, head }, mean))
+    }
+
+    /// `[batch, 3, size, size]` normalised chips → `[batch, embedding]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = relu(self.stem.forward(x));
+        let mut x = max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let [batch, channels, _, _] = x.dims();
+        self.head.forward(x.mean_dim(3).mean_dim(2).reshape([batch, channels]))
+    }
+}
+
+/// The distance under which two faces count as one person, and where that
+/// number came from (a measurement, or dlib's published value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub distance: f32,
+    pub source: String,
+}
+
+/// How chips become the encoder's input: (pixel − mean) / 256 per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChipInput {
+    pub mean: [f32; 3],
+}
+
+/// An encoder with everything needed to use it: its shape, its input
+/// normalisation and its verification threshold.
+#[derive(Debug)]
+pub struct FaceEncoder {
+    pub arch: EncoderArch,
+    pub net: Encoder,
+    pub input: ChipInput,
+    pub threshold: Threshold,
+}
+
+pub const TASK: &str = "face-encoder";
+/// The key of the threshold in a model file's training record.
+const THRESHOLD_KEY: &str = "verification_threshold";
+
+impl FaceEncoder {
+    /// dlib's ResNet from its `.dat` bytes, with dlib's published 0.6 threshold.
+    pub fn from_dlib(bytes: &[u8]) -> Result<Self> {
+        let net = crate::dlib::dnn::parse(bytes)?;
+        let (encoder, mean) = Encoder::from_dlib(&net, &compute_device())?;
+        Ok(Self {
+            arch: EncoderArch::dlib(),
+            net: encoder,
+            input: ChipInput { mean },
+            threshold: Threshold {
+                distance: 0.6,
+                source: "dlib's published threshold for this network (99.38% on LFW)".into(),
+            },
+        })
+    }
+}
+
+impl SavedModel for FaceEncoder {
+    const TASK: &'static str = TASK;
+
+    fn to_file(&self, mut training: serde_json::Value) -> Result<ModelFile> {
+        if let Some(record) = training.as_object_mut() {
+            record.insert(THRESHOLD_KEY.into(), serde_json::to_value(&self.threshold)?);
+        } else {
+            training = serde_json::json!({ THRESHOLD_KEY: self.threshold });
+        }
+        Ok(ModelFile::new(TASK, Vec::new(), &self.input, &self.arch, training)?.with_section(WEIGHTS, module_to_bytes(&self.net)?))
+    }
+
+    fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
+        let arch: EncoderArch = file.architecture(path)?;
+        let input: ChipInput = file.preprocessing(path)?;
+        let threshold: Threshold = file
+            .meta
+            .training
+            .get(THRESHOLD_KEY)
+            .and_then(|t| Threshold::deserialize(t).ok())
+            .ok_or_else(|| anyhow::anyhow!("{} has no verification threshold; run `casebook face eval` on it", path.display()))?;
+        let sound = (32..=1024).contains(&arch.input_size)
+            && (1..=1024).contains(&arch.stem_filters)
+            && (1..=8).contains(&arch.stages.len())
+            && arch.stages.iter().all(|s| (1..=2048).contains(&s.filters) && (1..=64).contains(&s.blocks))
+            && (1..=4096).contains(&arch.embedding)
+            && threshold.distance.is_finite()
+            && threshold.distance > 0.0
+            && input.mean.iter().all(|m| m.is_finite());
+        if !sound {
+            bail!("{}'s encoder description is damaged (architecture {arch:?}, threshold {})", path.display(), threshold.distance);
+        }
+        let net = module_from_bytes(Encoder::new(&arch, &compute_device()), file.section(WEIGHTS, path)?)?;
+        Ok(Self { arch, net, input, threshold })
+    }
+}

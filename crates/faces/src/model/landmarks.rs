@@ -1,0 +1,1 @@
+//! The 5-point landmark predictor (dlib's regression-tree cascade).
