@@ -1,14 +1,97 @@
 //! `casebook face ...`: flags → `casebook_faces` calls.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use casebook_core::observe::Observer;
+use casebook_faces::gallery::{distance, Gallery};
 use casebook_faces::import::DlibModel;
-use clap::Subcommand;
+use casebook_faces::infer::group::{cluster_folder, ClusterConfig, Method};
+use casebook_faces::infer::{main_face, read_image, FacePipeline, FoundFace, BUILTIN};
+use casebook_vision::{image_files, png_bytes};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::args::{RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum FaceCommand {
+    /// Find faces: prints file, box (left,top,right,bottom, inclusive pixels), detector score and
+    /// the 5 landmarks (eye corners and the base of the nose) per face.
+    ///
+    /// The detector is dlib's CNN (MMOD), ported to Rust: it finds faces of about 40 px and up at
+    /// --upsample 0, 20 px at 1, at four times the work per step. Folders are searched for .png
+    /// and .jpg files.
+    Detect {
+        /// Image files or folders.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Write each face's aligned 150×150 chip here (<image>_<n>.png), as the encoder sees it.
+        #[arg(long, value_name = "DIR")]
+        crops: Option<PathBuf>,
+        #[command(flatten)]
+        find: FindArgs,
+        /// One JSON object per face instead of tab-separated lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Are two photos of the same person? Prints the distance between their faces' vectors, the
+    /// verdict, and the threshold used with where it came from.
+    ///
+    /// Where a photo shows several faces the largest is used (and a note says so).
+    Verify {
+        first: PathBuf,
+        second: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        find: FindArgs,
+        /// Same-person threshold on the distance [default: the encoder's own].
+        #[arg(long)]
+        threshold: Option<f32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a person to a gallery (created if missing) from one or more photos of them.
+    ///
+    /// Each photo adds one vector (its largest face). The gallery records the encoder that made
+    /// them, so it later refuses any other encoder.
+    Enroll {
+        /// Gallery file.
+        #[arg(long)]
+        gallery: PathBuf,
+        /// The person's name.
+        name: String,
+        /// Photos (or folders of photos) of this person.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        find: FindArgs,
+    },
+    /// Who is in these photos? For every face: the enrolled person within the threshold, or
+    /// `unknown`, with the distance and the runner-up (the nearest other person).
+    Identify {
+        /// Gallery file made by `face enroll`.
+        #[arg(long)]
+        gallery: PathBuf,
+        /// Image files or folders.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        find: FindArgs,
+        /// Same-person threshold on the distance [default: the encoder's own].
+        #[arg(long)]
+        threshold: Option<f32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Group a folder of photos by person: prints CSV (file, face, box, cluster) and writes a run
+    /// folder with clusters.csv and report.html (thumbnails per group, methods compared).
+    Cluster(ClusterArgs),
     /// Convert one of dlib's model files (.dat: the MMOD face detector, the 5-point landmark
     /// predictor or the ResNet face encoder) into a casebook model file.
     ///
@@ -27,8 +110,266 @@ pub enum FaceCommand {
     },
 }
 
+/// The groups of `face cluster`.
+#[derive(Args)]
+pub struct ClusterArgs {
+    /// Folder of photos (searched with its sub-folders).
+    folder: PathBuf,
+    /// Make exactly K groups (k-means, k-means++ seeding, --restarts runs).
+    #[arg(long, conflicts_with = "auto")]
+    k: Option<usize>,
+    /// Choose the number of groups by the silhouette (k-means for k = 2..50).
+    ///
+    /// Without --k or --auto, groups come from dlib's graph method (Chinese whispers): faces closer
+    /// than the threshold are linked and the number of people falls out.
+    #[arg(long)]
+    auto: bool,
+    /// The folder's sub-folders are people (LFW layout): score the groups against them (purity,
+    /// NMI, ARI in the report).
+    #[arg(long)]
+    truth: bool,
+    /// Link faces closer than this in the graph method [default: the encoder's threshold].
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// k-means runs from different seeds; the tightest is kept.
+    #[arg(long, default_value_t = 10)]
+    restarts: usize,
+    /// Also copy each photo into DIR/person_<group>/ for every group it has a face in.
+    #[arg(long, value_name = "DIR")]
+    folders: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    find: FindArgs,
+    #[command(flatten)]
+    seed: SeedArg,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// How faces are found.
+#[derive(Args)]
+pub struct FindArgs {
+    /// Double the image this many times before detecting: 0 finds faces from ~40 px, 1 from
+    /// ~20 px (4× slower), 2 from ~10 px.
+    #[arg(long, default_value_t = 1)]
+    upsample: usize,
+}
+
+/// Which encoder turns faces into vectors.
+#[derive(Args)]
+pub struct ModelArg {
+    /// Encoder model file (from `face train` or `face import-dlib`), or `builtin` (dlib's ResNet).
+    #[arg(long, default_value = BUILTIN)]
+    model: String,
+}
+
+/// Faces of every readable image; unreadable ones are reported and left out.
+fn faces_in(
+    pipeline: &FacePipeline,
+    inputs: &[PathBuf],
+    find: &FindArgs,
+    observer: &dyn Observer,
+) -> Result<Vec<(PathBuf, Vec<FoundFace>)>> {
+    let (files, skipped) = image_files(inputs)?;
+    for s in &skipped {
+        observer.skipped(&s.path, &s.reason);
+    }
+    if files.is_empty() {
+        bail!("no .png or .jpg images in {}", describe(inputs));
+    }
+    let phase = observer.phase("finding faces", files.len() as u64);
+    let mut found = Vec::new();
+    for file in files {
+        observer.check_stop(String::new)?;
+        match read_image(&file) {
+            Ok(image) => {
+                let faces = pipeline.find(&image, find.upsample);
+                found.push((file, faces));
+            }
+            Err(e) => observer.skipped(&file, &format!("{e:#}")),
+        }
+        phase.advance(1);
+    }
+    Ok(found)
+}
+
+fn describe(inputs: &[PathBuf]) -> String {
+    inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The one face of a one-face command, with a note when there was a choice.
+fn the_face(
+    pipeline: &FacePipeline,
+    path: &Path,
+    find: &FindArgs,
+    observer: &dyn Observer,
+) -> Result<FoundFace> {
+    let image = read_image(path)?;
+    let mut faces = pipeline.find(&image, find.upsample);
+    let Some(i) = main_face(&faces) else {
+        bail!(
+            "no face found in {}{}",
+            path.display(),
+            if find.upsample < 2 { " (try --upsample 2 for small faces)" } else { "" }
+        );
+    };
+    if faces.len() > 1 {
+        let r = faces[i].detection.rect;
+        observer.note(&format!(
+            "{} shows {} faces; using the largest, at {},{},{},{}",
+            path.display(),
+            faces.len(),
+            r.left,
+            r.top,
+            r.right,
+            r.bottom
+        ));
+    }
+    Ok(faces.swap_remove(i))
+}
+
+/// An f32 as JSON without its f64 widening noise (0.6, not 0.6000000238).
+fn rounded(x: f32) -> f64 {
+    (x as f64 * 1e6).round() / 1e6
+}
+
+fn face_json(file: &Path, index: usize, face: &FoundFace) -> serde_json::Value {
+    let r = face.detection.rect;
+    json!({
+        "file": file.display().to_string(),
+        "face": index,
+        "box": [r.left, r.top, r.right, r.bottom],
+        "score": rounded(face.detection.score),
+        "landmarks": face.landmarks.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
+    })
+}
+
 pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
+        FaceCommand::Detect { images, crops, find, json } => {
+            let pipeline = FacePipeline::load(BUILTIN)?;
+            if let Some(dir) = &crops {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            for (file, faces) in faces_in(&pipeline, &images, &find, observer)? {
+                if faces.is_empty() && !json {
+                    println!("{}	no face", file.display());
+                }
+                for (i, face) in faces.iter().enumerate() {
+                    if let Some(dir) = &crops {
+                        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+                        let out = dir.join(format!("{stem}_{i}.png"));
+                        casebook_core::fsx::write_atomic(&out, &png_bytes(&face.chip)?)?;
+                    }
+                    let record = face_json(&file, i, face);
+                    if json {
+                        println!("{record}");
+                    } else {
+                        let r = face.detection.rect;
+                        let marks: Vec<String> = face.landmarks.iter().map(|p| format!("{},{}", p.x, p.y)).collect();
+                        println!(
+                            "{}	{},{},{},{}	{:.3}	{}",
+                            file.display(),
+                            r.left,
+                            r.top,
+                            r.right,
+                            r.bottom,
+                            face.detection.score,
+                            marks.join(" ")
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        FaceCommand::Verify { first, second, model, find, threshold, json } => {
+            let pipeline = FacePipeline::load(&model.model)?;
+            let faces = [the_face(&pipeline, &first, &find, observer)?, the_face(&pipeline, &second, &find, observer)?];
+            let vectors = pipeline.encode(&faces)?;
+            let d = distance(&vectors[0], &vectors[1]);
+            let (limit, source) = match threshold {
+                Some(t) => (t, "--threshold".to_string()),
+                None => (pipeline.encoder.threshold.distance, pipeline.encoder.threshold.source.clone()),
+            };
+            let same = d <= limit;
+            if json {
+                println!(
+                    "{}",
+                    json!({"distance": rounded(d), "same_person": same, "threshold": rounded(limit), "threshold_source": source})
+                );
+            } else {
+                println!(
+                    "{}: distance {d:.3} {} threshold {limit:.3} ({source})",
+                    if same { "same person" } else { "different people" },
+                    if same { "<=" } else { ">" }
+                );
+            }
+            Ok(())
+        }
+        FaceCommand::Enroll { gallery, name, images, model, find } => {
+            let pipeline = FacePipeline::load(&model.model)?;
+            let mut book = if gallery.exists() { Gallery::load(&gallery)? } else { Gallery::new(&pipeline.encoder) };
+            book.check_encoder(&pipeline.encoder)?;
+            let (files, skipped) = image_files(&images)?;
+            for s in &skipped {
+                observer.skipped(&s.path, &s.reason);
+            }
+            let mut added = 0;
+            for file in &files {
+                match the_face(&pipeline, file, &find, observer) {
+                    Ok(face) => {
+                        let vector = pipeline.encode(std::slice::from_ref(&face))?.remove(0);
+                        book.enroll(&name, &vector, &file.display().to_string())?;
+                        added += 1;
+                    }
+                    Err(e) => observer.skipped(file, &format!("{e:#}")),
+                }
+            }
+            if added == 0 {
+                bail!("no face of {name} could be enrolled from {}", describe(&images));
+            }
+            book.save(&gallery)?;
+            println!(
+                "enrolled {name} from {added} photo{} ({} {}, {} vectors in {})",
+                if added == 1 { "" } else { "s" },
+                book.people.len(),
+                if book.people.len() == 1 { "person" } else { "people" },
+                book.len(),
+                gallery.display()
+            );
+            Ok(())
+        }
+        FaceCommand::Identify { gallery, images, model, find, threshold, json } => {
+            let pipeline = FacePipeline::load(&model.model)?;
+            let book = Gallery::load(&gallery)?;
+            book.check_encoder(&pipeline.encoder)?;
+            let limit = threshold.unwrap_or(pipeline.encoder.threshold.distance);
+            for (file, faces) in faces_in(&pipeline, &images, &find, observer)? {
+                if faces.is_empty() && !json {
+                    println!("{}	no face", file.display());
+                }
+                let vectors = pipeline.encode(&faces)?;
+                for (i, (face, vector)) in faces.iter().zip(&vectors).enumerate() {
+                    let who = book.identify(vector, limit);
+                    if json {
+                        let mut record = face_json(&file, i, face);
+                        record["person"] = json!(who.person);
+                        record["nearest"] = json!(who.nearest);
+                        record["runner_up"] = json!(who.runner_up);
+                        println!("{record}");
+                    } else {
+                        let r = face.detection.rect;
+                        let name = who.person.as_deref().unwrap_or("unknown");
+                        let nearest = who.nearest.map(|c| format!("{:.3} ({})", c.distance, c.name)).unwrap_or_default();
+                        let runner = who.runner_up.map(|c| format!("{} {:.3}", c.name, c.distance)).unwrap_or_else(|| "-".into());
+                        println!("{}	{},{},{},{}	{name}	{nearest}	runner-up {runner}", file.display(), r.left, r.top, r.right, r.bottom);
+                    }
+                }
+            }
+            Ok(())
+        }
+        FaceCommand::Cluster(args) => cluster(args, observer),
         FaceCommand::ImportDlib { file, out, origin } => {
             let origin: serde_json::Value = serde_json::from_str(&origin).context("--origin must be JSON")?;
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -39,4 +380,46 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn cluster(args: ClusterArgs, observer: &dyn Observer) -> Result<()> {
+    let method = match (args.k, args.auto) {
+        (Some(k), _) => Method::KMeans(k),
+        (None, true) => Method::KMeansAuto,
+        (None, false) => Method::Graph,
+    };
+    let config = ClusterConfig {
+        folder: args.folder.clone(),
+        method,
+        truth: args.truth,
+        threshold: args.threshold,
+        upsample: args.find.upsample,
+        model: args.model.model,
+        restarts: args.restarts,
+        seed: args.seed.seed,
+    };
+    let outcome = cluster_folder(&config, args.run.create("face-cluster")?, observer)?;
+    println!("file,face,left,top,right,bottom,cluster");
+    for (face, group) in outcome.faces.iter().zip(&outcome.groups) {
+        let r = face.rect;
+        println!("{},{},{},{},{},{},{group}", face.file, face.face, r.left, r.top, r.right, r.bottom);
+    }
+    if let Some(dir) = &args.folders {
+        for (face, group) in outcome.faces.iter().zip(&outcome.groups) {
+            let source = args.folder.join(&face.file);
+            let name = source.file_name().unwrap_or_default();
+            let out = dir.join(format!("person_{group}")).join(name);
+            let bytes = std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+            casebook_core::fsx::write_atomic(&out, &bytes)?;
+        }
+    }
+    for s in &outcome.scores {
+        let truth = match (s.purity, s.nmi, s.ari) {
+            (Some(p), Some(n), Some(a)) => format!(", purity {p:.3}, NMI {n:.3}, ARI {a:.3}"),
+            _ => String::new(),
+        };
+        observer.note(&format!("{}: {} groups{truth}", s.method, s.groups));
+    }
+    observer.note(&format!("report: {}", outcome.run.report_path().display()));
+    Ok(())
 }

@@ -16,8 +16,8 @@ use crate::model::encoder::FaceEncoder;
 
 /// A dlib model, recognised by its content.
 pub enum DlibModel {
-    Detector(Detector),
-    Encoder(FaceEncoder),
+    Detector(Box<Detector>),
+    Encoder(Box<FaceEncoder>),
 }
 
 impl DlibModel {
@@ -25,8 +25,8 @@ impl DlibModel {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let net = dnn::parse(bytes).map_err(|e| anyhow::anyhow!("not a dlib network file casebook can read: {e}"))?;
         Ok(match net.loss {
-            Loss::Mmod(_) => Self::Detector(Detector::from_dlib(bytes)?),
-            Loss::Metric { .. } => Self::Encoder(FaceEncoder::from_dlib(bytes)?),
+            Loss::Mmod(_) => Self::Detector(Box::new(Detector::from_dlib(bytes)?)),
+            Loss::Metric { .. } => Self::Encoder(Box::new(FaceEncoder::from_dlib(bytes)?)),
         })
     }
 

@@ -3,7 +3,10 @@
 //! and on top of the vectors: verification, recognition and clustering.
 
 pub mod align;
+pub mod cluster;
+pub mod data;
 pub mod dlib;
+pub mod gallery;
 pub mod geometry;
 pub mod import;
 pub mod infer;

@@ -8,7 +8,6 @@
 //!   fractions of the training split and read the slope at the end.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
@@ -24,7 +23,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::train::{TrainConfig, TrainOutcome};
-use casebook_vision::{load_square, ScannedDataset};
+use casebook_vision::{load_square, png_bytes, ScannedDataset};
 
 /// Points of accuracy within which a smaller resolution counts as good enough.
 const GOOD_ENOUGH: f64 = 0.01;
@@ -273,9 +272,7 @@ fn write_human_page(
         .map(|(i, (r, item))| {
             let img = load_square(&root.join(&item.path), r)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", item.path))?;
-            let mut png = Vec::new();
-            img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)?;
-            let data = base64::engine::general_purpose::STANDARD.encode(&png);
+            let data = base64::engine::general_purpose::STANDARD.encode(png_bytes(&img)?);
             Ok(Question {
                 media_html: format!(
                     "<img src=\"data:image/png;base64,{data}\" alt=\"question {i}\">"

@@ -53,11 +53,7 @@ impl ScannedDataset {
             let label = classes.len();
             let mut any = false;
             for file in files {
-                let ext = file
-                    .extension()
-                    .map(|e| e.to_string_lossy().to_lowercase())
-                    .unwrap_or_default();
-                if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+                if is_image_file(&file) {
                     items.push((
                         format!(
                             "{class}/{}",
@@ -109,6 +105,45 @@ impl ScannedDataset {
 }
 
 /// The entries of `dir` that `keep` accepts, sorted, without hidden ones (`.name`).
+/// `image` encoded as PNG.
+pub fn png_bytes(image: &RgbImage) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    Ok(bytes)
+}
+
+/// Whether `path` has an image extension casebook reads.
+pub fn is_image_file(path: &Path) -> bool {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    IMAGE_EXTENSIONS.contains(&ext.as_str())
+}
+
+/// The image files named by `inputs`: files as given, folders searched
+/// (sub-folders included, hidden entries left out), in sorted order per
+/// folder. Non-image files inside folders are listed as skipped; a named
+/// path that does not exist is an error.
+pub fn image_files(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Skipped>)> {
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    let mut pending: Vec<PathBuf> = inputs.iter().rev().cloned().collect();
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            let mut entries = visible_entries(&path, |p| p.is_dir() || p.is_file())?;
+            entries.reverse();
+            pending.extend(entries);
+        } else if path.is_file() {
+            if is_image_file(&path) || inputs.contains(&path) {
+                files.push(path);
+            } else {
+                skipped.push(Skipped { path, reason: "not a .png/.jpg/.jpeg file".into() });
+            }
+        } else {
+            bail!("{} does not exist", path.display());
+        }
+    }
+    Ok((files, skipped))
+}
+
 fn visible_entries(dir: &Path, keep: fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?

@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn damaged_input_is_an_error_not_a_panic() {
-        for bytes in [&[0x05, 0x01][..], &[0x00], &[0x01, 0xff], &[b'x'], &[0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9]] {
+        for bytes in [&[0x05, 0x01][..], &[0x00], &[0x01, 0xff], b"x", &[0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9]] {
             let mut r = Reader::new(bytes);
             assert!(r.int().and_then(|_| r.string()).is_err(), "{bytes:?}");
         }

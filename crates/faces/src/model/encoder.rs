@@ -218,6 +218,8 @@ pub struct FaceEncoder {
     pub net: Encoder,
     pub input: ChipInput,
     pub threshold: Threshold,
+    /// SHA-256 (first 16 hex digits) of the weights: which encoder this is.
+    pub id: String,
 }
 
 pub const TASK: &str = "face-encoder";
@@ -229,16 +231,30 @@ impl FaceEncoder {
     pub fn from_dlib(bytes: &[u8]) -> Result<Self> {
         let net = crate::dlib::dnn::parse(bytes)?;
         let (encoder, mean) = Encoder::from_dlib(&net, &compute_device())?;
+        let id = weights_id(&module_to_bytes(&encoder)?);
         Ok(Self {
+            id,
             arch: EncoderArch::dlib(),
             net: encoder,
             input: ChipInput { mean },
             threshold: Threshold {
                 distance: 0.6,
-                source: "dlib's published threshold for this network (99.38% on LFW)".into(),
+                source: "dlib's published threshold for this network, 99.38% on LFW".into(),
             },
         })
     }
+}
+
+impl FaceEncoder {
+    /// What a gallery records of the encoder that filled it.
+    pub fn identity(&self) -> crate::gallery::EncoderIdentity {
+        crate::gallery::EncoderIdentity { id: self.id.clone(), dimension: self.arch.embedding }
+    }
+}
+
+fn weights_id(weights: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(weights))[..16].to_string()
 }
 
 impl SavedModel for FaceEncoder {
@@ -273,7 +289,8 @@ impl SavedModel for FaceEncoder {
         if !sound {
             bail!("{}'s encoder description is damaged (architecture {arch:?}, threshold {})", path.display(), threshold.distance);
         }
-        let net = module_from_bytes(Encoder::new(&arch, &compute_device()), file.section(WEIGHTS, path)?)?;
-        Ok(Self { arch, net, input, threshold })
+        let weights = file.section(WEIGHTS, path)?;
+        let net = module_from_bytes(Encoder::new(&arch, &compute_device()), weights)?;
+        Ok(Self { arch, net, input, threshold, id: weights_id(weights) })
     }
 }

@@ -9,12 +9,12 @@
 //! horizon, "night" when it is more than 8° below (civil twilight and darker);
 //! the ambiguous band in between is not generated.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use casebook_core::seed::{self, purpose};
-use image::{ImageFormat, RgbImage};
+use casebook_vision::png_bytes;
+use image::RgbImage;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
@@ -48,9 +48,7 @@ pub fn generate_dataset(
         let img = render_scene(night, &mut rng);
         let class = if night { "night" } else { "day" };
         let path = out.join(class).join(format!("{class}_{i:05}.png"));
-        let mut bytes = Vec::new();
-        img.write_to(&mut Cursor::new(&mut bytes), ImageFormat::Png)?;
-        casebook_core::fsx::write_atomic(&path, &bytes)?;
+        casebook_core::fsx::write_atomic(&path, &png_bytes(&img)?)?;
         if night {
             nights += 1;
         } else {
@@ -750,7 +748,7 @@ fn box_blur(canvas: &mut Canvas) {
 fn jpeg_round_trip(img: &RgbImage, quality: u8) -> Result<RgbImage> {
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(img)?;
-    Ok(image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg)?.to_rgb8())
+    Ok(image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)?.to_rgb8())
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! Face datasets: synthetic identities in the LFW layout.
+
+pub mod synth;

@@ -1,0 +1,1 @@
+//! Synthetic identities in the LFW layout (in progress).
