@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use casebook_core::observe::Observer;
 use casebook_faces::gallery::{distance, Gallery};
+use casebook_core::model_file::SavedModel;
+use casebook_faces::eval::{evaluate, EvalConfig};
 use casebook_faces::import::DlibModel;
+use casebook_faces::model::encoder::Threshold;
 use casebook_faces::infer::group::{cluster_folder, ClusterConfig, Method};
-use casebook_faces::infer::{main_face, read_image, FacePipeline, FoundFace, BUILTIN};
+use casebook_faces::infer::{load_encoder, main_face, read_image, FacePipeline, FoundFace, BUILTIN};
 use casebook_vision::{image_files, png_bytes};
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -92,6 +95,40 @@ pub enum FaceCommand {
     /// Group a folder of photos by person: prints CSV (file, face, box, cluster) and writes a run
     /// folder with clusters.csv and report.html (thumbnails per group, methods compared).
     Cluster(ClusterArgs),
+    /// Measure verification the LFW way: pairs of photos in 10 folds of different people; the
+    /// threshold is chosen on 9 folds and tested on the 10th. Prints accuracy (mean ± std), ROC AUC,
+    /// TAR at FAR = 1e-3 and the best threshold; writes a run folder with report.html.
+    ///
+    /// DATA has one sub-folder per person (LFW layout). Without --pairs, balanced pairs are drawn
+    /// (seeded) and written to the run folder's pairs.txt, which --pairs accepts next time; LFW's
+    /// own pairs.txt works too.
+    Eval {
+        /// Folder with one sub-folder of photos per person.
+        data: PathBuf,
+        /// Pairs file (LFW's pairs.txt or one written by an earlier eval).
+        #[arg(long)]
+        pairs: Option<PathBuf>,
+        /// Folds when drawing pairs.
+        #[arg(long, default_value_t = 10)]
+        folds: usize,
+        /// Same-person pairs per fold when drawing (as many different-person pairs; LFW uses 300).
+        #[arg(long, default_value_t = 300)]
+        per_fold: usize,
+        /// Write a copy of the encoder whose threshold is the one measured here.
+        #[arg(long, value_name = "OUT.casebook")]
+        save_threshold: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        find: FindArgs,
+        #[command(flatten)]
+        seed: SeedArg,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the scores as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Convert one of dlib's model files (.dat: the MMOD face detector, the 5-point landmark
     /// predictor or the ResNet face encoder) into a casebook model file.
     ///
@@ -370,6 +407,51 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             Ok(())
         }
         FaceCommand::Cluster(args) => cluster(args, observer),
+        FaceCommand::Eval { data, pairs, folds, per_fold, save_threshold, model, find, seed, run, json } => {
+            let config = EvalConfig { data: data.clone(), pairs, folds, per_fold, model: model.model.clone(), upsample: find.upsample, seed: seed.seed };
+            let outcome = evaluate(&config, run.create("face-eval")?, observer)?;
+            let v = &outcome.verification;
+            if json {
+                println!("{}", serde_json::to_string(v)?);
+            } else {
+                println!(
+                    "accuracy {:.2}% ± {:.2} over {} folds ({} same, {} different pairs)",
+                    100.0 * v.mean_accuracy,
+                    100.0 * v.std_accuracy,
+                    v.folds.len(),
+                    v.same_pairs,
+                    v.different_pairs
+                );
+                println!("ROC AUC {:.4}", v.auc);
+                match v.tar_at_far_1e3 {
+                    Some(t) => println!("TAR at FAR=1e-3 {:.2}%", 100.0 * t),
+                    None => println!("TAR at FAR=1e-3: needs at least 1000 different-person pairs"),
+                }
+                println!("threshold {:.3} ({:.2}% of all pairs right)", v.threshold, 100.0 * v.threshold_accuracy);
+            }
+            if outcome.dropped_pairs > 0 {
+                observer.note(&format!("{} pairs left out: a photo without a face", outcome.dropped_pairs));
+            }
+            if let Some(out) = save_threshold {
+                let mut encoder = load_encoder(&model.model)?;
+                encoder.threshold = Threshold {
+                    distance: v.threshold,
+                    source: format!(
+                        "casebook face eval on {}: {:.2}% ± {:.2} over {} folds of {} pairs",
+                        data.display(),
+                        100.0 * v.mean_accuracy,
+                        100.0 * v.std_accuracy,
+                        v.folds.len(),
+                        v.same_pairs + v.different_pairs
+                    ),
+                };
+                let record = encoder.record.clone();
+                encoder.save(&out, record)?;
+                observer.note(&format!("encoder with threshold {:.3} written to {}", v.threshold, out.display()));
+            }
+            observer.note(&format!("report: {}", outcome.run.report_path().display()));
+            Ok(())
+        }
         FaceCommand::ImportDlib { file, out, origin } => {
             let origin: serde_json::Value = serde_json::from_str(&origin).context("--origin must be JSON")?;
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;

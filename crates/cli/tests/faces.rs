@@ -109,3 +109,31 @@ fn bad_input_gives_one_error_line() {
     fails(&["face", "enroll", "--gallery", fresh.to_str().unwrap(), "nobody", &blank], cwd);
     assert!(!fresh.exists());
 }
+
+#[test]
+fn eval_measures_a_threshold_that_verify_then_uses() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("people");
+    let people: [(&str, &[&str]); 5] = [
+        ("edwin", &["edwin_a.png", "edwin_b.png"]),
+        ("grace", &["grace_hopper.png", "hopper_small.png"]),
+        ("sally", &["sally_ride.png"]),
+        ("eileen", &["astronaut.png"]),
+        ("lav", &["cameraman.png"]),
+    ];
+    for (person, files) in people {
+        std::fs::create_dir_all(data.join(person)).unwrap();
+        for f in files {
+            std::fs::copy(photo(f), data.join(person).join(f)).unwrap();
+        }
+    }
+    let args = ["face", "eval", "people", "--folds", "2", "--per-fold", "1", "--seed", "1", "--run", "e", "--save-threshold", "enc.casebook"];
+    let out = ok(&args, work.path());
+    assert!(out.contains("accuracy 100.00% ± 0.00 over 2 folds (2 same, 2 different pairs)"), "{out}");
+    let pairs = std::fs::read_to_string(work.path().join("runs/e/pairs.txt")).unwrap();
+    assert!(pairs.starts_with("2\t1\n") && pairs.lines().count() == 5, "{pairs}");
+    let again = ok(&["face", "eval", "people", "--pairs", "runs/e/pairs.txt", "--run", "again"], work.path());
+    assert_eq!(again.lines().next(), out.lines().next());
+    let verdict = ok(&["face", "verify", &photo("edwin_a.png"), &photo("edwin_b.png"), "--model", "enc.casebook"], work.path());
+    assert!(verdict.contains("(casebook face eval on people: 100.00% ± 0.00 over 2 folds of 4 pairs)"), "{verdict}");
+}

@@ -6,6 +6,7 @@ pub mod align;
 pub mod cluster;
 pub mod data;
 pub mod dlib;
+pub mod eval;
 pub mod gallery;
 pub mod geometry;
 pub mod import;

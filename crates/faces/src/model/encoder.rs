@@ -220,6 +220,9 @@ pub struct FaceEncoder {
     pub threshold: Threshold,
     /// SHA-256 (first 16 hex digits) of the weights: which encoder this is.
     pub id: String,
+    /// The model file's training record (provenance, recipe, scores), kept
+    /// so a re-saved encoder (a new threshold, say) keeps its history.
+    pub record: serde_json::Value,
 }
 
 pub const TASK: &str = "face-encoder";
@@ -234,6 +237,7 @@ impl FaceEncoder {
         let id = weights_id(&module_to_bytes(&encoder)?);
         Ok(Self {
             id,
+            record: serde_json::json!({}),
             arch: EncoderArch::dlib(),
             net: encoder,
             input: ChipInput { mean },
@@ -291,6 +295,6 @@ impl SavedModel for FaceEncoder {
         }
         let weights = file.section(WEIGHTS, path)?;
         let net = module_from_bytes(Encoder::new(&arch, &compute_device()), weights)?;
-        Ok(Self { arch, net, input, threshold, id: weights_id(weights) })
+        Ok(Self { arch, net, input, threshold, id: weights_id(weights), record: file.meta.training.clone() })
     }
 }
