@@ -20,7 +20,7 @@ fn floats(v: &Value) -> Vec<f32> {
 #[test]
 fn detector_finds_dlibs_boxes_with_dlibs_scores() {
     let detector = load_detector(BUILTIN).unwrap();
-    let mut compared = 0;
+    let (mut compared, mut worst_score) = (0, 0f32);
     for entry in fixture()["images"].as_array().unwrap() {
         let file = entry["file"].as_str().unwrap();
         let picture = image(&format!("images/{file}"));
@@ -36,11 +36,13 @@ fn detector_finds_dlibs_boxes_with_dlibs_scores() {
                 assert!(off <= 1, "{file} upsample {upsample}: {r:?} vs {want_rect:?}");
                 let score = w["confidence"].as_f64().unwrap() as f32;
                 assert!((g.score - score).abs() < 1e-4, "{file}: score {} vs {score}", g.score);
+                worst_score = worst_score.max((g.score - score).abs());
                 compared += 1;
             }
         }
     }
     assert!(compared >= 20, "only {compared} detections compared");
+    eprintln!("{compared} detections, boxes equal, scores within {worst_score:.2e} of dlib's");
 }
 
 #[test]
@@ -57,5 +59,32 @@ fn encoder_gives_dlibs_vectors_for_dlibs_chips() {
     let got = encoder.embed(&chips).unwrap();
     let worst = got.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-4, "max difference from dlib {worst}");
+    eprintln!("{} vectors within {worst:.2e} of dlib's", got.len());
     assert_eq!(got.len(), 15);
+}
+
+#[test]
+fn the_whole_pipeline_gives_dlibs_vectors_from_photos() {
+    // Photo → detector → 5 landmarks → aligned chip → encoder, against
+    // dlib's compute_face_descriptor(image, shape) on dlib's own detections.
+    let pipeline = casebook_faces::infer::FacePipeline::load(BUILTIN).unwrap();
+    let (mut worst, mut faces) = (0f32, 0);
+    for entry in fixture()["images"].as_array().unwrap() {
+        let picture = image(&format!("images/{}", entry["file"].as_str().unwrap()));
+        let upsample = entry["faces_from_upsample"].as_u64().unwrap() as usize;
+        let found = pipeline.find(&picture, upsample);
+        let want = entry["faces"].as_array().unwrap();
+        assert_eq!(found.len(), want.len());
+        let vectors = pipeline.encode(&found).unwrap();
+        for ((face, vector), w) in found.iter().zip(&vectors).zip(want) {
+            let marks: Vec<i64> = face.landmarks.iter().flat_map(|p| [p.x, p.y]).collect();
+            let want_marks: Vec<i64> = w["landmarks"].as_array().unwrap().iter().flat_map(|p| p.as_array().unwrap().iter().map(|v| v.as_i64().unwrap())).collect();
+            assert_eq!(marks, want_marks);
+            let d = vector.iter().zip(floats(&w["descriptor_full"])).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            worst = worst.max(d);
+            faces += 1;
+        }
+    }
+    assert!(worst <= 1e-4, "max difference from dlib {worst}");
+    eprintln!("{faces} faces: landmarks equal, vectors within {worst:.2e} of dlib's");
 }
