@@ -13,3 +13,4 @@ pub mod import;
 pub mod infer;
 pub mod model;
 pub mod pyramid;
+pub mod train;
