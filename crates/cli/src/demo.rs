@@ -212,29 +212,54 @@ fn faces_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result<(
     use casebook_faces::infer::{main_face, read_image, FacePipeline, BUILTIN};
 
     let people = args.out.join("faces");
-    println!("== 5. Faces: detect, align, encode {} sample photos (public domain / CC0) in {}", 7, people.display());
+    println!(
+        "== 5. Faces: detect, align, encode {} sample photos (public domain / CC0) in {}",
+        7,
+        people.display()
+    );
     let files = write_samples(&people)?;
     let pipeline = FacePipeline::load(BUILTIN)?;
     let mut vectors = Vec::new();
     for file in &files {
         let faces = pipeline.find(&read_image(file)?, 1);
-        let i = main_face(&faces).ok_or_else(|| anyhow::anyhow!("no face found in {}", file.display()))?;
+        let i = main_face(&faces)
+            .ok_or_else(|| anyhow::anyhow!("no face found in {}", file.display()))?;
         vectors.push(pipeline.encode(&faces[i..=i])?.remove(0));
     }
     let threshold = pipeline.encoder.threshold.distance;
-    let name = |i: usize| files[i].file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let name = |i: usize| {
+        files[i]
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
     for (a, b) in [(0, 1), (2, 4)] {
         let d = distance(&vectors[a], &vectors[b]);
-        let verdict = if d <= threshold { "same person" } else { "different people" };
-        println!("   verify {} vs {}: {verdict} (distance {d:.3}, threshold {threshold:.2})", name(a), name(b));
+        let verdict = if d <= threshold {
+            "same person"
+        } else {
+            "different people"
+        };
+        println!(
+            "   verify {} vs {}: {verdict} (distance {d:.3}, threshold {threshold:.2})",
+            name(a),
+            name(b)
+        );
     }
     let mut gallery = Gallery::new(&pipeline.encoder);
     gallery.enroll("Edwin Torres", &vectors[0], &name(0))?;
     gallery.enroll("Grace Hopper", &vectors[2], &name(2))?;
     for i in [1, 3, 6] {
         let who = gallery.identify(&vectors[i], threshold);
-        let nearest = who.nearest.map_or(String::new(), |c| format!(", nearest {} at {:.3}", c.name, c.distance));
-        println!("   identify {}: {}{nearest}", name(i), who.person.as_deref().unwrap_or("unknown"));
+        let nearest = who.nearest.map_or(String::new(), |c| {
+            format!(", nearest {} at {:.3}", c.name, c.distance)
+        });
+        println!(
+            "   identify {}: {}{nearest}",
+            name(i),
+            who.person.as_deref().unwrap_or("unknown")
+        );
     }
     let config = ClusterConfig {
         folder: people,
@@ -250,7 +275,11 @@ fn faces_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result<(
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
     }
-    let outcome = cluster_folder(&config, RunDir::create(runs, Some("faces-cluster"), "face-cluster")?, observer)?;
+    let outcome = cluster_folder(
+        &config,
+        RunDir::create(runs, Some("faces-cluster"), "face-cluster")?,
+        observer,
+    )?;
     let graph = &outcome.scores[0];
     println!(
         "   cluster: {} groups for 5 people (ARI {:.2}; Eileen Collins and Sally Ride, two NASA portraits, are dlib's closest strangers)",

@@ -3,19 +3,25 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use casebook_core::observe::Observer;
-use casebook_faces::gallery::{distance, Gallery};
 use casebook_core::model_file::SavedModel;
+use casebook_core::observe::Observer;
+use casebook_core::run::{RunDir, Training};
+use casebook_faces::data::synth::{generate, FacesOptions};
 use casebook_faces::eval::{evaluate, EvalConfig};
+use casebook_faces::gallery::{distance, Gallery};
 use casebook_faces::import::DlibModel;
-use casebook_faces::model::encoder::Threshold;
 use casebook_faces::infer::group::{cluster_folder, ClusterConfig, Method};
-use casebook_faces::infer::{load_encoder, main_face, read_image, FacePipeline, FoundFace, BUILTIN};
+use casebook_faces::infer::{
+    load_encoder, main_face, read_image, FacePipeline, FoundFace, BUILTIN,
+};
+use casebook_faces::model::encoder::Threshold;
+use casebook_faces::train::triplet::Mining;
+use casebook_faces::train::{Start, TrainConfig};
 use casebook_vision::{image_files, png_bytes};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::args::{RunArgs, SeedArg};
+use crate::args::{choice, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum FaceCommand {
@@ -129,6 +135,14 @@ pub enum FaceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Train a face encoder with the triplet loss, or fine-tune dlib's: P people × K photos per
+    /// batch, triplets mined online; writes a run folder with model.casebook (usable by every face
+    /// command through --model), checkpoints, metrics and report.html (loss, share of active
+    /// triplets, validation ROC AUC per epoch).
+    ///
+    /// A share of the people is held out: each epoch their pairs measure ROC AUC and the best
+    /// threshold, which the saved encoder carries. A killed run continues with --resume RUN_DIR.
+    Train(TrainArgs),
     /// Convert one of dlib's model files (.dat: the MMOD face detector, the 5-point landmark
     /// predictor or the ResNet face encoder) into a casebook model file.
     ///
@@ -184,6 +198,112 @@ pub struct ClusterArgs {
     run: RunArgs,
 }
 
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Folder with one sub-folder of photos per person (LFW layout).
+    #[arg(required_unless_present = "resume")]
+    data: Option<PathBuf>,
+    /// Where training starts.
+    #[arg(long, value_parser = choice::<Start>(), default_value = "scratch")]
+    from: Start,
+    /// The photos are aligned face crops already (e.g. from `face detect --crops`): skip detection.
+    #[arg(long)]
+    aligned: bool,
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = TrainConfig::default().steps_per_epoch)]
+    steps: usize,
+    /// People per batch (P).
+    #[arg(long, default_value_t = TrainConfig::default().people_per_batch)]
+    people_per_batch: usize,
+    /// Photos per person in a batch (K).
+    #[arg(long, default_value_t = TrainConfig::default().photos_per_person)]
+    photos_per_person: usize,
+    /// Triplet margin α on squared distances. It must be positive: at 0, mapping every face to
+    /// one point already gives zero loss, so nothing pushes different people apart.
+    #[arg(long, default_value_t = TrainConfig::default().margin)]
+    margin: f32,
+    /// How triplets are mined within a batch.
+    #[arg(long, value_parser = choice::<Mining>(), default_value = "semi-hard")]
+    mining: Mining,
+    /// Adam learning rate (try 1e-4 when fine-tuning dlib's encoder).
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    lr: f64,
+    /// Share of the people held out for validation.
+    #[arg(long, default_value_t = TrainConfig::default().validation_fraction)]
+    validation: f64,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    find: FindArgs,
+    #[command(flatten)]
+    seed: SeedArg,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub fn generate_faces(
+    out: &Path,
+    people: usize,
+    min_images: usize,
+    max_images: usize,
+    seed: u64,
+    observer: &dyn Observer,
+) -> Result<()> {
+    let options = FacesOptions {
+        people,
+        min_images,
+        max_images,
+        seed,
+        ..FacesOptions::default()
+    };
+    let summary = generate(out, &options, observer)?;
+    println!(
+        "wrote {} photos of {} people to {}",
+        summary.images,
+        summary.people,
+        out.display()
+    );
+    Ok(())
+}
+
+fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
+    let outcome = match &args.resume {
+        Some(dir) => TrainConfig::resume(RunDir::open(dir)?, observer)?,
+        None => {
+            let config = TrainConfig {
+                data: args
+                    .data
+                    .clone()
+                    .expect("clap requires DATA without --resume"),
+                from: args.from,
+                aligned: args.aligned,
+                epochs: args.epochs,
+                steps_per_epoch: args.steps,
+                people_per_batch: args.people_per_batch,
+                photos_per_person: args.photos_per_person,
+                margin: args.margin,
+                mining: args.mining,
+                learning_rate: args.lr,
+                validation_fraction: args.validation,
+                upsample: args.find.upsample,
+                seed: args.seed.seed,
+            };
+            config.train(args.run.create("face-train")?, observer)?
+        }
+    };
+    println!(
+        "best epoch {} of {}: validation ROC AUC {:.4}",
+        outcome.best_epoch,
+        outcome.history.len(),
+        outcome.best_auc
+    );
+    println!("model:  {}", outcome.run.model_path().display());
+    println!("report: {}", outcome.run.report_path().display());
+    Ok(())
+}
+
 /// How faces are found.
 #[derive(Args)]
 pub struct FindArgs {
@@ -232,7 +352,11 @@ fn faces_in(
 }
 
 fn describe(inputs: &[PathBuf]) -> String {
-    inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The one face of a one-face command, with a note when there was a choice.
@@ -248,7 +372,11 @@ fn the_face(
         bail!(
             "no face found in {}{}",
             path.display(),
-            if find.upsample < 2 { " (try --upsample 2 for small faces)" } else { "" }
+            if find.upsample < 2 {
+                " (try --upsample 2 for small faces)"
+            } else {
+                ""
+            }
         );
     };
     if faces.len() > 1 {
@@ -284,10 +412,16 @@ fn face_json(file: &Path, index: usize, face: &FoundFace) -> serde_json::Value {
 
 pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
-        FaceCommand::Detect { images, crops, find, json } => {
+        FaceCommand::Detect {
+            images,
+            crops,
+            find,
+            json,
+        } => {
             let pipeline = FacePipeline::load(BUILTIN)?;
             if let Some(dir) = &crops {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
             }
             for (file, faces) in faces_in(&pipeline, &images, &find, observer)? {
                 if faces.is_empty() && !json {
@@ -304,7 +438,11 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                         println!("{record}");
                     } else {
                         let r = face.detection.rect;
-                        let marks: Vec<String> = face.landmarks.iter().map(|p| format!("{},{}", p.x, p.y)).collect();
+                        let marks: Vec<String> = face
+                            .landmarks
+                            .iter()
+                            .map(|p| format!("{},{}", p.x, p.y))
+                            .collect();
                         println!(
                             "{}	{},{},{},{}	{:.3}	{}",
                             file.display(),
@@ -320,14 +458,27 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             }
             Ok(())
         }
-        FaceCommand::Verify { first, second, model, find, threshold, json } => {
+        FaceCommand::Verify {
+            first,
+            second,
+            model,
+            find,
+            threshold,
+            json,
+        } => {
             let pipeline = FacePipeline::load(&model.model)?;
-            let faces = [the_face(&pipeline, &first, &find, observer)?, the_face(&pipeline, &second, &find, observer)?];
+            let faces = [
+                the_face(&pipeline, &first, &find, observer)?,
+                the_face(&pipeline, &second, &find, observer)?,
+            ];
             let vectors = pipeline.encode(&faces)?;
             let d = distance(&vectors[0], &vectors[1]);
             let (limit, source) = match threshold {
                 Some(t) => (t, "--threshold".to_string()),
-                None => (pipeline.encoder.threshold.distance, pipeline.encoder.threshold.source.clone()),
+                None => (
+                    pipeline.encoder.threshold.distance,
+                    pipeline.encoder.threshold.source.clone(),
+                ),
             };
             let same = d <= limit;
             if json {
@@ -338,15 +489,29 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             } else {
                 println!(
                     "{}: distance {d:.3} {} threshold {limit:.3} ({source})",
-                    if same { "same person" } else { "different people" },
+                    if same {
+                        "same person"
+                    } else {
+                        "different people"
+                    },
                     if same { "<=" } else { ">" }
                 );
             }
             Ok(())
         }
-        FaceCommand::Enroll { gallery, name, images, model, find } => {
+        FaceCommand::Enroll {
+            gallery,
+            name,
+            images,
+            model,
+            find,
+        } => {
             let pipeline = FacePipeline::load(&model.model)?;
-            let mut book = if gallery.exists() { Gallery::load(&gallery)? } else { Gallery::new(&pipeline.encoder) };
+            let mut book = if gallery.exists() {
+                Gallery::load(&gallery)?
+            } else {
+                Gallery::new(&pipeline.encoder)
+            };
             book.check_encoder(&pipeline.encoder)?;
             let (files, skipped) = image_files(&images)?;
             for s in &skipped {
@@ -364,20 +529,34 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                 }
             }
             if added == 0 {
-                bail!("no face of {name} could be enrolled from {}", describe(&images));
+                bail!(
+                    "no face of {name} could be enrolled from {}",
+                    describe(&images)
+                );
             }
             book.save(&gallery)?;
             println!(
                 "enrolled {name} from {added} photo{} ({} {}, {} vectors in {})",
                 if added == 1 { "" } else { "s" },
                 book.people.len(),
-                if book.people.len() == 1 { "person" } else { "people" },
+                if book.people.len() == 1 {
+                    "person"
+                } else {
+                    "people"
+                },
                 book.len(),
                 gallery.display()
             );
             Ok(())
         }
-        FaceCommand::Identify { gallery, images, model, find, threshold, json } => {
+        FaceCommand::Identify {
+            gallery,
+            images,
+            model,
+            find,
+            threshold,
+            json,
+        } => {
             let pipeline = FacePipeline::load(&model.model)?;
             let book = Gallery::load(&gallery)?;
             book.check_encoder(&pipeline.encoder)?;
@@ -398,17 +577,50 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                     } else {
                         let r = face.detection.rect;
                         let name = who.person.as_deref().unwrap_or("unknown");
-                        let nearest = who.nearest.map(|c| format!("{:.3} ({})", c.distance, c.name)).unwrap_or_default();
-                        let runner = who.runner_up.map(|c| format!("{} {:.3}", c.name, c.distance)).unwrap_or_else(|| "-".into());
-                        println!("{}	{},{},{},{}	{name}	{nearest}	runner-up {runner}", file.display(), r.left, r.top, r.right, r.bottom);
+                        let nearest = who
+                            .nearest
+                            .map(|c| format!("{:.3} ({})", c.distance, c.name))
+                            .unwrap_or_default();
+                        let runner = who
+                            .runner_up
+                            .map(|c| format!("{} {:.3}", c.name, c.distance))
+                            .unwrap_or_else(|| "-".into());
+                        println!(
+                            "{}	{},{},{},{}	{name}	{nearest}	runner-up {runner}",
+                            file.display(),
+                            r.left,
+                            r.top,
+                            r.right,
+                            r.bottom
+                        );
                     }
                 }
             }
             Ok(())
         }
         FaceCommand::Cluster(args) => cluster(args, observer),
-        FaceCommand::Eval { data, pairs, folds, per_fold, save_threshold, model, find, seed, run, json } => {
-            let config = EvalConfig { data: data.clone(), pairs, folds, per_fold, model: model.model.clone(), upsample: find.upsample, seed: seed.seed };
+        FaceCommand::Train(args) => train(args, observer),
+        FaceCommand::Eval {
+            data,
+            pairs,
+            folds,
+            per_fold,
+            save_threshold,
+            model,
+            find,
+            seed,
+            run,
+            json,
+        } => {
+            let config = EvalConfig {
+                data: data.clone(),
+                pairs,
+                folds,
+                per_fold,
+                model: model.model.clone(),
+                upsample: find.upsample,
+                seed: seed.seed,
+            };
             let outcome = evaluate(&config, run.create("face-eval")?, observer)?;
             let v = &outcome.verification;
             if json {
@@ -427,10 +639,17 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                     Some(t) => println!("TAR at FAR=1e-3 {:.2}%", 100.0 * t),
                     None => println!("TAR at FAR=1e-3: needs at least 1000 different-person pairs"),
                 }
-                println!("threshold {:.3} ({:.2}% of all pairs right)", v.threshold, 100.0 * v.threshold_accuracy);
+                println!(
+                    "threshold {:.3} ({:.2}% of all pairs right)",
+                    v.threshold,
+                    100.0 * v.threshold_accuracy
+                );
             }
             if outcome.dropped_pairs > 0 {
-                observer.note(&format!("{} pairs left out: a photo without a face", outcome.dropped_pairs));
+                observer.note(&format!(
+                    "{} pairs left out: a photo without a face",
+                    outcome.dropped_pairs
+                ));
             }
             if let Some(out) = save_threshold {
                 let mut encoder = load_encoder(&model.model)?;
@@ -447,17 +666,30 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                 };
                 let record = encoder.record.clone();
                 encoder.save(&out, record)?;
-                observer.note(&format!("encoder with threshold {:.3} written to {}", v.threshold, out.display()));
+                observer.note(&format!(
+                    "encoder with threshold {:.3} written to {}",
+                    v.threshold,
+                    out.display()
+                ));
             }
             observer.note(&format!("report: {}", outcome.run.report_path().display()));
             Ok(())
         }
         FaceCommand::ImportDlib { file, out, origin } => {
-            let origin: serde_json::Value = serde_json::from_str(&origin).context("--origin must be JSON")?;
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let model = DlibModel::from_bytes(&bytes).with_context(|| format!("{} is not a dlib model casebook can read", file.display()))?;
+            let origin: serde_json::Value =
+                serde_json::from_str(&origin).context("--origin must be JSON")?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let model = DlibModel::from_bytes(&bytes).with_context(|| {
+                format!("{} is not a dlib model casebook can read", file.display())
+            })?;
             model.save(&out, &file, &bytes, origin)?;
-            observer.note(&format!("{} → {} ({})", file.display(), out.display(), model.kind()));
+            observer.note(&format!(
+                "{} → {} ({})",
+                file.display(),
+                out.display(),
+                model.kind()
+            ));
             println!("{}", out.display());
             Ok(())
         }
@@ -484,14 +716,18 @@ fn cluster(args: ClusterArgs, observer: &dyn Observer) -> Result<()> {
     println!("file,face,left,top,right,bottom,cluster");
     for (face, group) in outcome.faces.iter().zip(&outcome.groups) {
         let r = face.rect;
-        println!("{},{},{},{},{},{},{group}", face.file, face.face, r.left, r.top, r.right, r.bottom);
+        println!(
+            "{},{},{},{},{},{},{group}",
+            face.file, face.face, r.left, r.top, r.right, r.bottom
+        );
     }
     if let Some(dir) = &args.folders {
         for (face, group) in outcome.faces.iter().zip(&outcome.groups) {
             let source = args.folder.join(&face.file);
             let name = source.file_name().unwrap_or_default();
             let out = dir.join(format!("person_{group}")).join(name);
-            let bytes = std::fs::read(&source).with_context(|| format!("cannot read {}", source.display()))?;
+            let bytes = std::fs::read(&source)
+                .with_context(|| format!("cannot read {}", source.display()))?;
             casebook_core::fsx::write_atomic(&out, &bytes)?;
         }
     }

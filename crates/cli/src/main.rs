@@ -85,6 +85,28 @@ enum DataCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Synthetic people in the LFW layout (OUT/person_0000/person_0000_0001.png, 250×250), for
+    /// trying and testing `face train` / `face eval` / `face cluster`.
+    ///
+    /// Each person keeps a face (shape, skin, eyes, brows, nose, mouth, hair, ears, beard, glasses,
+    /// moles) across photos; pose, lighting, expression, occlusions, background, blur and noise
+    /// vary. They are simple renders, not photographs: no built-in encoder is judged on them.
+    Faces {
+        /// Folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of people.
+        #[arg(long, default_value_t = 100)]
+        people: usize,
+        /// Fewest photos per person.
+        #[arg(long, default_value_t = 2)]
+        min_images: usize,
+        /// Most photos per person (counts are skewed towards the fewest, as in LFW).
+        #[arg(long, default_value_t = 12)]
+        max_images: usize,
+        #[command(flatten)]
+        seed: args::SeedArg,
+    },
     /// A small CSV from a known logistic model, with a categorical column and missing values.
     Tabular {
         /// Which task the table is for: binary (`approved` yes/no from numeric columns and a
@@ -115,6 +137,13 @@ fn main() -> ExitCode {
             night_fraction,
             seed,
         }) => demo::generate_daynight(&out, count, night_fraction, seed, &observer),
+        Command::Data(DataCommand::Faces {
+            out,
+            people,
+            min_images,
+            max_images,
+            seed,
+        }) => face_cmd::generate_faces(&out, people, min_images, max_images, seed.seed, &observer),
         Command::Data(DataCommand::Tabular {
             kind,
             rows,

@@ -93,7 +93,7 @@ pub fn face_chip(image: &RgbImage, landmarks: &[Point; 5], size: usize) -> RgbIm
 /// until one more halving would make it smaller than the chip, then samples
 /// that level. Pixels that fall outside the source are black.
 pub fn extract_image_chip(image: &RgbImage, chip: &ChipDetails) -> RgbImage {
-    let size = (chip.rows * chip.cols) as f64;
+    let size = chip.rows.saturating_mul(chip.cols) as f64;
     if chip.angle == 0.0
         && chip.rows as f64 == chip.rect.height()
         && chip.cols as f64 == chip.rect.width()
@@ -106,7 +106,7 @@ pub fn extract_image_chip(image: &RgbImage, chip: &ChipDetails) -> RgbImage {
     let mut depth = 0;
     let mut grow = 2.0;
     let mut rect = chip.rect.down();
-    while rect.area() > size {
+    while rect.area() > size && depth < MAX_PYRAMID_DEPTH {
         rect = rect.down();
         depth += 1;
         grow = grow * 2.0 + 2.0;
@@ -151,7 +151,7 @@ pub fn extract_image_chip(image: &RgbImage, chip: &ChipDetails) -> RgbImage {
     // The level to sample, and the chip's rectangle in its coordinates.
     let mut level: Option<usize> = None;
     let mut rect = chip.rect.translate(-bounds.left as f64, -bounds.top as f64);
-    while rect.down().area() > size {
+    while rect.down().area() > size && level.is_none_or(|l| l < MAX_PYRAMID_DEPTH) {
         level = Some(level.map_or(0, |l| l + 1));
         rect = rect.down();
     }
@@ -178,6 +178,10 @@ pub fn extract_image_chip(image: &RgbImage, chip: &ChipDetails) -> RgbImage {
     }
     out
 }
+
+/// Where dlib would halve an infinite rectangle forever, stop: 64 halvings
+/// take any finite image down to nothing.
+const MAX_PYRAMID_DEPTH: usize = 64;
 
 /// dlib's `basic_extract_image_chip`: a plain copy of `rect`, black outside the image.
 fn copy_chip(image: &RgbImage, rect: Rect) -> RgbImage {
@@ -947,6 +951,70 @@ mod tests {
         assert_eq!(bilinear(&image, [0.0, 0.0]), Rgb([0; 3]));
         // The right neighbour of the last column is outside.
         assert_eq!(bilinear(&image, [1.0, 0.0]), Rgb([0; 3]));
+    }
+
+    #[test]
+    fn degenerate_chips_end_without_panicking() {
+        let image = RgbImage::from_pixel(40, 30, Rgb([1, 2, 3]));
+        let (inf, nan) = (f64::INFINITY, f64::NAN);
+        let chips = [
+            (
+                DRect {
+                    left: -inf,
+                    top: -inf,
+                    right: inf,
+                    bottom: inf,
+                },
+                0.3,
+                3,
+                3,
+            ),
+            (
+                DRect {
+                    left: nan,
+                    top: nan,
+                    right: nan,
+                    bottom: nan,
+                },
+                0.0,
+                2,
+                5,
+            ),
+            (
+                DRect {
+                    left: 10.0,
+                    top: 10.0,
+                    right: 20.0,
+                    bottom: 20.0,
+                },
+                0.1,
+                0,
+                0,
+            ),
+            (
+                DRect {
+                    left: 500.0,
+                    top: 500.0,
+                    right: 400.0,
+                    bottom: 400.0,
+                },
+                1.0,
+                4,
+                4,
+            ),
+        ];
+        for (rect, angle, rows, cols) in chips {
+            let out = extract_image_chip(
+                &image,
+                &ChipDetails {
+                    rect,
+                    angle,
+                    rows,
+                    cols,
+                },
+            );
+            assert_eq!(out.dimensions(), (cols as u32, rows as u32));
+        }
     }
 
     #[test]

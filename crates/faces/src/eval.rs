@@ -48,7 +48,15 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { data: PathBuf::new(), pairs: None, folds: 10, per_fold: 300, model: crate::infer::BUILTIN.into(), upsample: 1, seed: seed::DEFAULT }
+        Self {
+            data: PathBuf::new(),
+            pairs: None,
+            folds: 10,
+            per_fold: 300,
+            model: crate::infer::BUILTIN.into(),
+            upsample: 1,
+            seed: seed::DEFAULT,
+        }
     }
 }
 
@@ -58,13 +66,26 @@ pub const PAIRS_FILE: &str = "pairs.txt";
 /// Draws person-disjoint folds of balanced pairs from `people` (name → file
 /// names). Each fold gets up to `per_fold` same and as many different pairs;
 /// fewer when the data runs out (all folds get the same count).
-pub fn draw_pairs(people: &BTreeMap<String, Vec<String>>, folds: usize, per_fold: usize, seed: u64) -> Result<Vec<Pair>> {
-    casebook_core::config::require(folds >= 2, "folds", format!("must be at least 2 (got {folds})"))?;
+pub fn draw_pairs(
+    people: &BTreeMap<String, Vec<String>>,
+    folds: usize,
+    per_fold: usize,
+    seed: u64,
+) -> Result<Vec<Pair>> {
+    casebook_core::config::require(
+        folds >= 2,
+        "folds",
+        format!("must be at least 2 (got {folds})"),
+    )?;
     let mut names: Vec<&String> = people.keys().collect();
     let mut rng = seed::stream(seed, &[purpose::VALIDATION]);
     names.shuffle(&mut rng);
     if names.len() < 2 * folds {
-        bail!("{} people is too few for {folds} folds of different people (need at least {})", names.len(), 2 * folds);
+        bail!(
+            "{} people is too few for {folds} folds of different people (need at least {})",
+            names.len(),
+            2 * folds
+        );
     }
     let mut drawn: Vec<(Vec<Pair>, Vec<Pair>)> = Vec::new();
     for fold in 0..folds {
@@ -82,20 +103,33 @@ pub fn draw_pairs(people: &BTreeMap<String, Vec<String>>, folds: usize, per_fold
             let (i, j) = (rng.gen_range(0..files.len()), rng.gen_range(0..files.len()));
             if i != j {
                 let (i, j) = (i.min(j), i.max(j));
-                same.insert(Pair { a: path(name, &files[i]), b: path(name, &files[j]), same: true, fold });
+                same.insert(Pair {
+                    a: path(name, &files[i]),
+                    b: path(name, &files[j]),
+                    same: true,
+                    fold,
+                });
             }
         }
         for _ in 0..per_fold * 20 {
             if different.len() >= per_fold {
                 break;
             }
-            let (p, q) = (rng.gen_range(0..members.len()), rng.gen_range(0..members.len()));
+            let (p, q) = (
+                rng.gen_range(0..members.len()),
+                rng.gen_range(0..members.len()),
+            );
             if p != q {
                 let (p, q) = (p.min(q), p.max(q));
                 let (fp, fq) = (&people[members[p]], &people[members[q]]);
                 let a = path(members[p], &fp[rng.gen_range(0..fp.len())]);
                 let b = path(members[q], &fq[rng.gen_range(0..fq.len())]);
-                different.insert(Pair { a, b, same: false, fold });
+                different.insert(Pair {
+                    a,
+                    b,
+                    same: false,
+                    fold,
+                });
             }
         }
         let mut same: Vec<Pair> = same.into_iter().collect();
@@ -104,11 +138,18 @@ pub fn draw_pairs(people: &BTreeMap<String, Vec<String>>, folds: usize, per_fold
         different.sort_by(|x, y| (&x.a, &x.b).cmp(&(&y.a, &y.b)));
         drawn.push((same, different));
     }
-    let count = drawn.iter().map(|(s, d)| s.len().min(d.len())).min().unwrap_or(0);
+    let count = drawn
+        .iter()
+        .map(|(s, d)| s.len().min(d.len()))
+        .min()
+        .unwrap_or(0);
     if count == 0 {
         bail!("cannot draw same-person pairs in every fold: each fold needs people with at least two photos");
     }
-    Ok(drawn.into_iter().flat_map(|(s, d)| s.into_iter().take(count).chain(d.into_iter().take(count))).collect())
+    Ok(drawn
+        .into_iter()
+        .flat_map(|(s, d)| s.into_iter().take(count).chain(d.into_iter().take(count)))
+        .collect())
 }
 
 /// Writes pairs in LFW's layout: "folds per_fold", then per fold its same
@@ -117,8 +158,14 @@ pub fn write_pairs(path: &Path, pairs: &[Pair], folds: usize) -> Result<()> {
     let per_fold = pairs.iter().filter(|p| p.same && p.fold == 0).count();
     let mut text = format!("{folds}\t{per_fold}\n");
     let parts = |p: &Path| {
-        let person = p.parent().map(|d| d.display().to_string()).unwrap_or_default();
-        let file = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let person = p
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let file = p
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         (person, file)
     };
     for pair in pairs {
@@ -136,13 +183,24 @@ pub fn write_pairs(path: &Path, pairs: &[Pair], folds: usize) -> Result<()> {
 /// Name/Name_0001.jpg and Name/Name_0004.jpg) or one written by
 /// [`write_pairs`] (file names). `data` resolves LFW numbers to files.
 pub fn read_pairs(path: &Path, data: &Path) -> Result<(Vec<Pair>, usize)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read pairs file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read pairs file {}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let bad = |n: usize, why: &str| anyhow::anyhow!("{} line {n}: {why}", path.display());
-    let header: Vec<usize> = lines.next().unwrap_or_default().split_whitespace().filter_map(|t| t.parse().ok()).collect();
+    let header: Vec<usize> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
     let (folds, per_fold) = match header[..] {
         [folds, per_fold] if folds >= 2 && per_fold >= 1 => (folds, per_fold),
-        _ => return Err(bad(1, "expected \"folds pairs-per-fold\" (e.g. \"10 300\")")),
+        _ => {
+            return Err(bad(
+                1,
+                "expected \"folds pairs-per-fold\" (e.g. \"10 300\")",
+            ))
+        }
     };
     let file = |person: &str, token: &str| -> PathBuf {
         match token.parse::<usize>() {
@@ -163,14 +221,28 @@ pub fn read_pairs(path: &Path, data: &Path) -> Result<(Vec<Pair>, usize)> {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let fold = i / (2 * per_fold);
         let pair = match fields[..] {
-            [person, a, b] => Pair { a: file(person, a), b: file(person, b), same: true, fold },
-            [p, a, q, b] => Pair { a: file(p, a), b: file(q, b), same: false, fold },
+            [person, a, b] => Pair {
+                a: file(person, a),
+                b: file(person, b),
+                same: true,
+                fold,
+            },
+            [p, a, q, b] => Pair {
+                a: file(p, a),
+                b: file(q, b),
+                same: false,
+                fold,
+            },
             _ => return Err(bad(i + 2, "expected `person a b` or `person1 a person2 b`")),
         };
         pairs.push(pair);
     }
     if pairs.len() != 2 * folds * per_fold {
-        bail!("{} holds {} pairs, but its header promises {folds} folds of 2×{per_fold}", path.display(), pairs.len());
+        bail!(
+            "{} holds {} pairs, but its header promises {folds} folds of 2×{per_fold}",
+            path.display(),
+            pairs.len()
+        );
     }
     Ok((pairs, folds))
 }
@@ -182,7 +254,8 @@ pub fn best_threshold(scored: &[(f32, bool)]) -> (f32, f64) {
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total_different = sorted.iter().filter(|s| !s.1).count();
     // Threshold below everything: all "different".
-    let (mut best, mut best_correct) = (sorted.first().map_or(0.0, |s| s.0 - 1e-3), total_different);
+    let (mut best, mut best_correct) =
+        (sorted.first().map_or(0.0, |s| s.0 - 1e-3), total_different);
     let mut correct = total_different;
     for (i, &(d, same)) in sorted.iter().enumerate() {
         if same {
@@ -233,26 +306,45 @@ pub fn score_pairs(scored: &[(f32, bool, usize)], folds: usize) -> Result<Verifi
     }
     let mut results = Vec::new();
     for fold in 0..folds {
-        let train: Vec<(f32, bool)> = scored.iter().filter(|s| s.2 != fold).map(|s| (s.0, s.1)).collect();
+        let train: Vec<(f32, bool)> = scored
+            .iter()
+            .filter(|s| s.2 != fold)
+            .map(|s| (s.0, s.1))
+            .collect();
         let test: Vec<&(f32, bool, usize)> = scored.iter().filter(|s| s.2 == fold).collect();
         if test.is_empty() || train.is_empty() {
             continue;
         }
         let (threshold, _) = best_threshold(&train);
         let correct = test.iter().filter(|s| (s.0 <= threshold) == s.1).count();
-        results.push(Fold { threshold, accuracy: correct as f64 / test.len() as f64, pairs: test.len() });
+        results.push(Fold {
+            threshold,
+            accuracy: correct as f64 / test.len() as f64,
+            pairs: test.len(),
+        });
     }
     if results.is_empty() {
         bail!("no fold has pairs to test on");
     }
     let n = results.len() as f64;
     let mean = results.iter().map(|f| f.accuracy).sum::<f64>() / n;
-    let std = (results.iter().map(|f| (f.accuracy - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let std = (results
+        .iter()
+        .map(|f| (f.accuracy - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
     let scores: Vec<f64> = scored.iter().map(|s| -(s.0 as f64)).collect();
     let positive: Vec<bool> = scored.iter().map(|s| s.1).collect();
     let roc = roc_curve(&scores, &positive);
-    let tar = (different_pairs >= 1000).then(|| roc.iter().filter(|p| p.false_positive_rate <= 1e-3).map(|p| p.true_positive_rate).fold(0.0, f64::max));
-    let (threshold, threshold_accuracy) = best_threshold(&scored.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>());
+    let tar = (different_pairs >= 1000).then(|| {
+        roc.iter()
+            .filter(|p| p.false_positive_rate <= 1e-3)
+            .map(|p| p.true_positive_rate)
+            .fold(0.0, f64::max)
+    });
+    let (threshold, threshold_accuracy) =
+        best_threshold(&scored.iter().map(|s| (s.0, s.1)).collect::<Vec<_>>());
     Ok(Verification {
         folds: results,
         mean_accuracy: mean,
@@ -283,8 +375,15 @@ pub fn evaluate(config: &EvalConfig, run: RunDir, observer: &dyn Observer) -> Re
                 let dataset = casebook_vision::ScannedDataset::scan(&config.data)?;
                 let mut people: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for (file, person) in &dataset.items {
-                    let name = Path::new(file).file_name().unwrap_or_default().to_string_lossy().into_owned();
-                    people.entry(dataset.classes[*person].clone()).or_default().push(name);
+                    let name = Path::new(file)
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned();
+                    people
+                        .entry(dataset.classes[*person].clone())
+                        .or_default()
+                        .push(name);
                 }
                 let pairs = draw_pairs(&people, config.folds, config.per_fold, config.seed)?;
                 write_pairs(&run.path().join(PAIRS_FILE), &pairs, config.folds)?;
@@ -314,12 +413,22 @@ pub fn evaluate(config: &EvalConfig, run: RunDir, observer: &dyn Observer) -> Re
         drop(phase);
         let scored: Vec<(f32, bool, usize)> = pairs
             .iter()
-            .filter_map(|p| Some((distance(vectors.get(&p.a)?, vectors.get(&p.b)?), p.same, p.fold)))
+            .filter_map(|p| {
+                Some((
+                    distance(vectors.get(&p.a)?, vectors.get(&p.b)?),
+                    p.same,
+                    p.fold,
+                ))
+            })
             .collect();
         let verification = score_pairs(&scored, folds)?;
         casebook_core::fsx::write_json(&run.path().join("metrics.json"), &verification)?;
         report(&run, config, &verification, pairs.len() - scored.len())?;
-        Ok(EvalOutcome { verification, dropped_pairs: pairs.len() - scored.len(), run })
+        Ok(EvalOutcome {
+            verification,
+            dropped_pairs: pairs.len() - scored.len(),
+            run,
+        })
     })
 }
 
@@ -334,15 +443,36 @@ fn report(run: &RunDir, config: &EvalConfig, v: &Verification, dropped: usize) -
         config.model
     ));
     report.heading("Accuracy, threshold chosen on the other folds");
-    report.paragraph(&format!("{:.2} % ± {:.2} (mean ± std over folds)", 100.0 * v.mean_accuracy, 100.0 * v.std_accuracy));
-    let rows: Vec<Vec<String>> =
-        v.folds.iter().enumerate().map(|(i, f)| vec![(i + 1).to_string(), f.pairs.to_string(), format!("{:.3}", f.threshold), format!("{:.2} %", 100.0 * f.accuracy)]).collect();
-    report.table(&["fold", "pairs", "threshold (other folds)", "accuracy"], &rows);
+    report.paragraph(&format!(
+        "{:.2} % ± {:.2} (mean ± std over folds)",
+        100.0 * v.mean_accuracy,
+        100.0 * v.std_accuracy
+    ));
+    let rows: Vec<Vec<String>> = v
+        .folds
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            vec![
+                (i + 1).to_string(),
+                f.pairs.to_string(),
+                format!("{:.3}", f.threshold),
+                format!("{:.2} %", 100.0 * f.accuracy),
+            ]
+        })
+        .collect();
+    report.table(
+        &["fold", "pairs", "threshold (other folds)", "accuracy"],
+        &rows,
+    );
     report.heading("ROC (all pairs; score = −distance)");
     report.roc("ROC", &v.roc, v.auc)?;
     report.paragraph(&match v.tar_at_far_1e3 {
         Some(t) => format!("TAR at FAR = 1e-3: {:.2} %.", 100.0 * t),
-        None => format!("TAR at FAR = 1e-3 needs at least 1000 different-person pairs (have {}).", v.different_pairs),
+        None => format!(
+            "TAR at FAR = 1e-3 needs at least 1000 different-person pairs (have {}).",
+            v.different_pairs
+        ),
     });
     report.paragraph(&format!(
         "Threshold over all pairs: {:.3} ({:.2} % of pairs right); `--save-threshold` writes it into a copy of the encoder.",
@@ -358,7 +488,14 @@ mod tests {
 
     #[test]
     fn best_threshold_splits_the_distances() {
-        let scored = [(0.2, true), (0.3, true), (0.5, false), (0.45, true), (0.7, false), (0.4, false)];
+        let scored = [
+            (0.2, true),
+            (0.3, true),
+            (0.5, false),
+            (0.45, true),
+            (0.7, false),
+            (0.4, false),
+        ];
         let (t, acc) = best_threshold(&scored);
         // 0.2 0.3 same | 0.4 diff | 0.45 same | 0.5 0.7 diff: best cut after 0.3 or after 0.45 (5/6).
         assert!((acc - 5.0 / 6.0).abs() < 1e-12);
@@ -378,16 +515,31 @@ mod tests {
         }
         let v = score_pairs(&scored, 10).unwrap();
         assert_eq!(v.folds.len(), 10);
-        assert!((v.mean_accuracy - 18.0 / 19.0).abs() < 1e-9, "{}", v.mean_accuracy);
-        assert!(v.folds.iter().all(|f| f.threshold > 0.46 && f.threshold < 0.8));
+        assert!(
+            (v.mean_accuracy - 18.0 / 19.0).abs() < 1e-9,
+            "{}",
+            v.mean_accuracy
+        );
+        assert!(v
+            .folds
+            .iter()
+            .all(|f| f.threshold > 0.46 && f.threshold < 0.8));
         assert!(v.auc > 0.9 && v.auc < 1.0);
         assert_eq!(v.tar_at_far_1e3, None);
     }
 
     #[test]
     fn drawn_pairs_are_balanced_person_disjoint_and_round_trip() {
-        let people: BTreeMap<String, Vec<String>> =
-            (0..40).map(|p| (format!("p{p:02}"), (0..(p % 4 + 1)).map(|i| format!("p{p:02}_{i:04}.png")).collect())).collect();
+        let people: BTreeMap<String, Vec<String>> = (0..40)
+            .map(|p| {
+                (
+                    format!("p{p:02}"),
+                    (0..(p % 4 + 1))
+                        .map(|i| format!("p{p:02}_{i:04}.png"))
+                        .collect(),
+                )
+            })
+            .collect();
         let pairs = draw_pairs(&people, 10, 5, 7).unwrap();
         assert_eq!(pairs, draw_pairs(&people, 10, 5, 7).unwrap());
         for fold in 0..10 {
@@ -395,8 +547,13 @@ mod tests {
             assert_eq!(in_fold.iter().filter(|p| p.same).count() * 2, in_fold.len());
         }
         let person = |p: &Path| p.parent().unwrap().to_path_buf();
-        let fold_of: HashMap<PathBuf, usize> = pairs.iter().flat_map(|p| [(person(&p.a), p.fold), (person(&p.b), p.fold)]).collect();
-        assert!(pairs.iter().all(|p| fold_of[&person(&p.a)] == p.fold && fold_of[&person(&p.b)] == p.fold));
+        let fold_of: HashMap<PathBuf, usize> = pairs
+            .iter()
+            .flat_map(|p| [(person(&p.a), p.fold), (person(&p.b), p.fold)])
+            .collect();
+        assert!(pairs
+            .iter()
+            .all(|p| fold_of[&person(&p.a)] == p.fold && fold_of[&person(&p.b)] == p.fold));
         let dir = tempfile::tempdir().unwrap();
         write_pairs(&dir.path().join("pairs.txt"), &pairs, 10).unwrap();
         let (back, folds) = read_pairs(&dir.path().join("pairs.txt"), dir.path()).unwrap();
@@ -413,7 +570,10 @@ mod tests {
         assert_eq!(pairs[0].b, Path::new("Abel_Pacheco/Abel_Pacheco_0004.png"));
         assert!(!pairs[1].same && pairs[2].same && pairs[3].fold == 1);
         std::fs::write(&file, "10\t300\nA\t1\t2\n").unwrap();
-        assert!(read_pairs(&file, dir.path()).unwrap_err().to_string().contains("promises 10 folds"));
+        assert!(read_pairs(&file, dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("promises 10 folds"));
         std::fs::write(&file, "ten\n").unwrap();
         assert!(read_pairs(&file, dir.path()).is_err());
     }

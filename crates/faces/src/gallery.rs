@@ -72,7 +72,12 @@ pub struct Identification {
 
 impl Gallery {
     pub fn new(encoder: &FaceEncoder) -> Self {
-        Self { encoder: encoder.identity(), people: Vec::new(), entries: Vec::new(), vectors: Vec::new() }
+        Self {
+            encoder: encoder.identity(),
+            people: Vec::new(),
+            entries: Vec::new(),
+            vectors: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -100,7 +105,12 @@ impl Gallery {
     /// Adds one vector of `name` (who is created if new).
     pub fn enroll(&mut self, name: &str, vector: &[f32], source: &str) -> Result<()> {
         ensure!(!name.trim().is_empty(), "a person's name cannot be empty");
-        ensure!(vector.len() == self.encoder.dimension, "a {}-d vector for a {}-d gallery", vector.len(), self.encoder.dimension);
+        ensure!(
+            vector.len() == self.encoder.dimension,
+            "a {}-d vector for a {}-d gallery",
+            vector.len(),
+            self.encoder.dimension
+        );
         let person = match self.people.iter().position(|p| p == name) {
             Some(i) => i,
             None => {
@@ -108,7 +118,10 @@ impl Gallery {
                 self.people.len() - 1
             }
         };
-        self.entries.push(Entry { person, source: source.to_string() });
+        self.entries.push(Entry {
+            person,
+            source: source.to_string(),
+        });
         self.vectors.extend_from_slice(vector);
         Ok(())
     }
@@ -130,36 +143,64 @@ impl Gallery {
         }
         let mut order: Vec<usize> = (0..best.len()).filter(|&p| best[p].is_finite()).collect();
         order.sort_by(|&a, &b| best[a].total_cmp(&best[b]));
-        let candidate = |p: usize| Candidate { name: self.people[p].clone(), distance: best[p].sqrt() };
+        let candidate = |p: usize| Candidate {
+            name: self.people[p].clone(),
+            distance: best[p].sqrt(),
+        };
         let nearest = order.first().map(|&p| candidate(p));
         Identification {
-            person: nearest.as_ref().filter(|c| c.distance <= threshold).map(|c| c.name.clone()),
+            person: nearest
+                .as_ref()
+                .filter(|c| c.distance <= threshold)
+                .map(|c| c.name.clone()),
             nearest,
             runner_up: order.get(1).map(|&p| candidate(p)),
         }
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let header = GalleryHeader { gallery_format: GALLERY_FORMAT, encoder: self.encoder.clone() };
+        let header = GalleryHeader {
+            gallery_format: GALLERY_FORMAT,
+            encoder: self.encoder.clone(),
+        };
         let vectors = self.vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
-        ModelFile::new(TASK, self.people.clone(), &serde_json::json!({}), &header, serde_json::json!({}))?
-            .with_section(VECTORS, vectors)
-            .with_section(ENTRIES, serde_json::to_vec(&self.entries)?)
-            .save(path)
+        ModelFile::new(
+            TASK,
+            self.people.clone(),
+            &serde_json::json!({}),
+            &header,
+            serde_json::json!({}),
+        )?
+        .with_section(VECTORS, vectors)
+        .with_section(ENTRIES, serde_json::to_vec(&self.entries)?)
+        .save(path)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
         let file = ModelFile::load(path).map_err(|e| match e {
-            ModelFileError::NotCasebook { .. } => anyhow::anyhow!("{} is not a casebook gallery", path.display()),
+            ModelFileError::NotCasebook { .. } => {
+                anyhow::anyhow!("{} is not a casebook gallery", path.display())
+            }
             other => other.into(),
         })?;
-        ensure!(file.meta.task == TASK, "{} is a '{}' file, not a face gallery", path.display(), file.meta.task);
+        ensure!(
+            file.meta.task == TASK,
+            "{} is a '{}' file, not a face gallery",
+            path.display(),
+            file.meta.task
+        );
         let header: GalleryHeader = file.architecture(path)?;
         if header.gallery_format > GALLERY_FORMAT {
             bail!("{} is gallery format {}, newer than this casebook reads ({GALLERY_FORMAT}); upgrade casebook", path.display(), header.gallery_format);
         }
-        let damaged = |what: &str| anyhow::anyhow!("{} is damaged ({what}); enroll the people again", path.display());
-        let entries: Vec<Entry> = serde_json::from_slice(file.section(ENTRIES, path)?).context(damaged("unreadable entries"))?;
+        let damaged = |what: &str| {
+            anyhow::anyhow!(
+                "{} is damaged ({what}); enroll the people again",
+                path.display()
+            )
+        };
+        let entries: Vec<Entry> = serde_json::from_slice(file.section(ENTRIES, path)?)
+            .context(damaged("unreadable entries"))?;
         let bytes = file.section(VECTORS, path)?;
         let d = header.encoder.dimension;
         if d == 0 || d > 65536 || bytes.len() != entries.len() * d * 4 {
@@ -169,11 +210,19 @@ impl Gallery {
         if entries.iter().any(|e| e.person >= people.len()) {
             return Err(damaged("an entry names no enrolled person"));
         }
-        let vectors: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let vectors: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         if vectors.iter().any(|v| !v.is_finite()) {
             return Err(damaged("a vector is not finite"));
         }
-        Ok(Self { encoder: header.encoder, people, entries, vectors })
+        Ok(Self {
+            encoder: header.encoder,
+            people,
+            entries,
+            vectors,
+        })
     }
 }
 
@@ -190,8 +239,16 @@ mod tests {
     use super::*;
 
     fn gallery() -> Gallery {
-        let encoder = EncoderIdentity { id: "0123456789abcdef".into(), dimension: 2 };
-        let mut g = Gallery { encoder, people: Vec::new(), entries: Vec::new(), vectors: Vec::new() };
+        let encoder = EncoderIdentity {
+            id: "0123456789abcdef".into(),
+            dimension: 2,
+        };
+        let mut g = Gallery {
+            encoder,
+            people: Vec::new(),
+            entries: Vec::new(),
+            vectors: Vec::new(),
+        };
         g.enroll("ada", &[0.0, 0.0], "ada1.jpg").unwrap();
         g.enroll("ada", &[0.1, 0.0], "ada2.jpg").unwrap();
         g.enroll("grace", &[1.0, 0.0], "grace.jpg").unwrap();
@@ -225,7 +282,10 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         assert!(Gallery::load(&path).is_err());
         std::fs::write(&path, b"not a gallery").unwrap();
-        assert!(Gallery::load(&path).unwrap_err().to_string().contains("not a casebook gallery"));
+        assert!(Gallery::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("not a casebook gallery"));
     }
 
     #[test]

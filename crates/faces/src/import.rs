@@ -13,17 +13,27 @@ use sha2::{Digest, Sha256};
 use crate::dlib::dnn::{self, Loss};
 use crate::model::detector::Detector;
 use crate::model::encoder::FaceEncoder;
+use crate::model::landmarks::LandmarkPredictor;
 
 /// A dlib model, recognised by its content.
 pub enum DlibModel {
     Detector(Box<Detector>),
     Encoder(Box<FaceEncoder>),
+    Landmarks(Box<LandmarkPredictor>),
 }
 
 impl DlibModel {
-    /// Reads a dlib `.dat` file's bytes: the MMOD face detector or the ResNet encoder.
+    /// Reads a dlib `.dat` file's bytes: the MMOD face detector, the ResNet
+    /// encoder or a 5-point shape predictor.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let net = dnn::parse(bytes).map_err(|e| anyhow::anyhow!("not a dlib network file casebook can read: {e}"))?;
+        let net = match dnn::parse(bytes) {
+            Ok(net) => net,
+            Err(as_network) => {
+                return LandmarkPredictor::from_dlib(bytes)
+                    .map(|p| Self::Landmarks(Box::new(p)))
+                    .map_err(|as_landmarks| anyhow::anyhow!("neither a dlib network ({as_network}) nor a shape predictor ({as_landmarks:#})"));
+            }
+        };
         Ok(match net.loss {
             Loss::Mmod(_) => Self::Detector(Box::new(Detector::from_dlib(bytes)?)),
             Loss::Metric { .. } => Self::Encoder(Box::new(FaceEncoder::from_dlib(bytes)?)),
@@ -35,13 +45,20 @@ impl DlibModel {
         match self {
             Self::Detector(_) => "face detector (dlib MMOD CNN)",
             Self::Encoder(_) => "face encoder (dlib ResNet, 128-d)",
+            Self::Landmarks(_) => "5-point face landmarks (dlib shape predictor)",
         }
     }
 
     /// Saves as a casebook model file whose training record says where the
     /// weights came from: the source file's name and SHA-256, and `origin`
     /// (package, licence, ...) as given.
-    pub fn save(&self, out: &Path, source: &Path, bytes: &[u8], origin: serde_json::Value) -> Result<()> {
+    pub fn save(
+        &self,
+        out: &Path,
+        source: &Path,
+        bytes: &[u8],
+        origin: serde_json::Value,
+    ) -> Result<()> {
         let record = json!({
             "converted_from": {
                 "file": source.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -54,6 +71,7 @@ impl DlibModel {
         match self {
             Self::Detector(model) => model.save(out, record),
             Self::Encoder(model) => model.save(out, record),
+            Self::Landmarks(model) => model.save(out, record),
         }
     }
 }

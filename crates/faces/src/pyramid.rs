@@ -29,7 +29,15 @@ enum Output {
 
 /// dlib's `resize_image(in, out, interpolate_bilinear)`: corner-aligned
 /// bilinear from `src` (w×h) into `dst` (w'×h'), one channel.
-fn resize_channel(src: &[f32], w: usize, h: usize, dst: &mut [f32], out_w: usize, out_h: usize, output: Output) {
+fn resize_channel(
+    src: &[f32],
+    w: usize,
+    h: usize,
+    dst: &mut [f32],
+    out_w: usize,
+    out_h: usize,
+    output: Output,
+) {
     if w == 0 || h == 0 || out_w == 0 || out_h == 0 {
         return;
     }
@@ -45,7 +53,12 @@ fn resize_channel(src: &[f32], w: usize, h: usize, dst: &mut [f32], out_w: usize
         let (tb32, inv_tb32) = (tb as f32, (1.0 - tb) as f32);
         let step = (4.0 * x_scale) as f32;
         let x0 = -4.0 * x_scale;
-        let mut lanes = [x0 as f32, (x0 + x_scale) as f32, (x0 + 2.0 * x_scale) as f32, (x0 + 3.0 * x_scale) as f32];
+        let mut lanes = [
+            x0 as f32,
+            (x0 + x_scale) as f32,
+            (x0 + 2.0 * x_scale) as f32,
+            (x0 + 3.0 * x_scale) as f32,
+        ];
         let row = &mut dst[r * out_w..(r + 1) * out_w];
         let mut c = 0;
         loop {
@@ -60,7 +73,10 @@ fn resize_channel(src: &[f32], w: usize, h: usize, dst: &mut [f32], out_w: usize
                 let (l, rt) = (left[j] as usize, left[j] as usize + 1);
                 let lr = lanes[j] - left[j] as f32;
                 let inv_lr = 1.0 - lr;
-                let v = inv_tb32 * inv_lr * at(top, l) + inv_tb32 * lr * at(top, rt) + tb32 * inv_lr * at(bottom, l) + tb32 * lr * at(bottom, rt);
+                let v = inv_tb32 * inv_lr * at(top, l)
+                    + inv_tb32 * lr * at(top, rt)
+                    + tb32 * inv_lr * at(bottom, l)
+                    + tb32 * lr * at(bottom, rt);
                 row[c + j] = match output {
                     Output::TruncatedBytes => (v as i32) as u8 as f32,
                     Output::Floats => v,
@@ -73,11 +89,17 @@ fn resize_channel(src: &[f32], w: usize, h: usize, dst: &mut [f32], out_w: usize
             x += x_scale;
             let left = x.floor() as usize;
             let right = (left + 1).min(w - 1);
-            let (tl, tr, bl, br) = (at(top, left), at(top, right), at(bottom, left), at(bottom, right));
+            let (tl, tr, bl, br) = (
+                at(top, left),
+                at(top, right),
+                at(bottom, left),
+                at(bottom, right),
+            );
             *value = match output {
                 Output::TruncatedBytes => {
                     let lr = x - left as f64;
-                    let v = (1.0 - tb) * ((1.0 - lr) * tl as f64 + lr * tr as f64) + tb * ((1.0 - lr) * bl as f64 + lr * br as f64);
+                    let v = (1.0 - tb) * ((1.0 - lr) * tl as f64 + lr * tr as f64)
+                        + tb * ((1.0 - lr) * bl as f64 + lr * br as f64);
                     v as u8 as f32
                 }
                 Output::Floats => {
@@ -123,7 +145,12 @@ pub fn point_down_from_upsampled(x: f64, y: f64) -> (f64, f64) {
 /// Levels shrink by 5/6 until one is under 5 rows high. dlib mixes unsigned
 /// arithmetic into the column-break test, which wraps for small images; the
 /// wrapping here is deliberate, it reproduces dlib's layout.
-pub fn tiled_rects(height: usize, width: usize, padding: usize, outer_padding: usize) -> (Vec<Rect>, usize, usize) {
+pub fn tiled_rects(
+    height: usize,
+    width: usize,
+    padding: usize,
+    outer_padding: usize,
+) -> (Vec<Rect>, usize, usize) {
     if height == 0 || width == 0 {
         return (Vec::new(), 0, 0);
     }
@@ -142,8 +169,14 @@ pub fn tiled_rects(height: usize, width: usize, padding: usize, outer_padding: u
     let (h0, w0) = (height as i64, width as i64);
     let (mut column_height, mut prev_w) = (0i64, 0i64);
     for &(h, w) in &sizes {
-        let narrow_enough = (w as u64) <= (w0 as u64).wrapping_sub(prev_w as u64).wrapping_sub(pad as u64);
-        let tall_enough = (column_height as u64).wrapping_sub(h0 as u64).wrapping_mul(2) >= (total as u64).wrapping_sub(h0 as u64);
+        let narrow_enough = (w as u64)
+            <= (w0 as u64)
+                .wrapping_sub(prev_w as u64)
+                .wrapping_sub(pad as u64);
+        let tall_enough = (column_height as u64)
+            .wrapping_sub(h0 as u64)
+            .wrapping_mul(2)
+            >= (total as u64).wrapping_sub(h0 as u64);
         if narrow_enough && tall_enough {
             break;
         }
@@ -159,13 +192,23 @@ pub fn tiled_rects(height: usize, width: usize, padding: usize, outer_padding: u
     // The first column, left-aligned, going down.
     while y < column_height + outer {
         let Some((h, w)) = levels.next() else { break };
-        rects.push(Rect { left: outer, top: y, right: outer + w - 1, bottom: y + h - 1 });
+        rects.push(Rect {
+            left: outer,
+            top: y,
+            right: outer + w - 1,
+            bottom: y + h - 1,
+        });
         y += h + pad;
     }
     y -= pad;
     // The second column, right-aligned, going up until it would touch level 0.
     for (h, w) in levels {
-        let rect = Rect { left: outer + w0 - w, top: y - h, right: outer + w0 - 1, bottom: y - 1 };
+        let rect = Rect {
+            left: outer + w0 - w,
+            top: y - h,
+            right: outer + w0 - 1,
+            bottom: y - 1,
+        };
         if rect.intersects(&rects[0]) {
             break;
         }
@@ -177,15 +220,25 @@ pub fn tiled_rects(height: usize, width: usize, padding: usize, outer_padding: u
 
 /// The network input for `image`: the tiled pyramid of (pixel − mean)/256,
 /// three planes of `canvas` size, each level resized from the one before.
-pub fn tiled_pyramid(image: &RgbImage, mean: [f32; 3], padding: usize, outer_padding: usize) -> (Vec<Plane>, Vec<Rect>) {
+pub fn tiled_pyramid(
+    image: &RgbImage,
+    mean: [f32; 3],
+    padding: usize,
+    outer_padding: usize,
+) -> (Vec<Plane>, Vec<Rect>) {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let (rects, canvas_h, canvas_w) = tiled_rects(h, w, padding, outer_padding);
     let mut planes = Vec::with_capacity(3);
     for (ch, mean) in mean.iter().enumerate() {
-        let mut plane = Plane { width: canvas_w, height: canvas_h, data: vec![0.0; canvas_w * canvas_h] };
+        let mut plane = Plane {
+            width: canvas_w,
+            height: canvas_h,
+            data: vec![0.0; canvas_w * canvas_h],
+        };
         if let Some(first) = rects.first() {
             for (x, y, p) in image.enumerate_pixels() {
-                let at = (first.top as usize + y as usize) * canvas_w + first.left as usize + x as usize;
+                let at =
+                    (first.top as usize + y as usize) * canvas_w + first.left as usize + x as usize;
                 plane.data[at] = (p[ch] as f32 - mean) / 256.0;
             }
         }
@@ -193,7 +246,15 @@ pub fn tiled_pyramid(image: &RgbImage, mean: [f32; 3], padding: usize, outer_pad
             let (from, to) = (pair[0], pair[1]);
             let src = plane.crop(from);
             let mut dst = vec![0f32; to.width() * to.height()];
-            resize_channel(&src, from.width(), from.height(), &mut dst, to.width(), to.height(), Output::Floats);
+            resize_channel(
+                &src,
+                from.width(),
+                from.height(),
+                &mut dst,
+                to.width(),
+                to.height(),
+                Output::Floats,
+            );
             plane.paste(to, &dst);
         }
         planes.push(plane);
@@ -205,7 +266,10 @@ impl Plane {
     fn crop(&self, rect: Rect) -> Vec<f32> {
         let mut out = Vec::with_capacity(rect.width() * rect.height());
         for y in rect.top as usize..=rect.bottom as usize {
-            out.extend_from_slice(&self.data[y * self.width + rect.left as usize..=y * self.width + rect.right as usize]);
+            out.extend_from_slice(
+                &self.data
+                    [y * self.width + rect.left as usize..=y * self.width + rect.right as usize],
+            );
         }
         out
     }
@@ -223,7 +287,12 @@ mod tests {
     use super::*;
 
     fn rect(l: i64, t: i64, r: i64, b: i64) -> Rect {
-        Rect { left: l, top: t, right: r, bottom: b }
+        Rect {
+            left: l,
+            top: t,
+            right: r,
+            bottom: b,
+        }
     }
 
     #[test]
@@ -231,15 +300,18 @@ mod tests {
         // Vectors from dlib's create_tiled_pyramid (padding 10, outer 11).
         let (rects, nr, nc) = tiled_rects(480, 640, 10, 11);
         assert_eq!((nr, nc, rects.len()), (1782, 662, 24));
-        assert_eq!(rects[..7], [
-            rect(11, 11, 650, 490),
-            rect(11, 501, 543, 900),
-            rect(11, 911, 454, 1243),
-            rect(11, 1254, 380, 1530),
-            rect(11, 1541, 318, 1770),
-            rect(395, 1580, 650, 1770),
-            rect(438, 1411, 650, 1569)
-        ]);
+        assert_eq!(
+            rects[..7],
+            [
+                rect(11, 11, 650, 490),
+                rect(11, 501, 543, 900),
+                rect(11, 911, 454, 1243),
+                rect(11, 1254, 380, 1530),
+                rect(11, 1541, 318, 1770),
+                rect(395, 1580, 650, 1770),
+                rect(438, 1411, 650, 1569)
+            ]
+        );
         assert_eq!(rects[23], rect(643, 512, 650, 516));
         let (rects, nr, nc) = tiled_rects(100, 100, 10, 11);
         assert_eq!((nr, nc, rects.len()), (418, 122, 15));
@@ -250,19 +322,24 @@ mod tests {
         // 20×20 is where dlib's unsigned arithmetic wraps.
         let (rects, nr, nc) = tiled_rects(20, 20, 10, 11);
         assert_eq!((nr, nc), (91, 42));
-        assert_eq!(rects, [
-            rect(11, 11, 30, 30),
-            rect(11, 41, 26, 56),
-            rect(11, 67, 23, 79),
-            rect(21, 70, 30, 79),
-            rect(23, 52, 30, 59),
-            rect(25, 36, 30, 41)
-        ]);
+        assert_eq!(
+            rects,
+            [
+                rect(11, 11, 30, 30),
+                rect(11, 41, 26, 56),
+                rect(11, 67, 23, 79),
+                rect(21, 70, 30, 79),
+                rect(23, 52, 30, 59),
+                rect(25, 36, 30, 41)
+            ]
+        );
     }
 
     #[test]
     fn pyramid_up_doubles_the_image() {
-        let image = RgbImage::from_fn(7, 5, |x, y| image::Rgb([(x * 30) as u8, (y * 50) as u8, 200]));
+        let image = RgbImage::from_fn(7, 5, |x, y| {
+            image::Rgb([(x * 30) as u8, (y * 50) as u8, 200])
+        });
         let up = pyramid_up(&image);
         assert_eq!(up.dimensions(), (16, 11));
         assert_eq!(up.get_pixel(0, 0), image.get_pixel(0, 0));

@@ -262,6 +262,15 @@ fn damaged_model_files_are_errors_not_panics() {
             Box::new(|f| f.meta.architecture["trees_per_level"] = json!(u64::MAX)),
         ),
         (
+            "a billion empty levels",
+            Box::new(|f| {
+                f.meta.architecture["levels"] = json!(1u64 << 30);
+                f.meta.architecture["feature_pixels"] = json!(0);
+                f.meta.architecture["trees_per_level"] = json!(0);
+                f.sections.get_mut(CASCADE).unwrap().truncate(40);
+            }),
+        ),
+        (
             "not a cascade",
             Box::new(|f| f.meta.architecture = json!("dlib")),
         ),

@@ -108,13 +108,19 @@ impl ScannedDataset {
 /// `image` encoded as PNG.
 pub fn png_bytes(image: &RgbImage) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    image.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )?;
     Ok(bytes)
 }
 
 /// Whether `path` has an image extension casebook reads.
 pub fn is_image_file(path: &Path) -> bool {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     IMAGE_EXTENSIONS.contains(&ext.as_str())
 }
 
@@ -135,7 +141,10 @@ pub fn image_files(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Vec<Skipped>)> {
             if is_image_file(&path) || inputs.contains(&path) {
                 files.push(path);
             } else {
-                skipped.push(Skipped { path, reason: "not a .png/.jpg/.jpeg file".into() });
+                skipped.push(Skipped {
+                    path,
+                    reason: "not a .png/.jpg/.jpeg file".into(),
+                });
             }
         } else {
             bail!("{} does not exist", path.display());

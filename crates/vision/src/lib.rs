@@ -16,4 +16,6 @@ pub mod folder;
 pub mod layers;
 
 pub use batch::{load_size, to_tensor, Augment, Normalization};
-pub use folder::{image_files, load_items, load_square, png_bytes, square, ImageSet, ScannedDataset, Skipped};
+pub use folder::{
+    image_files, load_items, load_square, png_bytes, square, ImageSet, ScannedDataset, Skipped,
+};

@@ -10,13 +10,41 @@ use anyhow::Result;
 /// (person, file name, PNG bytes). Grace Hopper's two files are one
 /// photograph at two resolutions; Edwin Torres's are two photographs.
 pub const SAMPLES: [(&str, &str, &[u8]); 7] = [
-    ("edwin_torres", "edwin_a.png", include_bytes!("../../tests/fixtures/images/edwin_a.png")),
-    ("edwin_torres", "edwin_b.png", include_bytes!("../../tests/fixtures/images/edwin_b.png")),
-    ("grace_hopper", "grace_hopper.png", include_bytes!("../../tests/fixtures/images/grace_hopper.png")),
-    ("grace_hopper", "hopper_small.png", include_bytes!("../../tests/fixtures/images/hopper_small.png")),
-    ("sally_ride", "sally_ride.png", include_bytes!("../../tests/fixtures/images/sally_ride.png")),
-    ("eileen_collins", "astronaut.png", include_bytes!("../../tests/fixtures/images/astronaut.png")),
-    ("unnamed_cameraman", "cameraman.png", include_bytes!("../../tests/fixtures/images/cameraman.png")),
+    (
+        "edwin_torres",
+        "edwin_a.png",
+        include_bytes!("../../tests/fixtures/images/edwin_a.png"),
+    ),
+    (
+        "edwin_torres",
+        "edwin_b.png",
+        include_bytes!("../../tests/fixtures/images/edwin_b.png"),
+    ),
+    (
+        "grace_hopper",
+        "grace_hopper.png",
+        include_bytes!("../../tests/fixtures/images/grace_hopper.png"),
+    ),
+    (
+        "grace_hopper",
+        "hopper_small.png",
+        include_bytes!("../../tests/fixtures/images/hopper_small.png"),
+    ),
+    (
+        "sally_ride",
+        "sally_ride.png",
+        include_bytes!("../../tests/fixtures/images/sally_ride.png"),
+    ),
+    (
+        "eileen_collins",
+        "astronaut.png",
+        include_bytes!("../../tests/fixtures/images/astronaut.png"),
+    ),
+    (
+        "unnamed_cameraman",
+        "cameraman.png",
+        include_bytes!("../../tests/fixtures/images/cameraman.png"),
+    ),
 ];
 
 /// Writes the samples as `dir/<person>/<file>` (the LFW layout); returns each file's path.

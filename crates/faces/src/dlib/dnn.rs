@@ -25,7 +25,10 @@ pub struct Net {
 pub enum Loss {
     /// `loss_metric_`: metric learning; `distance_threshold` is what dlib's
     /// training pulled same-person pairs under.
-    Metric { margin: f32, distance_threshold: f32 },
+    Metric {
+        margin: f32,
+        distance_threshold: f32,
+    },
     /// `loss_mmod_`: max-margin object detection.
     Mmod(super::mmod::MmodOptions),
 }
@@ -33,25 +36,49 @@ pub enum Loss {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// `input_rgb_image_sized<rows, cols>`: (pixel − mean) / 256 per channel.
-    RgbSized { mean: [f32; 3], rows: usize, cols: usize },
+    RgbSized {
+        mean: [f32; 3],
+        rows: usize,
+        cols: usize,
+    },
     /// `input_rgb_image_pyramid<pyramid_down<N>>`: the image and its smaller
     /// copies tiled into one picture, `padding` apart, `outer_padding` from
     /// the border. N is in the C++ type, not the file.
-    RgbPyramid { mean: [f32; 3], padding: usize, outer_padding: usize },
+    RgbPyramid {
+        mean: [f32; 3],
+        padding: usize,
+        outer_padding: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Layer {
     /// `con_`: weights `[filters, channels, rows, cols]`, cross-correlation.
-    Conv { filters: usize, channels: usize, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], weights: Vec<f32>, bias: Option<Vec<f32>> },
+    Conv {
+        filters: usize,
+        channels: usize,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        weights: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    },
     /// `affine_`: per-channel y = gamma·x + beta (dlib's inference form of batch norm).
-    Affine { gamma: Vec<f32>, beta: Vec<f32> },
+    Affine {
+        gamma: Vec<f32>,
+        beta: Vec<f32>,
+    },
     Relu,
     MaxPool(Pool),
     AvgPool(Pool),
     AddPrev,
     /// `fc_`: weights `[inputs, outputs]` row-major (y = x·W + b).
-    Fc { inputs: usize, outputs: usize, weights: Vec<f32>, bias: Option<Vec<f32>> },
+    Fc {
+        inputs: usize,
+        outputs: usize,
+        weights: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    },
 }
 
 /// A pooling window; a zero kernel size means "the whole input" (`avg_pool_everything`).
@@ -73,9 +100,13 @@ pub fn parse(bytes: &[u8]) -> Result<Net, DlibError> {
     while r.peek_int()? <= MAX_WRAPPER_VERSION {
         versions.push(r.int()?);
     }
-    let innermost = *versions.last().ok_or_else(|| r.unexpected("a network without layers"))?;
+    let innermost = *versions
+        .last()
+        .ok_or_else(|| r.unexpected("a network without layers"))?;
     if !(2..=3).contains(&innermost) {
-        return Err(r.unexpected(format!("input add_layer version {innermost} (this reader knows 2 and 3)")));
+        return Err(r.unexpected(format!(
+            "input add_layer version {innermost} (this reader knows 2 and 3)"
+        )));
     }
     let input = input(&mut r)?;
     let mut layers = vec![layer(&mut r)?];
@@ -92,7 +123,12 @@ pub fn parse(bytes: &[u8]) -> Result<Net, DlibError> {
             r.tensor()?;
         }
     }
-    Ok(Net { loss, input, layers, wrappers: versions.len() })
+    Ok(Net {
+        loss,
+        input,
+        layers,
+        wrappers: versions.len(),
+    })
 }
 
 /// The flags and tensors an `add_layer` keeps for training.
@@ -110,8 +146,14 @@ fn loss(r: &mut Reader) -> Result<Loss, DlibError> {
     let tag = r.tag(&["loss_metric_", "loss_metric_2", "loss_mmod_"])?;
     Ok(match tag.as_str() {
         // The first version hard-coded these values.
-        "loss_metric_" => Loss::Metric { margin: 0.1, distance_threshold: 0.75 },
-        "loss_metric_2" => Loss::Metric { margin: r.float()? as f32, distance_threshold: r.float()? as f32 },
+        "loss_metric_" => Loss::Metric {
+            margin: 0.1,
+            distance_threshold: 0.75,
+        },
+        "loss_metric_2" => Loss::Metric {
+            margin: r.float()? as f32,
+            distance_threshold: r.float()? as f32,
+        },
         _ => Loss::Mmod(super::mmod::MmodOptions::read(r)?),
     })
 }
@@ -121,20 +163,44 @@ fn mean(r: &mut Reader) -> Result<[f32; 3], DlibError> {
 }
 
 fn input(r: &mut Reader) -> Result<Input, DlibError> {
-    let tag = r.tag(&["input_rgb_image_sized", "input_rgb_image_pyramid", "input_rgb_image_pyramid2"])?;
+    let tag = r.tag(&[
+        "input_rgb_image_sized",
+        "input_rgb_image_pyramid",
+        "input_rgb_image_pyramid2",
+    ])?;
     Ok(if tag == "input_rgb_image_sized" {
         let mean = mean(r)?;
-        Input::RgbSized { mean, rows: r.count("rows")?, cols: r.count("cols")? }
+        Input::RgbSized {
+            mean,
+            rows: r.count("rows")?,
+            cols: r.count("cols")?,
+        }
     } else {
         let mean = mean(r)?;
         let (padding, outer_padding) = super::mmod::read_pyramid_padding(r, &tag)?;
-        Input::RgbPyramid { mean, padding, outer_padding }
+        Input::RgbPyramid {
+            mean,
+            padding,
+            outer_padding,
+        }
     })
 }
 
 fn layer(r: &mut Reader) -> Result<Layer, DlibError> {
     let tag = r.tag(&[
-        "con_4", "con_5", "con_6", "affine_", "affine_2", "bn_con2", "relu_", "relu_2", "max_pool_2", "avg_pool_2", "add_prev_", "fc_2", "fc_3",
+        "con_4",
+        "con_5",
+        "con_6",
+        "affine_",
+        "affine_2",
+        "bn_con2",
+        "relu_",
+        "relu_2",
+        "max_pool_2",
+        "avg_pool_2",
+        "add_prev_",
+        "fc_2",
+        "fc_3",
     ])?;
     Ok(match tag.as_str() {
         "con_4" | "con_5" | "con_6" => conv(r, &tag)?,
@@ -151,7 +217,10 @@ fn layer(r: &mut Reader) -> Result<Layer, DlibError> {
                 return Err(r.unexpected("affine parameters of inconsistent sizes"));
             }
             let (gamma, beta) = params.data.split_at(n);
-            Layer::Affine { gamma: gamma.to_vec(), beta: beta.to_vec() }
+            Layer::Affine {
+                gamma: gamma.to_vec(),
+                beta: beta.to_vec(),
+            }
         }
         "bn_con2" => batch_norm_as_affine(r)?,
         "relu_" => Layer::Relu,
@@ -184,13 +253,28 @@ fn batch_norm_as_affine(r: &mut Reader) -> Result<Layer, DlibError> {
     learning_rate_multipliers(r)?;
     let eps = r.float()? as f32;
     let n: usize = gamma_dims.iter().product();
-    if params.data.len() != 2 * n || running_means.data.len() != n || running_variances.data.len() != n {
+    if params.data.len() != 2 * n
+        || running_means.data.len() != n
+        || running_variances.data.len() != n
+    {
         return Err(r.unexpected("batch norm parameters of inconsistent sizes"));
     }
     let (gamma, beta) = params.data.split_at(n);
-    let scale: Vec<f32> = gamma.iter().zip(&running_variances.data).map(|(g, v)| g / (v + eps).sqrt()).collect();
-    let shift = beta.iter().zip(&scale).zip(&running_means.data).map(|((b, s), m)| b - s * m).collect();
-    Ok(Layer::Affine { gamma: scale, beta: shift })
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(&running_variances.data)
+        .map(|(g, v)| g / (v + eps).sqrt())
+        .collect();
+    let shift = beta
+        .iter()
+        .zip(&scale)
+        .zip(&running_means.data)
+        .map(|((b, s), m)| b - s * m)
+        .collect();
+    Ok(Layer::Affine {
+        gamma: scale,
+        beta: shift,
+    })
 }
 
 fn pool(r: &mut Reader) -> Result<Pool, DlibError> {
@@ -200,7 +284,11 @@ fn pool(r: &mut Reader) -> Result<Pool, DlibError> {
     if stride.contains(&0) {
         return Err(r.unexpected("a pool with stride 0"));
     }
-    Ok(Pool { kernel, stride, padding })
+    Ok(Pool {
+        kernel,
+        stride,
+        padding,
+    })
 }
 
 fn learning_rate_multipliers(r: &mut Reader) -> Result<(), DlibError> {
@@ -228,9 +316,17 @@ fn conv(r: &mut Reader, tag: &str) -> Result<Layer, DlibError> {
         return Err(r.unexpected("convolution shape does not match its weights"));
     }
     let n_weights = filters * channels * kr * kc;
-    let n_bias = if use_bias { bias_dims.iter().product() } else { 0 };
+    let n_bias = if use_bias {
+        bias_dims.iter().product()
+    } else {
+        0
+    };
     if (use_bias && n_bias != filters) || params.data.len() != n_weights + n_bias {
-        return Err(r.unexpected(format!("convolution holds {} parameters, expected {}", params.data.len(), n_weights + n_bias)));
+        return Err(r.unexpected(format!(
+            "convolution holds {} parameters, expected {}",
+            params.data.len(),
+            n_weights + n_bias
+        )));
     }
     let (weights, bias) = params.data.split_at(n_weights);
     Ok(Layer::Conv {
@@ -260,9 +356,16 @@ fn fc(r: &mut Reader, tag: &str) -> Result<Layer, DlibError> {
     let n_weights = inputs * outputs;
     let n = n_weights + if has_bias_row { outputs } else { 0 };
     if params.data.len() != n {
-        return Err(r.unexpected(format!("fc layer holds {} parameters, expected {n}", params.data.len())));
+        return Err(r.unexpected(format!(
+            "fc layer holds {} parameters, expected {n}",
+            params.data.len()
+        )));
     }
     let (weights, bias) = params.data.split_at(n_weights);
-    Ok(Layer::Fc { inputs, outputs, weights: weights.to_vec(), bias: use_bias.then(|| bias.to_vec()) })
+    Ok(Layer::Fc {
+        inputs,
+        outputs,
+        weights: weights.to_vec(),
+        bias: use_bias.then(|| bias.to_vec()),
+    })
 }
-

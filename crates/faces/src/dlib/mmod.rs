@@ -53,7 +53,12 @@ impl MmodOptions {
         if version == 4 {
             r.float()?; // bbr_lambda
         }
-        Ok(Self { windows, nms_iou, nms_covered, bounding_box_regression })
+        Ok(Self {
+            windows,
+            nms_iou,
+            nms_covered,
+            bounding_box_regression,
+        })
     }
 }
 
@@ -61,7 +66,10 @@ impl MmodOptions {
 /// after the input layer's mean (version 1 stored none: 10 and 11).
 pub fn read_pyramid_padding(r: &mut Reader, tag: &str) -> Result<(usize, usize), DlibError> {
     if tag == "input_rgb_image_pyramid2" {
-        Ok((r.count("pyramid padding")?, r.count("pyramid outer padding")?))
+        Ok((
+            r.count("pyramid padding")?,
+            r.count("pyramid outer padding")?,
+        ))
     } else {
         Ok((10, 11))
     }

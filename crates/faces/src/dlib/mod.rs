@@ -52,7 +52,10 @@ impl<'a> Reader<'a> {
 
     /// An error about the content at the current position.
     pub fn unexpected(&self, problem: impl Into<String>) -> DlibError {
-        DlibError::Unexpected { at: self.pos, problem: problem.into() }
+        DlibError::Unexpected {
+            at: self.pos,
+            problem: problem.into(),
+        }
     }
 
     /// One raw byte (dlib's `uint8` serialisation).
@@ -77,9 +80,18 @@ impl<'a> Reader<'a> {
             self.pos -= 1;
             return Err(self.unexpected(format!("bad integer control byte {control:#04x}")));
         }
-        let magnitude = self.take(size, "an integer")?.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64);
-        let magnitude = i64::try_from(magnitude).map_err(|_| self.unexpected("integer out of range"))?;
-        Ok(if control & 0x80 != 0 { -magnitude } else { magnitude })
+        let magnitude = self
+            .take(size, "an integer")?
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | b as u64);
+        let magnitude =
+            i64::try_from(magnitude).map_err(|_| self.unexpected("integer out of range"))?;
+        Ok(if control & 0x80 != 0 {
+            -magnitude
+        } else {
+            magnitude
+        })
     }
 
     /// The next integer without consuming it.
@@ -140,8 +152,15 @@ impl<'a> Reader<'a> {
 
     /// Raw little-endian f32s.
     pub fn f32s(&mut self, n: usize) -> Result<Vec<f32>, DlibError> {
-        let bytes = self.take(n.checked_mul(4).ok_or_else(|| self.unexpected("tensor too large"))?, "tensor data")?;
-        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        let bytes = self.take(
+            n.checked_mul(4)
+                .ok_or_else(|| self.unexpected("tensor too large"))?,
+            "tensor data",
+        )?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
     }
 
     /// A dnn `resizable_tensor`: version 2, dims (samples, k, nr, nc), raw f32 data.
@@ -151,8 +170,14 @@ impl<'a> Reader<'a> {
         for d in &mut dims {
             *d = self.count("tensor dimension")?;
         }
-        let len = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| self.unexpected("tensor too large"))?;
-        Ok(Tensor4 { dims, data: self.f32s(len)? })
+        let len = dims
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| self.unexpected("tensor too large"))?;
+        Ok(Tensor4 {
+            dims,
+            data: self.f32s(len)?,
+        })
     }
 
     /// A dnn `alias_tensor`: version 1 and its dims (a view into a layer's params).
@@ -173,7 +198,9 @@ impl<'a> Reader<'a> {
             Ok(version)
         } else {
             self.pos = start;
-            Err(self.unexpected(format!("{what} version {version} (this reader knows {allowed:?})")))
+            Err(self.unexpected(format!(
+                "{what} version {version} (this reader knows {allowed:?})"
+            )))
         }
     }
 }
@@ -194,7 +221,8 @@ mod tests {
         // 2 → [01 02]; -300 → [82 2c 01]; 0.1f as float_details: mantissa 13421773
         // (0xcccccd), exponent -27 (dlib strips no zero bytes here).
         let bytes = [
-            0x01, 0x02, 0x82, 0x2c, 0x01, 0x03, 0xcd, 0xcc, 0xcc, 0x81, 0x1b, b'1', 0x01, 0x03, b'a', b'b', b'c',
+            0x01, 0x02, 0x82, 0x2c, 0x01, 0x03, 0xcd, 0xcc, 0xcc, 0x81, 0x1b, b'1', 0x01, 0x03,
+            b'a', b'b', b'c',
         ];
         let mut r = Reader::new(&bytes);
         assert_eq!(r.int().unwrap(), 2);
@@ -207,12 +235,23 @@ mod tests {
 
     #[test]
     fn damaged_input_is_an_error_not_a_panic() {
-        for bytes in [&[0x05, 0x01][..], &[0x00], &[0x01, 0xff], b"x", &[0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9]] {
+        for bytes in [
+            &[0x05, 0x01][..],
+            &[0x00],
+            &[0x01, 0xff],
+            b"x",
+            &[0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        ] {
             let mut r = Reader::new(bytes);
             assert!(r.int().and_then(|_| r.string()).is_err(), "{bytes:?}");
         }
         // A tensor claiming far more data than the file holds.
-        let huge = [0x01, 0x02, 0x04, 0xff, 0xff, 0xff, 0x7f, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01];
-        assert!(matches!(Reader::new(&huge).tensor(), Err(DlibError::Truncated { .. })));
+        let huge = [
+            0x01, 0x02, 0x04, 0xff, 0xff, 0xff, 0x7f, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+        ];
+        assert!(matches!(
+            Reader::new(&huge).tensor(),
+            Err(DlibError::Truncated { .. })
+        ));
     }
 }

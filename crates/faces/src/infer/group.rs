@@ -17,7 +17,10 @@ use casebook_core::run::RunDir;
 use serde::{Deserialize, Serialize};
 
 use super::{read_image, FacePipeline};
-use crate::cluster::{adjusted_rand_index, chinese_whispers, kmeans, kmeans_auto, nmi, purity, silhouette, Clustering, DLIB_ITERATIONS};
+use crate::cluster::{
+    adjusted_rand_index, chinese_whispers, kmeans, kmeans_auto, nmi, purity, silhouette,
+    Clustering, DLIB_ITERATIONS,
+};
 use crate::geometry::Rect;
 
 /// How the answer's groups are made.
@@ -82,10 +85,16 @@ pub struct ClusterOutcome {
 
 /// Finds, encodes and groups the faces of `config.folder`; writes
 /// `clusters.csv` and `report.html` into `run`.
-pub fn cluster_folder(config: &ClusterConfig, run: RunDir, observer: &dyn Observer) -> Result<ClusterOutcome> {
+pub fn cluster_folder(
+    config: &ClusterConfig,
+    run: RunDir,
+    observer: &dyn Observer,
+) -> Result<ClusterOutcome> {
     run.start(config, |run| {
         let pipeline = FacePipeline::load(&config.model)?;
-        let threshold = config.threshold.unwrap_or(pipeline.encoder.threshold.distance);
+        let threshold = config
+            .threshold
+            .unwrap_or(pipeline.encoder.threshold.distance);
         let (faces, vectors, chips) = encode_folder(config, &pipeline, observer)?;
         if faces.is_empty() {
             bail!("no face found in any image of {}", config.folder.display());
@@ -94,26 +103,60 @@ pub fn cluster_folder(config: &ClusterConfig, run: RunDir, observer: &dyn Observ
         let graph = chinese_whispers(&vectors, threshold, DLIB_ITERATIONS, config.seed)?;
         let max_k = vectors.len().saturating_sub(1).clamp(2, 50);
         let (auto, silhouettes) = kmeans_auto(&vectors, 2..=max_k, config.restarts, config.seed)?;
-        let mut results = vec![(format!("graph (Chinese whispers, edges < {threshold:.2})"), graph), (format!("k-means, k by silhouette ({})", auto.clusters), auto)];
+        let mut results = vec![
+            (
+                format!("graph (Chinese whispers, edges < {threshold:.2})"),
+                graph,
+            ),
+            (
+                format!("k-means, k by silhouette ({})", auto.clusters),
+                auto,
+            ),
+        ];
         if let Method::KMeans(k) = config.method {
-            results.push((format!("k-means, k = {k}"), kmeans(&vectors, k, config.restarts, config.seed)?));
+            results.push((
+                format!("k-means, k = {k}"),
+                kmeans(&vectors, k, config.restarts, config.seed)?,
+            ));
         }
         let chosen = match config.method {
             Method::Graph => 0,
             Method::KMeansAuto => 1,
             Method::KMeans(_) => 2,
         };
-        let scores = results.iter().map(|(name, c)| score(name, c, &vectors, truth.as_deref())).collect::<Result<Vec<_>>>()?;
+        let scores = results
+            .iter()
+            .map(|(name, c)| score(name, c, &vectors, truth.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
         let groups = results[chosen].1.labels.clone();
         write_csv(&run.path().join("clusters.csv"), &faces, &groups)?;
-        report(&run, config, &faces, &groups, &chips, &scores, chosen, &silhouettes)?;
-        Ok(ClusterOutcome { faces, groups, scores, silhouettes, run })
+        report(
+            &run,
+            config,
+            &faces,
+            &groups,
+            &chips,
+            &scores,
+            chosen,
+            &silhouettes,
+        )?;
+        Ok(ClusterOutcome {
+            faces,
+            groups,
+            scores,
+            silhouettes,
+            run,
+        })
     })
 }
 
 type Encoded = (Vec<FaceRecord>, Vec<Vec<f32>>, Vec<image::RgbImage>);
 
-fn encode_folder(config: &ClusterConfig, pipeline: &FacePipeline, observer: &dyn Observer) -> Result<Encoded> {
+fn encode_folder(
+    config: &ClusterConfig,
+    pipeline: &FacePipeline,
+    observer: &dyn Observer,
+) -> Result<Encoded> {
     let (files, skipped) = casebook_vision::image_files(std::slice::from_ref(&config.folder))?;
     for s in &skipped {
         observer.skipped(&s.path, &s.reason);
@@ -126,7 +169,11 @@ fn encode_folder(config: &ClusterConfig, pipeline: &FacePipeline, observer: &dyn
     for file in &files {
         observer.check_stop(String::new)?;
         let relative = file.strip_prefix(&config.folder).unwrap_or(file);
-        let truth = if config.truth { person_of(relative) } else { None };
+        let truth = if config.truth {
+            person_of(relative)
+        } else {
+            None
+        };
         if config.truth && truth.is_none() {
             observer.skipped(file, "not inside a person's sub-folder");
         } else {
@@ -138,7 +185,12 @@ fn encode_folder(config: &ClusterConfig, pipeline: &FacePipeline, observer: &dyn
                     }
                     vectors.extend(pipeline.encode(&faces)?);
                     for (i, face) in faces.into_iter().enumerate() {
-                        records.push(FaceRecord { file: relative.display().to_string(), face: i, rect: face.detection.rect, truth: truth.clone() });
+                        records.push(FaceRecord {
+                            file: relative.display().to_string(),
+                            face: i,
+                            rect: face.detection.rect,
+                            truth: truth.clone(),
+                        });
                         chips.push(face.chip);
                     }
                 }
@@ -154,7 +206,9 @@ fn encode_folder(config: &ClusterConfig, pipeline: &FacePipeline, observer: &dyn
 fn person_of(relative: &Path) -> Option<String> {
     let mut parts = relative.components();
     let person = parts.next()?;
-    parts.next().map(|_| person.as_os_str().to_string_lossy().into_owned())
+    parts
+        .next()
+        .map(|_| person.as_os_str().to_string_lossy().into_owned())
 }
 
 fn truth_labels(faces: &[FaceRecord]) -> Option<Vec<usize>> {
@@ -174,14 +228,24 @@ fn truth_labels(faces: &[FaceRecord]) -> Option<Vec<usize>> {
         .collect()
 }
 
-fn score(name: &str, clustering: &Clustering, vectors: &[Vec<f32>], truth: Option<&[usize]>) -> Result<MethodScore> {
+fn score(
+    name: &str,
+    clustering: &Clustering,
+    vectors: &[Vec<f32>],
+    truth: Option<&[usize]>,
+) -> Result<MethodScore> {
     let labels = &clustering.labels;
     let scorable = (2..vectors.len()).contains(&clustering.clusters);
-    let external = |f: fn(&[usize], &[usize]) -> Result<f64>| truth.map(|t| f(t, labels)).transpose();
+    let external =
+        |f: fn(&[usize], &[usize]) -> Result<f64>| truth.map(|t| f(t, labels)).transpose();
     Ok(MethodScore {
         method: name.to_string(),
         groups: clustering.clusters,
-        silhouette: if scorable { Some(silhouette(vectors, labels)?) } else { None },
+        silhouette: if scorable {
+            Some(silhouette(vectors, labels)?)
+        } else {
+            None
+        },
         purity: external(purity)?,
         nmi: external(nmi)?,
         ari: external(adjusted_rand_index)?,
@@ -193,7 +257,15 @@ fn write_csv(path: &Path, faces: &[FaceRecord], groups: &[usize]) -> Result<()> 
     writer.write_record(["file", "face", "left", "top", "right", "bottom", "cluster"])?;
     for (face, group) in faces.iter().zip(groups) {
         let r = face.rect;
-        writer.write_record([face.file.clone(), face.face.to_string(), r.left.to_string(), r.top.to_string(), r.right.to_string(), r.bottom.to_string(), group.to_string()])?;
+        writer.write_record([
+            face.file.clone(),
+            face.face.to_string(),
+            r.left.to_string(),
+            r.top.to_string(),
+            r.right.to_string(),
+            r.bottom.to_string(),
+            group.to_string(),
+        ])?;
     }
     casebook_core::fsx::write_atomic(path, &writer.into_inner()?)
 }
@@ -212,23 +284,40 @@ fn report(
     silhouettes: &[(usize, f64)],
 ) -> Result<()> {
     let mut report = Report::new(format!("Faces of {}", config.folder.display()));
-    report.paragraph(&format!("{} faces; groups by {} (marked *).", faces.len(), scores[chosen].method));
+    report.paragraph(&format!(
+        "{} faces; groups by {} (marked *).",
+        faces.len(),
+        scores[chosen].method
+    ));
     let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
     let rows: Vec<Vec<String>> = scores
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let mark = if i == chosen { " *" } else { "" };
-            vec![format!("{}{mark}", s.method), s.groups.to_string(), fmt(s.silhouette), fmt(s.purity), fmt(s.nmi), fmt(s.ari)]
+            vec![
+                format!("{}{mark}", s.method),
+                s.groups.to_string(),
+                fmt(s.silhouette),
+                fmt(s.purity),
+                fmt(s.nmi),
+                fmt(s.ari),
+            ]
         })
         .collect();
     report.heading("Methods compared");
-    report.table(&["method", "groups", "silhouette", "purity", "NMI", "ARI"], &rows);
+    report.table(
+        &["method", "groups", "silhouette", "purity", "NMI", "ARI"],
+        &rows,
+    );
     if config.truth {
         report.paragraph("Purity: the share of faces in a group whose person is that group's most common. NMI and ARI: agreement with the true people (1 = the same partition; ARI ≈ 0 = chance).");
     }
     if !silhouettes.is_empty() {
-        let rows: Vec<Vec<String>> = silhouettes.iter().map(|(k, s)| vec![k.to_string(), format!("{s:.3}")]).collect();
+        let rows: Vec<Vec<String>> = silhouettes
+            .iter()
+            .map(|(k, s)| vec![k.to_string(), format!("{s:.3}")])
+            .collect();
         report.heading("Silhouette by k (k-means)");
         report.table(&["k", "mean silhouette"], &rows);
     }
@@ -240,7 +329,10 @@ fn report(
         for &i in members.iter().take(THUMBNAILS_PER_GROUP) {
             let png = casebook_vision::png_bytes(&image::imageops::thumbnail(&chips[i], 64, 64))?;
             let title = escape(&format!("{} face {}", faces[i].file, faces[i].face));
-            html.push_str(&format!("<img src=\"data:image/png;base64,{}\" title=\"{title}\" alt=\"{title}\"> ", base64::engine::general_purpose::STANDARD.encode(png)));
+            html.push_str(&format!(
+                "<img src=\"data:image/png;base64,{}\" title=\"{title}\" alt=\"{title}\"> ",
+                base64::engine::general_purpose::STANDARD.encode(png)
+            ));
         }
         html.push_str("</div>");
         report.html(&html);

@@ -67,7 +67,10 @@ impl FaceEncoder {
                 }
             }
             let device = casebook_core::device::compute_device();
-            let x = Tensor::<4>::from_data(TensorData::new(data, [batch.len(), 3, size, size]), &device);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(data, [batch.len(), 3, size, size]),
+                &device,
+            );
             let values = casebook_core::tensor::values(self.net.forward(x));
             vectors.extend(values.chunks(self.arch.embedding).map(<[f32]>::to_vec));
         }
@@ -81,7 +84,9 @@ pub const MIN_IMAGE_SIDE: u32 = 24;
 
 /// Reads an image for face work: any format `image` decodes, as RGB.
 pub fn read_image(path: &Path) -> Result<RgbImage> {
-    let image = image::open(path).map_err(|e| anyhow::anyhow!("cannot read {} as an image: {e}", path.display()))?.to_rgb8();
+    let image = image::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {} as an image: {e}", path.display()))?
+        .to_rgb8();
     anyhow::ensure!(
         image.width() >= MIN_IMAGE_SIDE && image.height() >= MIN_IMAGE_SIDE,
         "{} is {}×{} pixels, too small to find a face in (at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE})",
@@ -110,7 +115,11 @@ pub struct FacePipeline {
 impl FacePipeline {
     /// The built-in detector and landmarks with the encoder `encoder` (a file or `builtin`).
     pub fn load(encoder: &str) -> Result<Self> {
-        Ok(Self { detector: load_detector(BUILTIN)?, landmarks: load_landmarks(BUILTIN)?, encoder: load_encoder(encoder)? })
+        Ok(Self {
+            detector: load_detector(BUILTIN)?,
+            landmarks: load_landmarks(BUILTIN)?,
+            encoder: load_encoder(encoder)?,
+        })
     }
 
     /// Every face in `image`, best score first, with landmarks and chips.
@@ -121,7 +130,11 @@ impl FacePipeline {
             .map(|detection| {
                 let landmarks = self.landmarks.predict(image, detection.rect);
                 let chip = face_chip(image, &landmarks, self.encoder.arch.input_size);
-                FoundFace { detection, landmarks, chip }
+                FoundFace {
+                    detection,
+                    landmarks,
+                    chip,
+                }
             })
             .collect()
     }
@@ -137,6 +150,10 @@ impl FacePipeline {
 pub fn main_face(faces: &[FoundFace]) -> Option<usize> {
     (0..faces.len()).max_by(|&a, &b| {
         let (fa, fb) = (&faces[a].detection, &faces[b].detection);
-        fa.rect.area().cmp(&fb.rect.area()).then(fa.score.total_cmp(&fb.score)).then(b.cmp(&a))
+        fa.rect
+            .area()
+            .cmp(&fb.rect.area())
+            .then(fa.score.total_cmp(&fb.score))
+            .then(b.cmp(&a))
     })
 }

@@ -31,7 +31,15 @@ use crate::pyramid::{point_down_from_upsampled, pyramid_up, tiled_pyramid};
 
 /// (kernel, stride, channels out) of the network's convolutions in order; the
 /// last is the score map. Padding follows dlib's rule (k/2 at stride 1, else 0).
-const LAYERS: [(usize, usize, usize); 7] = [(5, 2, 16), (5, 2, 32), (5, 2, 32), (5, 1, 45), (5, 1, 45), (5, 1, 45), (9, 1, 1)];
+const LAYERS: [(usize, usize, usize); 7] = [
+    (5, 2, 16),
+    (5, 2, 32),
+    (5, 2, 32),
+    (5, 1, 45),
+    (5, 1, 45),
+    (5, 1, 45),
+    (9, 1, 1),
+];
 
 /// Each pyramid level is this much larger than the next (dlib's `pyramid_down<6>`).
 const LEVEL_RATIO: f64 = 6.0 / 5.0;
@@ -51,7 +59,10 @@ impl DetectorNet {
             channels = filters;
         }
         let (kernel, stride, filters) = LAYERS[LAYERS.len() - 1];
-        Self { features, scores: conv([channels, filters], kernel, stride, device) }
+        Self {
+            features,
+            scores: conv([channels, filters], kernel, stride, device),
+        }
     }
 
     /// `[batch, 3, h, w]` → `[batch, 1, h', w']` raw scores (> 0 = face).
@@ -106,15 +117,24 @@ impl SavedModel for Detector {
     const TASK: &'static str = TASK;
 
     fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
-        let arch = Architecture { network: NETWORK.into() };
-        Ok(ModelFile::new(TASK, Vec::new(), &self.settings, &arch, training)?.with_section(WEIGHTS, module_to_bytes(&self.net)?))
+        let arch = Architecture {
+            network: NETWORK.into(),
+        };
+        Ok(
+            ModelFile::new(TASK, Vec::new(), &self.settings, &arch, training)?
+                .with_section(WEIGHTS, module_to_bytes(&self.net)?),
+        )
     }
 
     fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
         let arch: Architecture = file.architecture(path)?;
         let settings: DetectorSettings = file.preprocessing(path)?;
         if arch.network != NETWORK {
-            bail!("{} holds a {} detector; this casebook knows {NETWORK}", path.display(), arch.network);
+            bail!(
+                "{} holds a {} detector; this casebook knows {NETWORK}",
+                path.display(),
+                arch.network
+            );
         }
         let s = &settings;
         let sound = s.window.iter().all(|w| (8..=1024).contains(w))
@@ -134,7 +154,11 @@ impl SavedModel for Detector {
 
 impl Detector {
     pub fn new(net: DetectorNet, settings: DetectorSettings, device: &Device) -> Self {
-        Self { net, settings, device: device.clone() }
+        Self {
+            net,
+            settings,
+            device: device.clone(),
+        }
     }
 
     /// dlib's detector from its `.dat` bytes; every layer is checked.
@@ -143,14 +167,26 @@ impl Detector {
     }
 
     fn from_dlib_net(net: &Net, device: &Device) -> Result<Self> {
-        let (Loss::Mmod(options), Input::RgbPyramid { mean, padding, outer_padding }) = (&net.loss, &net.input) else {
+        let (
+            Loss::Mmod(options),
+            Input::RgbPyramid {
+                mean,
+                padding,
+                outer_padding,
+            },
+        ) = (&net.loss, &net.input)
+        else {
             anyhow::bail!("not dlib's MMOD detector: expected an mmod loss over a pyramid input");
         };
         anyhow::ensure!(
             options.windows.len() == 1 && !options.bounding_box_regression,
             "this MMOD detector has {} windows{}; casebook reads one window without box regression",
             options.windows.len(),
-            if options.bounding_box_regression { " and box regression" } else { "" }
+            if options.bounding_box_regression {
+                " and box regression"
+            } else {
+                ""
+            }
         );
         let mut layers = LayerQueue::new(&net.layers);
         let mut channels = 3;
@@ -163,7 +199,10 @@ impl Detector {
         let (kernel, stride, filters) = LAYERS[LAYERS.len() - 1];
         let scores = layers.conv([channels, filters], kernel, stride, device)?;
         layers.finish()?;
-        anyhow::ensure!(net.wrappers == net.layers.len(), "the detector has tags or skips dlib's does not");
+        anyhow::ensure!(
+            net.wrappers == net.layers.len(),
+            "the detector has tags or skips dlib's does not"
+        );
         let (w, h) = options.windows[0];
         let settings = DetectorSettings {
             mean: *mean,
@@ -173,7 +212,11 @@ impl Detector {
             pyramid_padding: *padding,
             pyramid_outer_padding: *outer_padding,
         };
-        Ok(Self::new(DetectorNet { features, scores }, settings, device))
+        Ok(Self::new(
+            DetectorNet { features, scores },
+            settings,
+            device,
+        ))
     }
 
     /// Faces in `image`, best first. `upsample` doubles the image that many
@@ -186,7 +229,12 @@ impl Detector {
         }
         let mut detections = self.detect_at_scale(&scaled);
         for detection in &mut detections {
-            let mut corners = [detection.rect.left as f64, detection.rect.top as f64, detection.rect.right as f64, detection.rect.bottom as f64];
+            let mut corners = [
+                detection.rect.left as f64,
+                detection.rect.top as f64,
+                detection.rect.right as f64,
+                detection.rect.bottom as f64,
+            ];
             for _ in 0..upsample {
                 let (l, t) = point_down_from_upsampled(corners[0], corners[1]);
                 let (r, b) = point_down_from_upsampled(corners[2], corners[3]);
@@ -199,15 +247,19 @@ impl Detector {
 
     fn detect_at_scale(&self, image: &RgbImage) -> Vec<Detection> {
         let s = &self.settings;
-        let (planes, levels) = tiled_pyramid(image, s.mean, s.pyramid_padding, s.pyramid_outer_padding);
-        let Some(first) = planes.first() else { return Vec::new() };
+        let (planes, levels) =
+            tiled_pyramid(image, s.mean, s.pyramid_padding, s.pyramid_outer_padding);
+        let Some(first) = planes.first() else {
+            return Vec::new();
+        };
         let (height, width) = (first.height, first.width);
         // Too small for the network's 8× reduction and its kernels.
         if output_size(height) == 0 || output_size(width) == 0 {
             return Vec::new();
         }
         let data: Vec<f32> = planes.into_iter().flat_map(|p| p.data).collect();
-        let input = Tensor::<4>::from_data(TensorData::new(data, [1, 3, height, width]), &self.device);
+        let input =
+            Tensor::<4>::from_data(TensorData::new(data, [1, 3, height, width]), &self.device);
         let output = self.net.forward(input);
         let [_, _, rows, cols] = output.dims();
         let scores = casebook_core::tensor::values(output);
@@ -216,7 +268,8 @@ impl Detector {
             for c in 0..cols {
                 let score = scores[r * cols + c];
                 if score > 0.0 {
-                    let rect = self.window_in_image(output_to_input(c), output_to_input(r), &levels);
+                    let rect =
+                        self.window_in_image(output_to_input(c), output_to_input(r), &levels);
                     candidates.push(Detection { rect, score });
                 }
             }
@@ -238,7 +291,12 @@ impl Detector {
         let (half_w, half_h) = ((w as f64 - 1.0) / 2.0, (h as f64 - 1.0) / 2.0);
         let level = nearest_level(levels, x.round() as i64, y.round() as i64);
         let origin = &levels[level];
-        let mut corners = [x - half_w - origin.left as f64, y - half_h - origin.top as f64, x + half_w - origin.left as f64, y + half_h - origin.top as f64];
+        let mut corners = [
+            x - half_w - origin.left as f64,
+            y - half_h - origin.top as f64,
+            x + half_w - origin.left as f64,
+            y + half_h - origin.top as f64,
+        ];
         for _ in 0..level {
             corners = corners.map(|v| v * LEVEL_RATIO + 0.3);
         }
@@ -260,7 +318,12 @@ impl Detector {
 
 /// Rounds corners half away from zero, as dlib's drectangle → rectangle.
 fn round_rect([l, t, r, b]: [f64; 4]) -> Rect {
-    Rect { left: l.round() as i64, top: t.round() as i64, right: r.round() as i64, bottom: b.round() as i64 }
+    Rect {
+        left: l.round() as i64,
+        top: t.round() as i64,
+        right: r.round() as i64,
+        bottom: b.round() as i64,
+    }
 }
 
 /// The network's output size along one axis for an input of `n`.
@@ -278,10 +341,13 @@ fn output_size(n: usize) -> usize {
 /// Where an output cell's receptive field is centred in the input
 /// (dlib's `map_output_to_input` through every convolution): 8i + 14.
 fn output_to_input(i: usize) -> f64 {
-    LAYERS.iter().rev().fold(i as f64, |x, &(kernel, stride, _)| {
-        let pad = if stride == 1 { kernel / 2 } else { 0 };
-        x * stride as f64 - pad as f64 + (kernel / 2) as f64
-    })
+    LAYERS
+        .iter()
+        .rev()
+        .fold(i as f64, |x, &(kernel, stride, _)| {
+            let pad = if stride == 1 { kernel / 2 } else { 0 };
+            x * stride as f64 - pad as f64 + (kernel / 2) as f64
+        })
 }
 
 /// The level whose tile holds the point, or else the nearest tile (dlib's `nearest_rect`).
@@ -329,8 +395,15 @@ mod tests {
         };
         let detector = Detector::new(DetectorNet::new(&device), settings, &device);
         let (levels, _, _) = crate::pyramid::tiled_rects(480, 640, 10, 11);
-        let at = |c: usize, r: usize| detector.window_in_image(output_to_input(c), output_to_input(r), &levels);
-        let rect = |l, t, r, b| Rect { left: l, top: t, right: r, bottom: b };
+        let at = |c: usize, r: usize| {
+            detector.window_in_image(output_to_input(c), output_to_input(r), &levels)
+        };
+        let rect = |l, t, r, b| Rect {
+            left: l,
+            top: t,
+            right: r,
+            bottom: b,
+        };
         // Vectors worked through dlib's code for a 640×480 image.
         assert_eq!(at(10, 10), rect(44, 44, 123, 123));
         assert_eq!(at(0, 0), rect(-37, -37, 43, 43));

@@ -52,11 +52,21 @@ pub struct Stage {
 
 impl EncoderArch {
     pub fn dlib() -> Self {
-        let stage = |filters, blocks, downsample| Stage { filters, blocks, downsample };
+        let stage = |filters, blocks, downsample| Stage {
+            filters,
+            blocks,
+            downsample,
+        };
         Self {
             input_size: 150,
             stem_filters: 32,
-            stages: vec![stage(32, 3, false), stage(64, 4, true), stage(128, 3, true), stage(256, 3, true), stage(256, 1, true)],
+            stages: vec![
+                stage(32, 3, false),
+                stage(64, 4, true),
+                stage(128, 3, true),
+                stage(256, 3, true),
+                stage(256, 1, true),
+            ],
             embedding: 128,
         }
     }
@@ -138,7 +148,9 @@ impl Encoder {
                     downsample: stride == 2,
                 })
                 .collect(),
-            head: LinearConfig::new(arch.output_channels(), arch.embedding).with_bias(false).init(device),
+            head: LinearConfig::new(arch.output_channels(), arch.embedding)
+                .with_bias(false)
+                .init(device),
         }
     }
 
@@ -147,26 +159,60 @@ impl Encoder {
     pub fn from_dlib(net: &Net, device: &Device) -> anyhow::Result<(Self, [f32; 3])> {
         let arch = EncoderArch::dlib();
         let mean = match (&net.loss, &net.input) {
-            (Loss::Metric { .. }, Input::RgbSized { mean, rows: 150, cols: 150 }) => *mean,
-            _ => anyhow::bail!("not dlib's face encoder: expected a metric loss over 150×150 RGB input"),
+            (
+                Loss::Metric { .. },
+                Input::RgbSized {
+                    mean,
+                    rows: 150,
+                    cols: 150,
+                },
+            ) => *mean,
+            _ => anyhow::bail!(
+                "not dlib's face encoder: expected a metric loss over 150×150 RGB input"
+            ),
         };
         let mut layers = LayerQueue::new(&net.layers);
         let stem = layers.conv_affine([3, arch.stem_filters], 7, 2, device)?;
         layers.fixed(Layer::Relu, "relu")?;
-        layers.fixed(Layer::MaxPool(Pool { kernel: [3, 3], stride: [2, 2], padding: [0, 0] }), "a 3×3/2 max pool")?;
+        layers.fixed(
+            Layer::MaxPool(Pool {
+                kernel: [3, 3],
+                stride: [2, 2],
+                padding: [0, 0],
+            }),
+            "a 3×3/2 max pool",
+        )?;
         let mut blocks = Vec::new();
         for (c, f, stride) in arch.blocks() {
             let first = layers.conv_affine([c, f], 3, stride, device)?;
             layers.fixed(Layer::Relu, "relu")?;
             let second = layers.conv_affine([f, f], 3, 1, device)?;
             if stride == 2 {
-                layers.fixed(Layer::AvgPool(Pool { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }), "a 2×2/2 average pool")?;
+                layers.fixed(
+                    Layer::AvgPool(Pool {
+                        kernel: [2, 2],
+                        stride: [2, 2],
+                        padding: [0, 0],
+                    }),
+                    "a 2×2/2 average pool",
+                )?;
             }
             layers.fixed(Layer::AddPrev, "add_prev")?;
             layers.fixed(Layer::Relu, "relu")?;
-            blocks.push(Residual { first, second, downsample: stride == 2 });
+            blocks.push(Residual {
+                first,
+                second,
+                downsample: stride == 2,
+            });
         }
-        layers.fixed(Layer::AvgPool(Pool { kernel: [0, 0], stride: [1, 1], padding: [0, 0] }), "a global average pool")?;
+        layers.fixed(
+            Layer::AvgPool(Pool {
+                kernel: [0, 0],
+                stride: [1, 1],
+                padding: [0, 0],
+            }),
+            "a global average pool",
+        )?;
         let weights = layers.fc(arch.output_channels(), arch.embedding)?;
         layers.finish()?;
         // Wrappers beyond the computing layers: a tag per block, and a tag and
@@ -176,7 +222,9 @@ impl Encoder {
             net.wrappers == net.layers.len() + blocks.len() + 2 * downs,
             "the network's residual wiring is not dlib's face encoder's"
         );
-        let mut head = LinearConfig::new(arch.output_channels(), arch.embedding).with_bias(false).init(device);
+        let mut head = LinearConfig::new(arch.output_channels(), arch.embedding)
+            .with_bias(false)
+            .init(device);
         head.weight = Param::from_tensor(Tensor::from_data(
             TensorData::new(weights.to_vec(), [arch.output_channels(), arch.embedding]),
             device,
@@ -192,7 +240,8 @@ impl Encoder {
             x = block.forward(x);
         }
         let [batch, channels, _, _] = x.dims();
-        self.head.forward(x.mean_dim(3).mean_dim(2).reshape([batch, channels]))
+        self.head
+            .forward(x.mean_dim(3).mean_dim(2).reshape([batch, channels]))
     }
 }
 
@@ -252,7 +301,10 @@ impl FaceEncoder {
 impl FaceEncoder {
     /// What a gallery records of the encoder that filled it.
     pub fn identity(&self) -> crate::gallery::EncoderIdentity {
-        crate::gallery::EncoderIdentity { id: self.id.clone(), dimension: self.arch.embedding }
+        crate::gallery::EncoderIdentity {
+            id: self.id.clone(),
+            dimension: self.arch.embedding,
+        }
     }
 }
 
@@ -270,7 +322,10 @@ impl SavedModel for FaceEncoder {
         } else {
             training = serde_json::json!({ THRESHOLD_KEY: self.threshold });
         }
-        Ok(ModelFile::new(TASK, Vec::new(), &self.input, &self.arch, training)?.with_section(WEIGHTS, module_to_bytes(&self.net)?))
+        Ok(
+            ModelFile::new(TASK, Vec::new(), &self.input, &self.arch, training)?
+                .with_section(WEIGHTS, module_to_bytes(&self.net)?),
+        )
     }
 
     fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
@@ -281,20 +336,39 @@ impl SavedModel for FaceEncoder {
             .training
             .get(THRESHOLD_KEY)
             .and_then(|t| Threshold::deserialize(t).ok())
-            .ok_or_else(|| anyhow::anyhow!("{} has no verification threshold; run `casebook face eval` on it", path.display()))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} has no verification threshold; run `casebook face eval` on it",
+                    path.display()
+                )
+            })?;
         let sound = (32..=1024).contains(&arch.input_size)
             && (1..=1024).contains(&arch.stem_filters)
             && (1..=8).contains(&arch.stages.len())
-            && arch.stages.iter().all(|s| (1..=2048).contains(&s.filters) && (1..=64).contains(&s.blocks))
+            && arch
+                .stages
+                .iter()
+                .all(|s| (1..=2048).contains(&s.filters) && (1..=64).contains(&s.blocks))
             && (1..=4096).contains(&arch.embedding)
             && threshold.distance.is_finite()
             && threshold.distance > 0.0
             && input.mean.iter().all(|m| m.is_finite());
         if !sound {
-            bail!("{}'s encoder description is damaged (architecture {arch:?}, threshold {})", path.display(), threshold.distance);
+            bail!(
+                "{}'s encoder description is damaged (architecture {arch:?}, threshold {})",
+                path.display(),
+                threshold.distance
+            );
         }
         let weights = file.section(WEIGHTS, path)?;
         let net = module_from_bytes(Encoder::new(&arch, &compute_device()), weights)?;
-        Ok(Self { arch, net, input, threshold, id: weights_id(weights), record: file.meta.training.clone() })
+        Ok(Self {
+            arch,
+            net,
+            input,
+            threshold,
+            id: weights_id(weights),
+            record: file.meta.training.clone(),
+        })
     }
 }

@@ -217,6 +217,9 @@ fn uniform_shape(data: &ShapePredictorData) -> Result<CascadeShape> {
         data.forests.iter().all(|f| {
             f.len() == shape.trees_per_level && f.iter().all(|t| t.leaves.len() == leaves)
         }) && data.deltas.iter().all(|d| d.len() == shape.feature_pixels);
+    if shape.levels > 0 && (shape.trees_per_level == 0 || shape.feature_pixels == 0) {
+        bail!("a cascade level without trees or feature pixels");
+    }
     if !uniform {
         bail!("the cascade's levels differ in trees, depth or feature pixels; casebook keeps uniform cascades as dlib trains them");
     }
@@ -269,6 +272,11 @@ impl SavedModel for LandmarkPredictor {
                 "{} parts where the predictor has {PARTS}",
                 shape.parts
             )));
+        }
+        if shape.levels > 0 && (shape.trees_per_level == 0 || shape.feature_pixels == 0) {
+            return Err(damaged(
+                "cascade levels without trees or feature pixels".into(),
+            ));
         }
         match shape.section_len() {
             Some(len) if len == bytes.len() => {}

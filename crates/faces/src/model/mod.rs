@@ -33,7 +33,8 @@ impl Affine {
     /// `[batch, channels, h, w]` → same shape.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [channels] = self.gamma.dims();
-        x * self.gamma.val().reshape([1, channels, 1, 1]) + self.beta.val().reshape([1, channels, 1, 1])
+        x * self.gamma.val().reshape([1, channels, 1, 1])
+            + self.beta.val().reshape([1, channels, 1, 1])
     }
 }
 
@@ -71,7 +72,9 @@ pub(crate) fn conv(channels: [usize; 2], kernel: usize, stride: usize, device: &
     let padding = dlib_padding(kernel, stride);
     Conv2dConfig::new(channels, [kernel, kernel])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
         .init(device)
 }
 
@@ -88,14 +91,20 @@ pub(crate) struct LayerQueue<'a> {
 
 impl<'a> LayerQueue<'a> {
     pub fn new(layers: &'a [Layer]) -> Self {
-        Self { layers: layers.iter(), taken: 0 }
+        Self {
+            layers: layers.iter(),
+            taken: 0,
+        }
     }
 
     fn next(&mut self, expected: &str) -> anyhow::Result<&'a Layer> {
         self.taken += 1;
-        self.layers
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("the network ends before layer {} (expected {expected})", self.taken))
+        self.layers.next().ok_or_else(|| {
+            anyhow::anyhow!(
+                "the network ends before layer {} (expected {expected})",
+                self.taken
+            )
+        })
     }
 
     fn mismatch(&self, expected: &str, found: &Layer) -> anyhow::Error {
@@ -105,17 +114,42 @@ impl<'a> LayerQueue<'a> {
     }
 
     /// A convolution with the given shape, loaded into a burn `Conv2d`.
-    pub fn conv(&mut self, channels: [usize; 2], kernel: usize, stride: usize, device: &Device) -> anyhow::Result<Conv2d> {
-        let what = format!("a {kernel}×{kernel} convolution {}→{} with stride {stride}", channels[0], channels[1]);
+    pub fn conv(
+        &mut self,
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        device: &Device,
+    ) -> anyhow::Result<Conv2d> {
+        let what = format!(
+            "a {kernel}×{kernel} convolution {}→{} with stride {stride}",
+            channels[0], channels[1]
+        );
         let layer = self.next(&what)?;
         let padding = dlib_padding(kernel, stride);
         match layer {
-            Layer::Conv { filters, channels: c, kernel: k, stride: s, padding: p, weights, bias }
-                if [*c, *filters] == channels && *k == [kernel; 2] && *s == [stride; 2] && *p == [padding; 2] =>
+            Layer::Conv {
+                filters,
+                channels: c,
+                kernel: k,
+                stride: s,
+                padding: p,
+                weights,
+                bias,
+            } if [*c, *filters] == channels
+                && *k == [kernel; 2]
+                && *s == [stride; 2]
+                && *p == [padding; 2] =>
             {
                 let mut conv = conv(channels, kernel, stride, device);
-                conv.weight = Param::from_tensor(tensor(weights, [channels[1], channels[0], kernel, kernel], device));
-                conv.bias = bias.as_ref().map(|b| Param::from_tensor(tensor(b, [channels[1]], device)));
+                conv.weight = Param::from_tensor(tensor(
+                    weights,
+                    [channels[1], channels[0], kernel, kernel],
+                    device,
+                ));
+                conv.bias = bias
+                    .as_ref()
+                    .map(|b| Param::from_tensor(tensor(b, [channels[1]], device)));
                 Ok(conv)
             }
             other => Err(self.mismatch(&what, other)),
@@ -133,8 +167,17 @@ impl<'a> LayerQueue<'a> {
         }
     }
 
-    pub fn conv_affine(&mut self, channels: [usize; 2], kernel: usize, stride: usize, device: &Device) -> anyhow::Result<ConvAffine> {
-        Ok(ConvAffine { conv: self.conv(channels, kernel, stride, device)?, affine: self.affine(channels[1], device)? })
+    pub fn conv_affine(
+        &mut self,
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        device: &Device,
+    ) -> anyhow::Result<ConvAffine> {
+        Ok(ConvAffine {
+            conv: self.conv(channels, kernel, stride, device)?,
+            affine: self.affine(channels[1], device)?,
+        })
     }
 
     /// A layer without parameters that must equal `expected`.
@@ -150,7 +193,12 @@ impl<'a> LayerQueue<'a> {
     pub fn fc(&mut self, inputs: usize, outputs: usize) -> anyhow::Result<&'a [f32]> {
         let what = format!("a fully connected layer {inputs}→{outputs} without bias");
         match self.next(&what)? {
-            Layer::Fc { inputs: i, outputs: o, weights, bias: None } if (*i, *o) == (inputs, outputs) => Ok(weights),
+            Layer::Fc {
+                inputs: i,
+                outputs: o,
+                weights,
+                bias: None,
+            } if (*i, *o) == (inputs, outputs) => Ok(weights),
             other => Err(self.mismatch(&what, other)),
         }
     }

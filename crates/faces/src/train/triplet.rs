@@ -29,11 +29,31 @@ impl Choice for Mining {
     ];
 }
 
-/// A batch's loss and how many of its triplets still violate the margin.
+/// A batch's loss, how many triplets were mined, and the share of all the
+/// batch's valid triplets that still violate the margin (FaceNet's "active"
+/// triplets: it falls as the encoder learns).
 pub struct TripletLoss {
     pub loss: Tensor<1>,
     pub triplets: usize,
-    pub active: usize,
+    pub active: f64,
+}
+
+/// The share of all (anchor, positive, negative) triplets of the batch with
+/// d(a,p) − d(a,n) + margin > 0.
+fn active_share(d: &[f32], labels: &[usize], margin: f32) -> f64 {
+    let n = labels.len();
+    let (mut active, mut total) = (0usize, 0usize);
+    for a in 0..n {
+        for p in (0..n).filter(|&p| p != a && labels[p] == labels[a]) {
+            for neg in (0..n).filter(|&j| labels[j] != labels[a]) {
+                total += 1;
+                if d[a * n + p] - d[a * n + neg] + margin > 0.0 {
+                    active += 1;
+                }
+            }
+        }
+    }
+    active as f64 / total.max(1) as f64
 }
 
 /// Squared Euclidean distances between all rows of `[batch, dim]`: `[batch, batch]`.
@@ -45,13 +65,20 @@ pub fn pairwise_squared_distances(embeddings: Tensor<2>) -> Tensor<2> {
 
 /// Chooses (anchor, positive, negative) index triples from the distances
 /// `d` (row-major, `n × n`) of a batch with the given person `labels`.
-pub fn mine(d: &[f32], labels: &[usize], margin: f32, mining: Mining) -> Vec<(usize, usize, usize)> {
+pub fn mine(
+    d: &[f32],
+    labels: &[usize],
+    margin: f32,
+    mining: Mining,
+) -> Vec<(usize, usize, usize)> {
     let n = labels.len();
     let at = |i: usize, j: usize| d[i * n + j];
     let negatives = |a: usize| (0..n).filter(move |&j| labels[j] != labels[a]);
     let mut triplets = Vec::new();
     for a in 0..n {
-        let positives: Vec<usize> = (0..n).filter(|&j| j != a && labels[j] == labels[a]).collect();
+        let positives: Vec<usize> = (0..n)
+            .filter(|&j| j != a && labels[j] == labels[a])
+            .collect();
         if positives.is_empty() || negatives(a).next().is_none() {
             continue;
         }
@@ -62,8 +89,11 @@ pub fn mine(d: &[f32], labels: &[usize], margin: f32, mining: Mining) -> Vec<(us
                     // The nearest negative beyond the positive; where every
                     // negative is nearer than the positive, the farthest of
                     // them (the least hard), as TensorFlow's semi-hard loss does.
-                    let beyond = negatives(a).filter(|&j| at(a, j) > d_ap).min_by(|&x, &y| at(a, x).total_cmp(&at(a, y)));
-                    let neg = beyond.or_else(|| negatives(a).max_by(|&x, &y| at(a, x).total_cmp(&at(a, y))));
+                    let beyond = negatives(a)
+                        .filter(|&j| at(a, j) > d_ap)
+                        .min_by(|&x, &y| at(a, x).total_cmp(&at(a, y)));
+                    let neg = beyond
+                        .or_else(|| negatives(a).max_by(|&x, &y| at(a, x).total_cmp(&at(a, y))));
                     if let Some(neg) = neg {
                         if at(a, neg) < d_ap + margin || beyond.is_none() {
                             triplets.push((a, p, neg));
@@ -72,8 +102,14 @@ pub fn mine(d: &[f32], labels: &[usize], margin: f32, mining: Mining) -> Vec<(us
                 }
             }
             Mining::BatchHard => {
-                let p = positives.iter().copied().max_by(|&x, &y| at(a, x).total_cmp(&at(a, y))).expect("positives is not empty");
-                let neg = negatives(a).min_by(|&x, &y| at(a, x).total_cmp(&at(a, y))).expect("a negative exists");
+                let p = positives
+                    .iter()
+                    .copied()
+                    .max_by(|&x, &y| at(a, x).total_cmp(&at(a, y)))
+                    .expect("positives is not empty");
+                let neg = negatives(a)
+                    .min_by(|&x, &y| at(a, x).total_cmp(&at(a, y)))
+                    .expect("a negative exists");
                 triplets.push((a, p, neg));
             }
         }
@@ -84,25 +120,41 @@ pub fn mine(d: &[f32], labels: &[usize], margin: f32, mining: Mining) -> Vec<(us
 /// The mined triplet loss of a batch of embeddings `[batch, dim]`.
 /// Triplets already satisfied by more than the margin add nothing, so the
 /// loss is the mean over mined triplets (zero when none were mined).
-pub fn triplet_loss(embeddings: Tensor<2>, labels: &[usize], margin: f32, mining: Mining) -> TripletLoss {
+pub fn triplet_loss(
+    embeddings: Tensor<2>,
+    labels: &[usize],
+    margin: f32,
+    mining: Mining,
+) -> TripletLoss {
     let n = labels.len();
     let device = embeddings.device();
     let distances = pairwise_squared_distances(embeddings);
     let values = casebook_core::tensor::values(distances.clone().detach());
     let triplets = mine(&values, labels, margin, mining);
     if triplets.is_empty() {
-        return TripletLoss { loss: (distances.sum() * 0.0).reshape([1]), triplets: 0, active: 0 };
+        return TripletLoss {
+            loss: (distances.sum() * 0.0).reshape([1]),
+            triplets: 0,
+            active: 0.0,
+        };
     }
-    let active = triplets.iter().filter(|&&(a, p, ng)| values[a * n + p] - values[a * n + ng] + margin > 0.0).count();
+    let active = active_share(&values, labels, margin);
     let index = |pick: fn(&(usize, usize, usize)) -> usize| {
-        let idx: Vec<i64> = triplets.iter().map(|t| (t.0 * n + pick(t)) as i64).collect();
+        let idx: Vec<i64> = triplets
+            .iter()
+            .map(|t| (t.0 * n + pick(t)) as i64)
+            .collect();
         Tensor::<1, Int>::from_data(TensorData::new(idx, [triplets.len()]), &device)
     };
     let flat = distances.reshape([n * n]);
     let d_ap = flat.clone().select(0, index(|t| t.1));
     let d_an = flat.select(0, index(|t| t.2));
     let loss = (d_ap - d_an + margin).clamp_min(0.0).mean();
-    TripletLoss { loss, triplets: triplets.len(), active }
+    TripletLoss {
+        loss,
+        triplets: triplets.len(),
+        active,
+    }
 }
 
 #[cfg(test)]
@@ -117,9 +169,15 @@ mod tests {
 
     #[test]
     fn distances_are_squared_euclidean() {
-        let d = casebook_core::tensor::values(pairwise_squared_distances(embeddings(&[[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]], &Device::flex())));
+        let d = casebook_core::tensor::values(pairwise_squared_distances(embeddings(
+            &[[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]],
+            &Device::flex(),
+        )));
         let want = [0.0, 25.0, 1.0, 25.0, 0.0, 20.0, 1.0, 20.0, 0.0];
-        assert!(d.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-4), "{d:?}");
+        assert!(
+            d.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-4),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -127,7 +185,10 @@ mod tests {
         // Person 0 at x = 0 and 1; person 1 at x = 1.5 and 5 (1-d, squared distances).
         let x = [0.0f32, 1.0, 1.5, 5.0];
         let labels = [0, 0, 1, 1];
-        let d: Vec<f32> = x.iter().flat_map(|a| x.iter().map(move |b| (a - b) * (a - b))).collect();
+        let d: Vec<f32> = x
+            .iter()
+            .flat_map(|a| x.iter().map(move |b| (a - b) * (a - b)))
+            .collect();
         // Anchor 0, positive 1 (d = 1): negatives at 2.25 and 25; 2.25 is beyond the
         // positive and within the margin 2 → semi-hard.
         let semi = mine(&d, &labels, 2.0, Mining::SemiHard);
@@ -137,30 +198,54 @@ mod tests {
         assert!(!semi.iter().any(|t| t.0 == 1));
         let hard = mine(&d, &labels, 2.0, Mining::BatchHard);
         assert_eq!(hard, [(0, 1, 2), (1, 0, 2), (2, 3, 1), (3, 2, 1)]);
+        // Of the 8 triplets, those with d(a,p) − d(a,n) + 2 > 0: (0,1,2) 1−2.25+2, (1,0,2) 1−0.25+2,
+        // (1,0,3) 1−16+2 no, (0,1,3) no, (2,3,1) 12.25−0.25+2, (2,3,0) 12.25−2.25+2,
+        // (3,2,1) 12.25−16+2 no, (3,2,0) no.
+        assert_eq!(active_share(&d, &labels, 2.0), 4.0 / 8.0);
     }
 
     #[test]
     fn loss_value_and_gradient_match_the_formula_and_finite_differences() {
         let device = Device::flex().autodiff();
-        let rows = [[0.1f32, 0.3], [0.4, -0.2], [0.35, 0.1], [0.9, 0.8], [-0.5, 0.2], [0.2, 0.25]];
+        let rows = [
+            [0.1f32, 0.3],
+            [0.4, -0.2],
+            [0.35, 0.1],
+            [0.9, 0.8],
+            [-0.5, 0.2],
+            [0.2, 0.25],
+        ];
         let labels = [0, 0, 0, 1, 1, 1];
         let margin = 0.2;
         let loss_of = |rows: &[[f32; 2]]| {
             let x = embeddings(rows, &Device::flex());
-            casebook_core::tensor::values(triplet_loss(x, &labels, margin, Mining::BatchHard).loss)[0]
+            casebook_core::tensor::values(triplet_loss(x, &labels, margin, Mining::BatchHard).loss)
+                [0]
         };
         // By hand: batch-hard triplets on these points.
         let d = |a: [f32; 2], b: [f32; 2]| (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2);
         let mut by_hand = 0.0;
         for a in 0..6 {
-            let dp = (0..6).filter(|&j| j != a && labels[j] == labels[a]).map(|j| d(rows[a], rows[j])).fold(f32::MIN, f32::max);
-            let dn = (0..6).filter(|&j| labels[j] != labels[a]).map(|j| d(rows[a], rows[j])).fold(f32::MAX, f32::min);
+            let dp = (0..6)
+                .filter(|&j| j != a && labels[j] == labels[a])
+                .map(|j| d(rows[a], rows[j]))
+                .fold(f32::MIN, f32::max);
+            let dn = (0..6)
+                .filter(|&j| labels[j] != labels[a])
+                .map(|j| d(rows[a], rows[j]))
+                .fold(f32::MAX, f32::min);
             by_hand += (dp - dn + margin).max(0.0) / 6.0;
         }
-        assert!((loss_of(&rows) - by_hand).abs() < 1e-5, "{} vs {by_hand}", loss_of(&rows));
+        assert!(
+            (loss_of(&rows) - by_hand).abs() < 1e-5,
+            "{} vs {by_hand}",
+            loss_of(&rows)
+        );
 
         let x = embeddings(&rows, &device).require_grad();
-        let grads = triplet_loss(x.clone(), &labels, margin, Mining::BatchHard).loss.backward();
+        let grads = triplet_loss(x.clone(), &labels, margin, Mining::BatchHard)
+            .loss
+            .backward();
         let analytic = casebook_core::tensor::values(x.grad(&grads).unwrap());
         let h = 1e-3;
         for i in 0..6 {
@@ -169,7 +254,11 @@ mod tests {
                 up[i][j] += h;
                 down[i][j] -= h;
                 let numeric = (loss_of(&up) - loss_of(&down)) / (2.0 * h);
-                assert!((numeric - analytic[i * 2 + j]).abs() < 2e-3, "d/dx[{i}][{j}]: {numeric} vs {}", analytic[i * 2 + j]);
+                assert!(
+                    (numeric - analytic[i * 2 + j]).abs() < 2e-3,
+                    "d/dx[{i}][{j}]: {numeric} vs {}",
+                    analytic[i * 2 + j]
+                );
             }
         }
     }
@@ -177,9 +266,19 @@ mod tests {
     #[test]
     fn a_batch_without_positives_or_negatives_mines_nothing() {
         let device = Device::flex();
-        let one_each = triplet_loss(embeddings(&[[0.0, 0.0], [1.0, 1.0]], &device), &[0, 1], 0.2, Mining::SemiHard);
-        assert_eq!((one_each.triplets, one_each.active), (0, 0));
-        let one_person = triplet_loss(embeddings(&[[0.0, 0.0], [1.0, 1.0]], &device), &[0, 0], 0.2, Mining::BatchHard);
+        let one_each = triplet_loss(
+            embeddings(&[[0.0, 0.0], [1.0, 1.0]], &device),
+            &[0, 1],
+            0.2,
+            Mining::SemiHard,
+        );
+        assert_eq!((one_each.triplets, one_each.active), (0, 0.0));
+        let one_person = triplet_loss(
+            embeddings(&[[0.0, 0.0], [1.0, 1.0]], &device),
+            &[0, 0],
+            0.2,
+            Mining::BatchHard,
+        );
         assert_eq!(one_person.triplets, 0);
         assert_eq!(casebook_core::tensor::values(one_person.loss), [0.0]);
     }
