@@ -52,14 +52,7 @@ pub enum FaceCommand {
         first: PathBuf,
         second: PathBuf,
         #[command(flatten)]
-        model: ModelArg,
-        #[command(flatten)]
-        find: FindArgs,
-        /// Same-person threshold on the distance [default: the encoder's own].
-        #[arg(long)]
-        threshold: Option<f32>,
-        #[arg(long)]
-        json: bool,
+        matching: MatchArgs,
     },
     /// Add a person to a gallery (created if missing) from one or more photos of them.
     ///
@@ -89,14 +82,7 @@ pub enum FaceCommand {
         #[arg(required = true)]
         images: Vec<PathBuf>,
         #[command(flatten)]
-        model: ModelArg,
-        #[command(flatten)]
-        find: FindArgs,
-        /// Same-person threshold on the distance [default: the encoder's own].
-        #[arg(long)]
-        threshold: Option<f32>,
-        #[arg(long)]
-        json: bool,
+        matching: MatchArgs,
     },
     /// Group a folder of photos by person: prints CSV (file, face, box, cluster) and writes a run
     /// folder with clusters.csv and report.html (thumbnails per group, methods compared).
@@ -313,6 +299,34 @@ pub struct FindArgs {
     upsample: usize,
 }
 
+/// Comparing faces: the encoder, how faces are found, the same-person threshold.
+#[derive(Args)]
+pub struct MatchArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    find: FindArgs,
+    /// Same-person threshold on the distance [default: the encoder's own].
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// One JSON object per answer instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl MatchArgs {
+    /// The threshold to use and where it came from.
+    fn threshold(&self, pipeline: &FacePipeline) -> (f32, String) {
+        match self.threshold {
+            Some(t) => (t, "--threshold".to_string()),
+            None => (
+                pipeline.encoder.threshold.distance,
+                pipeline.encoder.threshold.source.clone(),
+            ),
+        }
+    }
+}
+
 /// Which encoder turns faces into vectors.
 #[derive(Args)]
 pub struct ModelArg {
@@ -461,25 +475,18 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
         FaceCommand::Verify {
             first,
             second,
-            model,
-            find,
-            threshold,
-            json,
+            matching,
         } => {
-            let pipeline = FacePipeline::load(&model.model)?;
+            let pipeline = FacePipeline::load(&matching.model.model)?;
+            let find = &matching.find;
             let faces = [
-                the_face(&pipeline, &first, &find, observer)?,
-                the_face(&pipeline, &second, &find, observer)?,
+                the_face(&pipeline, &first, find, observer)?,
+                the_face(&pipeline, &second, find, observer)?,
             ];
             let vectors = pipeline.encode(&faces)?;
             let d = distance(&vectors[0], &vectors[1]);
-            let (limit, source) = match threshold {
-                Some(t) => (t, "--threshold".to_string()),
-                None => (
-                    pipeline.encoder.threshold.distance,
-                    pipeline.encoder.threshold.source.clone(),
-                ),
-            };
+            let (limit, source) = matching.threshold(&pipeline);
+            let json = matching.json;
             let same = d <= limit;
             if json {
                 println!(
@@ -536,15 +543,20 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             }
             book.save(&gallery)?;
             println!(
-                "enrolled {name} from {added} photo{} ({} {}, {} vectors in {})",
+                "enrolled {name} from {added} photo{} ({} {}, {} vectors{} in {})",
                 if added == 1 { "" } else { "s" },
-                book.people.len(),
-                if book.people.len() == 1 {
+                book.people().len(),
+                if book.people().len() == 1 {
                     "person"
                 } else {
                     "people"
                 },
                 book.len(),
+                if book.is_indexed() {
+                    ", HNSW-indexed"
+                } else {
+                    ""
+                },
                 gallery.display()
             );
             Ok(())
@@ -552,16 +564,14 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
         FaceCommand::Identify {
             gallery,
             images,
-            model,
-            find,
-            threshold,
-            json,
+            matching,
         } => {
-            let pipeline = FacePipeline::load(&model.model)?;
+            let pipeline = FacePipeline::load(&matching.model.model)?;
             let book = Gallery::load(&gallery)?;
             book.check_encoder(&pipeline.encoder)?;
-            let limit = threshold.unwrap_or(pipeline.encoder.threshold.distance);
-            for (file, faces) in faces_in(&pipeline, &images, &find, observer)? {
+            let (limit, _) = matching.threshold(&pipeline);
+            let json = matching.json;
+            for (file, faces) in faces_in(&pipeline, &images, &matching.find, observer)? {
                 if faces.is_empty() && !json {
                     println!("{}	no face", file.display());
                 }

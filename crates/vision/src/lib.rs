@@ -12,6 +12,7 @@
 //! `casebook_core::split::group_split`.
 
 pub mod batch;
+pub mod colour;
 pub mod folder;
 pub mod layers;
 

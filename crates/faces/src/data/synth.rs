@@ -17,6 +17,7 @@
 //! trained on photographs: it looks for the dark eye sockets and brows, the
 //! shaded nose and the lips of real faces, not for a drawing's outlines.
 
+use casebook_vision::colour::{blend, jitter, lerp, mul, scale, smoothstep, Rgb};
 use std::f32::consts::{FRAC_PI_2, TAU};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -188,33 +189,6 @@ pub fn render(seed: u64, person: usize, image: usize, size: u32) -> RgbImage {
     camera(canvas, &mut rng)
 }
 
-type Rgb = [f32; 3];
-
-fn lerp(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [
-        a[0] + (b[0] - a[0]) * t,
-        a[1] + (b[1] - a[1]) * t,
-        a[2] + (b[2] - a[2]) * t,
-    ]
-}
-fn scale(c: Rgb, k: f32) -> Rgb {
-    [c[0] * k, c[1] * k, c[2] * k]
-}
-fn mul(a: Rgb, b: Rgb) -> Rgb {
-    [a[0] * b[0], a[1] * b[1], a[2] * b[2]]
-}
-fn jitter(rng: &mut impl Rng, c: Rgb, amount: f32) -> Rgb {
-    c.map(|v| v * (1.0 + rng.gen_range(-amount..amount)))
-}
-fn blend(dst: &mut Rgb, src: Rgb, alpha: f32) {
-    for c in 0..3 {
-        dst[c] += (src[c] - dst[c]) * alpha;
-    }
-}
-fn smooth(e0: f32, e1: f32, x: f32) -> f32 {
-    let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
-    t * t * (3.0 - 2.0 * t)
-}
 /// Coverage of a shape at signed distance `d` (negative inside), with an edge
 /// `aa` wide: anti-aliasing without supersampling.
 fn cover(d: f32, aa: f32) -> f32 {
@@ -263,7 +237,7 @@ impl Noise {
     /// The noise at `(x, y)` in lattice cells.
     fn at(&self, x: f32, y: f32) -> f32 {
         let (fx, fy) = (x.floor(), y.floor());
-        let (tx, ty) = (smooth(0.0, 1.0, x - fx), smooth(0.0, 1.0, y - fy));
+        let (tx, ty) = (smoothstep(0.0, 1.0, x - fx), smoothstep(0.0, 1.0, y - fy));
         let s = self.side as i64;
         let v = |i: i64, j: i64| self.values[(j.rem_euclid(s) * s + i.rem_euclid(s)) as usize];
         let (i, j) = (fx as i64, fy as i64);
@@ -870,14 +844,14 @@ impl<'a> Painter<'a> {
     fn relief(&self, u: f32, v: f32) -> (f32, f32) {
         let id = self.id;
         let un = u - self.nose_shift(v);
-        let ridge = smooth(id.eye_y - 0.05, id.nose_y - 0.08, v)
-            * (1.0 - smooth(id.nose_y - 0.06, id.nose_y + 0.03, v));
+        let ridge = smoothstep(id.eye_y - 0.05, id.nose_y - 0.08, v)
+            * (1.0 - smoothstep(id.nose_y - 0.06, id.nose_y + 0.03, v));
         let bridge = 0.35 + 0.65 * ridge;
         let nose = id.nose_h
             * bridge
             * gauss(un, 0.0, id.nose_w * 0.55, 1.0)
-            * smooth(id.eye_y - 0.1, id.eye_y + 0.05, v)
-            * (1.0 - smooth(id.nose_y - 0.04, id.nose_y + 0.03, v))
+            * smoothstep(id.eye_y - 0.1, id.eye_y + 0.05, v)
+            * (1.0 - smoothstep(id.nose_y - 0.04, id.nose_y + 0.03, v))
             + id.nose_h * 0.35 * gauss(un, v - id.nose_y + 0.06, id.nose_w * 0.8, 0.07)
             + 0.06
                 * gauss(
@@ -901,7 +875,7 @@ impl<'a> Painter<'a> {
     /// How far the nose appears shifted sideways by the yaw at height `v`.
     fn nose_shift(&self, v: f32) -> f32 {
         let id = self.id;
-        id.nose_h * smooth(id.eye_y, id.nose_y, v) * self.shot.yaw.sin()
+        id.nose_h * smoothstep(id.eye_y, id.nose_y, v) * self.shot.yaw.sin()
     }
 
     /// Lit skin (with the face's features on the front) at a head pixel.
@@ -968,7 +942,7 @@ impl<'a> Painter<'a> {
         if id.freckles > 0.0 {
             let spot = id.texture.at(u * 40.0, v * 40.0 + 100.0);
             let region = gauss(u, v - 0.1, 0.7, 0.3);
-            let a = smooth(0.45, 0.75, spot) * region * id.freckles;
+            let a = smoothstep(0.45, 0.75, spot) * region * id.freckles;
             blend(albedo, mul(id.skin, [0.75, 0.55, 0.45]), a);
         }
         for &[mx, my, r] in &id.moles {
@@ -999,7 +973,7 @@ impl<'a> Painter<'a> {
             - id.brow_arch * (1.0 - ((t - 0.25) / 1.25).powi(2))
             + id.brow_tilt * t;
         let half = id.brow_thickness * (1.0 - 0.4 * t.max(-1.0)) * 0.5;
-        let ends = 1.0 - smooth(0.8, 1.1, t.abs());
+        let ends = 1.0 - smoothstep(0.8, 1.1, t.abs());
         let hairs = 0.85 + 0.15 * id.texture.at(du * 60.0, dv * 8.0);
         let d = (dv - centre).abs() - half;
         blend(
@@ -1040,7 +1014,8 @@ impl<'a> Painter<'a> {
             let r = ix.hypot(iy);
             let iris = scale(
                 id.iris,
-                1.0 - 0.5 * smooth(0.7 * ir, ir, r) + 0.25 * id.texture.at(ix * 80.0, iy * 80.0),
+                1.0 - 0.5 * smoothstep(0.7 * ir, ir, r)
+                    + 0.25 * id.texture.at(ix * 80.0, iy * 80.0),
             );
             blend(&mut c, iris, cover(r - ir, aa));
             blend(&mut c, [0.03, 0.03, 0.03], cover(r - ir * 0.42, aa));
@@ -1048,11 +1023,11 @@ impl<'a> Painter<'a> {
             let glint = (ix - l[0] * ir * 0.4).hypot(iy - l[1] * ir * 0.4) - ir * 0.16;
             blend(&mut c, [0.95, 0.95, 0.95], 0.8 * cover(glint, aa));
             // The upper lid shades the eyeball.
-            c = scale(c, 0.6 + 0.4 * smooth(upper, upper + id.eye_h * 0.7, dv));
+            c = scale(c, 0.6 + 0.4 * smoothstep(upper, upper + id.eye_h * 0.7, dv));
             blend(albedo, c, inside);
         }
         let lash = id.lash * (1.0 + 0.6 * t.max(0.0));
-        let ends = 1.0 - smooth(0.95, 1.15, t.abs());
+        let ends = 1.0 - smoothstep(0.95, 1.15, t.abs());
         let d = (dv - upper + lash * 0.3).abs() - lash * 0.5;
         blend(albedo, [0.05, 0.04, 0.04], 0.9 * cover(d, aa) * ends);
         let d = (dv - lower).abs() - 0.005;
@@ -1084,12 +1059,12 @@ impl<'a> Painter<'a> {
                 id.nose_w * 0.5,
                 0.08,
             );
-            let crease =
-                cover(wing.abs() - 0.006, self.aa * 1.5) * smooth(-0.2, 0.5, side * u / id.nose_w);
+            let crease = cover(wing.abs() - 0.006, self.aa * 1.5)
+                * smoothstep(-0.2, 0.5, side * u / id.nose_w);
             blend(
                 albedo,
                 mul(id.skin, [0.6, 0.5, 0.48]),
-                0.35 * crease * smooth(id.nose_y - 0.1, id.nose_y, v),
+                0.35 * crease * smoothstep(id.nose_y - 0.1, id.nose_y, v),
             );
         }
     }
@@ -1117,7 +1092,7 @@ impl<'a> Painter<'a> {
         blend(albedo, scale(id.lip, shade), 0.9 * lips);
         if gap > 0.0 {
             let d = (dv - line).abs() - gap / 2.0;
-            let teeth = smooth(
+            let teeth = smoothstep(
                 line - gap / 2.0 + gap * 0.45,
                 line - gap / 2.0 + gap * 0.35,
                 dv,
@@ -1125,7 +1100,7 @@ impl<'a> Painter<'a> {
             let inside = lerp([0.12, 0.04, 0.04], [0.82, 0.78, 0.7], teeth * shape);
             blend(albedo, inside, cover(d, aa));
         }
-        let ends = 1.0 - smooth(0.95, 1.12, t.abs());
+        let ends = 1.0 - smoothstep(0.95, 1.12, t.abs());
         let d = (dv - line).abs() - 0.008;
         blend(
             albedo,
@@ -1159,7 +1134,7 @@ impl<'a> Painter<'a> {
         let ear_v = (id.eye_y + id.nose_y) / 2.0 + 0.02;
         for side in [-1.0f32, 1.0] {
             let turned = (side * (FRAC_PI_2 + 0.1) + self.shot.yaw).abs();
-            let out = id.ear_out * smooth(FRAC_PI_2 - 0.1, FRAC_PI_2 + 0.1, turned);
+            let out = id.ear_out * smoothstep(FRAC_PI_2 - 0.1, FRAC_PI_2 + 0.1, turned);
             if out <= 0.01 {
                 continue;
             }
@@ -1180,7 +1155,7 @@ impl<'a> Painter<'a> {
 
     fn neck(&self, xs: f32, ys: f32, c: &mut Rgb) {
         let id = self.id;
-        let w = 0.62 + 0.1 * smooth(id.chin, id.chin + 0.6, ys);
+        let w = 0.62 + 0.1 * smoothstep(id.chin, id.chin + 0.6, ys);
         // It ends under the clothes, which are painted first (below long hair).
         let d = (xs.abs() - w)
             .max(0.2 - ys)
@@ -1188,7 +1163,7 @@ impl<'a> Painter<'a> {
         if d > self.aa {
             return;
         }
-        let shadow = 0.45 + 0.4 * smooth(id.chin - 0.1, id.chin + 0.35, ys);
+        let shadow = 0.45 + 0.4 * smoothstep(id.chin - 0.1, id.chin + 0.35, ys);
         let normal = normalize([xs / w, 0.2, (1.0 - (xs / w).powi(2)).max(0.05).sqrt()]);
         let lit = self.light(id.skin, normal, shadow, 0.0);
         blend(c, lit, cover(d, self.aa * 1.3));
@@ -1197,7 +1172,7 @@ impl<'a> Painter<'a> {
     /// The top of the shoulders (and of the clothes) at `xs`.
     fn shoulder_line(&self, xs: f32) -> f32 {
         self.shot.shoulders
-            + 0.4 * smooth(0.5, 1.9, xs.abs())
+            + 0.4 * smoothstep(0.5, 1.9, xs.abs())
             + 0.5 * (xs.abs() - 1.9).max(0.0).powi(2)
     }
 
@@ -1215,8 +1190,8 @@ impl<'a> Painter<'a> {
         let in_v = cover(xs.abs() - v_half, self.aa);
         if let Some(shirt) = shot.shirt {
             blend(&mut albedo, shirt, in_v);
-            let tie =
-                cover(xs.abs() - 0.07 - 0.05 * depth.max(0.0), self.aa) * smooth(0.1, 0.2, depth);
+            let tie = cover(xs.abs() - 0.07 - 0.05 * depth.max(0.0), self.aa)
+                * smoothstep(0.1, 0.2, depth);
             blend(&mut albedo, scale(shot.clothes, 0.6), tie * in_v);
         }
         let normal = normalize([xs * 0.3, -0.6 + 0.3 * depth.min(1.0), 0.8]);
@@ -1287,7 +1262,7 @@ impl<'a> Painter<'a> {
             let bottom = hair.length.min(id.chin) + ragged;
             let sides = cover((side_angle - s.angle.abs()).max(s.v - bottom), aa * 2.0);
             // Beyond the skull the hair thins out towards its ends.
-            let reach = hair.volume * (1.0 - smooth(-0.5, bottom.max(0.0), ys)) + ragged;
+            let reach = hair.volume * (1.0 - smoothstep(-0.5, bottom.max(0.0), ys)) + ragged;
             let d = self.head_distance(xs, ys, reach).max(ys - bottom);
             (top.max(sides), cover(d, aa * 2.0))
         };
@@ -1368,7 +1343,7 @@ impl<'a> Painter<'a> {
         let temples = (inner + id.eye_w * 2.6 * g.size - s.u.abs())
             .max((s.v - id.eye_y + 0.04).abs() - g.thickness / 2.5);
         frame = frame.max(cover(bridge, aa)).max(cover(temples, aa));
-        let reflection = 0.08 + 0.1 * smooth(-0.3, 0.3, xs + ys);
+        let reflection = 0.08 + 0.1 * smoothstep(-0.3, 0.3, xs + ys);
         blend(c, [0.9, 0.92, 0.95], lens * reflection);
         let lit = self.light(g.frame, self.head_normal(xs, ys, 0.0), 1.0, 0.3);
         blend(c, lit, frame);
@@ -1384,7 +1359,7 @@ impl<'a> Painter<'a> {
                     let glass = lerp(
                         [0.02, 0.02, 0.03],
                         [0.3, 0.3, 0.32],
-                        smooth(-0.2, 0.2, s.v - id.eye_y + xs * 0.3),
+                        smoothstep(-0.2, 0.2, s.v - id.eye_y + xs * 0.3),
                     );
                     blend(c, glass, 0.95 * cover(d, aa));
                 }

@@ -40,6 +40,13 @@ pub struct EncoderArch {
     pub stages: Vec<Stage>,
     /// Length of the output vector.
     pub embedding: usize,
+    /// Whether vectors are scaled to unit length (FaceNet's L2 layer). This
+    /// fixes the scale the triplet margin is measured on: without it a
+    /// network trained from scratch can meet the margin by growing all its
+    /// vectors, and its distances and thresholds drift from run to run.
+    /// dlib's encoder does not normalise.
+    #[serde(default)]
+    pub normalize: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -68,6 +75,7 @@ impl EncoderArch {
                 stage(256, 1, true),
             ],
             embedding: 128,
+            normalize: false,
         }
     }
 
@@ -132,6 +140,7 @@ pub struct Encoder {
     stem: ConvAffine,
     blocks: Vec<Residual>,
     head: Linear,
+    normalize: bool,
 }
 
 impl Encoder {
@@ -151,6 +160,7 @@ impl Encoder {
             head: LinearConfig::new(arch.output_channels(), arch.embedding)
                 .with_bias(false)
                 .init(device),
+            normalize: arch.normalize,
         }
     }
 
@@ -229,7 +239,15 @@ impl Encoder {
             TensorData::new(weights.to_vec(), [arch.output_channels(), arch.embedding]),
             device,
         ));
-        Ok((Self { stem, blocks, head }, mean))
+        Ok((
+            Self {
+                stem,
+                blocks,
+                head,
+                normalize: false,
+            },
+            mean,
+        ))
     }
 
     /// `[batch, 3, size, size]` normalised chips → `[batch, embedding]`.
@@ -240,8 +258,20 @@ impl Encoder {
             x = block.forward(x);
         }
         let [batch, channels, _, _] = x.dims();
-        self.head
-            .forward(x.mean_dim(3).mean_dim(2).reshape([batch, channels]))
+        let vectors = self
+            .head
+            .forward(x.mean_dim(3).mean_dim(2).reshape([batch, channels]));
+        if self.normalize {
+            let norms = vectors
+                .clone()
+                .powi_scalar(2)
+                .sum_dim(1)
+                .sqrt()
+                .clamp_min(1e-12);
+            vectors / norms
+        } else {
+            vectors
+        }
     }
 }
 
@@ -370,5 +400,32 @@ impl SavedModel for FaceEncoder {
             id: weights_id(weights),
             record: file.meta.training.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalising_encoders_give_unit_vectors_and_others_do_not() {
+        let device = compute_device();
+        let mut arch = crate::train::scratch_arch();
+        let side = arch.input_size;
+        let x = Tensor::<4>::random(
+            [3, 3, side, side],
+            burn::tensor::Distribution::Uniform(-0.5, 0.5),
+            &device,
+        );
+        let norms = |arch: &EncoderArch| -> Vec<f32> {
+            let out = Encoder::new(arch, &device).forward(x.clone());
+            casebook_core::tensor::values(out.powi_scalar(2).sum_dim(1).sqrt())
+        };
+        assert!(arch.normalize);
+        for n in norms(&arch) {
+            assert!((n - 1.0).abs() < 1e-5, "norm {n}");
+        }
+        arch.normalize = false;
+        assert!(norms(&arch).iter().all(|n| (n - 1.0).abs() > 1e-3));
     }
 }

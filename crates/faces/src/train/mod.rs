@@ -121,6 +121,7 @@ pub fn scratch_arch() -> EncoderArch {
             stage(128, true),
         ],
         embedding: 128,
+        normalize: true,
     }
 }
 

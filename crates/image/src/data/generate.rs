@@ -9,6 +9,7 @@
 //! horizon, "night" when it is more than 8° below (civil twilight and darker);
 //! the ambiguous band in between is not generated.
 
+use casebook_vision::colour::{jitter, lerp, scale, Rgb};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -58,8 +59,6 @@ pub fn generate_dataset(
     }
     Ok((days, nights))
 }
-
-type Rgb = [f32; 3];
 
 /// A float RGB canvas in 0..1 (values may exceed 1 before the camera clips).
 struct Canvas {
@@ -120,24 +119,6 @@ impl Canvas {
             }
         }
     }
-}
-
-fn lerp(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [
-        a[0] + (b[0] - a[0]) * t,
-        a[1] + (b[1] - a[1]) * t,
-        a[2] + (b[2] - a[2]) * t,
-    ]
-}
-fn scale(c: Rgb, k: f32) -> Rgb {
-    [c[0] * k, c[1] * k, c[2] * k]
-}
-fn jitter(rng: &mut impl Rng, c: Rgb, amount: f32) -> Rgb {
-    [
-        c[0] * (1.0 + rng.gen_range(-amount..amount)),
-        c[1] * (1.0 + rng.gen_range(-amount..amount)),
-        c[2] * (1.0 + rng.gen_range(-amount..amount)),
-    ]
 }
 
 /// Light and sky colours for a sun elevation in degrees.
