@@ -17,7 +17,7 @@ use casebook_faces::infer::{
 use casebook_faces::model::encoder::Threshold;
 use casebook_faces::train::triplet::Mining;
 use casebook_faces::train::{Start, TrainConfig};
-use casebook_vision::{image_files, png_bytes};
+use casebook_vision::{image_files, png_bytes, ScannedDataset, Skipped};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -54,19 +54,26 @@ pub enum FaceCommand {
         #[command(flatten)]
         matching: MatchArgs,
     },
-    /// Add a person to a gallery (created if missing) from one or more photos of them.
+    /// Add a person to a gallery (created if missing) from one or more photos of them, or
+    /// everyone in a folder at once with --people.
     ///
     /// Each photo adds one vector (its largest face). The gallery records the encoder that made
-    /// them, so it later refuses any other encoder.
+    /// them, so it later refuses any other encoder. A gallery of 10 000 vectors or more is
+    /// indexed (HNSW) each time it is saved, so enrol many people in one command.
     Enroll {
         /// Gallery file.
         #[arg(long)]
         gallery: PathBuf,
         /// The person's name.
-        name: String,
+        #[arg(required_unless_present = "people", conflicts_with = "people")]
+        name: Option<String>,
         /// Photos (or folders of photos) of this person.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "people", conflicts_with = "people")]
         images: Vec<PathBuf>,
+        /// A folder with one sub-folder of photos per person (LFW layout): enrols them all,
+        /// each under their folder's name.
+        #[arg(long, value_name = "DIR")]
+        people: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArg,
         #[command(flatten)]
@@ -189,7 +196,10 @@ pub struct TrainArgs {
     /// Folder with one sub-folder of photos per person (LFW layout).
     #[arg(required_unless_present = "resume")]
     data: Option<PathBuf>,
-    /// Where training starts.
+    /// Where training starts. The built-in encoder already separates most faces by more than
+    /// the margin: fine-tuning it learns only from photos it gets wrong (few triplets are
+    /// active), so give it hard data (your own cameras, lighting, people it confuses) or a
+    /// larger --margin, and watch the active-triplet fraction in the report.
     #[arg(long, value_parser = choice::<Start>(), default_value = "scratch")]
     from: Start,
     /// The photos are aligned face crops already (e.g. from `face detect --crops`): skip detection.
@@ -365,6 +375,25 @@ fn faces_in(
     Ok(found)
 }
 
+/// "1 person", "2 people".
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Each person's photos in a folder-per-person layout, and the files left out.
+fn people_folders(dir: &Path) -> Result<(Vec<(String, Vec<PathBuf>)>, Vec<Skipped>)> {
+    let set = ScannedDataset::scan(dir)?;
+    let mut people: Vec<(String, Vec<PathBuf>)> = set
+        .classes
+        .iter()
+        .map(|c| (c.clone(), Vec::new()))
+        .collect();
+    for (file, person) in &set.items {
+        people[*person].1.push(set.root.join(file));
+    }
+    Ok((people, set.skipped))
+}
+
 fn describe(inputs: &[PathBuf]) -> String {
     inputs
         .iter()
@@ -510,6 +539,7 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             gallery,
             name,
             images,
+            people,
             model,
             find,
         } => {
@@ -520,37 +550,52 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                 Gallery::new(&pipeline.encoder)
             };
             book.check_encoder(&pipeline.encoder)?;
-            let (files, skipped) = image_files(&images)?;
+            let (batches, skipped) = match (people, name) {
+                (Some(dir), _) => people_folders(&dir)?,
+                (None, Some(name)) => {
+                    let (files, skipped) = image_files(&images)?;
+                    (vec![(name, files)], skipped)
+                }
+                (None, None) => unreachable!("clap requires a name or --people"),
+            };
             for s in &skipped {
                 observer.skipped(&s.path, &s.reason);
             }
-            let mut added = 0;
-            for file in &files {
-                match the_face(&pipeline, file, &find, observer) {
-                    Ok(face) => {
-                        let vector = pipeline.encode(std::slice::from_ref(&face))?.remove(0);
-                        book.enroll(&name, &vector, &file.display().to_string())?;
-                        added += 1;
+            let (mut photos, mut enrolled) = (0, Vec::new());
+            for (name, files) in &batches {
+                let mut added = 0;
+                for file in files {
+                    match the_face(&pipeline, file, &find, observer) {
+                        Ok(face) => {
+                            let vector = pipeline.encode(std::slice::from_ref(&face))?.remove(0);
+                            book.enroll(name, &vector, &file.display().to_string())?;
+                            added += 1;
+                        }
+                        Err(e) => observer.skipped(file, &format!("{e:#}")),
                     }
-                    Err(e) => observer.skipped(file, &format!("{e:#}")),
+                }
+                if added > 0 {
+                    enrolled.push(name.as_str());
+                    photos += added;
                 }
             }
-            if added == 0 {
-                bail!(
+            match (enrolled.as_slice(), batches.as_slice()) {
+                ([], [(name, _)]) => bail!(
                     "no face of {name} could be enrolled from {}",
                     describe(&images)
-                );
+                ),
+                ([], _) => bail!("no face could be enrolled from any photo"),
+                _ => {}
             }
             book.save(&gallery)?;
             println!(
-                "enrolled {name} from {added} photo{} ({} {}, {} vectors{} in {})",
-                if added == 1 { "" } else { "s" },
-                book.people().len(),
-                if book.people().len() == 1 {
-                    "person"
-                } else {
-                    "people"
+                "enrolled {} from {photos} photo{} ({}, {} vectors{} in {})",
+                match enrolled.as_slice() {
+                    [one] => one.to_string(),
+                    many => format!("{} people", many.len()),
                 },
+                if photos == 1 { "" } else { "s" },
+                count(book.people().len(), "person", "people"),
                 book.len(),
                 if book.is_indexed() {
                     ", HNSW-indexed"

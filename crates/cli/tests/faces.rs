@@ -14,6 +14,17 @@ fn photo(name: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// `dir/<person>/<photo>` copies of the fixture photos: the LFW layout that
+/// cluster, eval and enroll --people read.
+fn people_folder(dir: &Path, people: &[(&str, &[&str])]) {
+    for (person, files) in people {
+        std::fs::create_dir_all(dir.join(person)).unwrap();
+        for f in *files {
+            std::fs::copy(photo(f), dir.join(person).join(f)).unwrap();
+        }
+    }
+}
+
 fn write_png(path: &Path, size: u32, value: u8) -> String {
     image::RgbImage::from_pixel(size, size, image::Rgb([value; 3]))
         .save(path)
@@ -95,6 +106,65 @@ fn verify_enroll_identify_with_an_unknown() {
     let names: Vec<&str> = out.lines().map(|l| l.split('\t').nth(2).unwrap()).collect();
     assert_eq!(names, ["edwin", "grace", "unknown"], "{out}");
     assert!(out.lines().all(|l| l.contains("runner-up ")), "{out}");
+
+    // Everyone at once from a folder per person; a photo without a face is
+    // noted and left out, and the rest are enrolled.
+    let data = cwd.join("staff");
+    people_folder(
+        &data,
+        &[
+            ("edwin", &["edwin_a.png"]),
+            ("grace", &["grace_hopper.png"]),
+        ],
+    );
+    write_png(&data.join("grace").join("blank.png"), 200, 128);
+    let staff = cwd.join("staff.gallery");
+    let out = casebook(
+        &[
+            "face",
+            "enroll",
+            "--gallery",
+            staff.to_str().unwrap(),
+            "--people",
+            data.to_str().unwrap(),
+        ],
+        cwd,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("enrolled 2 people from 2 photos (2 people, 2 vectors"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("blank.png"),
+        "{out:?}"
+    );
+    let out = ok(
+        &[
+            "face",
+            "identify",
+            "--gallery",
+            staff.to_str().unwrap(),
+            &photo("edwin_b.png"),
+        ],
+        cwd,
+    );
+    assert!(out.contains("\tedwin\t"), "{out}");
+    // A name and --people do not mix.
+    assert!(fails(
+        &[
+            "face",
+            "enroll",
+            "--gallery",
+            "x.gallery",
+            "ada",
+            "--people",
+            "staff"
+        ],
+        cwd
+    )
+    .contains("cannot be used with"));
 }
 
 #[test]
@@ -128,15 +198,13 @@ fn detect_finds_every_face_of_a_group_and_writes_aligned_crops() {
 fn cluster_groups_a_labelled_folder_and_scores_it() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("people");
-    for (person, files) in [
-        ("edwin", ["edwin_a.png", "edwin_b.png"]),
-        ("grace", ["grace_hopper.png", "hopper_small.png"]),
-    ] {
-        std::fs::create_dir_all(data.join(person)).unwrap();
-        for f in files {
-            std::fs::copy(photo(f), data.join(person).join(f)).unwrap();
-        }
-    }
+    people_folder(
+        &data,
+        &[
+            ("edwin", &["edwin_a.png", "edwin_b.png"]),
+            ("grace", &["grace_hopper.png", "hopper_small.png"]),
+        ],
+    );
     let out = casebook(
         &[
             "face",
@@ -264,19 +332,16 @@ fn bad_input_gives_one_error_line() {
 fn eval_measures_a_threshold_that_verify_then_uses() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("people");
-    let people: [(&str, &[&str]); 5] = [
-        ("edwin", &["edwin_a.png", "edwin_b.png"]),
-        ("grace", &["grace_hopper.png", "hopper_small.png"]),
-        ("sally", &["sally_ride.png"]),
-        ("eileen", &["astronaut.png"]),
-        ("lav", &["cameraman.png"]),
-    ];
-    for (person, files) in people {
-        std::fs::create_dir_all(data.join(person)).unwrap();
-        for f in files {
-            std::fs::copy(photo(f), data.join(person).join(f)).unwrap();
-        }
-    }
+    people_folder(
+        &data,
+        &[
+            ("edwin", &["edwin_a.png", "edwin_b.png"]),
+            ("grace", &["grace_hopper.png", "hopper_small.png"]),
+            ("sally", &["sally_ride.png"]),
+            ("eileen", &["astronaut.png"]),
+            ("lav", &["cameraman.png"]),
+        ],
+    );
     let args = [
         "face",
         "eval",

@@ -7,7 +7,8 @@
 //! vector plus fresh noise. It prints build, save and load times, the file
 //! size, the median and 99th-percentile query latency through the index and
 //! exactly, and recall@1: how often the index's nearest vector is the exact
-//! nearest one. Run with `cargo bench -p casebook-faces --bench gallery_index`.
+//! nearest one; for each search breadth in `GALLERY_EF` (default the
+//! built-in one, e.g. `GALLERY_EF=128,256,512`). Run with `cargo bench -p casebook-faces --bench gallery_index`.
 //!
 //! The vectors mimic dlib's: a centre per person, centres about 1.0 apart and
 //! two photos of one person about 0.4 apart. Real face vectors vary along far
@@ -31,14 +32,19 @@ const LATENT: usize = 32;
 /// Per-component noise of a photo: two photos ≈ √(2·128)·σ ≈ 0.4 apart.
 const PHOTO_SIGMA: f32 = 0.025;
 
-fn sizes() -> Vec<usize> {
-    std::env::var("GALLERY_SIZES")
+/// A comma-separated list of numbers from the environment, or `default`.
+fn env_list(name: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(name)
         .map(|s| {
             s.split(',')
-                .map(|n| n.trim().parse().expect("GALLERY_SIZES: numbers"))
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{name}: numbers"))
+                })
                 .collect()
         })
-        .unwrap_or_else(|_| vec![10_000, 100_000, 1_000_000])
+        .unwrap_or_else(|_| default.to_vec())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -49,6 +55,7 @@ fn main() {
     let queries: usize = std::env::var("GALLERY_QUERIES")
         .map(|q| q.parse().unwrap())
         .unwrap_or(1000);
+    let breadths = env_list("GALLERY_EF", &[casebook_faces::gallery::index::EF_SEARCH]);
     let isotropic = std::env::var("GALLERY_DATA").is_ok_and(|d| d == "isotropic");
     println!(
         "centres {}; {queries} queries per size",
@@ -60,19 +67,20 @@ fn main() {
     );
     let dir = tempfile::tempdir().unwrap();
     println!(
-        "{:>9} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "{:>9} {:>8} {:>8} {:>8} {:>8} {:>5} {:>10} {:>10} {:>10} {:>10} {:>9}",
         "vectors",
         "build_s",
         "save_s",
         "load_s",
         "file_MB",
+        "ef",
         "hnsw_p50",
         "hnsw_p99",
         "exact_p50",
         "exact_p99",
         "recall@1"
     );
-    for n in sizes() {
+    for n in env_list("GALLERY_SIZES", &[10_000, 100_000, 1_000_000]) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(n as u64);
         let photo = Normal::new(0.0, PHOTO_SIGMA).unwrap();
         let centres = if isotropic {
@@ -121,35 +129,44 @@ fn main() {
         let load = t.elapsed().as_secs_f64();
         let size_mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
 
-        let mut hnsw_ms = Vec::new();
-        let mut exact_ms = Vec::new();
-        let mut hits = 0;
-        for q in 0..queries {
-            let person = (q * 7919) % n;
-            let query: Vec<f32> = centres[person]
-                .iter()
-                .map(|x| x + photo.sample(&mut rng))
-                .collect();
-            let t = Instant::now();
-            let found = gallery.identify(&query, f32::INFINITY);
-            hnsw_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            let exact = gallery.identify_exact(&query, f32::INFINITY);
-            exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
-            if found.nearest.map(|c| c.name) == exact.nearest.map(|c| c.name) {
-                hits += 1;
-            }
-        }
-        hnsw_ms.sort_by(f64::total_cmp);
+        let questions: Vec<(Vec<f32>, Option<String>, f64)> = (0..queries)
+            .map(|q| {
+                let person = (q * 7919) % n;
+                let query: Vec<f32> = centres[person]
+                    .iter()
+                    .map(|x| x + photo.sample(&mut rng))
+                    .collect();
+                let t = Instant::now();
+                let exact = gallery.identify_exact(&query, f32::INFINITY);
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                (query, exact.nearest.map(|c| c.name), ms)
+            })
+            .collect();
+        let mut exact_ms: Vec<f64> = questions.iter().map(|q| q.2).collect();
         exact_ms.sort_by(f64::total_cmp);
-        println!(
-            "{n:>9} {build:>8.1} {save:>8.1} {load:>8.1} {size_mb:>8.1} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>9.4}",
-            percentile(&hnsw_ms, 0.5),
-            percentile(&hnsw_ms, 0.99),
-            percentile(&exact_ms, 0.5),
-            percentile(&exact_ms, 0.99),
-            hits as f64 / queries as f64
-        );
+        let mut gallery = gallery;
+        for &ef in &breadths {
+            gallery.set_search_breadth(ef).unwrap();
+            let mut hnsw_ms = Vec::new();
+            let mut hits = 0;
+            for (query, exact, _) in &questions {
+                let t = Instant::now();
+                let found = gallery.identify(query, f32::INFINITY);
+                hnsw_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                if found.nearest.map(|c| c.name) == *exact {
+                    hits += 1;
+                }
+            }
+            hnsw_ms.sort_by(f64::total_cmp);
+            println!(
+                "{n:>9} {build:>8.1} {save:>8.1} {load:>8.1} {size_mb:>8.1} {ef:>5} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>9.4}",
+                percentile(&hnsw_ms, 0.5),
+                percentile(&hnsw_ms, 0.99),
+                percentile(&exact_ms, 0.5),
+                percentile(&exact_ms, 0.99),
+                hits as f64 / queries as f64
+            );
+        }
     }
     println!("(latencies in ms per query; recall@1 = index's nearest person is the exact nearest)");
 }

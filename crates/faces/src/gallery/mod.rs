@@ -21,7 +21,7 @@ use casebook_core::model_file::{ModelFile, ModelFileError};
 use serde::{Deserialize, Serialize};
 
 use crate::model::encoder::FaceEncoder;
-use index::{Index, Row};
+use index::Index;
 
 pub const TASK: &str = "face-gallery";
 /// The gallery layout this build writes and reads.
@@ -80,15 +80,11 @@ pub struct Gallery {
     person_of: HashMap<String, usize>,
     /// Whose each row is; rows are in the index's order once indexed.
     pub entries: Vec<Entry>,
-    vectors: Vectors,
-}
-
-/// The rows: a flat row-major table while enrolling, the index's points once
-/// indexed (kept once, not twice: at 10^6 rows each copy is 0.5 GB).
-#[derive(Debug)]
-enum Vectors {
-    Flat(Vec<f32>),
-    Indexed(Index),
+    /// The rows, row-major.
+    vectors: Vec<f32>,
+    /// The graph over the rows, once the gallery is large; dropped when a
+    /// row is added and rebuilt at save.
+    index: Option<Index>,
 }
 
 /// A person and how far the query is from their nearest enrolled vector.
@@ -120,7 +116,8 @@ impl Gallery {
             people: Vec::new(),
             person_of: HashMap::new(),
             entries: Vec::new(),
-            vectors: Vectors::Flat(Vec::new()),
+            vectors: Vec::new(),
+            index: None,
         }
     }
 
@@ -173,60 +170,58 @@ impl Gallery {
             person,
             source: source.to_string(),
         });
-        self.flat_vectors().extend_from_slice(vector);
+        self.vectors.extend_from_slice(vector);
+        self.index = None;
         Ok(())
-    }
-
-    /// The rows as a flat table, unpacking the index (it is rebuilt at save).
-    fn flat_vectors(&mut self) -> &mut Vec<f32> {
-        if let Vectors::Indexed(_) = self.vectors {
-            let Vectors::Indexed(index) =
-                std::mem::replace(&mut self.vectors, Vectors::Flat(Vec::new()))
-            else {
-                unreachable!("matched above")
-            };
-            self.vectors = Vectors::Flat(index.into_rows().into_iter().flat_map(|r| r.0).collect());
-        }
-        match &mut self.vectors {
-            Vectors::Flat(flat) => flat,
-            Vectors::Indexed(_) => unreachable!("unpacked above"),
-        }
     }
 
     pub fn vector(&self, i: usize) -> &[f32] {
         let d = self.encoder.dimension;
-        match &self.vectors {
-            Vectors::Flat(flat) => &flat[i * d..(i + 1) * d],
-            Vectors::Indexed(index) => index.row(i),
+        &self.vectors[i * d..(i + 1) * d]
+    }
+
+    /// The index's search breadth (see [`Index::set_search_breadth`]);
+    /// `None` when the gallery is not indexed.
+    pub fn search_breadth(&self) -> Option<usize> {
+        self.index.as_ref().map(Index::search_breadth)
+    }
+
+    /// Sets the index's search breadth; saved with the gallery, and back to
+    /// the default when an enrolment rebuilds the index.
+    pub fn set_search_breadth(&mut self, ef: usize) -> Result<()> {
+        match &mut self.index {
+            Some(index) => index.set_search_breadth(ef),
+            None => bail!(
+                "the gallery has no index ({} vectors; indexed from {INDEX_FROM})",
+                self.len()
+            ),
         }
     }
 
     pub fn is_indexed(&self) -> bool {
-        matches!(self.vectors, Vectors::Indexed(_))
+        self.index.is_some()
     }
 
     /// Builds the HNSW index if the gallery has reached [`INDEX_FROM`] rows
     /// and has none; reorders the rows into the index's order.
     pub fn index_if_large(&mut self) {
-        if self.is_indexed() || self.len() < INDEX_FROM {
+        let d = self.encoder.dimension;
+        if self.is_indexed() || self.len() < INDEX_FROM || !Index::fits(d) {
             return;
         }
-        let d = self.encoder.dimension;
-        let rows = self
-            .flat_vectors()
-            .chunks_exact(d)
-            .map(|r| Row(r.to_vec()))
-            .collect();
-        let (index, order) = Index::build(rows, INDEX_SEED);
+        let (index, order) = Index::build(&self.vectors, d, INDEX_SEED);
         let mut entries = vec![None; self.entries.len()];
-        for (entry, &at) in self.entries.drain(..).zip(&order) {
+        let mut vectors = vec![0.0; self.vectors.len()];
+        for (i, (entry, &at)) in self.entries.drain(..).zip(&order).enumerate() {
             entries[at] = Some(entry);
+            vectors[at * d..(at + 1) * d].copy_from_slice(&self.vectors[i * d..(i + 1) * d]);
         }
         self.entries = entries
             .into_iter()
             .map(|e| e.expect("the index order is a permutation"))
             .collect();
-        self.vectors = Vectors::Indexed(index);
+        self.vectors = vectors;
+        self.index = Some(index);
     }
 
     /// Nearest enrolled person (within `threshold`, else unknown) and the
@@ -238,13 +233,15 @@ impl Gallery {
     /// name is always someone within the threshold (the nearest such person
     /// with the probability the benchmark reports as recall@1).
     pub fn identify(&self, query: &[f32], threshold: f32) -> Identification {
-        if let Vectors::Indexed(index) = &self.vectors {
-            let found = self.first_two_people(
-                index
-                    .search(query)
-                    .into_iter()
-                    .map(|n| (n.row, n.squared_distance)),
-            );
+        if let Some(index) = &self.index {
+            // The graph ranks by code distance; re-rank its candidates exactly.
+            let mut rows: Vec<(usize, f32)> = index
+                .search(query)
+                .into_iter()
+                .map(|row| (row, squared_distance(query, self.vector(row))))
+                .collect();
+            rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let found = self.first_two_people(rows.into_iter());
             let answer = self.identification(&found, threshold);
             if answer.person.is_some() {
                 return answer;
@@ -314,15 +311,13 @@ impl Gallery {
         let header = GalleryHeader {
             gallery_format: GALLERY_FORMAT,
             encoder: self.encoder.clone(),
-            index: self.is_indexed().then(|| IndexSettings {
-                method: "hnsw (instant-distance 0.6.1, simple neighbour selection)".into(),
+            index: self.index.as_ref().map(|index| IndexSettings {
+                method: "hnsw (instant-distance 0.6.1, simple neighbour selection) over 8-bit codes, exact re-ranking".into(),
                 ef_construction: index::EF_CONSTRUCTION,
-                ef_search: index::EF_SEARCH,
+                ef_search: index.search_breadth(),
             }),
         };
-        let vectors = (0..self.len())
-            .flat_map(|i| self.vector(i).iter().flat_map(|v| v.to_le_bytes()))
-            .collect();
+        let vectors = self.vectors.iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut file = ModelFile::new(
             TASK,
             self.people.clone(),
@@ -332,7 +327,7 @@ impl Gallery {
         )?
         .with_section(VECTORS, vectors)
         .with_section(ENTRIES, serde_json::to_vec(&self.entries)?);
-        if let Vectors::Indexed(index) = &self.vectors {
+        if let Some(index) = &self.index {
             file = file.with_section(INDEX, index.graph_bytes()?);
         }
         file.save(path)
@@ -380,22 +375,19 @@ impl Gallery {
         if person_of.len() != people.len() {
             return Err(damaged("a person is listed twice"));
         }
-        let flat: Vec<f32> = bytes
+        let vectors: Vec<f32> = bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        if flat.iter().any(|v| !v.is_finite()) {
+        if vectors.iter().any(|v| !v.is_finite()) {
             return Err(damaged("a vector is not finite"));
         }
-        let vectors = match header.index {
-            None => Vectors::Flat(flat),
-            Some(_) => {
-                let rows = flat.chunks_exact(d).map(|r| Row(r.to_vec())).collect();
-                drop(flat);
-                let index = Index::from_graph_bytes(file.section(INDEX, path)?, rows)
-                    .map_err(|e| damaged(&format!("{e:#}")))?;
-                Vectors::Indexed(index)
-            }
+        let index = match header.index {
+            None => None,
+            Some(_) => Some(
+                Index::from_graph_bytes(file.section(INDEX, path)?, &vectors, d)
+                    .map_err(|e| damaged(&format!("{e:#}")))?,
+            ),
         };
         Ok(Self {
             encoder: header.encoder,
@@ -403,14 +395,35 @@ impl Gallery {
             person_of,
             entries,
             vectors,
+            index,
         })
     }
 }
 
+/// Squared Euclidean distance: the inner loop of exact search, of
+/// re-ranking and of every gallery command.
 pub fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked on the line above).
+        return unsafe { squared_distance_avx2(a, b) };
+    }
+    squared_distance_portable(a, b)
+}
+
+/// The same loop compiled for AVX2 (twice the lanes of the SSE2 baseline
+/// that x86-64 builds target). Without FMA, so both builds add in the same
+/// order and give the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn squared_distance_avx2(a: &[f32], b: &[f32]) -> f32 {
+    squared_distance_portable(a, b)
+}
+
+#[inline(always)]
+fn squared_distance_portable(a: &[f32], b: &[f32]) -> f32 {
     // Eight running sums, so the compiler can keep them in one SIMD register
-    // (one sum is a chain of dependent adds that it may not reorder): the
-    // inner loop of exact search and of the HNSW graph.
+    // (one sum is a chain of dependent adds that it may not reorder).
     const LANES: usize = 8;
     let mut sums = [0.0f32; LANES];
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -567,6 +580,7 @@ mod tests {
         let b: Vec<f32> = (0..19).map(|i| (i * i) as f32 / 10.0).collect();
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
         assert!((squared_distance(&a, &b) - plain).abs() <= plain * 1e-6);
+        assert_eq!(squared_distance(&a, &b), squared_distance_portable(&a, &b));
         assert_eq!(squared_distance(&[3.0], &[1.0]), 4.0);
     }
 
