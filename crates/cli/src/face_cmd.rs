@@ -380,10 +380,13 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A person's name and photos.
+type PersonPhotos = (String, Vec<PathBuf>);
+
 /// Each person's photos in a folder-per-person layout, and the files left out.
-fn people_folders(dir: &Path) -> Result<(Vec<(String, Vec<PathBuf>)>, Vec<Skipped>)> {
+fn people_folders(dir: &Path) -> Result<(Vec<PersonPhotos>, Vec<Skipped>)> {
     let set = ScannedDataset::scan(dir)?;
-    let mut people: Vec<(String, Vec<PathBuf>)> = set
+    let mut people: Vec<PersonPhotos> = set
         .classes
         .iter()
         .map(|c| (c.clone(), Vec::new()))

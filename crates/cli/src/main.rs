@@ -12,6 +12,7 @@ mod demo;
 mod face_cmd;
 mod image_cmd;
 mod logreg_cmd;
+mod style_cmd;
 mod terminal;
 mod trigger_cmd;
 
@@ -59,6 +60,9 @@ enum Command {
     /// Faces: detect, align and encode with dlib's models ported to Rust; verify, identify, cluster.
     #[command(subcommand)]
     Face(face_cmd::FaceCommand),
+    /// Art generation: draw a picture in the style of a painting (neural style transfer).
+    #[command(subcommand)]
+    Style(style_cmd::StyleCommand),
     /// Run the whole tour offline on built-in data and print where the report is.
     Demo(demo::DemoArgs),
 }
@@ -154,6 +158,7 @@ fn main() -> ExitCode {
         Command::Logreg(cmd) => logreg_cmd::run(cmd, &observer),
         Command::Trigger(cmd) => trigger_cmd::run(cmd, &observer),
         Command::Face(cmd) => face_cmd::run(cmd, &observer),
+        Command::Style(cmd) => style_cmd::run(cmd, &observer),
         Command::Demo(args) => demo::run(&args, &observer),
     };
     match result {

@@ -15,6 +15,7 @@ pub mod batch;
 pub mod colour;
 pub mod folder;
 pub mod layers;
+pub mod picture;
 
 pub use batch::{load_size, to_tensor, Augment, Normalization};
 pub use folder::{

@@ -1,0 +1,121 @@
+//! End-to-end tests of `casebook style ...`.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, ok};
+
+fn write_png(path: &Path, size: u32, pattern: fn(u32, u32) -> [u8; 3]) -> String {
+    image::RgbImage::from_fn(size, size, |x, y| image::Rgb(pattern(x, y)))
+        .save(path)
+        .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn vgg_fixture() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../style/tests/fixtures/vgg_tiny.safetensors")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn transfer_writes_the_picture_and_its_frames() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    let content = write_png(&cwd.join("content.png"), 40, |x, y| {
+        [(x * 6) as u8, (y * 6) as u8, 128]
+    });
+    let style = write_png(&cwd.join("style.png"), 40, |x, y| {
+        if (x + y) / 3 % 2 == 0 {
+            [240, 200, 30]
+        } else {
+            [20, 30, 150]
+        }
+    });
+    let out = ok(
+        &[
+            "style",
+            "transfer",
+            &content,
+            &style,
+            "--out",
+            "out.png",
+            "--size",
+            "32",
+            "--iterations",
+            "4",
+            "--frames",
+            "frames",
+            "--every",
+            "2",
+        ],
+        cwd,
+    );
+    assert!(out.starts_with("wrote out.png (32×32)"), "{out}");
+    assert!(out.contains("built-in random network"), "{out}");
+    let picture = image::open(cwd.join("out.png")).unwrap();
+    assert_eq!((picture.width(), picture.height()), (32, 32));
+    assert!(cwd.join("frames/frame_0002.png").exists());
+    assert!(cwd.join("frames/frame_0004.png").exists());
+
+    // Two styles blended, colours kept, L-BFGS, a VGG-19 file's layout.
+    let out = ok(
+        &[
+            "style",
+            "transfer",
+            &content,
+            &style,
+            &content,
+            "--blend",
+            "0.7,0.3",
+            "--out",
+            "kept.jpg",
+            "--size",
+            "24",
+            "--iterations",
+            "2",
+            "--preserve-colors",
+            "--optimizer",
+            "lbfgs",
+            "--features",
+            &vgg_fixture(),
+            "--pool",
+            "max",
+        ],
+        cwd,
+    );
+    assert!(out.contains("VGG-19 from"), "{out}");
+    assert!(cwd.join("kept.jpg").exists());
+}
+
+#[test]
+fn bad_input_gives_one_error_line_and_no_picture() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    let content = write_png(&cwd.join("content.png"), 40, |_, _| [90, 90, 90]);
+    let tiny = write_png(&cwd.join("tiny.png"), 8, |_, _| [0, 0, 0]);
+    std::fs::write(cwd.join("notes.png"), "not a picture").unwrap();
+    std::fs::write(cwd.join("weights.pth"), "not weights").unwrap();
+    let transfer = |extra: &[&str]| {
+        let mut args = vec!["style", "transfer", &content];
+        args.extend_from_slice(extra);
+        fails(&args, cwd)
+    };
+    assert!(
+        transfer(&["notes.png", "--out", "o.png"]).contains("cannot read notes.png as an image")
+    );
+    assert!(transfer(&[&tiny, "--out", "o.png"]).contains("needs at least 16"));
+    assert!(transfer(&[&content, "--out", "o.gif"]).contains("name it .png or .jpg"));
+    assert!(
+        transfer(&[&content, "--out", "o.png", "--blend", "1,2"]).contains("2 shares for 1 style")
+    );
+    assert!(transfer(&[&content, "--out", "o.png", "--lr", "0"]).contains("--lr"));
+    assert!(
+        transfer(&[&content, "--out", "o.png", "--features", "weights.pth"])
+            .contains("does not hold VGG-19")
+    );
+    assert!(!cwd.join("o.png").exists());
+}

@@ -1,0 +1,78 @@
+//! Feature networks: what "content" and "style" are measured with.
+//!
+//! Both kinds have VGG-19's shape (Simonyan & Zisserman): five blocks of
+//! 3×3 convolutions with ReLU (2, 2, 4, 4, 4 of them), a 2×2 pooling after
+//! each block. Layers are named as in the paper and in neural-style:
+//! `conv3_1` is the first convolution (after its ReLU) of block 3.
+//!
+//! - [`FeatureNet::from_file`]: VGG-19 weights the user has, in PyTorch
+//!   (`.pth`, torchvision's `features.N.weight` layout) or safetensors with
+//!   the same keys, loaded through burn's store.
+//! - [`FeatureNet::builtin`]: the same shape, narrower, with seeded random
+//!   weights. Random multi-layer networks keep a great deal of texture
+//!   information in their Gram matrices (Ustyuzhaninov et al., ICLR 2017;
+//!   He et al., 2016), and this needs nothing downloaded. The weights come
+//!   from this crate's own seeded generator, so every build and machine has
+//!   the same network.
+
+pub mod vgg;
+
+use std::path::Path;
+
+use anyhow::Result;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+pub use vgg::{layer_index, Pool, Vgg, LAYER_NAMES};
+
+/// The content layer of Gatys et al.
+pub const CONTENT_LAYER: &str = "conv4_2";
+/// The style layers of Gatys et al., weighted equally.
+pub const STYLE_LAYERS: [&str; 5] = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"];
+
+/// Channels of the built-in network's five blocks (VGG-19 has 64, 128,
+/// 256, 512, 512: the narrower net runs ~6× faster and random features do
+/// not gain much from width past this).
+pub const BUILTIN_WIDTHS: [usize; 5] = [32, 64, 128, 256, 256];
+/// Seed of the built-in network's weights.
+const BUILTIN_SEED: u64 = 0x0053_5459_4c45;
+
+/// Where a feature network came from (recorded with results).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Source {
+    /// The built-in random network.
+    Builtin,
+    /// VGG-19 weights from this file.
+    File(String),
+}
+
+/// A VGG-shaped network with its input normalisation.
+#[derive(Debug)]
+pub struct FeatureNet {
+    pub vgg: Vgg,
+    pub source: Source,
+}
+
+impl FeatureNet {
+    /// The built-in random network, with the pooling asked for.
+    pub fn builtin(pool: Pool, device: &Device) -> Self {
+        Self {
+            vgg: Vgg::random(BUILTIN_WIDTHS, BUILTIN_SEED, pool, device),
+            source: Source::Builtin,
+        }
+    }
+
+    /// VGG-19 from a `.pth` or safetensors file (see [`vgg::load`]).
+    pub fn from_file(path: &Path, pool: Pool, device: &Device) -> Result<Self> {
+        Ok(Self {
+            vgg: vgg::load(path, pool, device)?,
+            source: Source::File(path.display().to_string()),
+        })
+    }
+
+    /// Activations (after ReLU) at `layers` for pictures `[batch, 3, h, w]`
+    /// with values in [0, 1], in the order asked.
+    pub fn activations(&self, pictures: Tensor<4>, layers: &[usize]) -> Vec<Tensor<4>> {
+        self.vgg.activations(pictures, layers)
+    }
+}
