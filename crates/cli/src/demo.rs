@@ -118,6 +118,7 @@ pub fn run(args: &DemoArgs, observer: &dyn Observer) -> Result<()> {
 
     trigger_step(args, &runs, observer)?;
     faces_step(args, &runs, observer)?;
+    style_step(&data, &runs, observer)?;
 
     println!("== Done");
     println!("test accuracy: {:.2}%", 100.0 * outcome.test.accuracy);
@@ -287,5 +288,72 @@ fn faces_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result<(
         graph.ari.unwrap_or(0.0)
     );
     println!("   report: {}", outcome.run.report_path().display());
+    Ok(())
+}
+
+/// Step 6: one of the generated day scenes drawn in the style of the built-in
+/// painting, small and short enough to take seconds.
+fn style_step(scenes: &Path, runs: &Path, observer: &dyn Observer) -> Result<()> {
+    use casebook_style::data::{load_picture, starry_night};
+    use casebook_style::infer::{StyleInput, TransferConfig};
+    use casebook_style::model::{FeatureNet, Pool, Source};
+    use casebook_style::run::{run_transfer, TransferRecord};
+
+    let mut days: Vec<PathBuf> = std::fs::read_dir(scenes.join("day"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    days.sort();
+    let scene = days
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no day scene in {}", scenes.display()))?;
+    println!(
+        "== 6. Style transfer: {} in the style of The Starry Night (built-in network)",
+        scene.display()
+    );
+    let config = TransferConfig {
+        size: 128,
+        iterations: 60,
+        ..TransferConfig::default()
+    };
+    let record = TransferRecord {
+        config: config.clone(),
+        content: scene.display().to_string(),
+        styles: vec![("The Starry Night (built in)".into(), 1.0)],
+        features: Source::Builtin,
+        pool: Pool::default(),
+        frame_every: 10,
+    };
+    let run_dir = runs.join("style");
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)?;
+    }
+    let net = FeatureNet::builtin(
+        Pool::default(),
+        &casebook_core::device::compute_device().autodiff(),
+    );
+    let done = run_transfer(
+        &net,
+        &load_picture(scene, config.size)?,
+        &[StyleInput {
+            picture: starry_night(),
+            weight: 1.0,
+        }],
+        &record,
+        RunDir::create(runs, Some("style"), "style")?,
+        observer,
+        &mut |_, _| Ok(()),
+    )?;
+    let (first, last) = (
+        done.transfer.history[0],
+        *done.transfer.history.last().unwrap(),
+    );
+    println!(
+        "   style loss {:.3} → {:.3} in {} iterations; picture: {}",
+        first.style,
+        last.style,
+        config.iterations,
+        done.run.path().join("result.png").display()
+    );
+    println!("   report: {}", done.run.report_path().display());
     Ok(())
 }

@@ -6,11 +6,12 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use casebook_core::observe::Observer;
 use casebook_style::data::{load_picture, save_picture};
-use casebook_style::infer::{check_memory, transfer, Init, Method, StyleInput, TransferConfig};
+use casebook_style::infer::{check_memory, Init, Method, StyleInput, TransferConfig};
 use casebook_style::model::{FeatureNet, Pool};
+use casebook_style::run::{run_transfer, TransferRecord};
 use clap::{Args, Subcommand};
 
-use crate::args::{choice, SeedArg};
+use crate::args::{choice, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum StyleCommand {
@@ -40,10 +41,13 @@ pub struct TransferArgs {
     /// Longer side of the result in pixels.
     #[arg(long, default_value_t = TransferConfig::default().size)]
     size: u32,
+    /// Optimisation steps.
     #[arg(long, default_value_t = TransferConfig::default().iterations)]
     iterations: usize,
+    /// Weight of the content loss (more keeps more of the content picture).
     #[arg(long, default_value_t = TransferConfig::default().content_weight)]
     content_weight: f32,
+    /// Weight of the style loss (more draws more of the style).
     #[arg(long, default_value_t = TransferConfig::default().style_weight)]
     style_weight: f32,
     /// Weight of total variation (differences between neighbouring pixels).
@@ -52,6 +56,7 @@ pub struct TransferArgs {
     /// Where the picture starts.
     #[arg(long, value_parser = choice::<Init>(), default_value = "content")]
     init: Init,
+    /// How the pixels are optimised.
     #[arg(long, value_parser = choice::<Method>(), default_value = "adam")]
     optimizer: Method,
     /// Step size [default: 0.02 for adam (pixels are 0..1), 1 for lbfgs].
@@ -70,12 +75,15 @@ pub struct TransferArgs {
     preserve_colors: bool,
     #[command(flatten)]
     seed: SeedArg,
-    /// Also write the picture every --every iterations into DIR (frame_0010.png, …), to watch
-    /// it form.
+    /// Also write the picture every --every iterations into DIR (frame_0020.png, …), to watch
+    /// it form (the run's report shows them small either way).
     #[arg(long, value_name = "DIR")]
     frames: Option<PathBuf>,
+    /// Iterations between frames (in --frames and in the report's strip).
     #[arg(long, default_value_t = 20)]
     every: usize,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 pub fn run(cmd: StyleCommand, observer: &dyn Observer) -> Result<()> {
@@ -137,23 +145,35 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let record = TransferRecord {
+        config: config.clone(),
+        content: args.content.display().to_string(),
+        styles: args
+            .styles
+            .iter()
+            .map(|p| p.display().to_string())
+            .zip(blend)
+            .collect(),
+        features: net.source.clone(),
+        pool: args.pool,
+        frame_every: args.every,
+    };
     let started = Instant::now();
     let frames = args.frames.clone();
-    let result = transfer(
+    let done = run_transfer(
         &net,
         &content,
         &styles,
-        &config,
-        frames.as_ref().map(|_| args.every),
+        &record,
+        args.run.create("style")?,
         observer,
-        &mut |iteration, picture| {
-            let dir = frames
-                .as_ref()
-                .expect("frames are asked for only with a folder");
-            save_picture(&dir.join(format!("frame_{iteration:04}.png")), picture)
-                .context("cannot write a frame")
+        &mut |iteration, picture| match &frames {
+            Some(dir) => save_picture(&dir.join(format!("frame_{iteration:04}.png")), picture)
+                .context("cannot write a frame"),
+            None => Ok(()),
         },
     )?;
+    let result = &done.transfer;
     save_picture(&args.out, &result.picture)?;
     let (first, last) = (
         result
@@ -180,5 +200,6 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
             casebook_style::model::Source::File(f) => format!("VGG-19 from {f}"),
         }
     );
+    println!("report: {}", done.run.report_path().display());
     Ok(())
 }

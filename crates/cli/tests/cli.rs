@@ -419,7 +419,7 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 21] = [
+    let subcommands: [&[&str]; 22] = [
         &["trigger", "make-voices"],
         &["trigger", "synth"],
         &["trigger", "train"],
@@ -440,6 +440,7 @@ fn help_explains_every_flag() {
         &["image", "human-baseline"],
         &["image", "learning-curve"],
         &["data", "daynight"],
+        &["style", "transfer"],
         &["demo"],
     ];
     for sub in subcommands {

@@ -60,6 +60,23 @@ fn transfer_writes_the_picture_and_its_frames() {
     assert_eq!((picture.width(), picture.height()), (32, 32));
     assert!(cwd.join("frames/frame_0002.png").exists());
     assert!(cwd.join("frames/frame_0004.png").exists());
+    // The run folder: settings, losses per iteration, the picture, the report.
+    let run = std::fs::read_dir(cwd.join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(out.contains("report: runs/style-"), "{out}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 5, "{metrics}");
+    assert!(
+        metrics.lines().all(|l| l.contains("\"style\"")),
+        "{metrics}"
+    );
+    assert!(run.join("result.png").exists());
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(report.contains("Losses by iteration") && report.contains("The picture forming"));
 
     // Two styles blended, colours kept, L-BFGS, a VGG-19 file's layout.
     let out = ok(
@@ -118,4 +135,12 @@ fn bad_input_gives_one_error_line_and_no_picture() {
             .contains("does not hold VGG-19")
     );
     assert!(!cwd.join("o.png").exists());
+    // No half-made run folder is left behind by a failed transfer.
+    assert!(
+        !cwd.join("runs").exists()
+            || std::fs::read_dir(cwd.join("runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 }

@@ -22,6 +22,16 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// An `<img>` tag holding a PNG inline (the report stays one file).
+pub fn png_img(png: &[u8], alt: &str) -> String {
+    use base64::Engine;
+    let alt = escape(alt);
+    format!(
+        "<img src=\"data:image/png;base64,{}\" title=\"{alt}\" alt=\"{alt}\">",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
+}
+
 impl Report {
     pub fn new(title: impl Into<String>) -> Self {
         Self {

@@ -96,7 +96,19 @@ impl RunDir {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0);
-                format!("{prefix}-{secs}")
+                // Two runs started within one second get -2, -3, … after the first.
+                let taken = |name: &str| root.join(name).join("config.json").exists();
+                let first = format!("{prefix}-{secs}");
+                (1..)
+                    .map(|n| {
+                        if n == 1 {
+                            first.clone()
+                        } else {
+                            format!("{first}-{n}")
+                        }
+                    })
+                    .find(|name| !taken(name))
+                    .expect("some suffix is free")
             }
         };
         let path = root.join(&name);
@@ -195,6 +207,11 @@ mod tests {
         assert!(err.to_string().contains("--resume"), "{err}");
         assert!(RunDir::open(run.path()).is_ok());
         assert!(RunDir::open(root.path()).is_err());
+        // Unnamed runs started within the same second get distinct folders.
+        let first = RunDir::create(root.path(), None, "style").unwrap();
+        first.write_config(&serde_json::json!({})).unwrap();
+        let second = RunDir::create(root.path(), None, "style").unwrap();
+        assert_ne!(first.path(), second.path());
     }
 
     #[test]

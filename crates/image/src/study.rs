@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use base64::Engine;
 use casebook_core::human::{self, KeyEntry, PageText, Question};
 use casebook_core::observe::Observer;
-use casebook_core::report::{escape, Report};
+use casebook_core::report::{escape, png_img, Report};
 use casebook_core::run::{RunDir, Training};
 use casebook_core::seed::{self, purpose};
 use casebook_core::split::{SplitFractions, SplitManifest};
@@ -272,11 +271,8 @@ fn write_human_page(
         .map(|(i, (r, item))| {
             let img = load_square(&root.join(&item.path), r)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", item.path))?;
-            let data = base64::engine::general_purpose::STANDARD.encode(png_bytes(&img)?);
             Ok(Question {
-                media_html: format!(
-                    "<img src=\"data:image/png;base64,{data}\" alt=\"question {i}\">"
-                ),
+                media_html: png_img(&png_bytes(&img)?, &format!("question {i}")),
                 entry: KeyEntry {
                     condition: r,
                     label: item.label.clone(),

@@ -7,6 +7,17 @@ use anyhow::{bail, ensure, Context, Result};
 use image::imageops::FilterType;
 use image::RgbImage;
 
+/// Vincent van Gogh's *The Starry Night* (1889, public domain), 384×240:
+/// the style the demo uses (sources in `assets/SOURCES.md`).
+pub const STARRY_NIGHT: &[u8] = include_bytes!("../assets/starry_night.jpg");
+
+/// The built-in painting, decoded.
+pub fn starry_night() -> RgbImage {
+    image::load_from_memory(STARRY_NIGHT)
+        .expect("the built-in painting decodes")
+        .to_rgb8()
+}
+
 /// Pictures smaller than this on either side have too few pixels for the
 /// network's four poolings (a 16-pixel side is 1 pixel at block 5).
 pub const MIN_SIDE: u32 = 16;
@@ -124,6 +135,11 @@ mod tests {
         let grey = image::Rgb([120, 120, 120]);
         let (y, cb, cr) = ycbcr(&grey);
         assert_eq!(rgb(y, cb, cr), grey);
+    }
+
+    #[test]
+    fn the_built_in_painting_decodes() {
+        assert_eq!(starry_night().dimensions(), (384, 240));
     }
 
     #[test]

@@ -10,9 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use base64::Engine;
 use casebook_core::observe::Observer;
-use casebook_core::report::{escape, Report};
+use casebook_core::report::{png_img, Report};
 use casebook_core::run::RunDir;
 use serde::{Deserialize, Serialize};
 
@@ -328,11 +327,9 @@ fn report(
         let mut html = format!("<h3>Group {group} ({} faces)</h3><div>", members.len());
         for &i in members.iter().take(THUMBNAILS_PER_GROUP) {
             let png = casebook_vision::png_bytes(&image::imageops::thumbnail(&chips[i], 64, 64))?;
-            let title = escape(&format!("{} face {}", faces[i].file, faces[i].face));
-            html.push_str(&format!(
-                "<img src=\"data:image/png;base64,{}\" title=\"{title}\" alt=\"{title}\"> ",
-                base64::engine::general_purpose::STANDARD.encode(png)
-            ));
+            let title = format!("{} face {}", faces[i].file, faces[i].face);
+            html.push_str(&png_img(&png, &title));
+            html.push(' ');
         }
         html.push_str("</div>");
         report.html(&html);
