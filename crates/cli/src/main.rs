@@ -27,9 +27,11 @@ use terminal::Terminal;
     about = "Applied deep-learning case studies as tools you can run on your own data",
     long_about = "casebook turns classic applied deep-learning case studies into trainable, evaluable tools.\n\n\
 Start with `casebook demo`: offline, on built-in data, it generates day/night scenes and trains \
-an image classifier, fits logistic regression on a generated table, and detects the trigger word \
-'activate' in clips spoken by voices the built-in model never heard; each step writes an HTML report. \
-Then run the same commands on your own images, CSV tables and recordings.\n\n\
+an image classifier, fits logistic regression on a generated table, detects the trigger word \
+'activate' in clips spoken by voices the built-in model never heard, verifies, identifies and \
+clusters faces with dlib's models ported to Rust, and draws a scene in the style of a painting; \
+each step writes an HTML report. Then run the same commands on your own photos, CSV tables, \
+recordings and pictures.\n\n\
 Every training or evaluation writes a run folder (runs/<name>/) with config.json, metrics, \
 report.html and, for training, the model file. Ctrl-C stops a training run at its next checkpoint \
 boundary; `--resume RUN_DIR` continues it."

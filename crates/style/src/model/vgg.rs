@@ -207,9 +207,13 @@ fn expected_layout(widths: [usize; 5]) -> String {
 /// are read from it (a narrower VGG with the same layout loads too), every
 /// shape is checked, and a file that does not fit says what was expected.
 pub fn load(path: &Path, pool: Pool, device: &Device) -> Result<Vgg> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let safetensors = bytes.len() > 8 && bytes[8] == b'{';
-    drop(bytes);
+    // safetensors starts with an 8-byte header length and then its JSON
+    // header; PyTorch files are zip archives or pickle streams.
+    let mut start = [0u8; 9];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut start))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let safetensors = start[8] == b'{';
     let result = if safetensors {
         load_with(
             path,
