@@ -327,7 +327,7 @@ pub fn transfer(
         Init::Content => picture_tensor(&content, &device),
         Init::Noise => {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
-            let [_, _, h, w] = picture_tensor(&content, &device).dims();
+            let (w, h) = (content.width() as usize, content.height() as usize);
             let noise: Vec<f32> = (0..3 * h * w).map(|_| rng.gen_range(0.0..1.0)).collect();
             Tensor::from_data(TensorData::new(noise, [1, 3, h, w]), &device)
         }
