@@ -4,11 +4,16 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
+use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
-use casebook_style::data::{load_picture, save_picture};
+use casebook_core::run::{RunDir, Training};
+use casebook_style::data::{load_picture, load_picture_as_is, save_picture};
 use casebook_style::infer::{check_memory, Init, Method, StyleInput, TransferConfig};
+use casebook_style::model::transform::{FastStyle, TransformArch};
 use casebook_style::model::{FeatureNet, Pool};
 use casebook_style::run::{run_transfer, TransferRecord};
+use casebook_style::train::FastTrainConfig;
+use casebook_vision::image_files;
 use clap::{Args, Subcommand};
 
 use crate::args::{choice, RunArgs, SeedArg};
@@ -23,6 +28,13 @@ pub enum StyleCommand {
     /// same on any feature network: raise --style-weight for more style, --content-weight for
     /// more of the photo, --tv-weight for smoother pictures.
     Transfer(TransferArgs),
+    /// Train a network that draws any picture in one style in a single pass (Johnson et al.,
+    /// 2016): it learns from a folder of pictures with the same content, style and
+    /// total-variation losses as `style transfer`, checkpointing as it goes (--resume).
+    TrainFast(TrainFastArgs),
+    /// Draw pictures in the style of a network from `style train-fast`, one pass each, at any
+    /// size.
+    Apply(ApplyArgs),
 }
 
 #[derive(Args)]
@@ -86,10 +98,195 @@ pub struct TransferArgs {
     run: RunArgs,
 }
 
+#[derive(Args)]
+pub struct TrainFastArgs {
+    /// The style picture.
+    #[arg(required_unless_present = "resume")]
+    style: Option<PathBuf>,
+    /// Folder of training pictures (sub-folders included): photos like those the network will
+    /// draw; a few hundred varied ones go a long way.
+    #[arg(long, required_unless_present = "resume")]
+    images: Option<PathBuf>,
+    /// Side of the square training pictures (a multiple of 4).
+    #[arg(long, default_value_t = FastTrainConfig::default().size)]
+    size: u32,
+    /// Training steps (Adam updates).
+    #[arg(long, default_value_t = FastTrainConfig::default().steps)]
+    steps: usize,
+    /// Pictures per step.
+    #[arg(long, default_value_t = FastTrainConfig::default().batch_size)]
+    batch_size: usize,
+    /// Steps between checkpoints, sample pictures in the report and saves of the model so far.
+    #[arg(long, default_value_t = FastTrainConfig::default().sample_every)]
+    sample_every: usize,
+    /// Channels of the network at full resolution (Johnson et al. used 32; fewer is faster).
+    #[arg(long, default_value_t = TransformArch::default().width)]
+    width: usize,
+    /// Residual blocks at a quarter of the resolution (Johnson et al.: 5).
+    #[arg(long, default_value_t = TransformArch::default().residual_blocks)]
+    residual_blocks: usize,
+    /// Weight of the content loss (more keeps more of each picture).
+    #[arg(long, default_value_t = FastTrainConfig::default().content_weight)]
+    content_weight: f32,
+    /// Weight of the style loss.
+    #[arg(long, default_value_t = FastTrainConfig::default().style_weight)]
+    style_weight: f32,
+    /// Weight of total variation.
+    #[arg(long, default_value_t = FastTrainConfig::default().tv_weight)]
+    tv_weight: f32,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = FastTrainConfig::default().learning_rate)]
+    lr: f64,
+    /// Feature network for the losses: `builtin` or a VGG-19 file (see `style transfer --help`).
+    #[arg(long, default_value = "builtin", value_name = "builtin|FILE")]
+    features: String,
+    /// Pooling between the feature network's blocks.
+    #[arg(long, value_parser = choice::<Pool>(), default_value = "avg")]
+    pool: Pool,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    seed: SeedArg,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// A model from `style train-fast` (its run folder's model.casebook).
+    model: PathBuf,
+    /// Pictures, or folders of them.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Folder for the results (NAME.png for each input).
+    #[arg(long)]
+    out: PathBuf,
+    /// Scale each picture so its longer side is this many pixels first [default: as it is].
+    #[arg(long)]
+    size: Option<u32>,
+}
+
 pub fn run(cmd: StyleCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
         StyleCommand::Transfer(args) => transfer_cmd(args, observer),
+        StyleCommand::TrainFast(args) => train_fast(args, observer),
+        StyleCommand::Apply(args) => apply(args, observer),
     }
+}
+
+fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
+    let outcome = match &args.resume {
+        Some(dir) => FastTrainConfig::resume(RunDir::open(dir)?, observer)?,
+        None => {
+            let config = FastTrainConfig {
+                style: args
+                    .style
+                    .clone()
+                    .expect("clap requires STYLE without --resume"),
+                images: args
+                    .images
+                    .clone()
+                    .expect("clap requires --images without --resume"),
+                features: (args.features != "builtin").then(|| PathBuf::from(&args.features)),
+                pool: args.pool,
+                arch: TransformArch {
+                    width: args.width,
+                    residual_blocks: args.residual_blocks,
+                },
+                size: args.size,
+                batch_size: args.batch_size,
+                steps: args.steps,
+                sample_every: args.sample_every,
+                content_weight: args.content_weight,
+                style_weight: args.style_weight,
+                tv_weight: args.tv_weight,
+                learning_rate: args.lr,
+                seed: args.seed.seed,
+            };
+            config.train(args.run.create("style-fast")?, observer)?
+        }
+    };
+    if let Some(last) = outcome.history.last() {
+        println!(
+            "trained {} steps: style loss {:.4}, content loss {:.4} at the last step",
+            last.step,
+            last.get("style"),
+            last.get("content")
+        );
+    }
+    println!("model:  {}", outcome.run.model_path().display());
+    println!("report: {}", outcome.run.report_path().display());
+    println!(
+        "next:   casebook style apply {} PHOTO... --out OUT_DIR",
+        outcome.run.model_path().display()
+    );
+    Ok(())
+}
+
+fn apply(args: ApplyArgs, observer: &dyn Observer) -> Result<()> {
+    let model = FastStyle::load(&args.model)?;
+    if let Some(size) = args.size {
+        ensure!(
+            size >= casebook_style::data::MIN_SIDE,
+            "--size must be at least {} pixels",
+            casebook_style::data::MIN_SIDE
+        );
+    }
+    let (files, skipped) = image_files(&args.inputs)?;
+    for s in &skipped {
+        observer.skipped(&s.path, &s.reason);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut taken = std::collections::HashSet::new();
+    let mut written = 0;
+    for file in &files {
+        let picture = match args.size {
+            Some(size) => load_picture(file, size),
+            None => load_picture_as_is(file),
+        };
+        let picture = match picture.and_then(|p| model.check_memory(&p).map(|()| p)) {
+            Ok(p) => p,
+            Err(e) => {
+                observer.skipped(file, &format!("{e:#}"));
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let drawn = model.apply(&picture);
+        let seconds = started.elapsed().as_secs_f64();
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "picture".into());
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    format!("{stem}.png")
+                } else {
+                    format!("{stem}-{n}.png")
+                }
+            })
+            .find(|name| taken.insert(name.clone()))
+            .expect("some name is free");
+        let out = args.out.join(name);
+        save_picture(&out, &drawn)?;
+        written += 1;
+        println!(
+            "{} → {} ({}×{}, {:.0} ms)",
+            file.display(),
+            out.display(),
+            drawn.width(),
+            drawn.height(),
+            seconds * 1000.0
+        );
+    }
+    ensure!(
+        written > 0,
+        "no picture could be drawn (see the lines above)"
+    );
+    Ok(())
 }
 
 fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {

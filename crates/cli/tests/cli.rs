@@ -419,7 +419,7 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 22] = [
+    let subcommands: [&[&str]; 24] = [
         &["trigger", "make-voices"],
         &["trigger", "synth"],
         &["trigger", "train"],
@@ -441,6 +441,8 @@ fn help_explains_every_flag() {
         &["image", "learning-curve"],
         &["data", "daynight"],
         &["style", "transfer"],
+        &["style", "train-fast"],
+        &["style", "apply"],
         &["demo"],
     ];
     for sub in subcommands {

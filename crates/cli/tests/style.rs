@@ -28,13 +28,7 @@ fn transfer_writes_the_picture_and_its_frames() {
     let content = write_png(&cwd.join("content.png"), 40, |x, y| {
         [(x * 6) as u8, (y * 6) as u8, 128]
     });
-    let style = write_png(&cwd.join("style.png"), 40, |x, y| {
-        if (x + y) / 3 % 2 == 0 {
-            [240, 200, 30]
-        } else {
-            [20, 30, 150]
-        }
-    });
+    let style = write_png(&cwd.join("style.png"), 40, stripes);
     let out = ok(
         &[
             "style",
@@ -143,4 +137,127 @@ fn bad_input_gives_one_error_line_and_no_picture() {
                 .next()
                 .is_none()
     );
+}
+
+fn stripes(x: u32, y: u32) -> [u8; 3] {
+    if ((x + y) / 3).is_multiple_of(2) {
+        [240, 200, 30]
+    } else {
+        [20, 30, 150]
+    }
+}
+
+fn write_pictures(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let patterns: [fn(u32, u32) -> [u8; 3]; 3] = [
+        |x, y| [(x * 6) as u8, (y * 6) as u8, 128],
+        |x, _| [200, (x * 5) as u8, 40],
+        |_, y| [30, 90, (y * 6) as u8],
+    ];
+    for (i, pattern) in patterns.into_iter().enumerate() {
+        write_png(&dir.join(format!("p{i}.png")), 40, pattern);
+    }
+}
+
+#[test]
+fn train_fast_then_apply_draws_pictures_of_any_size_the_same_way_twice() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    write_pictures(&cwd.join("pics"));
+    let style = write_png(&cwd.join("style.png"), 40, stripes);
+    let train = [
+        "style",
+        "train-fast",
+        &style,
+        "--images",
+        "pics",
+        "--size",
+        "32",
+        "--steps",
+        "4",
+        "--sample-every",
+        "2",
+        "--width",
+        "4",
+        "--residual-blocks",
+        "1",
+        "--run",
+        "fast",
+    ];
+    let out = ok(&train, cwd);
+    assert!(out.contains("trained 4 steps"), "{out}");
+    assert!(out.contains("model:  runs/fast/model.casebook"), "{out}");
+    for file in [
+        "samples/step_000002.png",
+        "samples/step_000004.png",
+        "report.html",
+    ] {
+        assert!(cwd.join("runs/fast").join(file).exists(), "{file}");
+    }
+    // A finished run resumes to the same end.
+    assert!(ok(&["style", "train-fast", "--resume", "runs/fast"], cwd).contains("trained 4 steps"));
+    assert!(fails(&train, cwd).contains("already holds a run"));
+
+    let odd = image::RgbImage::from_fn(37, 29, |x, y| {
+        image::Rgb([(x * 6) as u8, 80, (y * 8) as u8])
+    });
+    odd.save(cwd.join("odd.png")).unwrap();
+    let apply = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "style",
+            "apply",
+            "runs/fast/model.casebook",
+            "odd.png",
+            "pics",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        ok(&args, cwd)
+    };
+    let out = apply("drawn", &[]);
+    assert!(out.contains("odd.png → drawn/odd.png (37×29,"), "{out}");
+    assert!(cwd.join("drawn/p2.png").exists(), "{out}");
+    apply("again", &[]);
+    for name in ["odd.png", "p0.png"] {
+        assert_eq!(
+            std::fs::read(cwd.join("drawn").join(name)).unwrap(),
+            std::fs::read(cwd.join("again").join(name)).unwrap()
+        );
+    }
+    let out = apply("small", &["--size", "24"]);
+    assert!(out.contains("(24×19,"), "{out}");
+}
+
+#[test]
+fn bad_fast_style_input_gives_one_error_line() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    write_pictures(&cwd.join("pics"));
+    let style = write_png(&cwd.join("style.png"), 40, stripes);
+    std::fs::write(cwd.join("notes.png"), "not a picture").unwrap();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["style", "train-fast"];
+        args.extend_from_slice(extra);
+        fails(&args, cwd)
+    };
+    assert!(train(&[&style, "--images", "pics", "--width", "0"])
+        .contains("--width must be between 1 and 256"));
+    assert!(train(&[&style, "--images", "pics", "--size", "30"])
+        .contains("--size must be a multiple of 4"));
+    assert!(train(&[&style, "--images", "missing"]).contains("missing is not a folder of pictures"));
+    assert!(train(&["notes.png", "--images", "pics"]).contains("cannot read notes.png as an image"));
+    assert!(train(&["--resume", "pics"]).contains("not a casebook run folder"));
+    assert!(
+        !cwd.join("runs").exists()
+            || std::fs::read_dir(cwd.join("runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    let apply = |model: &str| fails(&["style", "apply", model, "pics", "--out", "drawn"], cwd);
+    assert!(apply("notes.png").contains("is not a casebook model file"));
+    assert!(apply("missing.casebook").contains("cannot read model file missing.casebook"));
+    assert!(!cwd.join("drawn").exists());
 }

@@ -25,6 +25,11 @@ pub const MIN_SIDE: u32 = 16;
 /// Reads a picture and scales it so its longer side is `size` pixels
 /// (aspect ratio kept).
 pub fn load_picture(path: &Path, size: u32) -> Result<RgbImage> {
+    Ok(resize_longer_side(&load_picture_as_is(path)?, size))
+}
+
+/// Reads a picture at its own size (at least [`MIN_SIDE`] a side).
+pub fn load_picture_as_is(path: &Path) -> Result<RgbImage> {
     let picture = image::open(path)
         .with_context(|| format!("cannot read {} as an image", path.display()))?
         .to_rgb8();
@@ -34,7 +39,7 @@ pub fn load_picture(path: &Path, size: u32) -> Result<RgbImage> {
         "{} is {w}×{h} pixels; style transfer needs at least {MIN_SIDE} on each side",
         path.display()
     );
-    Ok(resize_longer_side(&picture, size))
+    Ok(picture)
 }
 
 /// Scales so the longer side is `size`, keeping the aspect ratio (each side

@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{preserve_colours, resize_longer_side};
-use crate::loss::{gram, mean_squared_error, total_variation};
+use crate::loss::{relative_content_loss, total_variation, StyleGrams};
 use crate::model::{layer_index, FeatureNet, CONTENT_LAYER, STYLE_LAYERS};
 
 /// Where the optimised picture starts.
@@ -168,13 +168,10 @@ struct Canvas {
     pixels: Param<Tensor<4>>,
 }
 
-/// The fixed targets: content activations and the blended style Grams,
-/// each with the mean square that makes its loss relative.
+/// The fixed targets: the content's activations and the blended style.
 struct Targets {
     content: Tensor<4>,
-    content_scale: f64,
-    grams: Vec<Tensor<3>>,
-    gram_scales: Vec<f64>,
+    style: StyleGrams,
     layers: Vec<usize>,
 }
 
@@ -192,35 +189,19 @@ impl Targets {
         let content = net.activations(picture_tensor(content, device), &layers[..1])[0]
             .clone()
             .detach();
-        let total_weight: f32 = styles.iter().map(|s| s.weight).sum();
-        let mut grams: Vec<Option<Tensor<3>>> = vec![None; STYLE_LAYERS.len()];
-        for style in styles {
-            let share = (style.weight / total_weight) as f64;
-            let features = net.activations(picture_tensor(&style.picture, device), &layers[1..]);
-            for (sum, f) in grams.iter_mut().zip(features) {
-                let g = gram(f).detach() * share;
-                *sum = Some(match sum.take() {
-                    Some(s) => s + g,
-                    None => g,
-                });
-            }
-        }
-        let grams: Vec<Tensor<3>> = grams
-            .into_iter()
-            .map(|g| g.expect("one style at least"))
-            .collect();
-        let mean_square = |t: Vec<f32>| {
-            let m = t.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / t.len() as f64;
-            m.max(1e-12)
-        };
-        Ok(Self {
-            content_scale: mean_square(values(content.clone())),
-            gram_scales: grams
+        let style = StyleGrams::blend(
+            styles
                 .iter()
-                .map(|g| mean_square(values(g.clone())))
+                .map(|s| {
+                    let features =
+                        net.activations(picture_tensor(&s.picture, device), &layers[1..]);
+                    (features, s.weight)
+                })
                 .collect(),
+        );
+        Ok(Self {
             content,
-            grams,
+            style,
             layers,
         })
     }
@@ -233,18 +214,8 @@ impl Targets {
         config: &TransferConfig,
     ) -> (Tensor<1>, [f32; 3]) {
         let features = net.activations(pixels.clone(), &self.layers);
-        let content =
-            mean_squared_error(features[0].clone(), self.content.clone()) / self.content_scale;
-        let mut style: Option<Tensor<1>> = None;
-        for ((f, target), scale) in features[1..].iter().zip(&self.grams).zip(&self.gram_scales) {
-            let layer = mean_squared_error(gram(f.clone()), target.clone())
-                / (scale * STYLE_LAYERS.len() as f64);
-            style = Some(match style {
-                Some(s) => s + layer,
-                None => layer,
-            });
-        }
-        let style = style.expect("five style layers");
+        let content = relative_content_loss(features[0].clone(), self.content.clone());
+        let style = self.style.loss(&features[1..]);
         let tv = total_variation(pixels);
         let parts = [
             values(content.clone())[0],

@@ -6,6 +6,7 @@
 //! against finite differences.
 
 use burn::tensor::Tensor;
+use casebook_core::tensor::values;
 
 /// Gram matrices of feature maps `[batch, c, h, w]` → `[batch, c, c]`:
 /// the correlations of every pair of channels over all positions,
@@ -32,6 +33,67 @@ pub fn total_variation(pictures: Tensor<4>) -> Tensor<1> {
     let right = pictures.clone().slice([0..b, 0..c, 0..h, 1..w])
         - pictures.slice([0..b, 0..c, 0..h, 0..w - 1]);
     (down.clone() * down).mean() + (right.clone() * right).mean()
+}
+
+/// The mean square of a tensor's values (at least 1e-12): the size a
+/// relative loss divides by.
+pub fn mean_square<const D: usize>(t: Tensor<D>) -> f64 {
+    let v = values(t);
+    let m = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / v.len().max(1) as f64;
+    m.max(1e-12)
+}
+
+/// The content loss relative to the target's size: 1 means "as far off as
+/// the target is large", on any feature network.
+pub fn relative_content_loss(features: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+    let scale = mean_square(target.clone());
+    mean_squared_error(features, target) / scale
+}
+
+/// A style as target Gram matrices at some layers, blended over style
+/// pictures by share, each with the mean square that makes its loss
+/// relative.
+pub struct StyleGrams {
+    grams: Vec<Tensor<3>>,
+    scales: Vec<f64>,
+}
+
+impl StyleGrams {
+    /// `styles` holds each style picture's activations at the style layers
+    /// (batch 1) and its share (shares are normalised to sum to 1).
+    pub fn blend(styles: Vec<(Vec<Tensor<4>>, f32)>) -> Self {
+        let total: f32 = styles.iter().map(|(_, share)| share).sum();
+        let mut grams: Vec<Tensor<3>> = Vec::new();
+        for (features, share) in styles {
+            let share = (share / total) as f64;
+            for (layer, f) in features.into_iter().enumerate() {
+                let g = gram(f).detach() * share;
+                match grams.get_mut(layer) {
+                    Some(sum) => *sum = sum.clone() + g,
+                    None => grams.push(g),
+                }
+            }
+        }
+        let scales = grams.iter().map(|g| mean_square(g.clone())).collect();
+        Self { grams, scales }
+    }
+
+    /// The style loss of `features` (one tensor per style layer, any batch):
+    /// each layer's relative Gram error, averaged over layers and pictures.
+    pub fn loss(&self, features: &[Tensor<4>]) -> Tensor<1> {
+        let layers = self.grams.len() as f64;
+        features
+            .iter()
+            .zip(&self.grams)
+            .zip(&self.scales)
+            .map(|((f, target), scale)| {
+                let g = gram(f.clone());
+                let target = target.clone().expand(g.dims());
+                mean_squared_error(g, target) / (scale * layers)
+            })
+            .reduce(|a, b| a + b)
+            .expect("at least one style layer")
+    }
 }
 
 #[cfg(test)]

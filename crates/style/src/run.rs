@@ -6,7 +6,7 @@
 use anyhow::Result;
 use casebook_core::observe::Observer;
 use casebook_core::plot::{line_chart, Series};
-use casebook_core::report::{png_img, Report};
+use casebook_core::report::{escape, png_img, Report};
 use casebook_core::run::{MetricsRecord, RunDir};
 use casebook_vision::png_bytes;
 use image::RgbImage;
@@ -111,23 +111,15 @@ fn report(
         record.pool,
         if c.preserve_colours { "; content colours kept" } else { "" },
     ));
-    let mut pictures = format!(
-        "<div><figure style=\"display:inline-block\">{}<figcaption>content: {}</figcaption></figure>",
-        png_img(&png_bytes(content)?, "content"),
-        casebook_core::report::escape(&record.content)
-    );
+    let mut pictures = vec![(format!("content: {}", record.content), content.clone())];
     for ((file, share), style) in record.styles.iter().zip(styles) {
-        pictures.push_str(&format!(
-            "<figure style=\"display:inline-block\">{}<figcaption>style: {} (share {share})</figcaption></figure>",
-            png_img(&png_bytes(&style.picture)?, "style"),
-            casebook_core::report::escape(file)
+        pictures.push((
+            format!("style: {file} (share {share})"),
+            style.picture.clone(),
         ));
     }
-    pictures.push_str(&format!(
-        "<figure style=\"display:inline-block\">{}<figcaption>result</figcaption></figure></div>",
-        png_img(&png_bytes(&done.picture)?, "result")
-    ));
-    report.heading("Pictures").html(&pictures);
+    pictures.push(("result".to_string(), done.picture.clone()));
+    report.heading("Pictures").html(&picture_strip(&pictures)?);
 
     report.heading("Losses").paragraph(
         "Relative errors before weighting: content against the content picture's activations, style against the style's Gram matrices (each divided by the size of its target); total variation in pixel units.",
@@ -149,15 +141,27 @@ fn report(
         ],
     )?);
     if !frames.is_empty() {
-        let mut strip = String::from("<div>");
-        for (iteration, frame) in frames {
-            strip.push_str(&format!(
-                "<figure style=\"display:inline-block\">{}<figcaption>{iteration}</figcaption></figure>",
-                png_img(&png_bytes(frame)?, &format!("iteration {iteration}"))
-            ));
-        }
-        strip.push_str("</div>");
-        report.heading("The picture forming").html(&strip);
+        let frames: Vec<(String, RgbImage)> = frames
+            .iter()
+            .map(|(iteration, frame)| (iteration.to_string(), frame.clone()))
+            .collect();
+        report
+            .heading("The picture forming")
+            .html(&picture_strip(&frames)?);
     }
     Ok(report)
+}
+
+/// Pictures side by side, each with its caption (escaped here).
+pub(crate) fn picture_strip(pictures: &[(String, RgbImage)]) -> Result<String> {
+    let mut html = String::from("<div>");
+    for (caption, picture) in pictures {
+        html.push_str(&format!(
+            "<figure style=\"display:inline-block\">{}<figcaption>{}</figcaption></figure>",
+            png_img(&png_bytes(picture)?, caption),
+            escape(caption)
+        ));
+    }
+    html.push_str("</div>");
+    Ok(html)
 }

@@ -7,16 +7,27 @@ use image::RgbImage;
 
 /// One picture as a `[1, 3, h, w]` tensor with values in [0, 1].
 pub fn picture_tensor(picture: &RgbImage, device: &Device) -> Tensor<4> {
-    let (w, h) = picture.dimensions();
+    pictures_tensor(std::slice::from_ref(picture), device)
+}
+
+/// Pictures of one size as a `[batch, 3, h, w]` tensor with values in [0, 1].
+pub fn pictures_tensor(pictures: &[RgbImage], device: &Device) -> Tensor<4> {
+    let (w, h) = pictures.first().map_or((0, 0), |p| p.dimensions());
+    assert!(
+        pictures.iter().all(|p| p.dimensions() == (w, h)),
+        "pictures in one tensor have one size"
+    );
     let plane = (w * h) as usize;
-    let mut data = vec![0f32; 3 * plane];
-    for (i, pixel) in picture.pixels().enumerate() {
-        for c in 0..3 {
-            data[c * plane + i] = pixel[c] as f32 / 255.0;
+    let mut data = vec![0f32; pictures.len() * 3 * plane];
+    for (picture, out) in pictures.iter().zip(data.chunks_mut(3 * plane)) {
+        for (i, pixel) in picture.pixels().enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = pixel[c] as f32 / 255.0;
+            }
         }
     }
     Tensor::from_data(
-        TensorData::new(data, [1, 3, h as usize, w as usize]),
+        TensorData::new(data, [pictures.len(), 3, h as usize, w as usize]),
         device,
     )
 }

@@ -15,6 +15,7 @@
 //!   from this crate's own seeded generator, so every build and machine has
 //!   the same network.
 
+pub mod transform;
 pub mod vgg;
 
 use std::path::Path;

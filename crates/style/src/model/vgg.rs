@@ -4,17 +4,17 @@
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore};
 use casebook_core::choice::Choice;
+use casebook_vision::layers::he_normal;
 use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 /// Convolutions per block.
@@ -99,15 +99,7 @@ impl Vgg {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut vgg = Self::zeros(widths, pool, device);
         for conv in &mut vgg.features {
-            let [c_out, c_in, kh, kw] = conv.weight.val().dims();
-            let normal = Normal::new(0.0, (2.0 / (c_in * kh * kw) as f32).sqrt()).unwrap();
-            let values: Vec<f32> = (0..c_out * c_in * kh * kw)
-                .map(|_| normal.sample(&mut rng))
-                .collect();
-            conv.weight = Param::from_tensor(Tensor::from_data(
-                TensorData::new(values, [c_out, c_in, kh, kw]),
-                device,
-            ));
+            he_normal(conv, &mut rng);
         }
         vgg
     }

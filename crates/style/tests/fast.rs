@@ -1,0 +1,223 @@
+//! Fast style (Johnson et al.): training learns the style on pictures it
+//! never saw, a stopped run resumes exactly, and applying is deterministic
+//! at any size.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::tensor::Device;
+use casebook_core::model_file::SavedModel;
+use casebook_core::observe::{Event, Observer, Silent, Stopped};
+use casebook_core::run::{RunDir, Training};
+use casebook_style::loss::StyleGrams;
+use casebook_style::model::layer_index;
+use casebook_style::model::transform::{FastStyle, TransformArch};
+use casebook_style::model::FeatureNet;
+use casebook_style::train::{FastTrainConfig, STYLE_LAYERS};
+use casebook_vision::picture::picture_tensor;
+use image::{Rgb, RgbImage};
+
+/// Smooth scenes: a vertical gradient in a colour of its own with a bright
+/// disc somewhere.
+fn scene(i: u32, w: u32, h: u32) -> RgbImage {
+    let (cx, cy) = ((7 + 13 * i) % w, (5 + 11 * i) % h);
+    RgbImage::from_fn(w, h, |x, y| {
+        let (dx, dy) = (x as i32 - cx as i32, y as i32 - cy as i32);
+        if dx * dx + dy * dy < (w * h / 30) as i32 {
+            Rgb([250, 240, 200])
+        } else {
+            let v = (255 * y / h) as u8;
+            Rgb([v / 2 + (i * 20) as u8, 100 + (i * 10) as u8, 255 - v])
+        }
+    })
+}
+
+/// Diagonal stripes in two colours: a strong, simple style.
+fn stripes(size: u32) -> RgbImage {
+    RgbImage::from_fn(size, size, |x, y| {
+        if (x + y) / 3 % 2 == 0 {
+            Rgb([230, 200, 40])
+        } else {
+            Rgb([20, 40, 160])
+        }
+    })
+}
+
+fn write_data(dir: &Path) {
+    std::fs::create_dir_all(dir.join("pictures")).unwrap();
+    for i in 0..8 {
+        scene(i, 48, 40)
+            .save(dir.join(format!("pictures/scene_{i}.png")))
+            .unwrap();
+    }
+    std::fs::write(dir.join("pictures/notes.txt"), "not a picture").unwrap();
+    stripes(48).save(dir.join("stripes.png")).unwrap();
+}
+
+fn config(dir: &Path, steps: usize, sample_every: usize) -> FastTrainConfig {
+    FastTrainConfig {
+        style: dir.join("stripes.png"),
+        images: dir.join("pictures"),
+        arch: TransformArch {
+            width: 8,
+            residual_blocks: 1,
+        },
+        size: 32,
+        batch_size: 2,
+        steps,
+        sample_every,
+        learning_rate: 1e-2,
+        seed: 3,
+        ..Default::default()
+    }
+}
+
+/// The relative style loss of `picture` against the style as trained on
+/// (`stripes.png` at 32 pixels), on the built-in network at the training
+/// layers.
+fn style_distance(dir: &Path, picture: &RgbImage) -> f32 {
+    let style = casebook_style::data::load_picture(&dir.join("stripes.png"), 32).unwrap();
+    let device = Device::flex();
+    let net = FeatureNet::builtin(Default::default(), &device);
+    let layers: Vec<usize> = STYLE_LAYERS
+        .iter()
+        .map(|l| layer_index(l).unwrap())
+        .collect();
+    let target = StyleGrams::blend(vec![(
+        net.activations(picture_tensor(&style, &device), &layers),
+        1.0,
+    )]);
+    target
+        .loss(&net.activations(picture_tensor(picture, &device), &layers))
+        .into_scalar()
+}
+
+#[test]
+fn a_trained_network_draws_unseen_pictures_in_the_style_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(dir.path());
+    let run = RunDir::create(dir.path(), Some("fast"), "style-fast").unwrap();
+    let outcome = config(dir.path(), 80, 40).train(run, &Silent).unwrap();
+    let style = |from: usize, to: usize| {
+        outcome.history[from..to]
+            .iter()
+            .map(|r| r.get("style"))
+            .sum::<f64>()
+            / (to - from) as f64
+    };
+    assert!(
+        style(70, 80) < 0.5 * style(0, 10),
+        "style loss {} → {}: {:?}",
+        style(0, 10),
+        style(70, 80),
+        outcome
+            .history
+            .iter()
+            .map(|r| r.get("style"))
+            .collect::<Vec<_>>()
+    );
+
+    let model = FastStyle::load(&outcome.run.model_path()).unwrap();
+    assert_eq!(model.record["steps"], 80);
+    // A picture it never saw, at a size that is no multiple of 4.
+    let unseen = scene(11, 37, 29);
+    let drawn = model.apply(&unseen);
+    assert_eq!(drawn.dimensions(), (37, 29));
+    assert_eq!(drawn, model.apply(&unseen));
+    let (before, after) = (
+        style_distance(dir.path(), &unseen),
+        style_distance(dir.path(), &drawn),
+    );
+    assert!(after < 0.5 * before, "style distance {before} → {after}");
+
+    let report = std::fs::read_to_string(outcome.run.report_path()).unwrap();
+    assert!(report.contains("step 40") && report.contains("step 80") && report.contains("<svg"));
+}
+
+/// Asks the work to stop once it has asked `after` times.
+struct StopAfter {
+    after: usize,
+    asked: AtomicUsize,
+}
+
+impl Observer for StopAfter {
+    fn event(&self, _: Event<'_>) {}
+    fn should_stop(&self) -> bool {
+        self.asked.fetch_add(1, Ordering::SeqCst) >= self.after
+    }
+}
+
+#[test]
+fn a_stopped_run_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(dir.path());
+    let straight = config(dir.path(), 6, 2)
+        .train(
+            RunDir::create(dir.path(), Some("straight"), "style-fast").unwrap(),
+            &Silent,
+        )
+        .unwrap();
+
+    let stop = StopAfter {
+        after: 5,
+        asked: AtomicUsize::new(0),
+    };
+    let err = config(dir.path(), 6, 2)
+        .train(
+            RunDir::create(dir.path(), Some("stopped"), "style-fast").unwrap(),
+            &stop,
+        )
+        .unwrap_err();
+    let stopped = err.downcast_ref::<Stopped>().expect("a Stopped error");
+    assert!(stopped.kept.contains("step 4"), "{stopped}");
+    let resumed =
+        FastTrainConfig::resume(RunDir::open(&dir.path().join("stopped")).unwrap(), &Silent)
+            .unwrap();
+
+    let losses = |h: &[casebook_core::run::MetricsRecord]| {
+        h.iter()
+            .map(|r| (r.step, r.get("total")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(&straight.history), losses(&resumed.history));
+    let picture = scene(2, 32, 32);
+    let apply = |run: &RunDir| FastStyle::load(&run.model_path()).unwrap().apply(&picture);
+    assert_eq!(apply(&straight.run), apply(&resumed.run));
+}
+
+#[test]
+fn bad_training_input_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    write_data(dir.path());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let cases = [
+        (
+            FastTrainConfig {
+                images: empty,
+                ..config(dir.path(), 2, 1)
+            },
+            "no pictures to train on",
+        ),
+        (
+            FastTrainConfig {
+                style: dir.path().join("pictures/notes.txt"),
+                ..config(dir.path(), 2, 1)
+            },
+            "cannot read",
+        ),
+        (
+            FastTrainConfig {
+                size: 30,
+                ..config(dir.path(), 2, 1)
+            },
+            "multiple of 4",
+        ),
+    ];
+    for (i, (config, message)) in cases.into_iter().enumerate() {
+        let run = RunDir::create(dir.path(), Some(&format!("bad{i}")), "style-fast").unwrap();
+        let err = format!("{:#}", config.train(run, &Silent).unwrap_err());
+        assert!(err.contains(message), "{err}");
+        assert!(!dir.path().join(format!("bad{i}")).exists());
+    }
+}
