@@ -188,7 +188,7 @@ def train(args):
                          for f, g, s in zip(features[1:], grams, gram_scales))
         tv = total_variation(output)
         total = content + 30 * style_loss + tv
-        losses = [float(v) for v in (content, style_loss, tv, total)]
+        losses = [v.item() for v in (content, style_loss, tv, total)]
         total.backward()
         adam.step()
         times.append(time.perf_counter() - t)

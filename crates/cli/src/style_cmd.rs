@@ -1,18 +1,21 @@
 //! `casebook style ...`: neural style transfer.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
-use casebook_core::run::{RunDir, Training};
-use casebook_style::data::{load_picture, load_picture_as_is, save_picture};
+use casebook_core::run::{MetricsRecord, RunDir, Training};
+use casebook_style::data::{check_picture_path, load_picture, load_picture_as_is, save_picture};
 use casebook_style::infer::{check_memory, Init, Method, StyleInput, TransferConfig};
+use casebook_style::model::adain::AdaIn;
 use casebook_style::model::transform::{FastStyle, TransformArch};
 use casebook_style::model::{FeatureNet, Pool};
 use casebook_style::run::{run_transfer, TransferRecord};
-use casebook_style::train::FastTrainConfig;
+use casebook_style::train::adain::AdaInTrainConfig;
+use casebook_style::train::fast::FastTrainConfig;
+use casebook_style::train::Schedule;
 use casebook_vision::image_files;
 use clap::{Args, Subcommand};
 
@@ -35,6 +38,12 @@ pub enum StyleCommand {
     /// Draw pictures in the style of a network from `style train-fast`, one pass each, at any
     /// size.
     Apply(ApplyArgs),
+    /// Train a decoder that draws any picture in any style in one pass (AdaIN, Huang & Belongie,
+    /// 2017): the content's features get the style's per-channel mean and spread, and the decoder
+    /// learns to turn such features back into pictures, from folders of photos and of paintings.
+    TrainAdain(TrainAdainArgs),
+    /// Draw a picture in the style of another in one pass with a model from `style train-adain`.
+    ApplyAdain(ApplyAdainArgs),
 }
 
 #[derive(Args)]
@@ -110,15 +119,9 @@ pub struct TrainFastArgs {
     /// Side of the square training pictures (a multiple of 4).
     #[arg(long, default_value_t = FastTrainConfig::default().size)]
     size: u32,
-    /// Training steps (Adam updates).
-    #[arg(long, default_value_t = FastTrainConfig::default().steps)]
-    steps: usize,
     /// Pictures per step.
     #[arg(long, default_value_t = FastTrainConfig::default().batch_size)]
     batch_size: usize,
-    /// Steps between checkpoints, sample pictures in the report and saves of the model so far.
-    #[arg(long, default_value_t = FastTrainConfig::default().sample_every)]
-    sample_every: usize,
     /// Channels of the network at full resolution (Johnson et al. used 32; fewer is faster).
     #[arg(long, default_value_t = TransformArch::default().width)]
     width: usize,
@@ -134,9 +137,6 @@ pub struct TrainFastArgs {
     /// Weight of total variation.
     #[arg(long, default_value_t = FastTrainConfig::default().tv_weight)]
     tv_weight: f32,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = FastTrainConfig::default().learning_rate)]
-    lr: f64,
     /// Feature network for the losses: `builtin` or a VGG-19 file (see `style transfer --help`).
     #[arg(long, default_value = "builtin", value_name = "builtin|FILE")]
     features: String,
@@ -147,9 +147,88 @@ pub struct TrainFastArgs {
     #[arg(long, value_name = "RUN_DIR")]
     resume: Option<PathBuf>,
     #[command(flatten)]
-    seed: SeedArg,
+    schedule: ScheduleArgs,
     #[command(flatten)]
     run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct TrainAdainArgs {
+    /// Folder of content pictures (photos; sub-folders included).
+    #[arg(long, required_unless_present = "resume")]
+    images: Option<PathBuf>,
+    /// Folder of style pictures (paintings): the more varied, the more styles the decoder can draw.
+    #[arg(long, required_unless_present = "resume")]
+    styles: Option<PathBuf>,
+    /// Side of the square training pictures (a multiple of 8).
+    #[arg(long, default_value_t = AdaInTrainConfig::default().size)]
+    size: u32,
+    /// Content pictures per step (each with a style picture).
+    #[arg(long, default_value_t = AdaInTrainConfig::default().batch_size)]
+    batch_size: usize,
+    /// Weight of the style loss against the content loss.
+    #[arg(long, default_value_t = AdaInTrainConfig::default().style_weight)]
+    style_weight: f32,
+    /// Encoder: `builtin` or a VGG-19 file (see `style transfer --help`); kept in the model file.
+    #[arg(long, default_value = "builtin", value_name = "builtin|FILE")]
+    features: String,
+    /// Pooling between the encoder's blocks.
+    #[arg(long, value_parser = choice::<Pool>(), default_value = "avg")]
+    pool: Pool,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args)]
+pub struct ApplyAdainArgs {
+    /// The picture whose content is kept.
+    content: PathBuf,
+    /// The style picture.
+    style: PathBuf,
+    /// A model from `style train-adain` (its run folder's model.casebook).
+    #[arg(long)]
+    model: PathBuf,
+    /// Where to write the picture (.png or .jpg).
+    #[arg(long)]
+    out: PathBuf,
+    /// How much style: 0 gives the decoded content, 1 the full style.
+    #[arg(long, default_value_t = 1.0)]
+    alpha: f32,
+    /// Scale both pictures so their longer side is this many pixels first [default: as they are].
+    #[arg(long)]
+    size: Option<u32>,
+}
+
+/// How long a one-pass network trains and how often it is saved.
+#[derive(Args)]
+pub struct ScheduleArgs {
+    /// Training steps (Adam updates).
+    #[arg(long, default_value_t = FastTrainConfig::default().schedule.steps)]
+    steps: usize,
+    /// Steps between checkpoints, sample pictures in the report and saves of the model so far.
+    #[arg(long, default_value_t = FastTrainConfig::default().schedule.sample_every)]
+    sample_every: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = FastTrainConfig::default().schedule.learning_rate)]
+    lr: f64,
+    #[command(flatten)]
+    seed: SeedArg,
+}
+
+impl ScheduleArgs {
+    fn schedule(&self) -> Schedule {
+        Schedule {
+            steps: self.steps,
+            sample_every: self.sample_every,
+            learning_rate: self.lr,
+            seed: self.seed.seed,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -172,7 +251,85 @@ pub fn run(cmd: StyleCommand, observer: &dyn Observer) -> Result<()> {
         StyleCommand::Transfer(args) => transfer_cmd(args, observer),
         StyleCommand::TrainFast(args) => train_fast(args, observer),
         StyleCommand::Apply(args) => apply(args, observer),
+        StyleCommand::TrainAdain(args) => train_adain(args, observer),
+        StyleCommand::ApplyAdain(args) => apply_adain(args),
     }
+}
+
+fn train_adain(args: TrainAdainArgs, observer: &dyn Observer) -> Result<()> {
+    let outcome = match &args.resume {
+        Some(dir) => AdaInTrainConfig::resume(RunDir::open(dir)?, observer)?,
+        None => {
+            let config = AdaInTrainConfig {
+                images: args
+                    .images
+                    .clone()
+                    .expect("clap requires --images without --resume"),
+                styles: args
+                    .styles
+                    .clone()
+                    .expect("clap requires --styles without --resume"),
+                features: features_file(&args.features),
+                pool: args.pool,
+                size: args.size,
+                batch_size: args.batch_size,
+                style_weight: args.style_weight,
+                schedule: args.schedule.schedule(),
+            };
+            config.train(args.run.create("style-adain")?, observer)?
+        }
+    };
+    let next = format!(
+        "casebook style apply-adain CONTENT STYLE --out OUT.png --model {}",
+        outcome.run.model_path().display()
+    );
+    print_trained(&outcome.history, &outcome.run, &next);
+    Ok(())
+}
+
+fn apply_adain(args: ApplyAdainArgs) -> Result<()> {
+    ensure!(
+        (0.0..=1.0).contains(&args.alpha),
+        "--alpha must be between 0 and 1 (got {})",
+        args.alpha
+    );
+    check_picture_path(&args.out)?;
+    let model = AdaIn::load(&args.model)?;
+    let read = |path: &Path| match args.size {
+        Some(size) => load_picture(path, size),
+        None => load_picture_as_is(path),
+    };
+    let (content, style) = (read(&args.content)?, read(&args.style)?);
+    model.check_memory(&content)?;
+    model.check_memory(&style)?;
+    let started = Instant::now();
+    let drawn = model.apply(&content, &style, args.alpha);
+    let seconds = started.elapsed().as_secs_f64();
+    save_picture(&args.out, &drawn)?;
+    println!(
+        "wrote {} ({}×{}, alpha {}, {:.0} ms)",
+        args.out.display(),
+        drawn.width(),
+        drawn.height(),
+        args.alpha,
+        seconds * 1000.0
+    );
+    Ok(())
+}
+
+/// What a one-pass training run prints at its end.
+fn print_trained(history: &[MetricsRecord], run: &RunDir, next: &str) {
+    if let Some(last) = history.last() {
+        println!(
+            "trained {} steps: style loss {:.4}, content loss {:.4} at the last step",
+            last.step,
+            last.get("style"),
+            last.get("content")
+        );
+    }
+    println!("model:  {}", run.model_path().display());
+    println!("report: {}", run.report_path().display());
+    println!("next:   {next}");
 }
 
 fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
@@ -188,7 +345,7 @@ fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
                     .images
                     .clone()
                     .expect("clap requires --images without --resume"),
-                features: (args.features != "builtin").then(|| PathBuf::from(&args.features)),
+                features: features_file(&args.features),
                 pool: args.pool,
                 arch: TransformArch {
                     width: args.width,
@@ -196,31 +353,19 @@ fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
                 },
                 size: args.size,
                 batch_size: args.batch_size,
-                steps: args.steps,
-                sample_every: args.sample_every,
                 content_weight: args.content_weight,
                 style_weight: args.style_weight,
                 tv_weight: args.tv_weight,
-                learning_rate: args.lr,
-                seed: args.seed.seed,
+                schedule: args.schedule.schedule(),
             };
             config.train(args.run.create("style-fast")?, observer)?
         }
     };
-    if let Some(last) = outcome.history.last() {
-        println!(
-            "trained {} steps: style loss {:.4}, content loss {:.4} at the last step",
-            last.step,
-            last.get("style"),
-            last.get("content")
-        );
-    }
-    println!("model:  {}", outcome.run.model_path().display());
-    println!("report: {}", outcome.run.report_path().display());
-    println!(
-        "next:   casebook style apply {} PHOTO... --out OUT_DIR",
+    let next = format!(
+        "casebook style apply {} PHOTO... --out OUT_DIR",
         outcome.run.model_path().display()
     );
+    print_trained(&outcome.history, &outcome.run, &next);
     Ok(())
 }
 
@@ -324,11 +469,7 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
     // Fail on a bad output name before the work, not after it.
     casebook_style::data::check_picture_path(&args.out)?;
     let device = casebook_core::device::compute_device().autodiff();
-    let net = if args.features == "builtin" {
-        FeatureNet::builtin(args.pool, &device)
-    } else {
-        FeatureNet::from_file(PathBuf::from(&args.features).as_path(), args.pool, &device)?
-    };
+    let net = FeatureNet::load(features_file(&args.features).as_deref(), args.pool, &device)?;
     check_memory(&net, config.size)?;
     let content = load_picture(&args.content, config.size)?;
     let styles = args
@@ -399,4 +540,9 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
     );
     println!("report: {}", done.run.report_path().display());
     Ok(())
+}
+
+/// The file a `--features` value names; `None` for the built-in network.
+fn features_file(value: &str) -> Option<PathBuf> {
+    (value != "builtin").then(|| PathBuf::from(value))
 }

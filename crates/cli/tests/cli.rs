@@ -419,7 +419,7 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 24] = [
+    let subcommands: [&[&str]; 26] = [
         &["trigger", "make-voices"],
         &["trigger", "synth"],
         &["trigger", "train"],
@@ -443,6 +443,8 @@ fn help_explains_every_flag() {
         &["style", "transfer"],
         &["style", "train-fast"],
         &["style", "apply"],
+        &["style", "train-adain"],
+        &["style", "apply-adain"],
         &["demo"],
     ];
     for sub in subcommands {

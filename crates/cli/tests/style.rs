@@ -261,3 +261,113 @@ fn bad_fast_style_input_gives_one_error_line() {
     assert!(apply("missing.casebook").contains("cannot read model file missing.casebook"));
     assert!(!cwd.join("drawn").exists());
 }
+
+#[test]
+fn train_adain_then_apply_adain_draws_one_picture_in_any_style() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    write_pictures(&cwd.join("pics"));
+    std::fs::create_dir_all(cwd.join("styles")).unwrap();
+    let style = write_png(&cwd.join("styles/stripes.png"), 40, stripes);
+    let train = [
+        "style",
+        "train-adain",
+        "--images",
+        "pics",
+        "--styles",
+        "styles",
+        "--size",
+        "16",
+        "--batch-size",
+        "1",
+        "--steps",
+        "2",
+        "--sample-every",
+        "1",
+        "--run",
+        "adain",
+    ];
+    let out = ok(&train, cwd);
+    assert!(out.contains("trained 2 steps"), "{out}");
+    assert!(out.contains("next:   casebook style apply-adain CONTENT STYLE --out OUT.png --model runs/adain/model.casebook"), "{out}");
+    assert!(cwd.join("runs/adain/samples/step_000002.png").exists());
+
+    let style: &str = &style;
+    let apply = |extra: &[&'static str]| {
+        let mut args = vec![
+            "style",
+            "apply-adain",
+            "pics/p0.png",
+            style,
+            "--model",
+            "runs/adain/model.casebook",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let out = ok(&apply(&["--out", "a.png", "--alpha", "0.8"]), cwd);
+    assert!(out.starts_with("wrote a.png (40×40, alpha 0.8,"), "{out}");
+    ok(&apply(&["--out", "b.png", "--alpha", "0.8"]), cwd);
+    assert_eq!(
+        std::fs::read(cwd.join("a.png")).unwrap(),
+        std::fs::read(cwd.join("b.png")).unwrap()
+    );
+    assert!(ok(&apply(&["--out", "c.jpg", "--size", "24"]), cwd).contains("(24×24,"));
+
+    assert!(fails(&apply(&["--out", "d.png", "--alpha", "1.5"]), cwd)
+        .contains("--alpha must be between 0 and 1"));
+    assert!(fails(&apply(&["--out", "d.gif"]), cwd).contains("name it .png or .jpg"));
+    assert!(!cwd.join("d.png").exists());
+    assert!(fails(
+        &[
+            "style",
+            "train-adain",
+            "--images",
+            "pics",
+            "--styles",
+            "styles",
+            "--size",
+            "20"
+        ],
+        cwd
+    )
+    .contains("--size must be a multiple of 8"));
+    // A fast-style model is not an AdaIN model.
+    ok(
+        &[
+            "style",
+            "train-fast",
+            style,
+            "--images",
+            "pics",
+            "--size",
+            "16",
+            "--steps",
+            "1",
+            "--width",
+            "2",
+            "--residual-blocks",
+            "0",
+            "--run",
+            "fast",
+        ],
+        cwd,
+    );
+    let err = fails(
+        &[
+            "style",
+            "apply-adain",
+            "pics/p0.png",
+            style,
+            "--model",
+            "runs/fast/model.casebook",
+            "--out",
+            "e.png",
+        ],
+        cwd,
+    );
+    assert!(
+        err.contains("is a 'style-fast' model, but this command needs a 'style-adain' model"),
+        "{err}"
+    );
+}

@@ -290,9 +290,10 @@ pub fn transfer(
         })
         .collect();
     let net = FeatureNet {
-        vgg: net.vgg.clone().no_grad(),
+        vgg: net.vgg.clone(),
         source: net.source.clone(),
-    };
+    }
+    .frozen();
     let targets = Targets::new(&net, &content, &styles, &device)?;
     let start = match config.init {
         Init::Content => picture_tensor(&content, &device),

@@ -2,6 +2,8 @@
 //! never saw, a stopped run resumes exactly, and applying is deterministic
 //! at any size.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -13,46 +15,11 @@ use casebook_style::loss::StyleGrams;
 use casebook_style::model::layer_index;
 use casebook_style::model::transform::{FastStyle, TransformArch};
 use casebook_style::model::FeatureNet;
-use casebook_style::train::{FastTrainConfig, STYLE_LAYERS};
+use casebook_style::train::fast::{FastTrainConfig, STYLE_LAYERS};
+use casebook_style::train::Schedule;
 use casebook_vision::picture::picture_tensor;
-use image::{Rgb, RgbImage};
-
-/// Smooth scenes: a vertical gradient in a colour of its own with a bright
-/// disc somewhere.
-fn scene(i: u32, w: u32, h: u32) -> RgbImage {
-    let (cx, cy) = ((7 + 13 * i) % w, (5 + 11 * i) % h);
-    RgbImage::from_fn(w, h, |x, y| {
-        let (dx, dy) = (x as i32 - cx as i32, y as i32 - cy as i32);
-        if dx * dx + dy * dy < (w * h / 30) as i32 {
-            Rgb([250, 240, 200])
-        } else {
-            let v = (255 * y / h) as u8;
-            Rgb([v / 2 + (i * 20) as u8, 100 + (i * 10) as u8, 255 - v])
-        }
-    })
-}
-
-/// Diagonal stripes in two colours: a strong, simple style.
-fn stripes(size: u32) -> RgbImage {
-    RgbImage::from_fn(size, size, |x, y| {
-        if (x + y) / 3 % 2 == 0 {
-            Rgb([230, 200, 40])
-        } else {
-            Rgb([20, 40, 160])
-        }
-    })
-}
-
-fn write_data(dir: &Path) {
-    std::fs::create_dir_all(dir.join("pictures")).unwrap();
-    for i in 0..8 {
-        scene(i, 48, 40)
-            .save(dir.join(format!("pictures/scene_{i}.png")))
-            .unwrap();
-    }
-    std::fs::write(dir.join("pictures/notes.txt"), "not a picture").unwrap();
-    stripes(48).save(dir.join("stripes.png")).unwrap();
-}
+use common::{scene, write_data};
+use image::RgbImage;
 
 fn config(dir: &Path, steps: usize, sample_every: usize) -> FastTrainConfig {
     FastTrainConfig {
@@ -64,10 +31,12 @@ fn config(dir: &Path, steps: usize, sample_every: usize) -> FastTrainConfig {
         },
         size: 32,
         batch_size: 2,
-        steps,
-        sample_every,
-        learning_rate: 1e-2,
-        seed: 3,
+        schedule: Schedule {
+            steps,
+            sample_every,
+            learning_rate: 1e-2,
+            seed: 3,
+        },
         ..Default::default()
     }
 }

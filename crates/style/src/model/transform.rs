@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{InstanceNorm, InstanceNormConfig, PaddingConfig2d};
@@ -203,24 +203,9 @@ pub struct FastStyle {
 }
 
 impl FastStyle {
-    /// Refuses a picture whose pass would not fit in the memory that is
-    /// free: about four full-resolution activations of `width` channels are
-    /// alive at once (measured peak RSS agrees within a factor of ~1.5).
+    /// Refuses a picture whose pass would not fit in the memory that is free.
     pub fn check_memory(&self, picture: &RgbImage) -> Result<()> {
-        let pixels = picture.width() as u64 * picture.height() as u64;
-        let needed = 4 * 4 * self.arch.width.max(3) as u64 * pixels;
-        if let Some(available) = casebook_core::device::available_memory() {
-            if needed >= available {
-                bail!(
-                    "{}×{} needs about {:.1} GB and {:.1} GB is free; pass a smaller --size",
-                    picture.width(),
-                    picture.height(),
-                    needed as f64 / 1e9,
-                    available as f64 / 1e9
-                );
-            }
-        }
-        Ok(())
+        super::check_pass_memory(picture, self.arch.width)
     }
 
     /// `picture` in the model's style, at its own size. Sides are padded

@@ -80,7 +80,7 @@ pub struct Vgg {
 
 impl Vgg {
     /// Zero weights with `widths` channels per block (to be loaded).
-    fn zeros(widths: [usize; 5], pool: Pool, device: &Device) -> Self {
+    pub(crate) fn zeros(widths: [usize; 5], pool: Pool, device: &Device) -> Self {
         let features = conv_shapes(widths)
             .into_iter()
             .map(|(c_in, c_out)| {
@@ -102,6 +102,13 @@ impl Vgg {
             he_normal(conv, &mut rng);
         }
         vgg
+    }
+
+    /// The network up to (and with) its first `layers` convolutions: an
+    /// encoder needs no deeper weights.
+    pub fn truncated(mut self, layers: usize) -> Self {
+        self.features.truncate(layers);
+        self
     }
 
     /// Channels of each convolution's output.

@@ -1,0 +1,307 @@
+//! Arbitrary style in one pass: adaptive instance normalisation (Huang &
+//! Belongie, 2017). A fixed encoder (a feature network up to conv4_1) maps
+//! the content and the style picture to features; AdaIN gives the content's
+//! features the style's per-channel mean and standard deviation; a trained
+//! decoder (the encoder mirrored, nearest-neighbour upsampling in place of
+//! pooling) turns them back into a picture. One network serves every style.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::tensor::activation::relu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::{Device, Tensor};
+use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
+use casebook_core::model_file::{ModelFile, SavedModel};
+use casebook_vision::layers::{he_normal, reflect_pad};
+use casebook_vision::picture::{picture_tensor, tensor_pictures};
+use image::RgbImage;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::vgg::Vgg;
+use super::{layer_index, FeatureNet, Pool, Source};
+
+/// The task of AdaIN model files.
+pub const TASK: &str = "style-adain";
+const ENCODER: &str = "encoder";
+const DECODER: &str = "decoder";
+/// Where the encoder ends (Huang & Belongie: relu4_1).
+pub const ENCODER_LAYER: &str = "conv4_1";
+/// The style layers of the training loss (relu1_1 … relu4_1).
+pub const STYLE_LAYERS: [&str; 4] = ["conv1_1", "conv2_1", "conv3_1", "conv4_1"];
+/// Sides must be multiples of this (three poolings, three upsamplings);
+/// [`AdaIn::apply`] pads to it.
+pub const SIDE_MULTIPLE: usize = 8;
+/// Keeps standard deviations of flat channels away from zero.
+const EPSILON: f64 = 1e-5;
+
+/// Per-picture, per-channel mean and standard deviation of `[b, c, h, w]`,
+/// each `[b, c, 1, 1]`.
+pub fn mean_std(features: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let [b, c, h, w] = features.dims();
+    let flat = features.reshape([b, c, h * w]);
+    let mean = flat.clone().mean_dim(2);
+    let variance = (flat - mean.clone()).powi_scalar(2).mean_dim(2);
+    (
+        mean.reshape([b, c, 1, 1]),
+        (variance + EPSILON).sqrt().reshape([b, c, 1, 1]),
+    )
+}
+
+/// The content's features with the style's channel statistics.
+pub fn adain(content: Tensor<4>, style: Tensor<4>) -> Tensor<4> {
+    let (c_mean, c_std) = mean_std(content.clone());
+    let (s_mean, s_std) = mean_std(style);
+    (content - c_mean) / c_std * s_std + s_mean
+}
+
+/// The encoder's block widths (blocks 1–4) and pooling: what rebuilds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdaInArch {
+    pub widths: [usize; 4],
+    pub pool: Pool,
+}
+
+impl AdaInArch {
+    fn check(&self) -> Result<()> {
+        if !self.widths.iter().all(|w| (1..=1024).contains(w)) {
+            bail!("encoder widths must be 1–1024 (got {:?})", self.widths);
+        }
+        Ok(())
+    }
+}
+
+/// A 3×3 convolution with reflection padding.
+#[derive(Module, Debug)]
+struct DecoderConv {
+    conv: Conv2d,
+}
+
+impl DecoderConv {
+    fn new(channels: [usize; 2], device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new(channels, [3, 3])
+                .with_padding(PaddingConfig2d::Valid)
+                .init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.conv.forward(reflect_pad(x, 1))
+    }
+}
+
+/// The encoder mirrored: per block its convolutions in reverse, an
+/// upsampling where the encoder pooled.
+#[derive(Module, Debug)]
+pub struct Decoder {
+    /// Block 4 back to block 3's width, then blocks 3, 2, 1; each inner
+    /// vector runs at one resolution and is followed by an upsampling,
+    /// except the last.
+    blocks: Vec<Vec<DecoderConv>>,
+}
+
+impl Decoder {
+    /// He-normal random weights drawn from `seed`.
+    pub fn new(arch: &AdaInArch, seed: u64, device: &Device) -> Self {
+        let [w1, w2, w3, w4] = arch.widths;
+        let conv = |c_in, c_out| DecoderConv::new([c_in, c_out], device);
+        let mut decoder = Self {
+            blocks: vec![
+                vec![conv(w4, w3)],
+                vec![conv(w3, w3), conv(w3, w3), conv(w3, w3), conv(w3, w2)],
+                vec![conv(w2, w2), conv(w2, w1)],
+                vec![conv(w1, w1), conv(w1, 3)],
+            ],
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for layer in decoder.blocks.iter_mut().flatten() {
+            he_normal(&mut layer.conv, &mut rng);
+        }
+        decoder
+    }
+
+    /// Pictures from features at conv4_1: values meant for [0, 1], not
+    /// squashed into it (a sigmoid here saturates and stops training);
+    /// [`tensor_pictures`] clamps them.
+    pub fn forward(&self, features: Tensor<4>) -> Tensor<4> {
+        let mut x = features;
+        let last = self.blocks.len() - 1;
+        for (i, block) in self.blocks.iter().enumerate() {
+            for (j, layer) in block.iter().enumerate() {
+                x = layer.forward(x);
+                if !(i == last && j == block.len() - 1) {
+                    x = relu(x);
+                }
+            }
+            if i < last {
+                x = interpolate(
+                    x,
+                    InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]),
+                );
+            }
+        }
+        x
+    }
+}
+
+/// A trained AdaIN model: the fixed encoder and the decoder.
+#[derive(Debug)]
+pub struct AdaIn {
+    pub arch: AdaInArch,
+    pub encoder: FeatureNet,
+    pub decoder: Decoder,
+    /// The training record stored in the model file.
+    pub record: serde_json::Value,
+}
+
+impl AdaIn {
+    /// The encoder of a feature network: its layers up to [`ENCODER_LAYER`].
+    pub fn encoder_of(net: FeatureNet) -> Result<(FeatureNet, AdaInArch)> {
+        let depth = layer_index(ENCODER_LAYER)? + 1;
+        let widths = net.vgg.widths();
+        // conv1_1, conv2_1, conv3_1, conv4_1 open the four blocks.
+        let block_width = |name| Ok::<_, anyhow::Error>(widths[layer_index(name)?]);
+        let arch = AdaInArch {
+            widths: [
+                block_width("conv1_1")?,
+                block_width("conv2_1")?,
+                block_width("conv3_1")?,
+                block_width("conv4_1")?,
+            ],
+            pool: net.vgg.pool(),
+        };
+        Ok((
+            FeatureNet {
+                vgg: net.vgg.truncated(depth),
+                source: net.source,
+            },
+            arch,
+        ))
+    }
+
+    /// Refuses a picture whose pass would not fit in the memory that is free.
+    pub fn check_memory(&self, picture: &RgbImage) -> Result<()> {
+        super::check_pass_memory(picture, self.arch.widths[0])
+    }
+
+    /// Encoder features at conv4_1.
+    pub fn encode(&self, pictures: Tensor<4>) -> Tensor<4> {
+        let layer = layer_index(ENCODER_LAYER).expect("the encoder layer is a VGG layer");
+        self.encoder.activations(pictures, &[layer]).remove(0)
+    }
+
+    /// `content` drawn in the style of `style` (both at their own sizes);
+    /// `alpha` in [0, 1] trades content features (0) for stylised ones (1).
+    pub fn apply(&self, content: &RgbImage, style: &RgbImage, alpha: f32) -> RgbImage {
+        let device = self
+            .decoder
+            .devices()
+            .into_iter()
+            .next()
+            .expect("a decoder has weights");
+        let (w, h) = (content.width() as usize, content.height() as usize);
+        let c = self.encode(padded(content, &device));
+        let s = self.encode(padded(style, &device));
+        let t = adain(c.clone(), s) * alpha as f64 + c * (1.0 - alpha as f64);
+        let y = self.decoder.forward(t).slice([0..1, 0..3, 0..h, 0..w]);
+        tensor_pictures(y).remove(0)
+    }
+}
+
+/// A picture as a tensor, its sides padded (edge values) to a multiple of
+/// [`SIDE_MULTIPLE`].
+fn padded(picture: &RgbImage, device: &Device) -> Tensor<4> {
+    let extra = |side: u32| (SIDE_MULTIPLE - side as usize % SIDE_MULTIPLE) % SIDE_MULTIPLE;
+    let (right, bottom) = (extra(picture.width()), extra(picture.height()));
+    let x = picture_tensor(picture, device);
+    if right > 0 || bottom > 0 {
+        x.pad((0, right, 0, bottom), PadMode::Edge)
+    } else {
+        x
+    }
+}
+
+impl SavedModel for AdaIn {
+    const TASK: &'static str = TASK;
+
+    fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
+        Ok(ModelFile::new(
+            TASK,
+            Vec::new(),
+            &serde_json::json!({ "encoder": self.encoder.source }),
+            &self.arch,
+            training,
+        )?
+        .with_section(ENCODER, module_to_bytes(&self.encoder.vgg)?)
+        .with_section(DECODER, module_to_bytes(&self.decoder)?))
+    }
+
+    fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
+        let arch: AdaInArch = file.architecture(path)?;
+        arch.check()
+            .map_err(|e| anyhow::anyhow!("{}'s architecture is damaged: {e}", path.display()))?;
+        let source: Source = file
+            .meta
+            .preprocessing
+            .get("encoder")
+            .and_then(|s| Source::deserialize(s).ok())
+            .unwrap_or(Source::Builtin);
+        let device = casebook_core::device::compute_device();
+        let [w1, w2, w3, w4] = arch.widths;
+        let depth = layer_index(ENCODER_LAYER)? + 1;
+        let vgg = Vgg::zeros([w1, w2, w3, w4, w4], arch.pool, &device).truncated(depth);
+        let vgg = module_from_bytes(vgg, file.section(ENCODER, path)?)?;
+        let decoder = module_from_bytes(
+            Decoder::new(&arch, 0, &device),
+            file.section(DECODER, path)?,
+        )?;
+        Ok(Self {
+            arch,
+            encoder: FeatureNet { vgg, source },
+            decoder,
+            record: file.meta.training.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+    use casebook_core::tensor::values;
+
+    #[test]
+    fn adain_gives_the_content_the_style_statistics() {
+        let device = Device::flex();
+        // Channel 0 of the content: 1, 2, 3, 4 (mean 2.5, std √1.25).
+        let content = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 2.0, 2.0], [1, 2, 2, 2]),
+            &device,
+        );
+        let style = Tensor::<4>::from_data(
+            TensorData::new(
+                vec![10.0, 10.0, 14.0, 14.0, -1.0, 1.0, -1.0, 1.0],
+                [1, 2, 2, 2],
+            ),
+            &device,
+        );
+        let out = adain(content, style.clone());
+        let (mean, std) = mean_std(out.clone());
+        let (want_mean, want_std) = mean_std(style);
+        for (a, b) in values(mean).iter().zip(values(want_mean)) {
+            assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+        }
+        for (a, b) in values(std).iter().zip(values(want_std)) {
+            assert!((a - b).abs() < 1e-2, "{a} vs {b}");
+        }
+        // The order within a channel is the content's: 1 < 2 < 3 < 4.
+        let v = values(out);
+        assert!(v[0] < v[1] && v[1] < v[2] && v[2] < v[3], "{v:?}");
+    }
+}
