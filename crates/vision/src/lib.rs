@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod colour;
+pub mod conv;
 pub mod folder;
 pub mod layers;
 pub mod picture;

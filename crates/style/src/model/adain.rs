@@ -17,6 +17,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::model_file::{ModelFile, SavedModel};
+use casebook_vision::conv::conv2d_forward;
 use casebook_vision::layers::{he_normal, reflect_pad};
 use casebook_vision::picture::{picture_tensor, tensor_pictures};
 use image::RgbImage;
@@ -92,7 +93,7 @@ impl DecoderConv {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.conv.forward(reflect_pad(x, 1))
+        conv2d_forward(&self.conv, reflect_pad(x, 1))
     }
 }
 

@@ -24,6 +24,7 @@ use burn::tensor::{Device, Tensor};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::config::{require, InvalidConfig};
 use casebook_core::model_file::{ModelFile, SavedModel};
+use casebook_vision::conv::conv2d_forward;
 use casebook_vision::layers::{he_normal, reflect_pad};
 use casebook_vision::picture::{picture_tensor, tensor_pictures};
 use image::RgbImage;
@@ -99,7 +100,7 @@ impl ConvLayer {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(reflect_pad(x, self.pad));
+        let x = conv2d_forward(&self.conv, reflect_pad(x, self.pad));
         match &self.norm {
             Some(norm) => norm.forward(x),
             None => x,

@@ -13,6 +13,7 @@ use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore};
 use casebook_core::choice::Choice;
+use casebook_vision::conv::conv2d_forward;
 use casebook_vision::layers::he_normal;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -155,7 +156,7 @@ impl Vgg {
         let mut layer = 0;
         'blocks: for convs in BLOCKS {
             for _ in 0..convs {
-                x = relu(self.features[layer].forward(x));
+                x = relu(conv2d_forward(&self.features[layer], x));
                 for (slot, &w) in found.iter_mut().zip(wanted) {
                     if w == layer {
                         *slot = Some(x.clone());
