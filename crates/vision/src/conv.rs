@@ -77,18 +77,24 @@ pub fn conv2d(
     }
     let device = input.device();
     let shape = Shape::new(input.dims(), weight.dims(), &options);
-    let f32s = |t: TensorData| t.convert::<f32>().try_into_vec::<f32>().expect("f32 values");
-    let bias = bias.map(|b| f32s(b.into_data()));
+    // Read in place: the input can be tens of megabytes.
+    let input = input.into_data();
+    let weight = weight.into_data().convert::<f32>();
+    let bias = bias.map(|b| b.into_data().convert::<f32>());
     let out = direct_conv(
-        &f32s(input.into_data()),
-        &f32s(weight.into_data()),
-        bias.as_deref(),
+        values(&input),
+        values(&weight),
+        bias.as_ref().map(values),
         &shape,
     );
     Tensor::from_data(
         TensorData::new(out, [shape.batch, shape.c_out, shape.h_out, shape.w_out]),
         &device,
     )
+}
+
+fn values(data: &TensorData) -> &[f32] {
+    data.as_slice::<f32>().expect("f32 values")
 }
 
 /// Sizes of one convolution, with the padded input's.

@@ -16,6 +16,7 @@ use anyhow::{bail, Result};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
+use casebook_vision::conv::conv2d_forward;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,7 @@ impl DetectorNet {
         for layer in &self.features {
             x = relu(layer.forward(x));
         }
-        self.scores.forward(x)
+        conv2d_forward(&self.scores, x)
     }
 }
 

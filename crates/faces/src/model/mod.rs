@@ -10,6 +10,7 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
 use burn::tensor::{Device, Tensor, TensorData};
+use casebook_vision::conv::conv2d_forward;
 
 use crate::dlib::dnn::Layer;
 
@@ -55,7 +56,7 @@ impl ConvAffine {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.affine.forward(self.conv.forward(x))
+        self.affine.forward(conv2d_forward(&self.conv, x))
     }
 }
 
