@@ -143,9 +143,10 @@ fn a_stopped_run_resumes_exactly() {
         FastTrainConfig::resume(RunDir::open(&dir.path().join("stopped")).unwrap(), &Silent)
             .unwrap();
 
+    // Losses are f32 computations; the checkpoint keeps them as JSON numbers.
     let losses = |h: &[casebook_core::run::MetricsRecord]| {
         h.iter()
-            .map(|r| (r.step, r.get("total")))
+            .map(|r| (r.step, r.get("total") as f32))
             .collect::<Vec<_>>()
     };
     assert_eq!(losses(&straight.history), losses(&resumed.history));

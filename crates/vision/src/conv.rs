@@ -1,5 +1,6 @@
-//! 2-D convolution for inference on the CPU: a direct kernel that burn's
-//! flex backend lacks.
+//! 2-D convolution on the CPU: a direct kernel that burn's flex backend
+//! lacks, registered as a backend extension (`direct_conv2d`) with its own
+//! backward pass for autodiff.
 //!
 //! Flex convolves by im2col + GEMM. That is fine for wide layers, but
 //! where a layer has few output channels the GEMM has a handful of rows and
@@ -12,12 +13,23 @@
 //! loaded input vector feeds 4 multiply-adds and nothing is copied but a
 //! padded input.
 //!
-//! It serves plain (non-autodiff) flex tensors with `groups == 1`, any
-//! stride, padding and dilation; everything else (training, GPU backends,
-//! grouped convolutions) goes to burn's own `conv2d`, so results never
-//! depend on which path ran beyond float rounding (tested against burn).
+//! Backward: the input's gradient of a stride-1, undilated convolution is
+//! itself such a convolution (of the padded output gradient with the
+//! weights flipped and their channels swapped), so it runs on the same
+//! kernel; other strides and the weights' and bias's gradients use burn's
+//! own backward operations. Grouped convolutions and GPU backends use
+//! burn's `conv2d` throughout. Results agree with burn's to float rounding
+//! (tested forward and backward).
 
-use burn::backend::DispatchDevice;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata,
+};
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::ops::ConvOptions;
@@ -62,35 +74,151 @@ fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
 }
 
 /// burn's `conv2d` (input `[b, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`),
-/// by the direct kernel for plain flex f32 tensors without groups.
+/// by the direct kernel for flex f32 tensors (plain or autodiff) without
+/// groups.
 pub fn conv2d(
     input: Tensor<4>,
     weight: Tensor<4>,
     bias: Option<Tensor<1>>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let direct = matches!(input.device().as_dispatch(), DispatchDevice::Flex(_))
-        && options.groups == 1
-        && input.dtype() == DType::F32;
-    if !direct {
+    let on_flex = matches!(
+        input.device().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    );
+    if !on_flex || options.groups != 1 || input.dtype() != DType::F32 {
         return burn::tensor::module::conv2d(input, weight, bias, options);
     }
-    let device = input.device();
-    let shape = Shape::new(input.dims(), weight.dims(), &options);
-    // Read in place: the input can be tens of megabytes.
-    let input = input.into_data();
-    let weight = weight.into_data().convert::<f32>();
-    let bias = bias.map(|b| b.into_data().convert::<f32>());
-    let out = direct_conv(
-        values(&input),
-        values(&weight),
-        bias.as_ref().map(values),
-        &shape,
+    let c_out = weight.dims()[0];
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([c_out], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as DirectConvBackend>::direct_conv2d(
+        input.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        options,
+    ))
+}
+
+#[backend_extension(Flex, Autodiff)]
+pub trait DirectConvBackend: Backend {
+    /// `conv2d(input, weight, bias, options)` for `groups == 1`.
+    fn direct_conv2d(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self>;
+}
+
+impl DirectConvBackend for Flex {
+    fn direct_conv2d(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let shape = Shape::new(dims4(&input), dims4(&weight), &options);
+        // Read in place: the input can be tens of megabytes.
+        let [input, weight, bias] = [input, weight, bias].map(|t| t.into_data().convert::<f32>());
+        let out = direct_conv(values(&input), values(&weight), Some(values(&bias)), &shape);
+        FloatTensor::<Flex>::from_data(TensorData::new(
+            out,
+            [shape.batch, shape.c_out, shape.h_out, shape.w_out],
+        ))
+    }
+}
+
+fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
+    t.shape().dims()
+}
+
+#[derive(Debug)]
+struct DirectConvBackward;
+
+impl Backward<Flex, 3> for DirectConvBackward {
+    /// The input, weight and bias, and the options.
+    type State = (
+        FloatTensor<Flex>,
+        FloatTensor<Flex>,
+        FloatTensor<Flex>,
+        ConvOptions<2>,
     );
-    Tensor::from_data(
-        TensorData::new(out, [shape.batch, shape.c_out, shape.h_out, shape.w_out]),
-        &device,
-    )
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_input, node_weight, node_bias] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (input, weight, bias, options) = ops.state;
+        if let Some(node) = node_input {
+            let g = input_gradient(input.clone(), weight.clone(), grad.clone(), &options);
+            grads.register::<Flex>(node.id, g);
+        }
+        if let Some(node) = node_weight {
+            let g = Flex::conv2d_weight_backward(input.clone(), weight, grad.clone(), options);
+            grads.register::<Flex>(node.id, g);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<Flex>(node.id, Flex::conv2d_bias_backward(input, bias, grad));
+        }
+    }
+}
+
+/// The gradient with respect to the input. For stride 1 without dilation
+/// (and padding below the kernel size) it is the output gradient, padded by
+/// `k − 1 − padding`, convolved with the weights flipped in space and with
+/// input and output channels swapped: the direct kernel again.
+fn input_gradient(
+    input: FloatTensor<Flex>,
+    weight: FloatTensor<Flex>,
+    grad: FloatTensor<Flex>,
+    options: &ConvOptions<2>,
+) -> FloatTensor<Flex> {
+    let [_, _, kh, kw] = dims4(&weight);
+    let (begin, end) = (options.padding_begin(), options.padding_end());
+    let direct = options.stride == [1, 1]
+        && options.dilation == [1, 1]
+        && begin[0] < kh
+        && end[0] < kh
+        && begin[1] < kw
+        && end[1] < kw;
+    if !direct {
+        return Flex::conv2d_x_backward(input, weight, grad, options.clone());
+    }
+    let flipped = Flex::float_swap_dims(Flex::float_flip(weight, &[2, 3]), 0, 1);
+    let c_in = flipped.shape().dims::<4>()[0];
+    let zeros = FloatTensor::<Flex>::from_data(TensorData::new(vec![0f32; c_in], [c_in]));
+    let padding = [
+        (kh - 1 - begin[0], kh - 1 - end[0]),
+        (kw - 1 - begin[1], kw - 1 - end[1]),
+    ];
+    let transposed = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
+    Flex::direct_conv2d(grad, flipped, zeros, transposed)
+}
+
+impl<C: CheckpointStrategy> DirectConvBackend for Autodiff<Flex, C> {
+    fn direct_conv2d(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let (input, input_node) = input.into_parts();
+        let (weight, weight_node) = weight.into_parts();
+        let (bias, bias_node) = bias.into_parts();
+        let out = Flex::direct_conv2d(input.clone(), weight.clone(), bias.clone(), options.clone());
+        match DirectConvBackward
+            .prepare::<C>([input_node, weight_node, bias_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((input, weight, bias, options), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
 }
 
 fn values(data: &TensorData) -> &[f32] {
@@ -126,12 +254,8 @@ impl Shape {
         let [batch, c_in, h, w] = input;
         let [c_out, c_in_w, kh, kw] = weight;
         assert_eq!(c_in, c_in_w, "input and weight channels differ");
-        let [(top, bottom), (left, right)] = [0, 1].map(|i| {
-            (
-                options.padding_begin()[i],
-                options.padding_end()[i],
-            )
-        });
+        let [(top, bottom), (left, right)] =
+            [0, 1].map(|i| (options.padding_begin()[i], options.padding_end()[i]));
         let (stride, dilation) = (options.stride, options.dilation);
         let h_padded = h + top + bottom;
         let w_padded = w + left + right;
@@ -258,7 +382,8 @@ fn direct_conv(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -
                 for c in 0..CHANNELS.min(s.c_out - group * CHANNELS) {
                     let co = group * CHANNELS + c;
                     let base = ((b * s.c_out + co) * s.h_out + y) * s.w_out;
-                    let sums = row[c * (s.w_blocks / PIXELS)..][..s.w_blocks / PIXELS].as_flattened();
+                    let sums =
+                        row[c * (s.w_blocks / PIXELS)..][..s.w_blocks / PIXELS].as_flattened();
                     for (x, &value) in sums[..s.w_out].iter().enumerate() {
                         // SAFETY: `base + x` is inside `out` (its length is
                         // batch·c_out·h_out·w_out) and only this task writes
@@ -329,7 +454,10 @@ unsafe fn output_row_fma(
                     [_mm256_set1_ps(start[c]); 2]
                 } else {
                     let sums = &row[c * blocks + block];
-                    [_mm256_loadu_ps(sums.as_ptr()), _mm256_loadu_ps(sums.as_ptr().add(8))]
+                    [
+                        _mm256_loadu_ps(sums.as_ptr()),
+                        _mm256_loadu_ps(sums.as_ptr().add(8)),
+                    ]
                 };
             }
             for ci in channels.clone() {
@@ -444,35 +572,105 @@ mod tests {
         let device = Device::flex();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for case in 0..60 {
-            let k = [1, 2, 3, 5, 9][rng.gen_range(0..5)];
-            let kw = if rng.gen_bool(0.2) { k.max(2) - 1 } else { k };
-            let stride = [rng.gen_range(1..=3), rng.gen_range(1..=3)];
-            let dilation = [rng.gen_range(1..=2), rng.gen_range(1..=2)];
-            let padding = [(rng.gen_range(0..=4), rng.gen_range(0..=4)), (rng.gen_range(0..=4), rng.gen_range(0..=4))];
-            let (c_in, c_out) = (rng.gen_range(1..=9), rng.gen_range(1..=11));
-            let batch = rng.gen_range(1..=3);
-            let h = dilation[0] * (k - 1) + 1 + rng.gen_range(0..20);
-            let w = dilation[1] * (kw - 1) + 1 + rng.gen_range(0..40);
-            let x: Tensor<4> = Tensor::random([batch, c_in, h, w], Distribution::Normal(0.0, 1.0), &device);
-            let weight: Tensor<4> =
-                Tensor::random([c_out, c_in, k, kw], Distribution::Normal(0.0, 1.0), &device);
-            let bias = rng
-                .gen_bool(0.5)
-                .then(|| Tensor::<1>::random([c_out], Distribution::Normal(0.0, 1.0), &device));
-            let options = ConvOptions::new_with_padding(stride, padding, dilation, 1);
-            let what = format!(
-                "case {case}: {batch}×{c_in}×{h}×{w} by {c_out}×{k}×{kw}, stride {stride:?}, dilation {dilation:?}, padding {padding:?}"
-            );
+            let (x, weight, bias, options, what) = random_case(&mut rng, &device);
             close(
                 conv2d(x.clone(), weight.clone(), bias.clone(), options.clone()),
                 burn::tensor::module::conv2d(x, weight, bias, options),
-                &what,
+                &format!("case {case}: {what}"),
+            );
+        }
+    }
+
+    /// Random convolution settings: kernels 1–9 (sometimes not square),
+    /// strides 1–3, dilations 1–2, uneven paddings, odd channel counts.
+    fn random_case(
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> (
+        Tensor<4>,
+        Tensor<4>,
+        Option<Tensor<1>>,
+        ConvOptions<2>,
+        String,
+    ) {
+        let k = [1, 2, 3, 5, 9][rng.gen_range(0..5)];
+        let kw = if rng.gen_bool(0.2) { k.max(2) - 1 } else { k };
+        let stride = [rng.gen_range(1..=3), rng.gen_range(1..=3)];
+        let stride = if rng.gen_bool(0.5) { [1, 1] } else { stride };
+        let dilation = if rng.gen_bool(0.7) {
+            [1, 1]
+        } else {
+            [rng.gen_range(1..=2), rng.gen_range(1..=2)]
+        };
+        let padding = [
+            (rng.gen_range(0..=4), rng.gen_range(0..=4)),
+            (rng.gen_range(0..=4), rng.gen_range(0..=4)),
+        ];
+        let (c_in, c_out) = (rng.gen_range(1..=9), rng.gen_range(1..=11));
+        let batch = rng.gen_range(1..=3);
+        let h = dilation[0] * (k - 1) + 1 + rng.gen_range(0..20);
+        let w = dilation[1] * (kw - 1) + 1 + rng.gen_range(0..40);
+        let normal = Distribution::Normal(0.0, 1.0);
+        let x = Tensor::random([batch, c_in, h, w], normal, device);
+        let weight = Tensor::random([c_out, c_in, k, kw], normal, device);
+        let bias = rng
+            .gen_bool(0.5)
+            .then(|| Tensor::<1>::random([c_out], normal, device));
+        let options = ConvOptions::new_with_padding(stride, padding, dilation, 1);
+        let what = format!(
+            "{batch}×{c_in}×{h}×{w} by {c_out}×{k}×{kw}, stride {stride:?}, dilation {dilation:?}, padding {padding:?}"
+        );
+        (x, weight, bias, options, what)
+    }
+
+    #[test]
+    fn gradients_agree_with_burns_autodiff_on_random_shapes() {
+        let device = Device::flex().autodiff();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for case in 0..40 {
+            let (x, weight, bias, options, what) = random_case(&mut rng, &device);
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &device));
+            let (x, weight, bias) = (x.require_grad(), weight.require_grad(), bias.require_grad());
+            // A loss that weighs every output differently.
+            let probe = |y: Tensor<4>| {
+                let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
+                (y * r.clone(), r)
+            };
+            let (ours, r) = probe(conv2d(
+                x.clone(),
+                weight.clone(),
+                Some(bias.clone()),
+                options.clone(),
+            ));
+            let burns = burn::tensor::module::conv2d(
+                x.clone(),
+                weight.clone(),
+                Some(bias.clone()),
+                options.clone(),
+            ) * r;
+            let (g_ours, g_burn) = (ours.sum().backward(), burns.sum().backward());
+            let what = format!("case {case}: {what}");
+            close(
+                x.grad(&g_ours).unwrap(),
+                x.grad(&g_burn).unwrap(),
+                &format!("{what}: input"),
+            );
+            close(
+                weight.grad(&g_ours).unwrap(),
+                weight.grad(&g_burn).unwrap(),
+                &format!("{what}: weight"),
+            );
+            let (b_ours, b_burn) = (bias.grad(&g_ours).unwrap(), bias.grad(&g_burn).unwrap());
+            close(
+                b_ours.reshape([1, 1, 1, -1]),
+                b_burn.reshape([1, 1, 1, -1]),
+                &format!("{what}: bias"),
             );
         }
     }
 
     #[test]
-    fn grouped_and_autodiff_convolutions_go_to_burn() {
+    fn grouped_convolutions_go_to_burn() {
         let device = Device::flex().autodiff();
         let x: Tensor<4> =
             Tensor::random([1, 4, 6, 6], Distribution::Default, &device).require_grad();
@@ -480,6 +678,10 @@ mod tests {
         let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 2);
         let y = conv2d(x.clone(), weight.clone(), None, options.clone());
         assert!(x.grad(&y.clone().sum().backward()).is_some());
-        close(y, burn::tensor::module::conv2d(x, weight, None, options), "grouped");
+        close(
+            y,
+            burn::tensor::module::conv2d(x, weight, None, options),
+            "grouped",
+        );
     }
 }

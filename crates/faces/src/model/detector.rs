@@ -16,8 +16,8 @@ use anyhow::{bail, Result};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
-use casebook_vision::conv::conv2d_forward;
 use burn::tensor::{Device, Tensor, TensorData};
+use casebook_vision::conv::conv2d_forward;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
