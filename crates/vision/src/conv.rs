@@ -16,10 +16,11 @@
 //! Backward: the input's gradient of a stride-1, undilated convolution is
 //! itself such a convolution (of the padded output gradient with the
 //! weights flipped and their channels swapped), so it runs on the same
-//! kernel; other strides and the weights' and bias's gradients use burn's
-//! own backward operations. Grouped convolutions and GPU backends use
-//! burn's `conv2d` throughout. Results agree with burn's to float rounding
-//! (tested forward and backward).
+//! kernel; other strides use burn's. The weights' gradient has its own
+//! kernel on the same padded input (each output-gradient vector feeds up
+//! to 8 taps' sums); the bias's is burn's. Grouped convolutions and GPU
+//! backends use burn's `conv2d` throughout. Results agree with burn's to
+//! float rounding (tested forward and backward).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -158,8 +159,13 @@ impl Backward<Flex, 3> for DirectConvBackward {
             grads.register::<Flex>(node.id, g);
         }
         if let Some(node) = node_weight {
-            let g = Flex::conv2d_weight_backward(input.clone(), weight, grad.clone(), options);
-            grads.register::<Flex>(node.id, g);
+            let s = Shape::new(dims4(&input), dims4(&weight), &options);
+            let [x, g] = [input.clone(), grad.clone()].map(|t| t.into_data().convert::<f32>());
+            let dw = weight_gradient(values(&x), values(&g), &s);
+            grads.register::<Flex>(
+                node.id,
+                FloatTensor::<Flex>::from_data(TensorData::new(dw, [s.c_out, s.c_in, s.kh, s.kw])),
+            );
         }
         if let Some(node) = node_bias {
             grads.register::<Flex>(node.id, Flex::conv2d_bias_backward(input, bias, grad));
@@ -395,6 +401,107 @@ fn direct_conv(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -
         });
     }
     out
+}
+
+/// Taps of one kernel row summed together: their sums stay in registers
+/// while each loaded output-gradient vector feeds all of them.
+const TAPS_AT_ONCE: usize = 8;
+/// Lanes of one AVX vector.
+const LANES: usize = 8;
+
+/// The weights' gradient `[c_out, c_in, kh, kw]`: for each output channel,
+/// input channel and tap, the sum over pictures and output pixels of the
+/// output gradient times the input that tap saw. One task per (output
+/// channel, input channel); inside, up to 8 taps of a kernel row share
+/// every loaded vector of the output gradient.
+fn weight_gradient(input: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
+    assert_eq!(input.len(), s.batch * s.c_in * s.h * s.w, "input size");
+    assert_eq!(grad.len(), s.batch * s.c_out * s.h_out * s.w_out, "gradient size");
+    let taps = s.kh * s.kw;
+    let picture = s.c_in * s.h * s.w;
+    let phased: Vec<Vec<f32>> = (0..s.batch)
+        .map(|b| phases(&input[b * picture..][..picture], s))
+        .collect();
+    // Gradient rows padded with zeros to whole register blocks, so the
+    // columns past the output add nothing.
+    let mut rows = vec![0f32; s.batch * s.c_out * s.h_out * s.w_blocks];
+    rows.par_chunks_mut(s.w_blocks)
+        .zip(grad.par_chunks(s.w_out))
+        .for_each(|(row, g)| row[..s.w_out].copy_from_slice(g));
+    let fma = has_fma();
+    let mut out = vec![0f32; s.c_out * s.c_in * taps];
+    out.par_chunks_mut(taps).enumerate().for_each(|(i, dw)| {
+        let (co, ci) = (i / s.c_in, i % s.c_in);
+        for (b, phased) in phased.iter().enumerate() {
+            let grad = &rows[(b * s.c_out + co) * s.h_out * s.w_blocks..][..s.h_out * s.w_blocks];
+            if fma {
+                // SAFETY: the CPU has AVX2 and FMA (checked by `has_fma`).
+                unsafe { add_weight_gradient_fma(phased, grad, ci, s, dw) }
+            } else {
+                add_weight_gradient(phased, grad, ci, s, dw, |a, b, c| a * b + c);
+            }
+        }
+    });
+    out
+}
+
+/// [`add_weight_gradient`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_weight_gradient_fma(phased: &[f32], grad: &[f32], ci: usize, s: &Shape, dw: &mut [f32]) {
+    add_weight_gradient(phased, grad, ci, s, dw, f32::mul_add);
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn add_weight_gradient_fma(phased: &[f32], grad: &[f32], ci: usize, s: &Shape, dw: &mut [f32]) {
+    add_weight_gradient(phased, grad, ci, s, dw, |a, b, c| a * b + c);
+}
+
+/// Adds one picture's share of `dw` (the kh × kw taps from input channel
+/// `ci` to one output channel, whose padded gradient rows are `grad`).
+/// `fma(a, b, c)` is `a·b + c`, fused where the caller is compiled for it.
+#[inline(always)]
+fn add_weight_gradient(
+    phased: &[f32],
+    grad: &[f32],
+    ci: usize,
+    s: &Shape,
+    dw: &mut [f32],
+    fma: impl Fn(f32, f32, f32) -> f32,
+) {
+    let plane = s.h_padded * s.phase_row;
+    let (sx, dx) = (s.stride[1], s.dilation[1]);
+    for ky in 0..s.kh {
+        for first in (0..s.kw).step_by(TAPS_AT_ONCE) {
+            let taps = first..(first + TAPS_AT_ONCE).min(s.kw);
+            let starts: Vec<usize> = taps
+                .clone()
+                .map(|kx| ((kx * dx) % sx * s.c_in + ci) * plane + (kx * dx) / sx)
+                .collect();
+            let mut sums = [[0f32; LANES]; TAPS_AT_ONCE];
+            for y in 0..s.h_out {
+                let iy = y * s.stride[0] + ky * s.dilation[0];
+                let g_row = &grad[y * s.w_blocks..][..s.w_blocks];
+                for (x0, g) in g_row.chunks_exact(LANES).enumerate() {
+                    let g: &[f32; LANES] = g.try_into().expect("a vector");
+                    for (sum, start) in sums.iter_mut().zip(&starts) {
+                        let at = start + iy * s.phase_row + x0 * LANES;
+                        let v: &[f32; LANES] =
+                            phased[at..at + LANES].try_into().expect("a vector");
+                        for lane in 0..LANES {
+                            sum[lane] = fma(g[lane], v[lane], sum[lane]);
+                        }
+                    }
+                }
+            }
+            for (kx, sum) in taps.zip(sums) {
+                dw[ky * s.kw + kx] += sum.iter().sum::<f32>();
+            }
+        }
+    }
 }
 
 fn has_fma() -> bool {
