@@ -83,13 +83,8 @@ pub struct TransferArgs {
     /// Step size [default: 0.02 for adam (pixels are 0..1), 1 for lbfgs].
     #[arg(long)]
     lr: Option<f64>,
-    /// Feature network: `builtin` (random weights, nothing to download) or a VGG-19 file you
-    /// have, PyTorch .pth with torchvision's keys (features.0.weight …) or safetensors.
-    #[arg(long, default_value = "builtin", value_name = "builtin|FILE")]
-    features: String,
-    /// Pooling between the network's blocks.
-    #[arg(long, value_parser = choice::<Pool>(), default_value = "avg")]
-    pool: Pool,
+    #[command(flatten)]
+    features: FeaturesArgs,
     /// Keep the content's colours: the result's luminance with the content's chroma (YCbCr),
     /// applied after the transfer.
     #[arg(long)]
@@ -137,19 +132,11 @@ pub struct TrainFastArgs {
     /// Weight of total variation.
     #[arg(long, default_value_t = FastTrainConfig::default().tv_weight)]
     tv_weight: f32,
-    /// Feature network for the losses: `builtin` or a VGG-19 file (see `style transfer --help`).
-    #[arg(long, default_value = "builtin", value_name = "builtin|FILE")]
-    features: String,
-    /// Pooling between the feature network's blocks.
-    #[arg(long, value_parser = choice::<Pool>(), default_value = "avg")]
-    pool: Pool,
-    /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, value_name = "RUN_DIR")]
-    resume: Option<PathBuf>,
+    /// The loss network.
     #[command(flatten)]
-    schedule: ScheduleArgs,
+    features: FeaturesArgs,
     #[command(flatten)]
-    run: RunArgs,
+    training: TrainingArgs,
 }
 
 #[derive(Args)]
@@ -169,19 +156,11 @@ pub struct TrainAdainArgs {
     /// Weight of the style loss against the content loss.
     #[arg(long, default_value_t = AdaInTrainConfig::default().style_weight)]
     style_weight: f32,
-    /// Encoder: `builtin` or a VGG-19 file (see `style transfer --help`); kept in the model file.
-    #[arg(long, default_value = "builtin", value_name = "builtin|FILE")]
-    features: String,
-    /// Pooling between the encoder's blocks.
-    #[arg(long, value_parser = choice::<Pool>(), default_value = "avg")]
-    pool: Pool,
-    /// Continue the run in this folder from its last checkpoint.
-    #[arg(long, value_name = "RUN_DIR")]
-    resume: Option<PathBuf>,
+    /// The encoder (kept in the model file).
     #[command(flatten)]
-    schedule: ScheduleArgs,
+    features: FeaturesArgs,
     #[command(flatten)]
-    run: RunArgs,
+    training: TrainingArgs,
 }
 
 #[derive(Args)]
@@ -204,9 +183,28 @@ pub struct ApplyAdainArgs {
     size: Option<u32>,
 }
 
-/// How long a one-pass network trains and how often it is saved.
+/// The feature network: what content and style are measured with.
 #[derive(Args)]
-pub struct ScheduleArgs {
+pub struct FeaturesArgs {
+    /// Feature network: `builtin` (random weights, nothing to download) or a VGG-19 file you
+    /// have, PyTorch .pth with torchvision's keys (features.0.weight …) or safetensors.
+    #[arg(long, default_value = "builtin", value_name = "builtin|FILE")]
+    features: String,
+    /// Pooling between the network's blocks.
+    #[arg(long, value_parser = choice::<Pool>(), default_value = "avg")]
+    pool: Pool,
+}
+
+impl FeaturesArgs {
+    /// The file `--features` names; `None` for the built-in network.
+    fn file(&self) -> Option<PathBuf> {
+        (self.features != "builtin").then(|| PathBuf::from(&self.features))
+    }
+}
+
+/// How long a one-pass network trains, how often it is saved, and where.
+#[derive(Args)]
+pub struct TrainingArgs {
     /// Training steps (Adam updates).
     #[arg(long, default_value_t = FastTrainConfig::default().schedule.steps)]
     steps: usize,
@@ -218,9 +216,14 @@ pub struct ScheduleArgs {
     lr: f64,
     #[command(flatten)]
     seed: SeedArg,
+    /// Continue the run in this folder from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
-impl ScheduleArgs {
+impl TrainingArgs {
     fn schedule(&self) -> Schedule {
         Schedule {
             steps: self.steps,
@@ -257,7 +260,7 @@ pub fn run(cmd: StyleCommand, observer: &dyn Observer) -> Result<()> {
 }
 
 fn train_adain(args: TrainAdainArgs, observer: &dyn Observer) -> Result<()> {
-    let outcome = match &args.resume {
+    let outcome = match &args.training.resume {
         Some(dir) => AdaInTrainConfig::resume(RunDir::open(dir)?, observer)?,
         None => {
             let config = AdaInTrainConfig {
@@ -269,14 +272,14 @@ fn train_adain(args: TrainAdainArgs, observer: &dyn Observer) -> Result<()> {
                     .styles
                     .clone()
                     .expect("clap requires --styles without --resume"),
-                features: features_file(&args.features),
-                pool: args.pool,
+                features: args.features.file(),
+                pool: args.features.pool,
                 size: args.size,
                 batch_size: args.batch_size,
                 style_weight: args.style_weight,
-                schedule: args.schedule.schedule(),
+                schedule: args.training.schedule(),
             };
-            config.train(args.run.create("style-adain")?, observer)?
+            config.train(args.training.run.create("style-adain")?, observer)?
         }
     };
     let next = format!(
@@ -333,7 +336,7 @@ fn print_trained(history: &[MetricsRecord], run: &RunDir, next: &str) {
 }
 
 fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
-    let outcome = match &args.resume {
+    let outcome = match &args.training.resume {
         Some(dir) => FastTrainConfig::resume(RunDir::open(dir)?, observer)?,
         None => {
             let config = FastTrainConfig {
@@ -345,8 +348,8 @@ fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
                     .images
                     .clone()
                     .expect("clap requires --images without --resume"),
-                features: features_file(&args.features),
-                pool: args.pool,
+                features: args.features.file(),
+                pool: args.features.pool,
                 arch: TransformArch {
                     width: args.width,
                     residual_blocks: args.residual_blocks,
@@ -356,9 +359,9 @@ fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
                 content_weight: args.content_weight,
                 style_weight: args.style_weight,
                 tv_weight: args.tv_weight,
-                schedule: args.schedule.schedule(),
+                schedule: args.training.schedule(),
             };
-            config.train(args.run.create("style-fast")?, observer)?
+            config.train(args.training.run.create("style-fast")?, observer)?
         }
     };
     let next = format!(
@@ -469,7 +472,7 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
     // Fail on a bad output name before the work, not after it.
     casebook_style::data::check_picture_path(&args.out)?;
     let device = casebook_core::device::compute_device().autodiff();
-    let net = FeatureNet::load(features_file(&args.features).as_deref(), args.pool, &device)?;
+    let net = FeatureNet::load(args.features.file().as_deref(), args.features.pool, &device)?;
     check_memory(&net, config.size)?;
     let content = load_picture(&args.content, config.size)?;
     let styles = args
@@ -493,7 +496,7 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
             .zip(blend)
             .collect(),
         features: net.source.clone(),
-        pool: args.pool,
+        pool: args.features.pool,
         frame_every: args.every,
     };
     let started = Instant::now();
@@ -540,9 +543,4 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
     );
     println!("report: {}", done.run.report_path().display());
     Ok(())
-}
-
-/// The file a `--features` value names; `None` for the built-in network.
-fn features_file(value: &str) -> Option<PathBuf> {
-    (value != "builtin").then(|| PathBuf::from(value))
 }

@@ -24,6 +24,15 @@ pub fn require(ok: bool, field: &str, problem: impl Into<String>) -> Result<(), 
     }
 }
 
+/// Fails unless `value` is a finite number of at least zero (a weight).
+pub fn require_non_negative(value: f64, field: &str) -> Result<(), InvalidConfig> {
+    require(
+        value >= 0.0 && value.is_finite(),
+        field,
+        format!("must be a number ≥ 0 (got {value})"),
+    )
+}
+
 /// Fails unless `value` is a finite number above zero.
 pub fn require_positive(value: f64, field: &str) -> Result<(), InvalidConfig> {
     require(

@@ -57,6 +57,32 @@ impl Observer for Silent {
     fn event(&self, _: Event<'_>) {}
 }
 
+/// An observer that ignores events and asks to stop once it has been
+/// asked `after` times: a stop at a known point, for tests of stopping and
+/// resuming.
+#[derive(Debug, Default)]
+pub struct StopAfter {
+    after: usize,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl StopAfter {
+    pub fn new(after: usize) -> Self {
+        Self {
+            after,
+            asked: Default::default(),
+        }
+    }
+}
+
+impl Observer for StopAfter {
+    fn event(&self, _: Event<'_>) {}
+
+    fn should_stop(&self) -> bool {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= self.after
+    }
+}
+
 impl dyn Observer + '_ {
     pub fn note(&self, text: &str) {
         self.event(Event::Note(text));

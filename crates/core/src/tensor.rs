@@ -1,6 +1,7 @@
 //! Tensor values as plain vectors, whatever float type the backend computes in.
 
-use burn::tensor::Tensor;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
 
 /// The tensor's values in row-major order as `f32` (converted from the
 /// backend's float type, so an f16 or f64 backend reads the same values).
@@ -8,6 +9,15 @@ pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor
         .try_into_vec_as::<f32>()
         .expect("a float tensor reads back as f32")
+}
+
+/// The device a module's weights live on.
+pub fn device_of<M: Module>(module: &M) -> Device {
+    module
+        .devices()
+        .into_iter()
+        .next()
+        .expect("a module with weights")
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams, LBFGSConfig, LineSearchFn};
 use burn::tensor::{Device, Tensor, TensorData};
 use casebook_core::choice::Choice;
-use casebook_core::config::{require, require_positive, InvalidConfig};
+use casebook_core::config::{require, require_non_negative, require_positive, InvalidConfig};
 use casebook_core::observe::Observer;
-use casebook_core::tensor::values;
+use casebook_core::tensor::{device_of, values};
 use casebook_vision::picture::{picture_tensor, tensor_pictures};
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
@@ -121,17 +121,9 @@ impl TransferConfig {
         )?;
         require(self.iterations >= 1, "iterations", "must be at least 1")?;
         require_positive(self.learning_rate, "learning_rate")?;
-        for (field, weight) in [
-            ("content_weight", self.content_weight),
-            ("style_weight", self.style_weight),
-            ("tv_weight", self.tv_weight),
-        ] {
-            require(
-                weight >= 0.0 && weight.is_finite(),
-                field,
-                format!("must be a number ≥ 0 (got {weight})"),
-            )?;
-        }
+        require_non_negative(self.content_weight as f64, "content_weight")?;
+        require_non_negative(self.style_weight as f64, "style_weight")?;
+        require_non_negative(self.tv_weight as f64, "tv_weight")?;
         Ok(())
     }
 }
@@ -280,7 +272,7 @@ pub fn transfer(
         "style weights must be ≥ 0 and not all 0"
     );
     check_memory(net, config.size)?;
-    let device = net_device(net);
+    let device = device_of(&net.vgg);
     let content = resize_longer_side(content, config.size);
     let styles: Vec<StyleInput> = styles
         .iter()
@@ -402,14 +394,6 @@ pub fn transfer(
         history,
         stopped_after,
     })
-}
-
-fn net_device(net: &FeatureNet) -> Device {
-    net.vgg
-        .devices()
-        .into_iter()
-        .next()
-        .expect("a feature network has weights")
 }
 
 #[cfg(test)]

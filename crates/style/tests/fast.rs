@@ -5,11 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::Device;
 use casebook_core::model_file::SavedModel;
-use casebook_core::observe::{Event, Observer, Silent, Stopped};
+use casebook_core::observe::{Silent, StopAfter, Stopped};
 use casebook_core::run::{RunDir, Training};
 use casebook_style::loss::StyleGrams;
 use casebook_style::model::layer_index;
@@ -103,19 +102,6 @@ fn a_trained_network_draws_unseen_pictures_in_the_style_deterministically() {
     assert!(report.contains("step 40") && report.contains("step 80") && report.contains("<svg"));
 }
 
-/// Asks the work to stop once it has asked `after` times.
-struct StopAfter {
-    after: usize,
-    asked: AtomicUsize,
-}
-
-impl Observer for StopAfter {
-    fn event(&self, _: Event<'_>) {}
-    fn should_stop(&self) -> bool {
-        self.asked.fetch_add(1, Ordering::SeqCst) >= self.after
-    }
-}
-
 #[test]
 fn a_stopped_run_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,10 +113,7 @@ fn a_stopped_run_resumes_exactly() {
         )
         .unwrap();
 
-    let stop = StopAfter {
-        after: 5,
-        asked: AtomicUsize::new(0),
-    };
+    let stop = StopAfter::new(5);
     let err = config(dir.path(), 6, 2)
         .train(
             RunDir::create(dir.path(), Some("stopped"), "style-fast").unwrap(),

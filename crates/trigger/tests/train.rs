@@ -2,10 +2,8 @@
 //! folder holds a usable model and report. (Kill and `--resume` is tested
 //! through the CLI in `crates/cli/tests/trigger.rs`.)
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use casebook_core::model_file::SavedModel;
-use casebook_core::observe::{Event, Observer, Silent, Stopped};
+use casebook_core::observe::{Silent, StopAfter, Stopped};
 use casebook_core::run::{RunDir, Training};
 use casebook_trigger::infer::TriggerModel;
 use casebook_trigger::model::Preset;
@@ -47,19 +45,6 @@ fn loss_falls_and_the_run_folder_is_complete() {
     assert!(report.contains("DET curve") && report.contains("<svg"));
 }
 
-/// Asks the work to stop once it has asked `after` times.
-struct StopAfter {
-    after: usize,
-    asked: AtomicUsize,
-}
-
-impl Observer for StopAfter {
-    fn event(&self, _: Event<'_>) {}
-    fn should_stop(&self) -> bool {
-        self.asked.fetch_add(1, Ordering::SeqCst) >= self.after
-    }
-}
-
 #[test]
 fn a_stopped_run_keeps_its_checkpoint_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,10 +55,7 @@ fn a_stopped_run_keeps_its_checkpoint_and_resumes() {
         val_clips: 4,
         ..config(0)
     };
-    let stop = StopAfter {
-        after: 7,
-        asked: AtomicUsize::new(0),
-    };
+    let stop = StopAfter::new(7);
     let err = config.train(run, &stop).unwrap_err();
     let stopped = err.downcast_ref::<Stopped>().expect("a Stopped error");
     assert!(stopped.kept.contains("step 5"), "{stopped}");

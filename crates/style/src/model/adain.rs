@@ -13,19 +13,20 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
 use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::model_file::{ModelFile, SavedModel};
+use casebook_core::tensor::device_of;
 use casebook_vision::conv::conv2d_forward;
 use casebook_vision::layers::{he_normal, reflect_pad};
-use casebook_vision::picture::{picture_tensor, tensor_pictures};
+use casebook_vision::picture::tensor_pictures;
 use image::RgbImage;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::vgg::Vgg;
-use super::{layer_index, FeatureNet, Pool, Source};
+use super::{layer_index, padded_picture, FeatureNet, Pool, Source};
 
 /// The task of AdaIN model files.
 pub const TASK: &str = "style-adain";
@@ -200,31 +201,13 @@ impl AdaIn {
     /// `content` drawn in the style of `style` (both at their own sizes);
     /// `alpha` in [0, 1] trades content features (0) for stylised ones (1).
     pub fn apply(&self, content: &RgbImage, style: &RgbImage, alpha: f32) -> RgbImage {
-        let device = self
-            .decoder
-            .devices()
-            .into_iter()
-            .next()
-            .expect("a decoder has weights");
+        let device = device_of(&self.decoder);
         let (w, h) = (content.width() as usize, content.height() as usize);
-        let c = self.encode(padded(content, &device));
-        let s = self.encode(padded(style, &device));
+        let c = self.encode(padded_picture(content, SIDE_MULTIPLE, &device));
+        let s = self.encode(padded_picture(style, SIDE_MULTIPLE, &device));
         let t = adain(c.clone(), s) * alpha as f64 + c * (1.0 - alpha as f64);
         let y = self.decoder.forward(t).slice([0..1, 0..3, 0..h, 0..w]);
         tensor_pictures(y).remove(0)
-    }
-}
-
-/// A picture as a tensor, its sides padded (edge values) to a multiple of
-/// [`SIDE_MULTIPLE`].
-fn padded(picture: &RgbImage, device: &Device) -> Tensor<4> {
-    let extra = |side: u32| (SIDE_MULTIPLE - side as usize % SIDE_MULTIPLE) % SIDE_MULTIPLE;
-    let (right, bottom) = (extra(picture.width()), extra(picture.height()));
-    let x = picture_tensor(picture, device);
-    if right > 0 || bottom > 0 {
-        x.pad((0, right, 0, bottom), PadMode::Edge)
-    } else {
-        x
     }
 }
 

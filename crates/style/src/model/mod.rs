@@ -97,6 +97,21 @@ impl FeatureNet {
     }
 }
 
+/// A picture as a `[1, 3, h, w]` tensor, its sides padded with their edge
+/// values to a multiple of `multiple` (what a network that halves and
+/// doubles its resolution needs to give the size back); crop the result
+/// to the picture's size.
+pub fn padded_picture(picture: &image::RgbImage, multiple: usize, device: &Device) -> Tensor<4> {
+    let extra = |side: u32| (multiple - side as usize % multiple) % multiple;
+    let (right, bottom) = (extra(picture.width()), extra(picture.height()));
+    let x = casebook_vision::picture::picture_tensor(picture, device);
+    if right > 0 || bottom > 0 {
+        x.pad((0, right, 0, bottom), burn::tensor::ops::PadMode::Edge)
+    } else {
+        x
+    }
+}
+
 /// Refuses a picture whose pass through a one-pass network (fast style,
 /// AdaIN) would not fit in the memory that is free: about four activations
 /// of `channels` at full resolution are alive at once (measured peak RSS

@@ -19,14 +19,15 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{InstanceNorm, InstanceNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::config::{require, InvalidConfig};
 use casebook_core::model_file::{ModelFile, SavedModel};
+use casebook_core::tensor::device_of;
 use casebook_vision::conv::conv2d_forward;
 use casebook_vision::layers::{he_normal, reflect_pad};
-use casebook_vision::picture::{picture_tensor, tensor_pictures};
+use casebook_vision::picture::tensor_pictures;
 use image::RgbImage;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -212,20 +213,8 @@ impl FastStyle {
     /// `picture` in the model's style, at its own size. Sides are padded
     /// (by reflection) to a multiple of [`SIDE_MULTIPLE`] and cropped back.
     pub fn apply(&self, picture: &RgbImage) -> RgbImage {
-        let device = self
-            .net
-            .devices()
-            .into_iter()
-            .next()
-            .expect("a transform network has weights");
         let (w, h) = (picture.width() as usize, picture.height() as usize);
-        let extra = |side: usize| (SIDE_MULTIPLE - side % SIDE_MULTIPLE) % SIDE_MULTIPLE;
-        let (right, bottom) = (extra(w), extra(h));
-        let mut x = picture_tensor(picture, &device);
-        if right > 0 || bottom > 0 {
-            // Edge padding works at any side (reflection needs a longer one).
-            x = x.pad((0, right, 0, bottom), PadMode::Edge);
-        }
+        let x = super::padded_picture(picture, SIDE_MULTIPLE, &device_of(&self.net));
         let y = self.net.forward(x).slice([0..1, 0..3, 0..h, 0..w]);
         tensor_pictures(y).remove(0)
     }

@@ -13,7 +13,7 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use casebook_core::config::require;
+use casebook_core::config::{require, require_non_negative};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::report::Report;
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     draw_squares, report_training, samples, save_samples, train_steps, training_files, LoopState,
-    Schedule,
+    Schedule, TrainOutcome,
 };
 use crate::data::MIN_SIDE;
 use crate::loss::{mean_square, mean_squared_error, relative_content_loss};
@@ -71,14 +71,8 @@ impl Default for AdaInTrainConfig {
     }
 }
 
-#[derive(Debug)]
-pub struct AdaInTrainOutcome {
-    pub history: Vec<MetricsRecord>,
-    pub run: RunDir,
-}
-
 impl Training for AdaInTrainConfig {
-    type Outcome = AdaInTrainOutcome;
+    type Outcome = TrainOutcome;
 
     fn validate(&self) -> Result<()> {
         require(
@@ -90,16 +84,12 @@ impl Training for AdaInTrainConfig {
             ),
         )?;
         require(self.batch_size >= 1, "batch_size", "must be at least 1")?;
-        require(
-            self.style_weight >= 0.0 && self.style_weight.is_finite(),
-            "style_weight",
-            format!("must be a number ≥ 0 (got {})", self.style_weight),
-        )?;
+        require_non_negative(self.style_weight as f64, "style_weight")?;
         self.schedule.validate()?;
         Ok(())
     }
 
-    fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<AdaInTrainOutcome> {
+    fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
         fit(self, run, observer)
     }
 }
@@ -121,11 +111,7 @@ fn statistics_loss(features: &[Tensor<4>], style: &[(Tensor<4>, Tensor<4>)]) -> 
         / layers
 }
 
-fn fit(
-    config: &AdaInTrainConfig,
-    run: RunDir,
-    observer: &dyn Observer,
-) -> Result<AdaInTrainOutcome> {
+fn fit(config: &AdaInTrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
     let contents = training_files(&config.images, observer)?;
     let styles = training_files(&config.styles, observer)?;
     let sample_contents = samples(&contents, config.size)?;
@@ -190,7 +176,7 @@ fn fit(
         },
     )?;
     write_report(config, &run, &state, &sample_contents, &sample_styles)?;
-    Ok(AdaInTrainOutcome {
+    Ok(TrainOutcome {
         history: state.history,
         run,
     })

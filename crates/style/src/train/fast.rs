@@ -12,7 +12,7 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use casebook_core::config::require;
+use casebook_core::config::{require, require_non_negative};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::report::Report;
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     draw_squares, report_training, samples, save_samples, train_steps, training_files, LoopState,
-    Schedule,
+    Schedule, TrainOutcome,
 };
 use crate::data::{load_picture, MIN_SIDE};
 use crate::loss::{relative_content_loss, total_variation, StyleGrams};
@@ -79,14 +79,8 @@ impl Default for FastTrainConfig {
     }
 }
 
-#[derive(Debug)]
-pub struct FastTrainOutcome {
-    pub history: Vec<MetricsRecord>,
-    pub run: RunDir,
-}
-
 impl Training for FastTrainConfig {
-    type Outcome = FastTrainOutcome;
+    type Outcome = TrainOutcome;
 
     fn validate(&self) -> Result<()> {
         self.arch.check()?;
@@ -100,21 +94,13 @@ impl Training for FastTrainConfig {
         )?;
         require(self.batch_size >= 1, "batch_size", "must be at least 1")?;
         self.schedule.validate()?;
-        for (field, weight) in [
-            ("content_weight", self.content_weight),
-            ("style_weight", self.style_weight),
-            ("tv_weight", self.tv_weight),
-        ] {
-            require(
-                weight >= 0.0 && weight.is_finite(),
-                field,
-                format!("must be a number ≥ 0 (got {weight})"),
-            )?;
-        }
+        require_non_negative(self.content_weight as f64, "content_weight")?;
+        require_non_negative(self.style_weight as f64, "style_weight")?;
+        require_non_negative(self.tv_weight as f64, "tv_weight")?;
         Ok(())
     }
 
-    fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<FastTrainOutcome> {
+    fn fit(&self, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
         fit(self, run, observer)
     }
 }
@@ -164,7 +150,7 @@ impl Perceptual {
     }
 }
 
-fn fit(config: &FastTrainConfig, run: RunDir, observer: &dyn Observer) -> Result<FastTrainOutcome> {
+fn fit(config: &FastTrainConfig, run: RunDir, observer: &dyn Observer) -> Result<TrainOutcome> {
     let style = load_picture(&config.style, config.size)?;
     let files = training_files(&config.images, observer)?;
     let samples = samples(&files, config.size)?;
@@ -208,7 +194,7 @@ fn fit(config: &FastTrainConfig, run: RunDir, observer: &dyn Observer) -> Result
         },
     )?;
     write_report(config, &run, &state, &style, &samples)?;
-    Ok(FastTrainOutcome {
+    Ok(TrainOutcome {
         history: state.history,
         run,
     })

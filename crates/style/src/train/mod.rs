@@ -57,6 +57,13 @@ impl Schedule {
     }
 }
 
+/// A finished training run: the losses of every step and its folder.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    pub history: Vec<MetricsRecord>,
+    pub run: RunDir,
+}
+
 /// What a run has done so far (saved with each checkpoint).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoopState {
