@@ -1,32 +1,41 @@
-//! 2-D convolution on the CPU: a direct kernel that burn's flex backend
-//! lacks, registered as a backend extension (`direct_conv2d`) with its own
-//! backward pass for autodiff.
+//! 2-D convolution on the CPU: kernels that burn's flex backend lacks,
+//! registered as a backend extension (`cpu_conv2d`) with its own backward
+//! pass for autodiff, and a rule that picks, per layer shape and pass, the
+//! fastest of these kernels and burn's own.
 //!
 //! Flex convolves by im2col + GEMM. That is fine for wide layers, but
-//! where a layer has few output channels the GEMM has a handful of rows and
-//! the im2col buffer (input channels × kernel taps × pixels) dominates: a
-//! 9×9 convolution from 8 channels to 3 at 512×512 (the last layer of a
+//! where a layer has few channels the GEMM has a handful of rows and the
+//! im2col buffer (input channels × kernel taps × pixels) dominates: a 9×9
+//! convolution from 8 channels to 3 at 512×512 (the last layer of a
 //! fast-style network) runs at ~2.5 GMAC/s, a tenth of what the same
-//! machine does on large GEMMs. This kernel reads the input in place: for
-//! each output row it keeps 4 output channels × 16 pixels of sums in
-//! registers and adds every input channel's kernel taps into them, so each
-//! loaded input vector feeds 4 multiply-adds and nothing is copied but a
-//! padded input.
+//! machine does on large GEMMs. The direct kernel reads the input in
+//! place: for each output row it keeps 4 output channels × 16 pixels of
+//! sums in registers and adds every input channel's kernel taps into them,
+//! so each loaded input vector feeds 4 multiply-adds and nothing is copied
+//! but a padded input.
 //!
 //! Backward: the input's gradient of a stride-1, undilated convolution is
 //! itself such a convolution (of the padded output gradient with the
-//! weights flipped and their channels swapped), so it runs on the same
-//! kernel; other strides use burn's. The weights' gradient has its own
-//! kernel on the same padded input (each output-gradient vector feeds up
-//! to 8 taps' sums); the bias's is burn's. Grouped convolutions and GPU
-//! backends use burn's `conv2d` throughout. Results agree with burn's to
-//! float rounding (tested forward and backward).
+//! weights flipped and their channels swapped), so it can run on the same
+//! kernel. The weights' gradient has a direct kernel of its own on the
+//! same padded input (each output-gradient vector feeds up to 8 taps'
+//! sums), and a GEMM form for batches of small pictures (each picture
+//! unfolded once, `dW += G · colsᵀ`, pictures in parallel), where burn's
+//! form (a convolution of the swapped input by the swapped gradient) is
+//! slow. The bias's gradient is burn's. Grouped convolutions, other
+//! dtypes and GPU backends use burn's `conv2d` throughout. Every kernel
+//! agrees with burn's to float rounding (tested forward and backward on
+//! random shapes).
+//!
+//! The routing ([`forward_path`], [`input_gradient_path`],
+//! [`weight_gradient_path`]) was set by timing each pass of each layer
+//! shape on 2 cores, against burn's; see the constants.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata,
@@ -45,7 +54,7 @@ const PIXELS: usize = 16;
 /// fits in a 32 KB L1 cache at a few hundred pixels a row.
 const ROWS_IN_CACHE: usize = 24;
 
-/// `conv.forward(input)`, by the direct kernel where it applies.
+/// `conv.forward(input)`, by the kernels of this module where they apply.
 pub fn conv2d_forward(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = input.dims();
     let padding = match conv.padding {
@@ -74,20 +83,9 @@ fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
 }
 
-/// Pictures with fewer pixels than this stay on burn's im2col + GEMM: the
-/// direct kernel works one picture at a time, parallel over its rows, and
-/// on batches of small pictures that costs more than it saves (the
-/// day/night CNN's training step, 32 pictures of 64×64: 289 ms direct vs
-/// 223 ms burn's).
-const MIN_DIRECT_PIXELS: usize = 128 * 128;
-/// Layers wider than this (input × output channels) stay on burn's GEMM,
-/// which is as fast or faster there (256 → 256 channels: 0.8× direct).
-const MAX_DIRECT_CHANNELS: usize = 64 * 64;
-
-/// burn's `conv2d` (input `[b, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`),
-/// by the direct kernel for flex f32 tensors (plain or autodiff) without
-/// groups, on pictures of at least [`MIN_DIRECT_PIXELS`] and layers of at
-/// most [`MAX_DIRECT_CHANNELS`].
+/// burn's `conv2d` (input `[b, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`).
+/// Flex f32 convolutions without groups (plain or autodiff) go through this
+/// module's extension, which picks a kernel per pass; the rest go to burn.
 pub fn conv2d(
     input: Tensor<4>,
     weight: Tensor<4>,
@@ -98,41 +96,111 @@ pub fn conv2d(
         input.device().inner().as_dispatch(),
         DispatchDevice::Flex(_)
     );
-    let [_, c_in, h, w] = input.dims();
-    let c_out = weight.dims()[0];
-    let direct = on_flex
-        && options.groups == 1
-        && input.dtype() == DType::F32
-        && h * w >= MIN_DIRECT_PIXELS
-        && c_in * c_out <= MAX_DIRECT_CHANNELS;
-    if direct {
-        direct_conv2d(input, weight, bias, options)
+    if on_flex && options.groups == 1 && input.dtype() == DType::F32 {
+        let c_out = weight.dims()[0];
+        let bias = bias.unwrap_or_else(|| Tensor::zeros([c_out], &weight.device()));
+        Tensor::from_dispatch(<Dispatch as CpuConvBackend>::cpu_conv2d(
+            input.into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            options,
+        ))
     } else {
         burn::tensor::module::conv2d(input, weight, bias, options)
     }
 }
 
-/// The direct kernel for a flex f32 convolution without groups.
-fn direct_conv2d(
-    input: Tensor<4>,
-    weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
-    options: ConvOptions<2>,
-) -> Tensor<4> {
-    let c_out = weight.dims()[0];
-    let bias = bias.unwrap_or_else(|| Tensor::zeros([c_out], &weight.device()));
-    Tensor::from_dispatch(<Dispatch as DirectConvBackend>::direct_conv2d(
-        input.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-        options,
-    ))
+/// Which code computes one pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Path {
+    /// This module's direct kernel.
+    Direct,
+    /// im2col + GEMM, parallel over the pictures (the weights' gradient only).
+    Gemm,
+    /// burn's own op.
+    Burn,
+}
+
+/// Layers up to this many input × output channels run on the direct
+/// kernel at any picture size: burn's GEMM has too few rows or columns
+/// there.
+const NARROW_LAYER: usize = 16 * 32;
+/// On pictures of at least this many pixels the direct kernel serves
+/// layers up to [`MAX_DIRECT_CHANNELS`]; on smaller ones (16×16, 8×8) its
+/// 16-pixel blocks are half empty or its rows too short, and burn's GEMM
+/// is faster.
+const MIN_DIRECT_PIXELS: usize = 32 * 32;
+/// Wider layers are as fast or faster on burn's GEMM (256 → 256: 0.8×).
+const MAX_DIRECT_CHANNELS: usize = 128 * 128;
+/// The GEMM form of the weights' gradient unfolds a picture into a
+/// buffer of `c_in·kh·kw × pixels` values, one per thread; above this many
+/// bytes it gives way to the direct kernel or burn's.
+const MAX_UNFOLDED_BYTES: usize = 64 << 20;
+
+/// Timings behind the rules (3×3 kernels, stride 1; 2 cores, milliseconds,
+/// direct / burn's on contiguous tensors; the day/night CNN's layers at
+/// batch 32, wider ones at batch 32, 4 and 1):
+///
+/// | layer (batch × c_in × side → c_out) | forward     | input gradient | weight gradient (GEMM / direct / burn's) |
+/// |-------------------------------------|-------------|----------------|-------------------|
+/// | 32 × 3 × 64 → 16                    | 2.7 / 4.6   | 2.7 / 3.3      | 5.9 / 9.7 / 19.2  |
+/// | 32 × 16 × 32 → 32                   | 2.7 / 8.6   | 3.2 / 6.3      | 9.1 / 16.5 / 13.7 |
+/// | 32 × 32 × 16 → 64                   | 5.2 / 3.5   | 3.7 / 3.6      | 3.9 / 19.4 / 8.3  |
+/// | 32 × 64 × 8 → 64                    | 2.6 / 1.7   | 2.7 / 3.4      | 2.2 / 21.0 / 4.2  |
+/// | 32 × 128 × 8 → 128                  | 13.0 / 7.4  | 12.1 / 7.6     | 8.1 / 105 / 12.9  |
+/// | 4 × 64 × 64 → 128                   | 20.8 / 29.5 | 20.5 / 21.7    | 24.6 / 82.5 / 40.5|
+/// | 1 × 64 × 128 → 64                   | 14.9 / 17.9 | 14.9 / 15.1    | 32.6 / 43.9 / 39.3|
+/// | 1 × 128 × 64 → 128                  | 10.4 / 15.5 | 10.9 / 12.2    | 16.9 / 47.8 / 31.0|
+fn direct_wins(s: &Shape) -> bool {
+    let channels = s.c_in * s.c_out;
+    channels <= NARROW_LAYER
+        || (s.h_out * s.w_out >= MIN_DIRECT_PIXELS && channels <= MAX_DIRECT_CHANNELS)
+}
+
+fn forward_path(s: &Shape) -> Path {
+    if direct_wins(s) {
+        Path::Direct
+    } else {
+        Path::Burn
+    }
+}
+
+/// The direct kernel computes the input's gradient where the convolution
+/// can be transposed into another (stride 1, no dilation, padding below
+/// the kernel size) that it would serve; burn's transposed convolution
+/// elsewhere.
+fn input_gradient_path(s: &Shape) -> Path {
+    let transposable = s.stride == [1, 1]
+        && s.dilation == [1, 1]
+        && s.top < s.kh
+        && s.bottom < s.kh
+        && s.left < s.kw
+        && s.right < s.kw;
+    if transposable && direct_wins(s) {
+        Path::Direct
+    } else {
+        Path::Burn
+    }
+}
+
+/// The weights' gradient: GEMM where the unfolded picture fits, else the
+/// direct kernel on layers it serves (large 9×9 kernels on large
+/// pictures), else burn's.
+fn weight_gradient_path(s: &Shape) -> Path {
+    let unfolded = s.c_in * s.kh * s.kw * s.h_out * s.w_out * 4;
+    if unfolded <= MAX_UNFOLDED_BYTES {
+        Path::Gemm
+    } else if direct_wins(s) {
+        Path::Direct
+    } else {
+        Path::Burn
+    }
 }
 
 #[backend_extension(Flex, Autodiff)]
-pub trait DirectConvBackend: Backend {
-    /// `conv2d(input, weight, bias, options)` for `groups == 1`.
-    fn direct_conv2d(
+pub trait CpuConvBackend: Backend {
+    /// `conv2d(input, weight, bias, options)` for f32 and `groups == 1`.
+    fn cpu_conv2d(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -140,21 +208,24 @@ pub trait DirectConvBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
-impl DirectConvBackend for Flex {
-    fn direct_conv2d(
+impl CpuConvBackend for Flex {
+    fn cpu_conv2d(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        let shape = Shape::new(dims4(&input), dims4(&weight), &options);
-        // Read in place: the input can be tens of megabytes.
-        let [input, weight, bias] = [input, weight, bias].map(|t| t.into_data().convert::<f32>());
-        let out = direct_conv(values(&input), values(&weight), Some(values(&bias)), &shape);
-        FloatTensor::<Flex>::from_data(TensorData::new(
-            out,
-            [shape.batch, shape.c_out, shape.h_out, shape.w_out],
-        ))
+        let s = Shape::new(dims4(&input), dims4(&weight), &options);
+        match forward_path(&s) {
+            Path::Direct => {
+                // Read in place: the input can be tens of megabytes.
+                let [input, weight, bias] =
+                    [input, weight, bias].map(|t| t.into_data().convert::<f32>());
+                let out = direct_conv(values(&input), values(&weight), Some(values(&bias)), &s);
+                flex_tensor(out, [s.batch, s.c_out, s.h_out, s.w_out])
+            }
+            Path::Gemm | Path::Burn => Flex::conv2d(input, weight, Some(bias), options),
+        }
     }
 }
 
@@ -162,10 +233,14 @@ fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
     t.shape().dims()
 }
 
-#[derive(Debug)]
-struct DirectConvBackward;
+fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
+    FloatTensor::<Flex>::from_data(TensorData::new(values, shape))
+}
 
-impl Backward<Flex, 3> for DirectConvBackward {
+#[derive(Debug)]
+struct CpuConvBackward;
+
+impl Backward<Flex, 3> for CpuConvBackward {
     /// The input, weight and bias, and the options.
     type State = (
         FloatTensor<Flex>,
@@ -183,18 +258,43 @@ impl Backward<Flex, 3> for DirectConvBackward {
         let [node_input, node_weight, node_bias] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (input, weight, bias, options) = ops.state;
+        let s = Shape::new(dims4(&input), dims4(&weight), &options);
         if let Some(node) = node_input {
-            let g = input_gradient(input.clone(), weight.clone(), grad.clone(), &options);
+            let g = match input_gradient_path(&s) {
+                Path::Direct => {
+                    let [weight, grad] =
+                        [weight.clone(), grad.clone()].map(|t| t.into_data().convert::<f32>());
+                    let dx = input_gradient_direct(values(&weight), values(&grad), &s);
+                    flex_tensor(dx, [s.batch, s.c_in, s.h, s.w])
+                }
+                Path::Gemm | Path::Burn => Flex::conv2d_x_backward(
+                    input.clone(),
+                    weight.clone(),
+                    grad.clone(),
+                    options.clone(),
+                ),
+            };
             grads.register::<Flex>(node.id, g);
         }
         if let Some(node) = node_weight {
-            let s = Shape::new(dims4(&input), dims4(&weight), &options);
-            let [x, g] = [input.clone(), grad.clone()].map(|t| t.into_data().convert::<f32>());
-            let dw = weight_gradient(values(&x), values(&g), &s);
-            grads.register::<Flex>(
-                node.id,
-                FloatTensor::<Flex>::from_data(TensorData::new(dw, [s.c_out, s.c_in, s.kh, s.kw])),
-            );
+            let path = weight_gradient_path(&s);
+            let g = if path == Path::Burn {
+                Flex::conv2d_weight_backward(
+                    input.clone(),
+                    weight.clone(),
+                    grad.clone(),
+                    options.clone(),
+                )
+            } else {
+                let [x, g] = [input.clone(), grad.clone()].map(|t| t.into_data().convert::<f32>());
+                let dw = if path == Path::Gemm {
+                    weight_gradient_gemm(values(&x), values(&g), &s)
+                } else {
+                    weight_gradient_direct(values(&x), values(&g), &s)
+                };
+                flex_tensor(dw, [s.c_out, s.c_in, s.kh, s.kw])
+            };
+            grads.register::<Flex>(node.id, g);
         }
         if let Some(node) = node_bias {
             grads.register::<Flex>(node.id, Flex::conv2d_bias_backward(input, bias, grad));
@@ -202,40 +302,8 @@ impl Backward<Flex, 3> for DirectConvBackward {
     }
 }
 
-/// The gradient with respect to the input. For stride 1 without dilation
-/// (and padding below the kernel size) it is the output gradient, padded by
-/// `k − 1 − padding`, convolved with the weights flipped in space and with
-/// input and output channels swapped: the direct kernel again.
-fn input_gradient(
-    input: FloatTensor<Flex>,
-    weight: FloatTensor<Flex>,
-    grad: FloatTensor<Flex>,
-    options: &ConvOptions<2>,
-) -> FloatTensor<Flex> {
-    let [_, _, kh, kw] = dims4(&weight);
-    let (begin, end) = (options.padding_begin(), options.padding_end());
-    let direct = options.stride == [1, 1]
-        && options.dilation == [1, 1]
-        && begin[0] < kh
-        && end[0] < kh
-        && begin[1] < kw
-        && end[1] < kw;
-    if !direct {
-        return Flex::conv2d_x_backward(input, weight, grad, options.clone());
-    }
-    let flipped = Flex::float_swap_dims(Flex::float_flip(weight, &[2, 3]), 0, 1);
-    let c_in = flipped.shape().dims::<4>()[0];
-    let zeros = FloatTensor::<Flex>::from_data(TensorData::new(vec![0f32; c_in], [c_in]));
-    let padding = [
-        (kh - 1 - begin[0], kh - 1 - end[0]),
-        (kw - 1 - begin[1], kw - 1 - end[1]),
-    ];
-    let transposed = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
-    Flex::direct_conv2d(grad, flipped, zeros, transposed)
-}
-
-impl<C: CheckpointStrategy> DirectConvBackend for Autodiff<Flex, C> {
-    fn direct_conv2d(
+impl<C: CheckpointStrategy> CpuConvBackend for Autodiff<Flex, C> {
+    fn cpu_conv2d(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -244,8 +312,8 @@ impl<C: CheckpointStrategy> DirectConvBackend for Autodiff<Flex, C> {
         let (input, input_node) = input.into_parts();
         let (weight, weight_node) = weight.into_parts();
         let (bias, bias_node) = bias.into_parts();
-        let out = Flex::direct_conv2d(input.clone(), weight.clone(), bias.clone(), options.clone());
-        match DirectConvBackward
+        let out = Flex::cpu_conv2d(input.clone(), weight.clone(), bias.clone(), options.clone());
+        match CpuConvBackward
             .prepare::<C>([input_node, weight_node, bias_node])
             .compute_bound()
             .stateful()
@@ -254,6 +322,34 @@ impl<C: CheckpointStrategy> DirectConvBackend for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
+}
+
+/// The input's gradient of a transposable convolution (see
+/// [`input_gradient_path`]): the output gradient, padded by
+/// `k − 1 − padding`, convolved by the direct kernel with the weights
+/// flipped in space and their channels swapped.
+fn input_gradient_direct(weight: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
+    let taps = s.kh * s.kw;
+    let mut flipped = vec![0f32; weight.len()];
+    for co in 0..s.c_out {
+        for ci in 0..s.c_in {
+            let from = &weight[(co * s.c_in + ci) * taps..][..taps];
+            let to = &mut flipped[(ci * s.c_out + co) * taps..][..taps];
+            for (t, v) in to.iter_mut().zip(from.iter().rev()) {
+                *t = *v;
+            }
+        }
+    }
+    let padding = [
+        (s.kh - 1 - s.top, s.kh - 1 - s.bottom),
+        (s.kw - 1 - s.left, s.kw - 1 - s.right),
+    ];
+    let transposed = Shape::new(
+        [s.batch, s.c_out, s.h_out, s.w_out],
+        [s.c_in, s.c_out, s.kh, s.kw],
+        &ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1),
+    );
+    direct_conv(grad, &flipped, None, &transposed)
 }
 
 fn values(data: &TensorData) -> &[f32] {
@@ -273,7 +369,9 @@ struct Shape {
     stride: [usize; 2],
     dilation: [usize; 2],
     top: usize,
+    bottom: usize,
     left: usize,
+    right: usize,
     h_padded: usize,
     h_out: usize,
     w_out: usize,
@@ -314,7 +412,9 @@ impl Shape {
             stride,
             dilation,
             top,
+            bottom,
             left,
+            right,
             h_padded,
             h_out,
             w_out,
@@ -371,6 +471,9 @@ fn packed_weights(weight: &[f32], s: &Shape) -> Vec<f32> {
     packed
 }
 
+/// Bytes of padded input copies the direct kernel keeps at once.
+const PHASES_BUDGET: usize = 32 << 20;
+
 /// Where the output goes: tasks write disjoint rows of it.
 struct Output(*mut f32);
 // SAFETY: every task writes only the rows of its own (picture, channel
@@ -395,39 +498,55 @@ fn direct_conv(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -
     let target = Output(out.as_mut_ptr());
     let groups = s.c_out.div_ceil(CHANNELS);
     let fma = has_fma();
-    for b in 0..s.batch {
-        let phased = phases(&input[b * s.c_in * s.h * s.w..][..s.c_in * s.h * s.w], s);
+    let picture = s.c_in * s.h * s.w;
+    // Pictures go in runs whose padded copies stay within a budget, and the
+    // rows of a run's pictures are shared out together: batches of small
+    // pictures have too few rows each to keep the threads busy.
+    let phased_len = s.stride[1] * s.c_in * s.h_padded * s.phase_row;
+    let per_run = (PHASES_BUDGET / (phased_len * 4)).clamp(1, s.batch);
+    for first in (0..s.batch).step_by(per_run) {
+        let pictures = first..(first + per_run).min(s.batch);
+        let phased: Vec<Vec<f32>> = pictures
+            .clone()
+            .into_par_iter()
+            .map(|b| phases(&input[b * picture..][..picture], s))
+            .collect();
         // One task per output row: all channel groups of a row read the same
         // input rows, which stay in cache between them.
-        (0..s.h_out).into_par_iter().for_each(|y| {
-            let mut row = vec![[0f32; PIXELS]; CHANNELS * (s.w_blocks / PIXELS)];
-            for group in 0..groups {
-                let start: [f32; CHANNELS] = std::array::from_fn(|c| {
-                    let co = group * CHANNELS + c;
-                    bias.and_then(|b| b.get(co)).copied().unwrap_or(0.0)
-                });
-                let weights = &packed[group * s.c_in * s.kh * s.kw * CHANNELS..]
-                    [..s.c_in * s.kh * s.kw * CHANNELS];
-                if fma {
-                    // SAFETY: the CPU has AVX2 and FMA (checked by `has_fma`).
-                    unsafe { output_row_fma(&phased, weights, start, y, s, &mut row) }
-                } else {
-                    output_row(&phased, weights, start, y, s, &mut row);
-                }
-                for c in 0..CHANNELS.min(s.c_out - group * CHANNELS) {
-                    let co = group * CHANNELS + c;
-                    let base = ((b * s.c_out + co) * s.h_out + y) * s.w_out;
-                    let sums =
-                        row[c * (s.w_blocks / PIXELS)..][..s.w_blocks / PIXELS].as_flattened();
-                    for (x, &value) in sums[..s.w_out].iter().enumerate() {
-                        // SAFETY: `base + x` is inside `out` (its length is
-                        // batch·c_out·h_out·w_out) and only this task writes
-                        // row `y` of picture `b`.
-                        unsafe { target.write(base + x, value) };
+        let row_len = CHANNELS * (s.w_blocks / PIXELS);
+        (0..pictures.len() * s.h_out).into_par_iter().for_each_init(
+            || vec![[0f32; PIXELS]; row_len],
+            |row, task| {
+                let (i, y) = (task / s.h_out, task % s.h_out);
+                let (b, phased) = (first + i, &phased[i]);
+                for group in 0..groups {
+                    let start: [f32; CHANNELS] = std::array::from_fn(|c| {
+                        let co = group * CHANNELS + c;
+                        bias.and_then(|b| b.get(co)).copied().unwrap_or(0.0)
+                    });
+                    let weights = &packed[group * s.c_in * s.kh * s.kw * CHANNELS..]
+                        [..s.c_in * s.kh * s.kw * CHANNELS];
+                    if fma {
+                        // SAFETY: the CPU has AVX2 and FMA (checked by `has_fma`).
+                        unsafe { output_row_fma(phased, weights, start, y, s, row) }
+                    } else {
+                        output_row(phased, weights, start, y, s, row);
+                    }
+                    for c in 0..CHANNELS.min(s.c_out - group * CHANNELS) {
+                        let co = group * CHANNELS + c;
+                        let base = ((b * s.c_out + co) * s.h_out + y) * s.w_out;
+                        let sums =
+                            row[c * (s.w_blocks / PIXELS)..][..s.w_blocks / PIXELS].as_flattened();
+                        for (x, &value) in sums[..s.w_out].iter().enumerate() {
+                            // SAFETY: `base + x` is inside `out` (its length
+                            // is batch·c_out·h_out·w_out) and only this task
+                            // writes row `y` of picture `b`.
+                            unsafe { target.write(base + x, value) };
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
     }
     out
 }
@@ -443,7 +562,7 @@ const LANES: usize = 8;
 /// output gradient times the input that tap saw. One task per (output
 /// channel, input channel); inside, up to 8 taps of a kernel row share
 /// every loaded vector of the output gradient.
-fn weight_gradient(input: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
+fn weight_gradient_direct(input: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
     assert_eq!(input.len(), s.batch * s.c_in * s.h * s.w, "input size");
     assert_eq!(
         grad.len(),
@@ -546,6 +665,163 @@ fn add_weight_gradient(
             }
         }
     }
+}
+
+/// One picture unfolded for a GEMM (im2col): row `(ci·kh + ky)·kw + kx`
+/// of `cols` (`c_in·kh·kw × h_out·w_out`) holds, for each output pixel, the
+/// input that tap sees (zero in the padding). In parallel over the rows
+/// when `parallel`.
+fn unfold(picture: &[f32], s: &Shape, cols: &mut [f32], parallel: bool) {
+    let pixels = s.h_out * s.w_out;
+    if parallel {
+        cols.par_chunks_exact_mut(pixels)
+            .enumerate()
+            .for_each(|(row, dst)| unfold_row(picture, s, row, dst));
+    } else {
+        for (row, dst) in cols.chunks_exact_mut(pixels).enumerate() {
+            unfold_row(picture, s, row, dst);
+        }
+    }
+}
+
+fn unfold_row(picture: &[f32], s: &Shape, row: usize, dst: &mut [f32]) {
+    let (ci, ky, kx) = (row / (s.kh * s.kw), row / s.kw % s.kh, row % s.kw);
+    let plane = &picture[ci * s.h * s.w..][..s.h * s.w];
+    for (oy, out) in dst.chunks_exact_mut(s.w_out).enumerate() {
+        match source_row(oy, ky, s) {
+            Some(iy) => {
+                let src = &plane[iy * s.w..][..s.w];
+                let (xs, first) = source_columns(kx, s);
+                out[..xs.start].fill(0.0);
+                out[xs.end..].fill(0.0);
+                for (o, ix) in out[xs].iter_mut().zip((first..).step_by(s.stride[1])) {
+                    *o = src[ix];
+                }
+            }
+            None => out.fill(0.0),
+        }
+    }
+}
+
+/// The input row that output row `oy` reads through kernel row `ky`, if it
+/// is not padding.
+fn source_row(oy: usize, ky: usize, s: &Shape) -> Option<usize> {
+    (oy * s.stride[0] + ky * s.dilation[0])
+        .checked_sub(s.top)
+        .filter(|&iy| iy < s.h)
+}
+
+/// The output columns whose tap `kx` falls inside the input, and the input
+/// column the first of them reads (the rest follow at the stride).
+fn source_columns(kx: usize, s: &Shape) -> (std::ops::Range<usize>, usize) {
+    let (sx, shift) = (s.stride[1], kx * s.dilation[1]);
+    // Output column ox reads padded column ox·sx + shift, input column
+    // ox·sx + shift − left.
+    let start = s.left.saturating_sub(shift).div_ceil(sx);
+    let end = (s.w + s.left)
+        .checked_sub(shift)
+        .map_or(0, |limit| limit.div_ceil(sx))
+        .min(s.w_out);
+    let start = start.min(end);
+    (start..end, (start * sx + shift).saturating_sub(s.left))
+}
+
+/// `C += A·B` for row-major `C` (m × n),
+/// with `A` (m × k) and `B` (k × n) given by their row and column strides.
+fn gemm_add(
+    [m, k, n]: [usize; 3],
+    a: (&[f32], [usize; 2]),
+    b: (&[f32], [usize; 2]),
+    c: &mut [f32],
+) {
+    let ((a, [rsa, csa]), (b, [rsb, csb])) = (a, b);
+    assert!(a.len() > (m - 1) * rsa + (k - 1) * csa, "A is too short");
+    assert!(b.len() > (k - 1) * rsb + (n - 1) * csb, "B is too short");
+    assert_eq!(c.len(), m * n, "C's size");
+    // SAFETY: the asserts keep every index inside the slices.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa as isize,
+            csa as isize,
+            b.as_ptr(),
+            rsb as isize,
+            csb as isize,
+            1.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// The weights' gradient by GEMM: for each picture,
+/// `dW (c_out × c_in·kh·kw) += G (c_out × pixels) · colsᵀ`. With at least
+/// a picture per thread, the pictures are split into one run per thread;
+/// with fewer, each picture's pixels are. Every run sums into its own
+/// `dW` and the runs' sums are added in order, so the result does not
+/// depend on scheduling.
+fn weight_gradient_gemm(input: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
+    let (taps, pixels) = (s.c_in * s.kh * s.kw, s.h_out * s.w_out);
+    let picture = s.c_in * s.h * s.w;
+    let threads = rayon::current_num_threads().max(1);
+    let gradient = |b: usize| &grad[b * s.c_out * pixels..][..s.c_out * pixels];
+    let sum_in_order = |runs: Vec<Vec<f32>>, dw: &mut [f32]| {
+        for run in runs {
+            dw.iter_mut().zip(&run).for_each(|(x, y)| *x += y);
+        }
+    };
+    let mut dw = vec![0f32; s.c_out * taps];
+    if s.batch >= threads {
+        let per_run = s.batch.div_ceil(threads);
+        let runs: Vec<Vec<f32>> = (0..s.batch)
+            .step_by(per_run)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|first| {
+                let mut dw = vec![0f32; s.c_out * taps];
+                let mut cols = vec![0f32; taps * pixels];
+                for b in first..(first + per_run).min(s.batch) {
+                    unfold(&input[b * picture..][..picture], s, &mut cols, false);
+                    gemm_add(
+                        [s.c_out, pixels, taps],
+                        (gradient(b), [pixels, 1]),
+                        (&cols, [1, pixels]),
+                        &mut dw,
+                    );
+                }
+                dw
+            })
+            .collect();
+        sum_in_order(runs, &mut dw);
+    } else {
+        let mut cols = vec![0f32; taps * pixels];
+        let per_run = pixels.div_ceil(threads);
+        for b in 0..s.batch {
+            unfold(&input[b * picture..][..picture], s, &mut cols, true);
+            let runs: Vec<Vec<f32>> = (0..pixels)
+                .step_by(per_run)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|first| {
+                    let mut dw = vec![0f32; s.c_out * taps];
+                    gemm_add(
+                        [s.c_out, per_run.min(pixels - first), taps],
+                        (&gradient(b)[first..], [pixels, 1]),
+                        (&cols[first..], [1, pixels]),
+                        &mut dw,
+                    );
+                    dw
+                })
+                .collect();
+            sum_in_order(runs, &mut dw);
+        }
+    }
+    dw
 }
 
 fn has_fma() -> bool {
@@ -703,47 +979,40 @@ mod tests {
     use burn::tensor::{Device, Distribution};
     use rand::{Rng, SeedableRng};
 
-    fn close(ours: Tensor<4>, burns: Tensor<4>, what: &str) {
-        assert_eq!(ours.dims(), burns.dims(), "{what}");
-        let (a, b) = (
-            ours.into_data().try_into_vec::<f32>().unwrap(),
-            burns.into_data().try_into_vec::<f32>().unwrap(),
-        );
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+    fn assert_close(ours: &[f32], burns: &[f32], what: &str) {
+        assert_eq!(ours.len(), burns.len(), "{what}: sizes");
+        let scale = burns.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in ours.iter().zip(burns).enumerate() {
             assert!(
                 (x - y).abs() <= 1e-5 * scale + 1e-5,
-                "{what}: [{i}] direct {x} vs burn {y}"
+                "{what}: [{i}] ours {x} vs burn {y}"
             );
         }
     }
 
-    #[test]
-    fn the_direct_kernel_agrees_with_burn_on_random_shapes() {
-        let device = Device::flex();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        for case in 0..60 {
-            let (x, weight, bias, options, what) = random_case(&mut rng, &device);
-            close(
-                direct_conv2d(x.clone(), weight.clone(), bias.clone(), options.clone()),
-                burn::tensor::module::conv2d(x, weight, bias, options),
-                &format!("case {case}: {what}"),
-            );
-        }
+    fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
     }
 
-    /// Random convolution settings: kernels 1–9 (sometimes not square),
-    /// strides 1–3, dilations 1–2, uneven paddings, odd channel counts.
-    fn random_case(
-        rng: &mut impl Rng,
-        device: &Device,
-    ) -> (
-        Tensor<4>,
-        Tensor<4>,
-        Option<Tensor<1>>,
-        ConvOptions<2>,
-        String,
-    ) {
+    fn close<const D: usize>(ours: Tensor<D>, burns: Tensor<D>, what: &str) {
+        assert_eq!(ours.dims(), burns.dims(), "{what}");
+        assert_close(&vec_of(ours), &vec_of(burns), what);
+    }
+
+    /// A random convolution: kernels 1–9 (sometimes not square), strides
+    /// 1–3, dilations 1–2, uneven paddings, odd channel counts, batches 1–3.
+    struct Case {
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Tensor<1>,
+        options: ConvOptions<2>,
+        what: String,
+    }
+
+    fn random_case(rng: &mut impl Rng, device: &Device) -> Case {
         let k = [1, 2, 3, 5, 9][rng.gen_range(0..5)];
         let kw = if rng.gen_bool(0.2) { k.max(2) - 1 } else { k };
         let stride = [rng.gen_range(1..=3), rng.gen_range(1..=3)];
@@ -757,37 +1026,110 @@ mod tests {
             (rng.gen_range(0..=4), rng.gen_range(0..=4)),
             (rng.gen_range(0..=4), rng.gen_range(0..=4)),
         ];
-        let (c_in, c_out) = (rng.gen_range(1..=9), rng.gen_range(1..=11));
+        let (c_in, c_out) = (rng.gen_range(1..=12), rng.gen_range(1..=11));
         let batch = rng.gen_range(1..=3);
         let h = dilation[0] * (k - 1) + 1 + rng.gen_range(0..20);
         let w = dilation[1] * (kw - 1) + 1 + rng.gen_range(0..40);
         let normal = Distribution::Normal(0.0, 1.0);
-        let x = Tensor::random([batch, c_in, h, w], normal, device);
-        let weight = Tensor::random([c_out, c_in, k, kw], normal, device);
-        let bias = rng
-            .gen_bool(0.5)
-            .then(|| Tensor::<1>::random([c_out], normal, device));
-        let options = ConvOptions::new_with_padding(stride, padding, dilation, 1);
-        let what = format!(
-            "{batch}×{c_in}×{h}×{w} by {c_out}×{k}×{kw}, stride {stride:?}, dilation {dilation:?}, padding {padding:?}"
+        Case {
+            x: Tensor::random([batch, c_in, h, w], normal, device),
+            weight: Tensor::random([c_out, c_in, k, kw], normal, device),
+            bias: Tensor::random([c_out], normal, device),
+            options: ConvOptions::new_with_padding(stride, padding, dilation, 1),
+            what: format!(
+                "{batch}×{c_in}×{h}×{w} by {c_out}×{k}×{kw}, stride {stride:?}, dilation {dilation:?}, padding {padding:?}"
+            ),
+        }
+    }
+
+    /// burn's output and its gradients for the loss `Σ output · probe`,
+    /// with the probe (which is then the output's gradient).
+    struct Reference {
+        output: Vec<f32>,
+        probe: Vec<f32>,
+        input_grad: Vec<f32>,
+        weight_grad: Vec<f32>,
+    }
+
+    fn burns(case: &Case) -> Reference {
+        let device = Device::flex().autodiff();
+        let on = |t: &Tensor<4>| Tensor::<4>::from_data(t.to_data(), &device).require_grad();
+        let (x, weight) = (on(&case.x), on(&case.weight));
+        let bias = Tensor::<1>::from_data(case.bias.to_data(), &device);
+        let y = burn::tensor::module::conv2d(
+            x.clone(),
+            weight.clone(),
+            Some(bias),
+            case.options.clone(),
         );
-        (x, weight, bias, options, what)
+        let probe = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
+        let grads = (y.clone() * probe.clone()).sum().backward();
+        Reference {
+            output: vec_of(y),
+            probe: vec_of(probe),
+            input_grad: vec_of(x.grad(&grads).unwrap()),
+            weight_grad: vec_of(weight.grad(&grads).unwrap()),
+        }
     }
 
     #[test]
-    fn gradients_agree_with_burns_autodiff_on_random_shapes() {
+    fn every_kernel_agrees_with_burn_on_random_shapes() {
+        let device = Device::flex();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for n in 0..60 {
+            let case = random_case(&mut rng, &device);
+            let s = Shape::new(case.x.dims(), case.weight.dims(), &case.options);
+            let reference = burns(&case);
+            let what = format!("case {n}: {}", case.what);
+            let (x, weight, bias) = (vec_of(case.x), vec_of(case.weight), vec_of(case.bias));
+            let output = direct_conv(&x, &weight, Some(&bias), &s);
+            assert_close(&output, &reference.output, &format!("{what}: forward"));
+            let g = &reference.probe;
+            let direct = weight_gradient_direct(&x, g, &s);
+            assert_close(
+                &direct,
+                &reference.weight_grad,
+                &format!("{what}: dW direct"),
+            );
+            let gemm = weight_gradient_gemm(&x, g, &s);
+            assert_close(&gemm, &reference.weight_grad, &format!("{what}: dW GEMM"));
+            let transposable = s.stride == [1, 1]
+                && s.dilation == [1, 1]
+                && [s.top, s.bottom].iter().all(|&p| p < s.kh)
+                && [s.left, s.right].iter().all(|&p| p < s.kw);
+            if transposable {
+                let dx = input_gradient_direct(&weight, g, &s);
+                assert_close(&dx, &reference.input_grad, &format!("{what}: dX direct"));
+            }
+        }
+    }
+
+    /// Through the extension and autodiff, on whichever kernels the routing
+    /// picks: small random shapes, and a large narrow layer (the direct
+    /// kernel forward and for the input's gradient).
+    #[test]
+    fn routed_gradients_agree_with_burns_autodiff() {
         let device = Device::flex().autodiff();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        for case in 0..40 {
-            let (x, weight, bias, options, what) = random_case(&mut rng, &device);
-            let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &device));
-            let (x, weight, bias) = (x.require_grad(), weight.require_grad(), bias.require_grad());
-            // A loss that weighs every output differently.
+        let mut cases: Vec<Case> = (0..30).map(|_| random_case(&mut rng, &device)).collect();
+        let uniform = Distribution::Default;
+        cases.push(Case {
+            x: Tensor::random([1, 3, 130, 131], uniform, &device),
+            weight: Tensor::random([8, 3, 3, 3], uniform, &device),
+            bias: Tensor::random([8], uniform, &device),
+            options: ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            what: "1×3×130×131 by 8×3×3".into(),
+        });
+        for (n, case) in cases.into_iter().enumerate() {
+            let x = case.x.require_grad();
+            let weight = case.weight.require_grad();
+            let bias = case.bias.require_grad();
             let probe = |y: Tensor<4>| {
                 let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &device);
                 (y * r.clone(), r)
             };
-            let (ours, r) = probe(direct_conv2d(
+            let options = case.options;
+            let (ours, r) = probe(conv2d(
                 x.clone(),
                 weight.clone(),
                 Some(bias.clone()),
@@ -797,10 +1139,11 @@ mod tests {
                 x.clone(),
                 weight.clone(),
                 Some(bias.clone()),
-                options.clone(),
+                options,
             ) * r;
+            close(ours.clone(), burns.clone(), &format!("case {n}: output"));
             let (g_ours, g_burn) = (ours.sum().backward(), burns.sum().backward());
-            let what = format!("case {case}: {what}");
+            let what = format!("case {n}: {}", case.what);
             close(
                 x.grad(&g_ours).unwrap(),
                 x.grad(&g_burn).unwrap(),
@@ -811,26 +1154,12 @@ mod tests {
                 weight.grad(&g_burn).unwrap(),
                 &format!("{what}: weight"),
             );
-            let (b_ours, b_burn) = (bias.grad(&g_ours).unwrap(), bias.grad(&g_burn).unwrap());
             close(
-                b_ours.reshape([1, 1, 1, -1]),
-                b_burn.reshape([1, 1, 1, -1]),
+                bias.grad(&g_ours).unwrap(),
+                bias.grad(&g_burn).unwrap(),
                 &format!("{what}: bias"),
             );
         }
-    }
-
-    #[test]
-    fn a_large_narrow_convolution_takes_the_direct_path_and_agrees() {
-        let device = Device::flex();
-        let x: Tensor<4> = Tensor::random([1, 3, 130, 131], Distribution::Default, &device);
-        let weight: Tensor<4> = Tensor::random([8, 3, 3, 3], Distribution::Default, &device);
-        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-        close(
-            conv2d(x.clone(), weight.clone(), None, options.clone()),
-            burn::tensor::module::conv2d(x, weight, None, options),
-            "130×131",
-        );
     }
 
     #[test]
