@@ -18,6 +18,10 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
 use image::{Rgb, RgbImage};
 
+// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn fixture(name: &str) -> RgbImage {
     image::open(format!(
         "{}/tests/fixtures/{name}",

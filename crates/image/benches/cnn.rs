@@ -10,6 +10,10 @@ use casebook_image::model::{Cnn, CnnConfig};
 use casebook_vision::Normalization;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 32;
 const SIDE: usize = 64;
 

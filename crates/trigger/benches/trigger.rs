@@ -12,6 +12,10 @@ use casebook_trigger::model::Preset;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
 
+// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn train_step(c: &mut Criterion) {
     let device = device().autodiff();
     device.seed(1);

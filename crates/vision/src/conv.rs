@@ -45,6 +45,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// Output channels whose sums one task keeps in registers.
 const CHANNELS: usize = 4;
@@ -218,10 +219,8 @@ impl CpuConvBackend for Flex {
         let s = Shape::new(dims4(&input), dims4(&weight), &options);
         match forward_path(&s) {
             Path::Direct => {
-                // Read in place: the input can be tens of megabytes.
-                let [input, weight, bias] =
-                    [input, weight, bias].map(|t| t.into_data().convert::<f32>());
-                let out = direct_conv(values(&input), values(&weight), Some(values(&bias)), &s);
+                let [input, weight, bias] = [&input, &weight, &bias].map(f32_values);
+                let out = direct_conv(&input, &weight, Some(&bias), &s);
                 flex_tensor(out, [s.batch, s.c_out, s.h_out, s.w_out])
             }
             Path::Gemm | Path::Burn => Flex::conv2d(input, weight, Some(bias), options),
@@ -262,9 +261,8 @@ impl Backward<Flex, 3> for CpuConvBackward {
         if let Some(node) = node_input {
             let g = match input_gradient_path(&s) {
                 Path::Direct => {
-                    let [weight, grad] =
-                        [weight.clone(), grad.clone()].map(|t| t.into_data().convert::<f32>());
-                    let dx = input_gradient_direct(values(&weight), values(&grad), &s);
+                    let [weight, grad] = [&weight, &grad].map(f32_values);
+                    let dx = input_gradient_direct(&weight, &grad, &s);
                     flex_tensor(dx, [s.batch, s.c_in, s.h, s.w])
                 }
                 Path::Gemm | Path::Burn => Flex::conv2d_x_backward(
@@ -286,11 +284,11 @@ impl Backward<Flex, 3> for CpuConvBackward {
                     options.clone(),
                 )
             } else {
-                let [x, g] = [input.clone(), grad.clone()].map(|t| t.into_data().convert::<f32>());
+                let [x, g] = [&input, &grad].map(f32_values);
                 let dw = if path == Path::Gemm {
-                    weight_gradient_gemm(values(&x), values(&g), &s)
+                    weight_gradient_gemm(&x, &g, &s)
                 } else {
-                    weight_gradient_direct(values(&x), values(&g), &s)
+                    weight_gradient_direct(&x, &g, &s)
                 };
                 flex_tensor(dw, [s.c_out, s.c_in, s.kh, s.kw])
             };
@@ -352,8 +350,20 @@ fn input_gradient_direct(weight: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
     direct_conv(grad, &flipped, None, &transposed)
 }
 
-fn values(data: &TensorData) -> &[f32] {
-    data.as_slice::<f32>().expect("f32 values")
+/// A flex tensor's values in row-major order as f32: borrowed when they
+/// already are (contiguous f32, the usual case: activations can be tens of
+/// megabytes), else converted.
+pub(crate) fn f32_values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(
+            t.clone()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 values"),
+        ),
+    }
 }
 
 /// Sizes of one convolution, with the padded input's.
@@ -694,8 +704,12 @@ fn unfold_row(picture: &[f32], s: &Shape, row: usize, dst: &mut [f32]) {
                 let (xs, first) = source_columns(kx, s);
                 out[..xs.start].fill(0.0);
                 out[xs.end..].fill(0.0);
-                for (o, ix) in out[xs].iter_mut().zip((first..).step_by(s.stride[1])) {
-                    *o = src[ix];
+                if s.stride[1] == 1 {
+                    out[xs.clone()].copy_from_slice(&src[first..first + xs.len()]);
+                } else {
+                    for (o, ix) in out[xs].iter_mut().zip((first..).step_by(s.stride[1])) {
+                        *o = src[ix];
+                    }
                 }
             }
             None => out.fill(0.0),

@@ -30,10 +30,10 @@ impl ConvBlock {
 
     /// `[batch, channels_in, h, w]` → `[batch, channels_out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(
-            self.norm
-                .forward(crate::conv::conv2d_forward(&self.conv, x)),
-        )
+        relu(crate::norm::batch_norm(
+            &self.norm,
+            crate::conv::conv2d_forward(&self.conv, x),
+        ))
     }
 }
 

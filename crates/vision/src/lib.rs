@@ -16,6 +16,7 @@ pub mod colour;
 pub mod conv;
 pub mod folder;
 pub mod layers;
+pub mod norm;
 pub mod picture;
 
 pub use batch::{load_size, to_tensor, Augment, Normalization};

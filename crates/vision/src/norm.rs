@@ -1,0 +1,370 @@
+//! Batch normalisation in training for `[batch, channels, h, w]` on the
+//! CPU: a backend extension (`cpu_batch_norm_train`) on flex with its own
+//! backward pass.
+//!
+//! burn's generic `batch_norm_train` computes the per-channel statistics by
+//! transposing the activations (`swap_dims(0, 1)`) and reducing, twice
+//! forward and twice backward, plus a dozen element-wise passes; on flex
+//! those transposes were the largest single cost of the day/night training
+//! step (18 % of it). In NCHW each (picture, channel) plane is contiguous,
+//! so here the statistics are sums over planes: two passes forward (the
+//! statistics in f64, then the output) and two backward. Results agree
+//! with burn's to float rounding (tested, with the running statistics).
+//! Other devices, dtypes and inference use burn's `BatchNorm::forward`.
+
+use crate::conv::f32_values;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    backend_extension, Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex,
+    TensorMetadata,
+};
+use burn::nn::BatchNorm;
+use burn::tensor::{DType, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// `norm.forward(x)`, by this module's kernels when `x` is an f32 flex
+/// tensor on an autodiff device and the layer trains (the running
+/// statistics are updated as burn does).
+pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let on_flex = matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    );
+    let training = device.is_autodiff() && norm.training.is_enabled();
+    if !(on_flex && training && x.dtype() == DType::F32) {
+        return norm.forward(x);
+    }
+    let (output, mean, variance) = <Dispatch as CpuBatchNormBackend>::cpu_batch_norm_train(
+        x.into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        norm.beta.val().into_dispatch(),
+        norm.epsilon,
+    );
+    let running = |state: Tensor<1>, batch: Tensor<1>| {
+        state
+            .mul_scalar(1.0 - norm.momentum)
+            .add(batch.detach().mul_scalar(norm.momentum))
+            .detach()
+    };
+    let mean = Tensor::<1>::from_dispatch(mean);
+    let variance = Tensor::<1>::from_dispatch(variance);
+    norm.running_mean.update(running(
+        norm.running_mean.value_sync().to_device(&device),
+        mean,
+    ));
+    norm.running_var.update(running(
+        norm.running_var.value_sync().to_device(&device),
+        variance,
+    ));
+    Tensor::from_dispatch(output)
+}
+
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuBatchNormBackend: Backend {
+    /// Batch norm with the batch's own statistics of `x` `[b, c, h, w]`:
+    /// the output, and the per-channel mean and (biased) variance.
+    fn cpu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Sizes: `planes` (b·c) contiguous planes of `plane` values, channel
+/// `i % channels` each.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    channels: usize,
+    plane: usize,
+    /// Values per channel: batch × plane.
+    count: usize,
+}
+
+impl Layout {
+    fn of(t: &FloatTensor<Flex>) -> Self {
+        let [batch, channels, h, w] = t.shape().dims();
+        Self {
+            channels,
+            plane: h * w,
+            count: batch * h * w,
+        }
+    }
+}
+
+fn flex(values: Vec<f32>, shape: &[usize]) -> FloatTensor<Flex> {
+    FloatTensor::<Flex>::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// Per-channel sums over all planes of `f(plane index, value index)`: each
+/// plane summed in 8 f32 lanes (independent chains, which the compiler
+/// vectorises), the planes' sums added in f64 and in plane order.
+fn channel_sums(layout: Layout, planes: usize, f: impl Fn(usize, usize) -> f32 + Sync) -> Vec<f64> {
+    let plane_sum = |p: usize| {
+        let start = p * layout.plane;
+        let mut lanes = [0f32; 8];
+        let whole = layout.plane / 8 * 8;
+        for i in (0..whole).step_by(8) {
+            for (l, lane) in lanes.iter_mut().enumerate() {
+                *lane += f(p, start + i + l);
+            }
+        }
+        let tail: f64 = (whole..layout.plane).map(|i| f(p, start + i) as f64).sum();
+        lanes.iter().map(|&v| v as f64).sum::<f64>() + tail
+    };
+    (0..layout.channels)
+        .into_par_iter()
+        .map(|c| (c..planes).step_by(layout.channels).map(plane_sum).sum())
+        .collect()
+}
+
+/// The per-channel mean and biased variance (two passes).
+fn statistics(x: &[f32], layout: Layout) -> (Vec<f32>, Vec<f32>) {
+    let planes = x.len() / layout.plane;
+    let n = layout.count as f64;
+    let sums = channel_sums(layout, planes, |_, i| x[i]);
+    let mean: Vec<f32> = sums.iter().map(|s| (s / n) as f32).collect();
+    let squares = channel_sums(layout, planes, |p, i| {
+        let d = x[i] - mean[p % layout.channels];
+        d * d
+    });
+    (mean, squares.iter().map(|s| (s / n) as f32).collect())
+}
+
+fn inverse_std(variance: &[f32], epsilon: f64) -> Vec<f32> {
+    variance
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
+        .collect()
+}
+
+impl CpuBatchNormBackend for Flex {
+    fn cpu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (shape, layout) = (x.shape().dims::<4>(), Layout::of(&x));
+        let [x, gamma, beta] = [&x, &gamma, &beta].map(f32_values);
+        let (x, gamma, beta) = (&*x, &*gamma, &*beta);
+        let (mean, variance) = statistics(x, layout);
+        let inv_std = inverse_std(&variance, epsilon);
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(layout.plane)
+            .zip(x.par_chunks(layout.plane))
+            .enumerate()
+            .for_each(|(p, (out, x))| {
+                let c = p % layout.channels;
+                let scale = inv_std[c] * gamma[c];
+                let shift = beta[c] - mean[c] * scale;
+                for (o, v) in out.iter_mut().zip(x) {
+                    *o = v * scale + shift;
+                }
+            });
+        let channel = |v: Vec<f32>| flex(v, &[layout.channels]);
+        (flex(out, &shape), channel(mean), channel(variance))
+    }
+}
+
+/// The gradients of [`CpuBatchNormBackend::cpu_batch_norm_train`]'s output
+/// with respect to `x`, `gamma` and `beta`, given the output's gradient and
+/// the forward's statistics: with `x̂ = (x − mean)·inv_std`, `dβ = Σ g`,
+/// `dγ = Σ g·x̂` and `dx = γ·inv_std·(g − dβ/n − x̂·dγ/n)`.
+fn backward(
+    x: &[f32],
+    gamma: &[f32],
+    grad: &[f32],
+    (mean, inv_std): (&[f32], &[f32]),
+    layout: Layout,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let planes = x.len() / layout.plane;
+    let normalized = |p: usize, i: usize| {
+        let c = p % layout.channels;
+        (x[i] - mean[c]) * inv_std[c]
+    };
+    let beta_grad = channel_sums(layout, planes, |_, i| grad[i]);
+    let gamma_grad = channel_sums(layout, planes, |p, i| grad[i] * normalized(p, i));
+    let n = layout.count as f64;
+    let mut x_grad = vec![0f32; x.len()];
+    x_grad
+        .par_chunks_mut(layout.plane)
+        .enumerate()
+        .for_each(|(p, out)| {
+            let c = p % layout.channels;
+            let scale = gamma[c] * inv_std[c];
+            let mean_grad = (beta_grad[c] / n) as f32;
+            let mean_projection = (gamma_grad[c] / n) as f32;
+            let (g, x) = (&grad[p * layout.plane..], &x[p * layout.plane..]);
+            for ((o, &g), &x) in out.iter_mut().zip(g).zip(x) {
+                let normalized = (x - mean[c]) * inv_std[c];
+                *o = scale * (g - mean_grad - normalized * mean_projection);
+            }
+        });
+    let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
+    (x_grad, to_f32(gamma_grad), to_f32(beta_grad))
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    /// The input, gamma, and the batch's mean and inverse standard
+    /// deviation per channel.
+    type State = (FloatTensor<Flex>, FloatTensor<Flex>, Vec<f32>, Vec<f32>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, gamma, mean, inv_std) = ops.state;
+        let (shape, layout) = (x.shape().dims::<4>(), Layout::of(&x));
+        let [x, gamma, grad] = [&x, &gamma, &grad].map(f32_values);
+        let (x_grad, gamma_grad, beta_grad) =
+            backward(&x, &gamma, &grad, (&mean, &inv_std), layout);
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex(x_grad, &shape));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, flex(gamma_grad, &[layout.channels]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, flex(beta_grad, &[layout.channels]));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> CpuBatchNormBackend for Autodiff<Flex, C> {
+    fn cpu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (x, x_node) = x.into_parts();
+        let (gamma, gamma_node) = gamma.into_parts();
+        let (beta, beta_node) = beta.into_parts();
+        let (out, mean, variance) =
+            Flex::cpu_batch_norm_train(x.clone(), gamma.clone(), beta, epsilon);
+        let out = match BatchNormBackward
+            .prepare::<C>([x_node, gamma_node, beta_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let statistics = [&mean, &variance].map(|t| f32_values(t).into_owned());
+                let [mean, variance] = statistics;
+                let inv_std = inverse_std(&variance, epsilon);
+                prep.finish((x, gamma, mean, inv_std), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        (out, Self::from_inner(mean), Self::from_inner(variance))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::{Device, Distribution};
+
+    fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
+    fn assert_close(ours: Vec<f32>, burns: Vec<f32>, what: &str) {
+        assert_eq!(ours.len(), burns.len(), "{what}: sizes");
+        let scale = burns.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in ours.iter().zip(&burns).enumerate() {
+            assert!(
+                (x - y).abs() <= 2e-5 * scale + 1e-5,
+                "{what}: [{i}] ours {x} vs burn {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn training_forward_gradients_and_running_statistics_agree_with_burn() {
+        let device = Device::flex().autodiff();
+        for (case, shape) in [[2, 3, 5, 7], [1, 4, 1, 3], [5, 1, 3, 2], [3, 6, 8, 8]]
+            .into_iter()
+            .enumerate()
+        {
+            let channels = shape[1];
+            let random =
+                |n: usize| Tensor::<1>::random([n], Distribution::Normal(0.5, 1.0), &device);
+            let (gamma, beta) = (random(channels), random(channels));
+            // Two layers with the same non-trivial parameters.
+            let layer = || {
+                let mut norm = BatchNormConfig::new(channels).init(&device);
+                norm.gamma = Param::from_tensor(gamma.clone());
+                norm.beta = Param::from_tensor(beta.clone());
+                norm
+            };
+            let (ours, burns) = (layer(), layer());
+            let x = Tensor::<4>::random(shape, Distribution::Normal(1.0, 2.0), &device);
+            let probe = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let what = format!("case {case} {shape:?}");
+            let (x_ours, x_burn) = (x.clone().require_grad(), x.require_grad());
+            let y_ours = batch_norm(&ours, x_ours.clone());
+            let y_burn = burns.forward(x_burn.clone());
+            assert_close(
+                vec_of(y_ours.clone()),
+                vec_of(y_burn.clone()),
+                &format!("{what}: output"),
+            );
+            let g_ours = (y_ours * probe.clone()).sum().backward();
+            let g_burn = (y_burn * probe).sum().backward();
+            assert_close(
+                vec_of(x_ours.grad(&g_ours).unwrap()),
+                vec_of(x_burn.grad(&g_burn).unwrap()),
+                &format!("{what}: input gradient"),
+            );
+            for (name, a, b) in [
+                ("gamma", &ours.gamma, &burns.gamma),
+                ("beta", &ours.beta, &burns.beta),
+            ] {
+                assert_close(
+                    vec_of(a.grad(&g_ours).unwrap()),
+                    vec_of(b.grad(&g_burn).unwrap()),
+                    &format!("{what}: {name} gradient"),
+                );
+            }
+            assert_close(
+                vec_of(ours.running_mean.value_sync()),
+                vec_of(burns.running_mean.value_sync()),
+                &format!("{what}: running mean"),
+            );
+            assert_close(
+                vec_of(ours.running_var.value_sync()),
+                vec_of(burns.running_var.value_sync()),
+                &format!("{what}: running variance"),
+            );
+        }
+    }
+
+    #[test]
+    fn inference_and_plain_devices_use_burns_forward() {
+        let device = Device::flex();
+        let norm = BatchNormConfig::new(3).init(&device);
+        let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Default, &device);
+        assert_eq!(
+            vec_of(batch_norm(&norm, x.clone())),
+            vec_of(norm.forward(x))
+        );
+    }
+}
