@@ -1,12 +1,14 @@
-//! Vision pieces that every image case shares (day/night today; faces and
-//! style transfer next), written once:
+//! Vision pieces that the image cases (day/night, faces, style transfer)
+//! share, written once:
 //!
 //! - [`folder`]: datasets laid out as one sub-folder per label — a class
 //!   (`day/`, `night/`) or an identity (`alice/`, `bob/`) — scanned, split and
 //!   decoded, with every left-out file listed and explained;
 //! - [`batch`]: images to normalised `[batch, 3, h, w]` tensors, with
 //!   training-time augmentation (random crop, flip, colour jitter);
-//! - [`layers`]: network building blocks (conv 3×3 → batch norm → ReLU).
+//! - [`layers`]: network building blocks (conv 3×3 → batch norm → ReLU);
+//! - [`conv`] and [`norm`]: 2-D convolution and batch norm on the CPU,
+//!   faster than burn's flex ops, with burn's as the fallback elsewhere.
 //!
 //! Splits by identity (all photos of one person on one side) are
 //! `casebook_core::split::group_split`.
