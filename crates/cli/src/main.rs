@@ -7,10 +7,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod args;
 mod demo;
 mod face_cmd;
@@ -137,6 +133,7 @@ enum DataCommand {
 }
 
 fn main() -> ExitCode {
+    casebook_core::memory::reuse_freed_memory();
     let cli = Cli::parse();
     terminal::stop_on_ctrl_c();
     let observer = Terminal::new(cli.quiet);

@@ -18,10 +18,6 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
 use image::{Rgb, RgbImage};
 
-// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn fixture(name: &str) -> RgbImage {
     image::open(format!(
         "{}/tests/fixtures/{name}",
@@ -130,5 +126,12 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, detection, embedding, pipeline);
+criterion_group! {
+    name = benches;
+    config = {
+        casebook_core::memory::reuse_freed_memory();
+        Criterion::default()
+    };
+    targets = detection, embedding, pipeline
+}
 criterion_main!(benches);

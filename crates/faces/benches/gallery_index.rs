@@ -24,10 +24,6 @@ use casebook_faces::gallery::{EncoderIdentity, Gallery};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const DIMENSION: usize = 128;
 /// Per-component spread of the centres: ‖c1 − c2‖ ≈ √(2·128)·σ ≈ 1.0.
 const CENTRE_SIGMA: f32 = 0.0625;
@@ -56,6 +52,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
+    casebook_core::memory::reuse_freed_memory();
     let queries: usize = std::env::var("GALLERY_QUERIES")
         .map(|q| q.parse().unwrap())
         .unwrap_or(1000);

@@ -10,10 +10,6 @@ use casebook_image::model::{Cnn, CnnConfig};
 use casebook_vision::Normalization;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const BATCH: usize = 32;
 const SIDE: usize = 64;
 
@@ -75,7 +71,10 @@ fn predict(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(10));
+    config = {
+        casebook_core::memory::reuse_freed_memory();
+        Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(10))
+    };
     targets = train_step, predict
 }
 criterion_main!(benches);

@@ -12,10 +12,6 @@ use casebook_trigger::model::Preset;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
 
-// The workspace's allocator (see `mimalloc` in the workspace Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn train_step(c: &mut Criterion) {
     let device = device().autodiff();
     device.seed(1);
@@ -64,5 +60,12 @@ fn streaming(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, train_step, streaming);
+criterion_group! {
+    name = benches;
+    config = {
+        casebook_core::memory::reuse_freed_memory();
+        Criterion::default()
+    };
+    targets = train_step, streaming
+}
 criterion_main!(benches);
