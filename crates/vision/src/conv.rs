@@ -31,6 +31,7 @@
 //! [`weight_gradient_path`]) was set by timing each pass of each layer
 //! shape on 2 cores, against burn's; see the constants.
 
+use crate::flex::{f32_values, flex_tensor};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -43,9 +44,8 @@ use burn::backend::{
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
-use std::borrow::Cow;
 
 /// Output channels whose sums one task keeps in registers.
 const CHANNELS: usize = 4;
@@ -171,13 +171,7 @@ fn forward_path(s: &Shape) -> Path {
 /// the kernel size) that it would serve; burn's transposed convolution
 /// elsewhere.
 fn input_gradient_path(s: &Shape) -> Path {
-    let transposable = s.stride == [1, 1]
-        && s.dilation == [1, 1]
-        && s.top < s.kh
-        && s.bottom < s.kh
-        && s.left < s.kw
-        && s.right < s.kw;
-    if transposable && direct_wins(s) {
+    if s.transposable() && direct_wins(s) {
         Path::Direct
     } else {
         Path::Burn
@@ -221,7 +215,7 @@ impl CpuConvBackend for Flex {
             Path::Direct => {
                 let [input, weight, bias] = [&input, &weight, &bias].map(f32_values);
                 let out = direct_conv(&input, &weight, Some(&bias), &s);
-                flex_tensor(out, [s.batch, s.c_out, s.h_out, s.w_out])
+                flex_tensor(out, &[s.batch, s.c_out, s.h_out, s.w_out])
             }
             Path::Gemm | Path::Burn => Flex::conv2d(input, weight, Some(bias), options),
         }
@@ -230,10 +224,6 @@ impl CpuConvBackend for Flex {
 
 fn dims4(t: &FloatTensor<Flex>) -> [usize; 4] {
     t.shape().dims()
-}
-
-fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Flex> {
-    FloatTensor::<Flex>::from_data(TensorData::new(values, shape))
 }
 
 #[derive(Debug)]
@@ -263,7 +253,7 @@ impl Backward<Flex, 3> for CpuConvBackward {
                 Path::Direct => {
                     let [weight, grad] = [&weight, &grad].map(f32_values);
                     let dx = input_gradient_direct(&weight, &grad, &s);
-                    flex_tensor(dx, [s.batch, s.c_in, s.h, s.w])
+                    flex_tensor(dx, &[s.batch, s.c_in, s.h, s.w])
                 }
                 Path::Gemm | Path::Burn => Flex::conv2d_x_backward(
                     input.clone(),
@@ -290,7 +280,7 @@ impl Backward<Flex, 3> for CpuConvBackward {
                 } else {
                     weight_gradient_direct(&x, &g, &s)
                 };
-                flex_tensor(dw, [s.c_out, s.c_in, s.kh, s.kw])
+                flex_tensor(dw, &[s.c_out, s.c_in, s.kh, s.kw])
             };
             grads.register::<Flex>(node.id, g);
         }
@@ -350,22 +340,6 @@ fn input_gradient_direct(weight: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
     direct_conv(grad, &flipped, None, &transposed)
 }
 
-/// A flex tensor's values in row-major order as f32: borrowed when they
-/// already are (contiguous f32, the usual case: activations can be tens of
-/// megabytes), else converted.
-pub(crate) fn f32_values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(values) => Cow::Borrowed(values),
-        None => Cow::Owned(
-            t.clone()
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("f32 values"),
-        ),
-    }
-}
-
 /// Sizes of one convolution, with the padded input's.
 #[derive(Debug, Clone, Copy)]
 struct Shape {
@@ -393,6 +367,18 @@ struct Shape {
 }
 
 impl Shape {
+    /// Whether the input's gradient is itself a convolution of the
+    /// output's gradient (stride 1, no dilation, padding below the kernel
+    /// size): see [`input_gradient_direct`].
+    fn transposable(&self) -> bool {
+        self.stride == [1, 1]
+            && self.dilation == [1, 1]
+            && self.top < self.kh
+            && self.bottom < self.kh
+            && self.left < self.kw
+            && self.right < self.kw
+    }
+
     fn new(input: [usize; 4], weight: [usize; 4], options: &ConvOptions<2>) -> Self {
         let [batch, c_in, h, w] = input;
         let [c_out, c_in_w, kh, kw] = weight;
@@ -1107,11 +1093,7 @@ mod tests {
             );
             let gemm = weight_gradient_gemm(&x, g, &s);
             assert_close(&gemm, &reference.weight_grad, &format!("{what}: dW GEMM"));
-            let transposable = s.stride == [1, 1]
-                && s.dilation == [1, 1]
-                && [s.top, s.bottom].iter().all(|&p| p < s.kh)
-                && [s.left, s.right].iter().all(|&p| p < s.kw);
-            if transposable {
+            if s.transposable() {
                 let dx = input_gradient_direct(&weight, g, &s);
                 assert_close(&dx, &reference.input_grad, &format!("{what}: dX direct"));
             }

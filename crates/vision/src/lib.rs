@@ -16,6 +16,7 @@
 pub mod batch;
 pub mod colour;
 pub mod conv;
+mod flex;
 pub mod folder;
 pub mod layers;
 pub mod norm;

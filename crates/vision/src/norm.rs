@@ -12,7 +12,7 @@
 //! with burn's to float rounding (tested, with the running statistics).
 //! Other devices, dtypes and inference use burn's `BatchNorm::forward`.
 
-use crate::conv::f32_values;
+use crate::flex::{f32_values, flex_tensor};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -23,7 +23,7 @@ use burn::backend::{
     TensorMetadata,
 };
 use burn::nn::BatchNorm;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 /// `norm.forward(x)`, by this module's kernels when `x` is an f32 flex
@@ -97,10 +97,6 @@ impl Layout {
     }
 }
 
-fn flex(values: Vec<f32>, shape: &[usize]) -> FloatTensor<Flex> {
-    FloatTensor::<Flex>::from_data(TensorData::new(values, shape.to_vec()))
-}
-
 /// Per-channel sums over all planes of `f(plane index, value index)`: each
 /// plane summed in 8 f32 lanes (independent chains, which the compiler
 /// vectorises), the planes' sums added in f64 and in plane order.
@@ -167,8 +163,8 @@ impl CpuBatchNormBackend for Flex {
                     *o = v * scale + shift;
                 }
             });
-        let channel = |v: Vec<f32>| flex(v, &[layout.channels]);
-        (flex(out, &shape), channel(mean), channel(variance))
+        let channel = |v: Vec<f32>| flex_tensor(v, &[layout.channels]);
+        (flex_tensor(out, &shape), channel(mean), channel(variance))
     }
 }
 
@@ -232,13 +228,13 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let (x_grad, gamma_grad, beta_grad) =
             backward(&x, &gamma, &grad, (&mean, &inv_std), layout);
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex(x_grad, &shape));
+            grads.register::<Flex>(node.id, flex_tensor(x_grad, &shape));
         }
         if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, flex(gamma_grad, &[layout.channels]));
+            grads.register::<Flex>(node.id, flex_tensor(gamma_grad, &[layout.channels]));
         }
         if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, flex(beta_grad, &[layout.channels]));
+            grads.register::<Flex>(node.id, flex_tensor(beta_grad, &[layout.channels]));
         }
     }
 }
