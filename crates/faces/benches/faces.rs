@@ -4,7 +4,8 @@
 //! * detection of one 640×480 image (group_pif.png, 640×280, pasted on a
 //!   mid-grey canvas at y = 100) at upsample 0 and 1, plus the tiled pyramid
 //!   alone (the detector's input building; the rest is the network and NMS);
-//! * embedding 64 aligned 150×150 chips (the 15 fixture chips repeated);
+//! * embedding 64 aligned 150×150 chips (the 15 fixture chips repeated),
+//!   and batches of 1 and 32 (`bench/resnet.sh` sets those beside PyTorch);
 //! * the whole pipeline (find + encode) on edwin_b.png at upsample 1.
 //!
 //! The 640×480 image is also written as a PNG (to `$FACES_BENCH_IMAGE`, or
@@ -106,6 +107,12 @@ fn embedding(c: &mut Criterion) {
     group.bench_function("embed_64_chips", |b| {
         b.iter(|| encoder.embed(&chips).unwrap())
     });
+    // One call per batch, as bench/resnet_torch.py times the same network.
+    for batch in [1, 32] {
+        group.bench_function(format!("embed_batch_{batch}"), |b| {
+            b.iter(|| encoder.embed(&chips[..batch]).unwrap())
+        });
+    }
     group.finish();
 }
 

@@ -1,35 +1,38 @@
 //! 2-D convolution on the CPU: kernels that burn's flex backend lacks,
 //! registered as a backend extension (`cpu_conv2d`) with its own backward
 //! pass for autodiff, and a rule that picks, per layer shape and pass, the
-//! fastest of these kernels and burn's own.
+//! faster of two kernels.
 //!
-//! Flex convolves by im2col + GEMM. That is fine for wide layers, but
-//! where a layer has few channels the GEMM has a handful of rows and the
-//! im2col buffer (input channels × kernel taps × pixels) dominates: a 9×9
-//! convolution from 8 channels to 3 at 512×512 (the last layer of a
-//! fast-style network) runs at ~2.5 GMAC/s, a tenth of what the same
-//! machine does on large GEMMs. The direct kernel reads the input in
-//! place: for each output row it keeps 4 output channels × 16 pixels of
-//! sums in registers and adds every input channel's kernel taps into them,
-//! so each loaded input vector feeds 4 multiply-adds and nothing is copied
-//! but a padded input.
+//! * **Direct** (this file), for narrow layers and large pictures. Where
+//!   a layer has few channels a GEMM has a handful of rows and the im2col
+//!   buffer (input channels × kernel taps × pixels) dominates: burn's runs
+//!   a 9×9 convolution from 8 channels to 3 at 512×512 (the last layer of
+//!   a fast-style network) at ~2.5 GMAC/s, a tenth of what the same
+//!   machine does on large GEMMs. The direct kernel reads the input in
+//!   place: for each output row it keeps 4 output channels × 16 pixels of
+//!   sums in registers and adds every input channel's kernel taps into
+//!   them, so each loaded input vector feeds 4 multiply-adds and nothing
+//!   is copied but a padded input. The input's gradient of a stride-1,
+//!   undilated convolution is itself such a convolution (of the padded
+//!   output gradient with the weights flipped and their channels
+//!   swapped), so it runs on the same kernel; the weights' gradient has a
+//!   direct kernel of its own (each output-gradient vector feeds up to 8
+//!   taps' sums).
+//! * **im2col + GEMM** ([`gemm`]), for wide layers and small pictures:
+//!   NCHW tiles, all three passes, where burn's version converts to NHWC
+//!   and back and takes the input's gradient as a transposed convolution.
 //!
-//! Backward: the input's gradient of a stride-1, undilated convolution is
-//! itself such a convolution (of the padded output gradient with the
-//! weights flipped and their channels swapped), so it can run on the same
-//! kernel. The weights' gradient has a direct kernel of its own on the
-//! same padded input (each output-gradient vector feeds up to 8 taps'
-//! sums), and a GEMM form for batches of small pictures (each picture
-//! unfolded once, `dW += G · colsᵀ`, pictures in parallel), where burn's
-//! form (a convolution of the swapped input by the swapped gradient) is
-//! slow. The bias's gradient is burn's. Grouped convolutions, other
-//! dtypes and GPU backends use burn's `conv2d` throughout. Every kernel
-//! agrees with burn's to float rounding (tested forward and backward on
-//! random shapes).
+//! burn's own `conv2d` serves grouped convolutions, other dtypes and GPU
+//! backends; the bias's gradient is burn's. Every kernel agrees with
+//! burn's to float rounding (tested forward and backward on random
+//! shapes, and the GEMM's across tile boundaries).
 //!
 //! The routing ([`forward_path`], [`input_gradient_path`],
-//! [`weight_gradient_path`]) was set by timing each pass of each layer
-//! shape on 2 cores, against burn's; see the constants.
+//! [`weight_gradient_path`]) was set by timing each pass of the cases'
+//! layers on 2 cores (`cargo bench -p casebook-vision --bench conv`,
+//! `bench/conv.sh` beside PyTorch); see the constants.
+
+mod gemm;
 
 use crate::flex::{f32_values, flex_tensor};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -111,47 +114,53 @@ pub fn conv2d(
     }
 }
 
-/// Which code computes one pass.
+/// Which kernel computes one pass.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Path {
     /// This module's direct kernel.
     Direct,
-    /// im2col + GEMM, parallel over the pictures (the weights' gradient only).
+    /// im2col + GEMM ([`gemm`]).
     Gemm,
-    /// burn's own op.
-    Burn,
 }
 
 /// Layers up to this many input × output channels run on the direct
-/// kernel at any picture size: burn's GEMM has too few rows or columns
-/// there.
+/// kernel at any picture size: a GEMM has too few rows or columns there.
 const NARROW_LAYER: usize = 16 * 32;
-/// On pictures of at least this many pixels the direct kernel serves
+/// On outputs of at least this many pixels the direct kernel also serves
 /// layers up to [`MAX_DIRECT_CHANNELS`]; on smaller ones (16×16, 8×8) its
-/// 16-pixel blocks are half empty or its rows too short, and burn's GEMM
-/// is faster.
+/// 16-pixel blocks are half empty or its rows too short.
 const MIN_DIRECT_PIXELS: usize = 32 * 32;
-/// Wider layers are as fast or faster on burn's GEMM (256 → 256: 0.8×).
-const MAX_DIRECT_CHANNELS: usize = 128 * 128;
-/// The GEMM form of the weights' gradient unfolds a picture into a
-/// buffer of `c_in·kh·kw × pixels` values, one per thread; above this many
-/// bytes it gives way to the direct kernel or burn's.
-const MAX_UNFOLDED_BYTES: usize = 64 << 20;
+/// Wider layers are faster on the GEMM.
+const MAX_DIRECT_CHANNELS: usize = 64 * 64;
+/// The weights' gradient of layers with at most this many output channels
+/// is faster on the direct kernel: its GEMM has too few rows.
+const FEW_OUTPUT_CHANNELS: usize = 4;
 
-/// Timings behind the rules (3×3 kernels, stride 1; 2 cores, milliseconds,
-/// direct / burn's on contiguous tensors; the day/night CNN's layers at
-/// batch 32, wider ones at batch 32, 4 and 1):
+/// Timings behind the rules: the layers of `bench/conv_layers.txt` with
+/// each kernel forced in turn for every pass (a temporary switch in the
+/// bench), best of 5 interleaved rounds, 2 cores, milliseconds for the
+/// layer's pass (forward, + input gradient, or + both gradients); burn's
+/// own for comparison:
 ///
-/// | layer (batch × c_in × side → c_out) | forward     | input gradient | weight gradient (GEMM / direct / burn's) |
-/// |-------------------------------------|-------------|----------------|-------------------|
-/// | 32 × 3 × 64 → 16                    | 2.7 / 4.6   | 2.7 / 3.3      | 5.9 / 9.7 / 19.2  |
-/// | 32 × 16 × 32 → 32                   | 2.7 / 8.6   | 3.2 / 6.3      | 9.1 / 16.5 / 13.7 |
-/// | 32 × 32 × 16 → 64                   | 5.2 / 3.5   | 3.7 / 3.6      | 3.9 / 19.4 / 8.3  |
-/// | 32 × 64 × 8 → 64                    | 2.6 / 1.7   | 2.7 / 3.4      | 2.2 / 21.0 / 4.2  |
-/// | 32 × 128 × 8 → 128                  | 13.0 / 7.4  | 12.1 / 7.6     | 8.1 / 105 / 12.9  |
-/// | 4 × 64 × 64 → 128                   | 20.8 / 29.5 | 20.5 / 21.7    | 24.6 / 82.5 / 40.5|
-/// | 1 × 64 × 128 → 64                   | 14.9 / 17.9 | 14.9 / 15.1    | 32.6 / 43.9 / 39.3|
-/// | 1 × 128 × 64 → 128                  | 10.4 / 15.5 | 10.9 / 12.2    | 16.9 / 47.8 / 31.0|
+/// | layer (batch × c_in × side → c_out, kernel)  | pass  | direct | GEMM  | burn's |
+/// |----------------------------------------------|-------|--------|-------|--------|
+/// | VGG-19 conv1_2: 1 × 64 × 256 → 64            | input | 88.2   | 97.4  | 118.5  |
+/// | VGG-19 conv2_2: 1 × 128 × 128 → 128          | input | 65.1   | 60.7  | 75.2   |
+/// | VGG-19 conv4_2: 1 × 512 × 32 → 512           | input | 87.5   | 55.9  | 65.0   |
+/// | VGG-19 conv5_1: 1 × 512 × 16 → 512           | input | 29.1   | 15.2  | 21.6   |
+/// | day/night block 1: 32 × 3 × 64 → 16          | train | 8.5    | 15.3  | 15.4   |
+/// | day/night block 2: 32 × 16 × 32 → 32         | train | 18.4   | 24.2  | 27.1   |
+/// | day/night block 4: 32 × 64 × 8 → 64          | train | 21.5   | 6.7   | 7.2    |
+/// | fast style, last: 4 × 16 × 256 → 3, 9×9      | train | 77.5   | 794   | 552    |
+/// | ResNet stage 1: 32 × 32 × 35 → 32            | infer | 7.4    | 9.4   | 12.3   |
+/// | ResNet stage 2: 32 × 64 × 17 → 64            | infer | 9.3    | 5.8   | 8.8    |
+/// | ResNet stage 4: 1 × 256 × 3 → 256            | infer | 0.92   | 0.26  | 0.62   |
+///
+/// These were taken with the weights' GEMM on 16 MB tiles. On 256 KB
+/// tiles (now) it alone takes, direct / GEMM, best of 7: 32 × 3 × 64 → 16
+/// 5.5 / 2.1, 32 × 16 × 32 → 32 12.0 / 3.3, 32 × 64 × 8 → 64 21.0 / 1.7,
+/// 4 × 3 × 256 → 16 (9×9) 48.9 / 43.0, 1 × 64 × 256 → 64 146 / 43.6, and
+/// 4 × 16 × 256 → 3 (9×9) 59.3 / 198: hence [`FEW_OUTPUT_CHANNELS`].
 fn direct_wins(s: &Shape) -> bool {
     let channels = s.c_in * s.c_out;
     channels <= NARROW_LAYER
@@ -162,33 +171,26 @@ fn forward_path(s: &Shape) -> Path {
     if direct_wins(s) {
         Path::Direct
     } else {
-        Path::Burn
+        Path::Gemm
     }
 }
 
 /// The direct kernel computes the input's gradient where the convolution
 /// can be transposed into another (stride 1, no dilation, padding below
-/// the kernel size) that it would serve; burn's transposed convolution
-/// elsewhere.
+/// the kernel size) that it would serve; the GEMM elsewhere.
 fn input_gradient_path(s: &Shape) -> Path {
     if s.transposable() && direct_wins(s) {
         Path::Direct
     } else {
-        Path::Burn
+        Path::Gemm
     }
 }
 
-/// The weights' gradient: GEMM where the unfolded picture fits, else the
-/// direct kernel on layers it serves (large 9×9 kernels on large
-/// pictures), else burn's.
 fn weight_gradient_path(s: &Shape) -> Path {
-    let unfolded = s.c_in * s.kh * s.kw * s.h_out * s.w_out * 4;
-    if unfolded <= MAX_UNFOLDED_BYTES {
-        Path::Gemm
-    } else if direct_wins(s) {
+    if s.c_out <= FEW_OUTPUT_CHANNELS {
         Path::Direct
     } else {
-        Path::Burn
+        Path::Gemm
     }
 }
 
@@ -211,14 +213,12 @@ impl CpuConvBackend for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         let s = Shape::new(dims4(&input), dims4(&weight), &options);
-        match forward_path(&s) {
-            Path::Direct => {
-                let [input, weight, bias] = [&input, &weight, &bias].map(f32_values);
-                let out = direct_conv(&input, &weight, Some(&bias), &s);
-                flex_tensor(out, &[s.batch, s.c_out, s.h_out, s.w_out])
-            }
-            Path::Gemm | Path::Burn => Flex::conv2d(input, weight, Some(bias), options),
-        }
+        let [input, weight, bias] = [&input, &weight, &bias].map(f32_values);
+        let out = match forward_path(&s) {
+            Path::Direct => direct_conv(&input, &weight, Some(&bias), &s),
+            Path::Gemm => gemm::forward(&input, &weight, &bias, &s),
+        };
+        flex_tensor(out, &[s.batch, s.c_out, s.h_out, s.w_out])
     }
 }
 
@@ -249,40 +249,21 @@ impl Backward<Flex, 3> for CpuConvBackward {
         let (input, weight, bias, options) = ops.state;
         let s = Shape::new(dims4(&input), dims4(&weight), &options);
         if let Some(node) = node_input {
-            let g = match input_gradient_path(&s) {
-                Path::Direct => {
-                    let [weight, grad] = [&weight, &grad].map(f32_values);
-                    let dx = input_gradient_direct(&weight, &grad, &s);
-                    flex_tensor(dx, &[s.batch, s.c_in, s.h, s.w])
-                }
-                Path::Gemm | Path::Burn => Flex::conv2d_x_backward(
-                    input.clone(),
-                    weight.clone(),
-                    grad.clone(),
-                    options.clone(),
-                ),
+            let [weight, grad] = [&weight, &grad].map(f32_values);
+            let dx = match input_gradient_path(&s) {
+                Path::Direct => input_gradient_direct(&weight, &grad, &s),
+                Path::Gemm => gemm::input_gradient(&weight, &grad, &s),
             };
-            grads.register::<Flex>(node.id, g);
+            grads.register::<Flex>(node.id, flex_tensor(dx, &[s.batch, s.c_in, s.h, s.w]));
         }
         if let Some(node) = node_weight {
-            let path = weight_gradient_path(&s);
-            let g = if path == Path::Burn {
-                Flex::conv2d_weight_backward(
-                    input.clone(),
-                    weight.clone(),
-                    grad.clone(),
-                    options.clone(),
-                )
-            } else {
-                let [x, g] = [&input, &grad].map(f32_values);
-                let dw = if path == Path::Gemm {
-                    weight_gradient_gemm(&x, &g, &s)
-                } else {
-                    weight_gradient_direct(&x, &g, &s)
-                };
-                flex_tensor(dw, &[s.c_out, s.c_in, s.kh, s.kw])
+            let [x, g] = [&input, &grad].map(f32_values);
+            let dw = match weight_gradient_path(&s) {
+                Path::Direct => weight_gradient_direct(&x, &g, &s),
+                Path::Gemm => gemm::weight_gradient(&x, &g, &s),
             };
-            grads.register::<Flex>(node.id, g);
+            let dw = flex_tensor(dw, &[s.c_out, s.c_in, s.kh, s.kw]);
+            grads.register::<Flex>(node.id, dw);
         }
         if let Some(node) = node_bias {
             grads.register::<Flex>(node.id, Flex::conv2d_bias_backward(input, bias, grad));
@@ -663,167 +644,6 @@ fn add_weight_gradient(
     }
 }
 
-/// One picture unfolded for a GEMM (im2col): row `(ci·kh + ky)·kw + kx`
-/// of `cols` (`c_in·kh·kw × h_out·w_out`) holds, for each output pixel, the
-/// input that tap sees (zero in the padding). In parallel over the rows
-/// when `parallel`.
-fn unfold(picture: &[f32], s: &Shape, cols: &mut [f32], parallel: bool) {
-    let pixels = s.h_out * s.w_out;
-    if parallel {
-        cols.par_chunks_exact_mut(pixels)
-            .enumerate()
-            .for_each(|(row, dst)| unfold_row(picture, s, row, dst));
-    } else {
-        for (row, dst) in cols.chunks_exact_mut(pixels).enumerate() {
-            unfold_row(picture, s, row, dst);
-        }
-    }
-}
-
-fn unfold_row(picture: &[f32], s: &Shape, row: usize, dst: &mut [f32]) {
-    let (ci, ky, kx) = (row / (s.kh * s.kw), row / s.kw % s.kh, row % s.kw);
-    let plane = &picture[ci * s.h * s.w..][..s.h * s.w];
-    for (oy, out) in dst.chunks_exact_mut(s.w_out).enumerate() {
-        match source_row(oy, ky, s) {
-            Some(iy) => {
-                let src = &plane[iy * s.w..][..s.w];
-                let (xs, first) = source_columns(kx, s);
-                out[..xs.start].fill(0.0);
-                out[xs.end..].fill(0.0);
-                if s.stride[1] == 1 {
-                    out[xs.clone()].copy_from_slice(&src[first..first + xs.len()]);
-                } else {
-                    for (o, ix) in out[xs].iter_mut().zip((first..).step_by(s.stride[1])) {
-                        *o = src[ix];
-                    }
-                }
-            }
-            None => out.fill(0.0),
-        }
-    }
-}
-
-/// The input row that output row `oy` reads through kernel row `ky`, if it
-/// is not padding.
-fn source_row(oy: usize, ky: usize, s: &Shape) -> Option<usize> {
-    (oy * s.stride[0] + ky * s.dilation[0])
-        .checked_sub(s.top)
-        .filter(|&iy| iy < s.h)
-}
-
-/// The output columns whose tap `kx` falls inside the input, and the input
-/// column the first of them reads (the rest follow at the stride).
-fn source_columns(kx: usize, s: &Shape) -> (std::ops::Range<usize>, usize) {
-    let (sx, shift) = (s.stride[1], kx * s.dilation[1]);
-    // Output column ox reads padded column ox·sx + shift, input column
-    // ox·sx + shift − left.
-    let start = s.left.saturating_sub(shift).div_ceil(sx);
-    let end = (s.w + s.left)
-        .checked_sub(shift)
-        .map_or(0, |limit| limit.div_ceil(sx))
-        .min(s.w_out);
-    let start = start.min(end);
-    (start..end, (start * sx + shift).saturating_sub(s.left))
-}
-
-/// `C += A·B` for row-major `C` (m × n),
-/// with `A` (m × k) and `B` (k × n) given by their row and column strides.
-fn gemm_add(
-    [m, k, n]: [usize; 3],
-    a: (&[f32], [usize; 2]),
-    b: (&[f32], [usize; 2]),
-    c: &mut [f32],
-) {
-    let ((a, [rsa, csa]), (b, [rsb, csb])) = (a, b);
-    assert!(a.len() > (m - 1) * rsa + (k - 1) * csa, "A is too short");
-    assert!(b.len() > (k - 1) * rsb + (n - 1) * csb, "B is too short");
-    assert_eq!(c.len(), m * n, "C's size");
-    // SAFETY: the asserts keep every index inside the slices.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            1.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
-
-/// The weights' gradient by GEMM: for each picture,
-/// `dW (c_out × c_in·kh·kw) += G (c_out × pixels) · colsᵀ`. With at least
-/// a picture per thread, the pictures are split into one run per thread;
-/// with fewer, each picture's pixels are. Every run sums into its own
-/// `dW` and the runs' sums are added in order, so the result does not
-/// depend on scheduling.
-fn weight_gradient_gemm(input: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
-    let (taps, pixels) = (s.c_in * s.kh * s.kw, s.h_out * s.w_out);
-    let picture = s.c_in * s.h * s.w;
-    let threads = rayon::current_num_threads().max(1);
-    let gradient = |b: usize| &grad[b * s.c_out * pixels..][..s.c_out * pixels];
-    let sum_in_order = |runs: Vec<Vec<f32>>, dw: &mut [f32]| {
-        for run in runs {
-            dw.iter_mut().zip(&run).for_each(|(x, y)| *x += y);
-        }
-    };
-    let mut dw = vec![0f32; s.c_out * taps];
-    if s.batch >= threads {
-        let per_run = s.batch.div_ceil(threads);
-        let runs: Vec<Vec<f32>> = (0..s.batch)
-            .step_by(per_run)
-            .collect::<Vec<_>>()
-            .into_par_iter()
-            .map(|first| {
-                let mut dw = vec![0f32; s.c_out * taps];
-                let mut cols = vec![0f32; taps * pixels];
-                for b in first..(first + per_run).min(s.batch) {
-                    unfold(&input[b * picture..][..picture], s, &mut cols, false);
-                    gemm_add(
-                        [s.c_out, pixels, taps],
-                        (gradient(b), [pixels, 1]),
-                        (&cols, [1, pixels]),
-                        &mut dw,
-                    );
-                }
-                dw
-            })
-            .collect();
-        sum_in_order(runs, &mut dw);
-    } else {
-        let mut cols = vec![0f32; taps * pixels];
-        let per_run = pixels.div_ceil(threads);
-        for b in 0..s.batch {
-            unfold(&input[b * picture..][..picture], s, &mut cols, true);
-            let runs: Vec<Vec<f32>> = (0..pixels)
-                .step_by(per_run)
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(|first| {
-                    let mut dw = vec![0f32; s.c_out * taps];
-                    gemm_add(
-                        [s.c_out, per_run.min(pixels - first), taps],
-                        (&gradient(b)[first..], [pixels, 1]),
-                        (&cols[first..], [1, pixels]),
-                        &mut dw,
-                    );
-                    dw
-                })
-                .collect();
-            sum_in_order(runs, &mut dw);
-        }
-    }
-    dw
-}
-
 fn has_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -1091,12 +911,47 @@ mod tests {
                 &reference.weight_grad,
                 &format!("{what}: dW direct"),
             );
-            let gemm = weight_gradient_gemm(&x, g, &s);
+            let output = gemm::forward(&x, &weight, &bias, &s);
+            assert_close(&output, &reference.output, &format!("{what}: forward GEMM"));
+            let dx = gemm::input_gradient(&weight, g, &s);
+            assert_close(&dx, &reference.input_grad, &format!("{what}: dX GEMM"));
+            let gemm = gemm::weight_gradient(&x, g, &s);
             assert_close(&gemm, &reference.weight_grad, &format!("{what}: dW GEMM"));
             if s.transposable() {
                 let dx = input_gradient_direct(&weight, g, &s);
                 assert_close(&dx, &reference.input_grad, &format!("{what}: dX direct"));
             }
+        }
+    }
+
+    /// The GEMM kernels on shapes large enough to need several tiles: runs
+    /// of rows of one picture (with a stride, so tiles meet mid-kernel),
+    /// and more single-picture tiles than threads (so each thread's run
+    /// of the weights' gradient sums several).
+    #[test]
+    fn gemm_kernels_agree_with_burn_across_tiles() {
+        let device = Device::flex();
+        let normal = Distribution::Normal(0.0, 1.0);
+        for (input, c_out, stride) in [([1, 128, 130, 131], 8, 2), ([5, 32, 100, 100], 6, 1)] {
+            let case = Case {
+                x: Tensor::random(input, normal, &device),
+                weight: Tensor::random([c_out, input[1], 3, 3], normal, &device),
+                bias: Tensor::random([c_out], normal, &device),
+                options: ConvOptions::new([stride; 2], [1, 1], [1, 1], 1),
+                what: format!("{input:?} to {c_out}, stride {stride}"),
+            };
+            let s = Shape::new(case.x.dims(), case.weight.dims(), &case.options);
+            assert!(gemm::tile_count(&s) > 1, "{}: one tile", case.what);
+            let reference = burns(&case);
+            let (x, weight, bias) = (vec_of(case.x), vec_of(case.weight), vec_of(case.bias));
+            let g = &reference.probe;
+            let what = case.what;
+            let output = gemm::forward(&x, &weight, &bias, &s);
+            assert_close(&output, &reference.output, &format!("{what}: forward"));
+            let dx = gemm::input_gradient(&weight, g, &s);
+            assert_close(&dx, &reference.input_grad, &format!("{what}: dX"));
+            let dw = gemm::weight_gradient(&x, g, &s);
+            assert_close(&dw, &reference.weight_grad, &format!("{what}: dW"));
         }
     }
 
