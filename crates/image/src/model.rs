@@ -12,6 +12,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use casebook_vision::layers::ConvBlock;
+use casebook_vision::pool::max_pool2d_forward;
 
 /// Architecture hyper-parameters, stored in the model file.
 #[derive(Config, Debug, PartialEq)]
@@ -61,7 +62,7 @@ impl Cnn {
             // Pool between blocks while the map is still large enough.
             let [_, _, h, w] = x.dims();
             if i < last && h >= 2 && w >= 2 {
-                x = self.pool.forward(x);
+                x = max_pool2d_forward(&self.pool, x);
             }
         }
         let x = self.global_pool.forward(x).flatten::<2>(1, 3);

@@ -1,5 +1,5 @@
-//! Moving values between flex tensors and the CPU kernels of [`crate::conv`]
-//! and [`crate::norm`].
+//! Moving values between flex tensors and the CPU kernels of [`crate::conv`],
+//! [`crate::norm`] and [`crate::pool`].
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::Flex;

@@ -7,8 +7,9 @@
 //! - [`batch`]: images to normalised `[batch, 3, h, w]` tensors, with
 //!   training-time augmentation (random crop, flip, colour jitter);
 //! - [`layers`]: network building blocks (conv 3×3 → batch norm → ReLU);
-//! - [`conv`] and [`norm`]: 2-D convolution and batch norm on the CPU,
-//!   faster than burn's flex ops, with burn's as the fallback elsewhere.
+//! - [`conv`], [`norm`] and [`pool`]: 2-D convolution, batch norm and max
+//!   pooling on the CPU, faster than burn's flex ops, with burn's as the
+//!   fallback elsewhere.
 //!
 //! Splits by identity (all photos of one person on one side) are
 //! `casebook_core::split::group_split`.
@@ -21,6 +22,7 @@ pub mod folder;
 pub mod layers;
 pub mod norm;
 pub mod picture;
+pub mod pool;
 
 pub use batch::{load_size, to_tensor, Augment, Normalization};
 pub use folder::{

@@ -18,14 +18,15 @@ use anyhow::{bail, Result};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::module::{avg_pool2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::module::avg_pool2d;
+use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::device::compute_device;
 use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
+use casebook_vision::pool::max_pool2d;
 
 use super::{ConvAffine, LayerQueue};
 use crate::dlib::dnn::{Input, Layer, Loss, Net, Pool};
@@ -253,7 +254,7 @@ impl Encoder {
     /// `[batch, 3, size, size]` normalised chips → `[batch, embedding]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let x = relu(self.stem.forward(x));
-        let mut x = max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]));
+        let mut x = max_pool2d(x, [3, 3], [2, 2]);
         for block in &self.blocks {
             x = block.forward(x);
         }

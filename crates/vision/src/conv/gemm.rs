@@ -147,20 +147,25 @@ fn gemm(
 /// The tile's input unfolded into `cols` (`taps × columns`, row-major):
 /// row `(ci·kh + ky)·kw + kx` holds, for each of the tile's output pixels
 /// (picture by picture, row by row), the input that tap sees, zero in the
-/// padding.
-fn unfold(input: &[f32], s: &Shape, tile: Tile, cols: &mut [f32]) {
+/// padding. In parallel over the taps when `parallel`.
+fn unfold(input: &[f32], s: &Shape, tile: Tile, cols: &mut [f32], parallel: bool) {
     let columns = tile.columns(s);
     let picture = s.c_in * s.h * s.w;
     let span = tile.rows * s.w_out;
-    cols.par_chunks_exact_mut(columns)
-        .enumerate()
-        .for_each(|(tap, row)| {
-            for (i, dst) in row.chunks_exact_mut(span).enumerate() {
-                let b = tile.first_picture + i;
-                let picture = &input[b * picture..][..picture];
-                unfold_tap(picture, s, tap, tile.first_row, dst);
-            }
-        });
+    let fill = |(tap, row): (usize, &mut [f32])| {
+        for (i, dst) in row.chunks_exact_mut(span).enumerate() {
+            let b = tile.first_picture + i;
+            let picture = &input[b * picture..][..picture];
+            unfold_tap(picture, s, tap, tile.first_row, dst);
+        }
+    };
+    if parallel {
+        cols.par_chunks_exact_mut(columns)
+            .enumerate()
+            .for_each(fill);
+    } else {
+        cols.chunks_exact_mut(columns).enumerate().for_each(fill);
+    }
 }
 
 /// One tap's inputs for output rows `first_row..` of one picture (as many
@@ -199,9 +204,14 @@ fn fold_tap(src: &[f32], s: &Shape, tap: usize, first_row: usize, plane: &mut [f
     for (i, values) in src.chunks_exact(s.w_out).enumerate() {
         if let Some(iy) = source_row(first_row + i, ky, s) {
             let row = &mut plane[iy * s.w..][..s.w];
-            let targets = row[first..].iter_mut().step_by(s.stride[1]);
-            for (t, v) in targets.zip(&values[xs.clone()]) {
-                *t += v;
+            let values = &values[xs.clone()];
+            if s.stride[1] == 1 {
+                // Slices of equal length, so the loop is vectorised.
+                let targets = &mut row[first..first + values.len()];
+                targets.iter_mut().zip(values).for_each(|(t, v)| *t += v);
+            } else {
+                let targets = row[first..].iter_mut().step_by(s.stride[1]);
+                targets.zip(values).for_each(|(t, v)| *t += v);
             }
         }
     }
@@ -280,7 +290,7 @@ pub(super) fn forward(input: &[f32], weight: &[f32], bias: &[f32], s: &Shape) ->
     for tile in tiles(s, TILE_BYTES, 1) {
         let columns = tile.columns(s);
         cols.resize(taps * columns, 0.0);
-        unfold(input, s, tile, &mut cols);
+        unfold(input, s, tile, &mut cols, true);
         let product = [s.c_out, taps, columns];
         let (weight, cols) = ((weight, [taps, 1]), (&cols[..], [columns, 1]));
         let span = tile.rows * s.w_out;
@@ -387,7 +397,7 @@ pub(super) fn weight_gradient(input: &[f32], grad: &[f32], s: &Shape) -> Vec<f32
         for (n, &tile) in tiles.iter().enumerate() {
             let columns = tile.columns(s);
             cols.resize(taps * columns, 0.0);
-            unfold(input, s, tile, &mut cols);
+            unfold(input, s, tile, &mut cols, parallel);
             let g = TileMatrix::of(grad, s.c_out, s, tile);
             gemm(
                 [s.c_out, columns, taps],
