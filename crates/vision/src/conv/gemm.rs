@@ -18,8 +18,9 @@
 //! copies of the input and output, and its input gradient is a transposed
 //! convolution; working on NCHW tiles skips those copies. The GEMM is the
 //! `gemm` crate (flex's own, AVX-512 kernels where the CPU has them),
-//! parallel inside each call; tiles go one after another, so the sums
-//! are added in a fixed order and the results do not depend on scheduling.
+//! parallel inside each call, except in the weights' gradient, whose GEMM
+//! is small: there each thread takes a run of tiles. Every sum is added in
+//! a fixed order, so the results do not depend on scheduling.
 
 use super::Shape;
 use rayon::prelude::*;
