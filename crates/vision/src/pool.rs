@@ -131,29 +131,64 @@ fn forward(x: &[f32], p: &Pooling) -> (Vec<f32>, Vec<u8>) {
         .zip(argmax.par_chunks_mut(p.plane_out()))
         .zip(x.par_chunks(p.plane_in()))
         .for_each(|((out, argmax), plane)| {
-            // A whole output row at a time, window position by window
-            // position: the outputs' comparisons are independent, so they
-            // pipeline (one window at a time was a chain of dependent
-            // compare-and-selects).
-            let rows = out
-                .chunks_exact_mut(p.w_out)
-                .zip(argmax.chunks_exact_mut(p.w_out));
-            for (oy, (best, at)) in rows.enumerate() {
-                let corner = p.corner(oy, 0);
-                let first = plane[corner..].iter().step_by(p.stride[1]);
-                best.iter_mut().zip(first).for_each(|(b, &v)| *b = v);
-                at.fill(0);
-                for (k, &offset) in offsets.iter().enumerate().skip(1) {
-                    let inputs = plane[corner + offset..].iter().step_by(p.stride[1]);
-                    for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(inputs) {
-                        if v > *b || v.is_nan() {
-                            (*b, *a) = (v, k as u8);
-                        }
-                    }
-                }
+            if p.kernel == [2, 2] && p.stride == [2, 2] {
+                pool_plane_2x2(plane, p, out, argmax);
+            } else {
+                pool_plane(plane, p, &offsets, out, argmax);
             }
         });
     (out, argmax)
+}
+
+/// Whether `v` replaces the window's maximum so far: it is larger, or NaN.
+fn wins(v: f32, best: f32) -> bool {
+    v > best || v.is_nan()
+}
+
+/// One plane, a whole output row at a time, window position by window
+/// position: the outputs' comparisons are independent, so they pipeline
+/// (one window at a time was a chain of dependent compares).
+fn pool_plane(plane: &[f32], p: &Pooling, offsets: &[usize], out: &mut [f32], argmax: &mut [u8]) {
+    let rows = out
+        .chunks_exact_mut(p.w_out)
+        .zip(argmax.chunks_exact_mut(p.w_out));
+    for (oy, (best, at)) in rows.enumerate() {
+        let corner = p.corner(oy, 0);
+        let first = plane[corner..].iter().step_by(p.stride[1]);
+        best.iter_mut().zip(first).for_each(|(b, &v)| *b = v);
+        at.fill(0);
+        for (k, &offset) in offsets.iter().enumerate().skip(1) {
+            let inputs = plane[corner + offset..].iter().step_by(p.stride[1]);
+            for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(inputs) {
+                if wins(v, *b) {
+                    (*b, *a) = (v, k as u8);
+                }
+            }
+        }
+    }
+}
+
+/// One plane of 2×2, stride-2 windows (every pool of the cases' CNNs),
+/// each window's four values kept in registers and compared by selects:
+/// on activations a branch on the outcome mispredicts half the time.
+fn pool_plane_2x2(plane: &[f32], p: &Pooling, out: &mut [f32], argmax: &mut [u8]) {
+    let w = p.input[3];
+    let rows = out
+        .chunks_exact_mut(p.w_out)
+        .zip(argmax.chunks_exact_mut(p.w_out));
+    for (oy, (best, at)) in rows.enumerate() {
+        let top = plane[2 * oy * w..][..2 * p.w_out].chunks_exact(2);
+        let bottom = plane[(2 * oy + 1) * w..][..2 * p.w_out].chunks_exact(2);
+        for ((b, a), (t, u)) in best.iter_mut().zip(at.iter_mut()).zip(top.zip(bottom)) {
+            let (mut max, mut k) = (t[0], 0u8);
+            for (i, v) in [t[1], u[0], u[1]].into_iter().enumerate() {
+                let take = wins(v, max);
+                max = if take { v } else { max };
+                k = if take { i as u8 + 1 } else { k };
+            }
+            (*b, *a) = (max, k);
+        }
+    }
 }
 
 /// The input's gradient: each output's gradient added where its maximum was.
