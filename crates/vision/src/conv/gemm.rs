@@ -90,7 +90,7 @@ pub(super) fn tile_count(s: &Shape) -> usize {
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`, for f32
 /// matrices `lhs` (m × k), `rhs` (k × n) and `dst` (m × n), each a slice
 /// with its [row stride, column stride]. Parallel inside when `parallel`.
-fn gemm(
+pub(super) fn gemm(
     [m, k, n]: [usize; 3],
     lhs: (&[f32], [usize; 2]),
     rhs: (&[f32], [usize; 2]),

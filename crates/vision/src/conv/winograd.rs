@@ -1,0 +1,487 @@
+//! Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray, "Fast
+//! Algorithms for Convolutional Neural Networks", 2016) for 3×3
+//! convolutions with stride 1 and no dilation: the forward pass and the
+//! input's gradient.
+//!
+//! The output is cut into 4×4 tiles; each reads a 6×6 tile of the input.
+//! With the input tile `d`, the kernel `g` and the constant matrices `Bᵀ`
+//! (6×6), `G` (6×3) and `Aᵀ` (4×6) below, one output tile is
+//! `Aᵀ [Σ_ci (G g Gᵀ) ⊙ (Bᵀ d B)] A`: the 36 points of the transformed
+//! tiles are independent, so each is one GEMM of the transformed weights
+//! (`c_out × c_in`) by the transformed input tiles (`c_in × tiles`). That
+//! is 36 multiplications per 16 outputs and input channel where im2col +
+//! GEMM does 144: wide 3×3 layers (VGG, ResNet, the day/night CNN) run on
+//! a quarter of the multiply-adds, plus the transforms.
+//!
+//! * forward: `Y = Aᵀ [U ⊙ V] A` with `U = G g Gᵀ`, `V = Bᵀ d B`;
+//! * input gradient: a forward pass of the output's gradient with the
+//!   kernels flipped and their channels swapped ([`super::transposed`]).
+//!
+//! The weights' gradient has the same form read the other way,
+//! `dW = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`; written and tested, it was
+//! slower than the GEMM's on the cases' layers (day/night block 4, a
+//! training pass: 7.1 against 5.7 ms), so it is not here.
+//!
+//! The transforms' coefficients (up to 8, and 1/24) cost some rounding:
+//! results agree with a direct sum to a few units in 10⁻⁶ of the
+//! outputs' scale (tested against burn's convolution). Tiles are taken in
+//! runs of whole tile rows whose transformed values fit in
+//! [`CHUNK_BYTES`]; the 36 GEMMs of a run go to the threads one each,
+//! so every sum is added in a fixed order.
+
+use super::gemm::gemm;
+use super::Shape;
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// Outputs per tile side.
+const M: usize = 4;
+/// Inputs per tile side (`M + 3 − 1`).
+const ALPHA: usize = 6;
+/// Points of a transformed tile: one GEMM each.
+const POINTS: usize = ALPHA * ALPHA;
+/// Tiles (or kernels) transformed together, one per SIMD lane.
+const LANES: usize = 8;
+/// Bytes of transformed tiles (input and output side) one run holds, where
+/// the weights allow: about what the L2 caches of 2 cores hold.
+const CHUNK_BYTES: usize = 2 << 20;
+
+type Lanes = [f32; LANES];
+
+/// Whether this module computes `s`'s convolution: 3×3 kernels, stride 1,
+/// no dilation, padding below 3 (so the input's gradient is a convolution
+/// of the same kind).
+pub(super) fn serves(s: &Shape) -> bool {
+    s.kh == 3 && s.kw == 3 && s.transposable()
+}
+
+/// Lane-wise `f(lane)`: 8 tiles (or kernels) at once.
+#[inline(always)]
+fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
+    // A plain loop rather than `array::from_fn`, which is not always
+    // inlined, and then copies every array through memory.
+    let mut o = [0f32; LANES];
+    for (l, o) in o.iter_mut().enumerate() {
+        *o = f(l);
+    }
+    o
+}
+
+/// A `R × C` tile of lanes from `f(row, column)`, by plain loops (see
+/// [`lanes`]).
+#[inline(always)]
+fn tile<const R: usize, const C: usize>(f: impl Fn(usize, usize) -> Lanes) -> [[Lanes; C]; R] {
+    let mut o = [[[0f32; LANES]; C]; R];
+    for (i, row) in o.iter_mut().enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = f(i, j);
+        }
+    }
+    o
+}
+
+/// `Bᵀ x` for a column of 6 input values.
+#[inline(always)]
+fn bt(x: [Lanes; ALPHA]) -> [Lanes; ALPHA] {
+    let [x0, x1, x2, x3, x4, x5] = x;
+    [
+        lanes(|l| 4.0 * x0[l] - 5.0 * x2[l] + x4[l]),
+        lanes(|l| -4.0 * (x1[l] + x2[l]) + x3[l] + x4[l]),
+        lanes(|l| 4.0 * (x1[l] - x2[l]) - x3[l] + x4[l]),
+        lanes(|l| 2.0 * (x3[l] - x1[l]) - x2[l] + x4[l]),
+        lanes(|l| 2.0 * (x1[l] - x3[l]) - x2[l] + x4[l]),
+        lanes(|l| 4.0 * x1[l] - 5.0 * x3[l] + x5[l]),
+    ]
+}
+
+/// `Aᵀ x`: 6 transformed values back to 4 outputs.
+#[inline(always)]
+fn at(x: [Lanes; ALPHA]) -> [Lanes; M] {
+    let [x0, x1, x2, x3, x4, x5] = x;
+    let p12 = lanes(|l| x1[l] + x2[l]);
+    let m12 = lanes(|l| x1[l] - x2[l]);
+    let p34 = lanes(|l| x3[l] + x4[l]);
+    let m34 = lanes(|l| x3[l] - x4[l]);
+    [
+        lanes(|l| x0[l] + p12[l] + p34[l]),
+        lanes(|l| m12[l] + 2.0 * m34[l]),
+        lanes(|l| p12[l] + 4.0 * p34[l]),
+        lanes(|l| m12[l] + 8.0 * m34[l] + x5[l]),
+    ]
+}
+
+/// `G x`: 3 kernel taps to 6 transformed values.
+#[inline(always)]
+fn g(x: [Lanes; 3]) -> [Lanes; ALPHA] {
+    let [g0, g1, g2] = x;
+    let outer = lanes(|l| g0[l] + g2[l]);
+    let outer4 = lanes(|l| g0[l] + 4.0 * g2[l]);
+    [
+        lanes(|l| g0[l] / 4.0),
+        lanes(|l| -(outer[l] + g1[l]) / 6.0),
+        lanes(|l| -(outer[l] - g1[l]) / 6.0),
+        lanes(|l| (outer4[l] + 2.0 * g1[l]) / 24.0),
+        lanes(|l| (outer4[l] - 2.0 * g1[l]) / 24.0),
+        g2,
+    ]
+}
+
+/// Defines `fn $name(args)`, which runs `$body(args)` compiled for AVX2
+/// and FMA where the CPU has them, so the lane-wise arithmetic of the
+/// transforms becomes one 8-lane instruction each (`$body` must be
+/// `#[inline(always)]`).
+macro_rules! simd_fn {
+    ($name:ident => $body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if super::has_fma() {
+                    // SAFETY: the CPU has AVX2 and FMA (checked by `has_fma`).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+/// `L x R` for a tile `x` (rows × columns), where `left` applies `L` to a
+/// column and `right` applies `Rᵀ` to a row.
+#[inline(always)]
+fn both_sides<const R: usize, const C: usize, const R2: usize, const C2: usize>(
+    x: &[[Lanes; C]; R],
+    left: impl Fn([Lanes; R]) -> [Lanes; R2],
+    right: impl Fn([Lanes; C]) -> [Lanes; C2],
+) -> [[Lanes; C2]; R2] {
+    let mut columns = [[[0f32; LANES]; C]; R2];
+    for j in 0..C {
+        let mut column = [[0f32; LANES]; R];
+        for (c, row) in column.iter_mut().zip(x) {
+            *c = row[j];
+        }
+        for (row, value) in columns.iter_mut().zip(left(column)) {
+            row[j] = value;
+        }
+    }
+    let mut out = [[[0f32; LANES]; C2]; R2];
+    for (o, row) in out.iter_mut().zip(columns) {
+        *o = right(row);
+    }
+    out
+}
+
+/// The tiling of one convolution's output.
+#[derive(Debug, Clone, Copy)]
+struct Tiling {
+    /// Tiles across a row and down a picture.
+    across: usize,
+    down: usize,
+    /// Tile rows (of the whole batch) per run.
+    rows_per_run: usize,
+}
+
+impl Tiling {
+    fn new(s: &Shape) -> Self {
+        let across = s.w_out.div_ceil(M);
+        let down = s.h_out.div_ceil(M);
+        let row_bytes = POINTS * (s.c_in + s.c_out) * across * 4;
+        // Each run's GEMMs read all the transformed weights (`c_out × c_in`
+        // per point) and its tiles' values (`c_in + c_out` per tile and
+        // point): enough tiles that the weights are a small part of that.
+        let min_tiles = 4 * s.c_in * s.c_out / (s.c_in + s.c_out);
+        let rows_per_run = (CHUNK_BYTES / row_bytes)
+            .max(min_tiles.div_ceil(across))
+            .clamp(1, s.batch * down);
+        Self {
+            across,
+            down,
+            rows_per_run,
+        }
+    }
+
+    /// The runs of tile rows, as ranges of `0..batch · down`.
+    fn runs(&self, s: &Shape) -> impl Iterator<Item = Range<usize>> {
+        let (rows, per_run) = (s.batch * self.down, self.rows_per_run);
+        (0..rows)
+            .step_by(per_run)
+            .map(move |first| first..(first + per_run).min(rows))
+    }
+
+    /// Length of one phase of a row (see [`Phases`]): whole lane groups
+    /// of tiles, and the next tile's first columns.
+    fn phase_len(&self) -> usize {
+        self.across.div_ceil(LANES) * LANES + 1
+    }
+}
+
+/// Rows of a plane split into the 4 phases of their columns: phase `p`
+/// of row `i` holds columns `p, p + 4, p + 8, …`, so tile `x`'s column `j`
+/// is at `[i][j % 4][x + j / 4]` and 8 tiles' values load as one vector.
+struct Phases {
+    values: Vec<f32>,
+    len: usize,
+    /// One row, padded, before it is split.
+    line: Vec<f32>,
+}
+
+impl Phases {
+    fn new(rows: usize, t: &Tiling) -> Self {
+        let len = t.phase_len();
+        Self {
+            values: vec![0f32; rows * M * len],
+            len,
+            line: vec![0f32; M * len],
+        }
+    }
+
+    /// Fills row `i` from `line`, whose value `x` lands in column
+    /// `x + offset`; columns without a value are zero.
+    #[inline(always)]
+    fn fill_row(&mut self, i: usize, line: Option<&[f32]>, offset: usize) {
+        let row = &mut self.values[i * M * self.len..][..M * self.len];
+        let Some(line) = line else {
+            row.fill(0.0);
+            return;
+        };
+        let padded = &mut self.line;
+        let columns = padded.len().saturating_sub(offset).min(line.len());
+        padded[..offset].fill(0.0);
+        padded[offset..offset + columns].copy_from_slice(&line[..columns]);
+        padded[offset + columns..].fill(0.0);
+        // Whole groups of 4 columns, one per phase: a pattern the compiler
+        // turns into vector shuffles.
+        let (p0, rest) = row.split_at_mut(self.len);
+        let (p1, rest) = rest.split_at_mut(self.len);
+        let (p2, p3) = rest.split_at_mut(self.len);
+        for (q, quad) in padded.chunks_exact(M).enumerate() {
+            p0[q] = quad[0];
+            p1[q] = quad[1];
+            p2[q] = quad[2];
+            p3[q] = quad[3];
+        }
+    }
+
+    /// Column `j` (below 6) of tiles `first..first + 8` in row `i`.
+    #[inline(always)]
+    fn load(&self, i: usize, j: usize, first: usize) -> Lanes {
+        let at = (i * M + j % M) * self.len + first + j / M;
+        self.values[at..at + LANES].try_into().expect("8 lanes")
+    }
+}
+
+/// Stores the `valid` first lanes of each point of a transformed tile
+/// group at `first` in `[point][tiles]`.
+#[inline(always)]
+fn store_points(points: &[Lanes], dst: &mut [f32], tiles: usize, first: usize, valid: usize) {
+    for (point, value) in points.iter().enumerate() {
+        let at = point * tiles + first;
+        if valid == LANES {
+            // A fixed length: one vector store, not a call to `memcpy`.
+            let lanes: &mut Lanes = (&mut dst[at..at + LANES]).try_into().expect("8 lanes");
+            *lanes = *value;
+        } else {
+            dst[at..at + valid].copy_from_slice(&value[..valid]);
+        }
+    }
+}
+
+/// `Bᵀ d B` for every input channel and tile of a run of tile rows, into
+/// `v` laid out `[c_in][point][tile]`.
+fn transform_input(input: &[f32], s: &Shape, t: &Tiling, run: Range<usize>, v: &mut Vec<f32>) {
+    let tiles = run.len() * t.across;
+    v.resize(s.c_in * POINTS * tiles, 0.0);
+    let picture = s.c_in * s.h * s.w;
+    v.par_chunks_exact_mut(POINTS * tiles)
+        .enumerate()
+        .for_each_init(
+            || Phases::new(ALPHA, t),
+            |phases, (c, v)| {
+                let planes = &input[c * s.h * s.w..];
+                input_channel(planes, picture, s, t, run.clone(), phases, v);
+            },
+        );
+}
+
+simd_fn!(input_channel => input_channel_body(
+    planes: &[f32], picture: usize, s: &Shape, t: &Tiling, run: Range<usize>,
+    phases: &mut Phases, v: &mut [f32],
+));
+
+/// [`transform_input`] for one channel, whose plane in picture `b` starts
+/// at `planes[b · picture]`.
+#[inline(always)]
+fn input_channel_body(
+    planes: &[f32],
+    picture: usize,
+    s: &Shape,
+    t: &Tiling,
+    run: Range<usize>,
+    phases: &mut Phases,
+    v: &mut [f32],
+) {
+    let tiles = run.len() * t.across;
+    for (n, row) in run.enumerate() {
+        let (b, ty) = (row / t.down, row % t.down);
+        let plane = &planes[b * picture..][..s.h * s.w];
+        // Input rows ty·4 − top … + 5, zero outside the picture.
+        for i in 0..ALPHA {
+            let y = (ty * M + i).wrapping_sub(s.top);
+            let line = (y < s.h).then(|| &plane[y * s.w..][..s.w]);
+            phases.fill_row(i, line, s.left);
+        }
+        for group in (0..t.across).step_by(LANES) {
+            let d: [[Lanes; ALPHA]; ALPHA] = tile(|i, j| phases.load(i, j, group));
+            let transformed = both_sides(&d, bt, bt);
+            let valid = LANES.min(t.across - group);
+            let first = n * t.across + group;
+            store_points(transformed.as_flattened(), v, tiles, first, valid);
+        }
+    }
+}
+
+/// Lanes `first..first + 8` of `values`, zero past `valid`.
+#[inline(always)]
+fn load_partial(values: &[f32], valid: usize) -> Lanes {
+    lanes(|l| if l < valid { values[l] } else { 0.0 })
+}
+
+/// `G g Gᵀ` for every kernel, laid out `[c_out][point][c_in]`.
+fn transform_weights(weight: &[f32], s: &Shape) -> Vec<f32> {
+    let mut u = vec![0f32; s.c_out * POINTS * s.c_in];
+    u.par_chunks_exact_mut(POINTS * s.c_in)
+        .zip(weight.par_chunks_exact(s.c_in * 9))
+        .for_each(|(u, weight)| output_channel_weights(weight, u));
+    u
+}
+
+simd_fn!(output_channel_weights => output_channel_weights_body(weight: &[f32], u: &mut [f32]));
+
+/// [`transform_weights`] for one output channel's kernels.
+#[inline(always)]
+fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
+    let c_in = weight.len() / 9;
+    for first in (0..c_in).step_by(LANES) {
+        let valid = LANES.min(c_in - first);
+        let taps: [[Lanes; 3]; 3] = tile(|i, j| {
+            lanes(|l| {
+                if l < valid {
+                    weight[(first + l) * 9 + i * 3 + j]
+                } else {
+                    0.0
+                }
+            })
+        });
+        let transformed = both_sides(&taps, g, g);
+        store_points(transformed.as_flattened(), u, c_in, first, valid);
+    }
+}
+
+/// The forward pass, `[batch, c_out, h_out, w_out]` (no bias when `bias`
+/// is `None`).
+pub(super) fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -> Vec<f32> {
+    assert!(serves(s), "not a 3×3 stride-1 convolution");
+    assert_eq!(input.len(), s.batch * s.c_in * s.h * s.w, "input size");
+    assert_eq!(weight.len(), s.c_out * s.c_in * 9, "weight size");
+    assert!(bias.is_none_or(|b| b.len() == s.c_out), "bias size");
+    let t = Tiling::new(s);
+    let u = transform_weights(weight, s);
+    let plane = s.h_out * s.w_out;
+    let mut out = vec![0f32; s.batch * s.c_out * plane];
+    let (mut v, mut products) = (Vec::new(), Vec::new());
+    for run in t.runs(s) {
+        let tiles = run.len() * t.across;
+        transform_input(input, s, &t, run.clone(), &mut v);
+        // One GEMM per point: `[c_out][tiles] = U · V`.
+        products.resize(POINTS * s.c_out * tiles, 0.0);
+        products
+            .par_chunks_exact_mut(s.c_out * tiles)
+            .enumerate()
+            .for_each(|(point, dst)| {
+                gemm(
+                    [s.c_out, s.c_in, tiles],
+                    (&u[point * s.c_in..], [POINTS * s.c_in, 1]),
+                    (&v[point * tiles..], [POINTS * tiles, 1]),
+                    (dst, [tiles, 1]),
+                    false,
+                    false,
+                );
+            });
+        // `Aᵀ [·] A` per output plane of the run's pictures.
+        let pictures = run.start / t.down..(run.end - 1) / t.down + 1;
+        out[pictures.start * s.c_out * plane..pictures.end * s.c_out * plane]
+            .par_chunks_exact_mut(plane)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let (b, channel) = (pictures.start + i / s.c_out, i % s.c_out);
+                let share = PlaneShare {
+                    channel,
+                    bias: bias.map_or(0.0, |bias| bias[channel]),
+                    rows: (b * t.down).max(run.start)..((b + 1) * t.down).min(run.end),
+                };
+                output_plane(&products, s, &t, run.clone(), share, dst);
+            });
+    }
+    out
+}
+
+/// One output plane's share of a run: its channel, that channel's bias,
+/// and the run's tile rows that fall in the plane's picture.
+struct PlaneShare {
+    channel: usize,
+    bias: f32,
+    rows: Range<usize>,
+}
+
+simd_fn!(output_plane => output_plane_body(
+    products: &[f32], s: &Shape, t: &Tiling, run: Range<usize>, share: PlaneShare,
+    dst: &mut [f32],
+));
+
+/// `Aᵀ [·] A` plus the bias for one plane's share of a run, from the run's
+/// products (`[point][c_out][tile]`), into `dst`, the plane.
+#[inline(always)]
+fn output_plane_body(
+    products: &[f32],
+    s: &Shape,
+    t: &Tiling,
+    run: Range<usize>,
+    share: PlaneShare,
+    dst: &mut [f32],
+) {
+    let tiles = run.len() * t.across;
+    let (co, added) = (share.channel, share.bias);
+    for row in share.rows {
+        let ty = row % t.down;
+        for group in (0..t.across).step_by(LANES) {
+            let valid = LANES.min(t.across - group);
+            let first = co * tiles + (row - run.start) * t.across + group;
+            let m: [[Lanes; ALPHA]; ALPHA] = tile(|i, j| {
+                let point = i * ALPHA + j;
+                load_partial(&products[point * s.c_out * tiles + first..], valid)
+            });
+            let y = both_sides(&m, at, at);
+            for (i, line) in y.iter().enumerate() {
+                let oy = ty * M + i;
+                if oy >= s.h_out {
+                    break;
+                }
+                let x0 = group * M;
+                let dst = &mut dst[oy * s.w_out + x0..(oy + 1) * s.w_out];
+                for (x, d) in dst.iter_mut().take(valid * M).enumerate() {
+                    *d = line[x % M][x / M] + added;
+                }
+            }
+        }
+    }
+}
+
+/// The input's gradient, `[batch, c_in, h, w]`, from the output's: the
+/// forward pass of the transposed convolution.
+pub(super) fn input_gradient(weight: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
+    let (flipped, transposed) = super::transposed(weight, s);
+    forward(grad, &flipped, None, &transposed)
+}
