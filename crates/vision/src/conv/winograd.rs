@@ -18,16 +18,23 @@
 //!   kernels flipped and their channels swapped ([`super::transposed`]).
 //!
 //! The weights' gradient has the same form read the other way,
-//! `dW = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`; written and tested, it was
+//! `dW = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`. Written and tested, it was
 //! slower than the GEMM's on the cases' layers (day/night block 4, a
-//! training pass: 7.1 against 5.7 ms), so it is not here.
+//! training pass: 7.1 against 5.7 ms), but with transforms 2–3× slower
+//! than these: worth trying again.
 //!
 //! The transforms' coefficients (up to 8, and 1/24) cost some rounding:
 //! results agree with a direct sum to a few units in 10⁻⁶ of the
 //! outputs' scale (tested against burn's convolution). Tiles are taken in
 //! runs of whole tile rows whose transformed values fit in
-//! [`CHUNK_BYTES`]; the 36 GEMMs of a run go to the threads one each,
+//! [`CHUNK_BYTES`], or more where the weights are large (see
+//! [`Tiling::new`]); the 36 GEMMs of a run go to the threads one each,
 //! so every sum is added in a fixed order.
+//!
+//! The transforms work on 8 tiles at once, one per lane of an AVX2
+//! vector, and are written out in full (macros [`three`] and [`six`], not
+//! closures or zero-filled arrays): each took ~3× longer as generic code
+//! that the compiler did not inline into the AVX2 functions.
 
 use super::gemm::gemm;
 use super::Shape;
@@ -67,17 +74,56 @@ fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
     o
 }
 
-/// A `R × C` tile of lanes from `f(row, column)`, by plain loops (see
-/// [`lanes`]).
-#[inline(always)]
-fn tile<const R: usize, const C: usize>(f: impl Fn(usize, usize) -> Lanes) -> [[Lanes; C]; R] {
-    let mut o = [[[0f32; LANES]; C]; R];
-    for (i, row) in o.iter_mut().enumerate() {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = f(i, j);
-        }
-    }
-    o
+/// `[e, e, …]` with `e` an expression in `$i`, for `$i` = 0, 1, …: written
+/// out, so there is no closure to inline (one that is not inlined runs
+/// without AVX2) and no zero-filled array to overwrite.
+macro_rules! three {
+    ($i:ident => $e:expr) => {
+        [
+            {
+                let $i = 0;
+                $e
+            },
+            {
+                let $i = 1;
+                $e
+            },
+            {
+                let $i = 2;
+                $e
+            },
+        ]
+    };
+}
+macro_rules! six {
+    ($i:ident => $e:expr) => {
+        [
+            {
+                let $i = 0;
+                $e
+            },
+            {
+                let $i = 1;
+                $e
+            },
+            {
+                let $i = 2;
+                $e
+            },
+            {
+                let $i = 3;
+                $e
+            },
+            {
+                let $i = 4;
+                $e
+            },
+            {
+                let $i = 5;
+                $e
+            },
+        ]
+    };
 }
 
 /// `Bᵀ x` for a column of 6 input values.
@@ -149,31 +195,6 @@ macro_rules! simd_fn {
     };
 }
 
-/// `L x R` for a tile `x` (rows × columns), where `left` applies `L` to a
-/// column and `right` applies `Rᵀ` to a row.
-#[inline(always)]
-fn both_sides<const R: usize, const C: usize, const R2: usize, const C2: usize>(
-    x: &[[Lanes; C]; R],
-    left: impl Fn([Lanes; R]) -> [Lanes; R2],
-    right: impl Fn([Lanes; C]) -> [Lanes; C2],
-) -> [[Lanes; C2]; R2] {
-    let mut columns = [[[0f32; LANES]; C]; R2];
-    for j in 0..C {
-        let mut column = [[0f32; LANES]; R];
-        for (c, row) in column.iter_mut().zip(x) {
-            *c = row[j];
-        }
-        for (row, value) in columns.iter_mut().zip(left(column)) {
-            row[j] = value;
-        }
-    }
-    let mut out = [[[0f32; LANES]; C2]; R2];
-    for (o, row) in out.iter_mut().zip(columns) {
-        *o = right(row);
-    }
-    out
-}
-
 /// The tiling of one convolution's output.
 #[derive(Debug, Clone, Copy)]
 struct Tiling {
@@ -221,11 +242,12 @@ impl Tiling {
 /// Rows of a plane split into the 4 phases of their columns: phase `p`
 /// of row `i` holds columns `p, p + 4, p + 8, …`, so tile `x`'s column `j`
 /// is at `[i][j % 4][x + j / 4]` and 8 tiles' values load as one vector.
+/// Columns in the padding are zero: they are zeroed once, here, and never
+/// written, as every row of a convolution has its values in the same
+/// columns.
 struct Phases {
     values: Vec<f32>,
     len: usize,
-    /// One row, padded, before it is split.
-    line: Vec<f32>,
 }
 
 impl Phases {
@@ -234,30 +256,35 @@ impl Phases {
         Self {
             values: vec![0f32; rows * M * len],
             len,
-            line: vec![0f32; M * len],
         }
     }
 
-    /// Fills row `i` from `line`, whose value `x` lands in column
-    /// `x + offset`; columns without a value are zero.
+    /// Fills row `i` from `line` (zeros where `None`), whose value `x` is
+    /// column `x + offset`, and which is `width` long.
     #[inline(always)]
-    fn fill_row(&mut self, i: usize, line: Option<&[f32]>, offset: usize) {
+    fn fill_row(&mut self, i: usize, line: Option<&[f32]>, offset: usize, width: usize) {
         let row = &mut self.values[i * M * self.len..][..M * self.len];
-        let Some(line) = line else {
-            row.fill(0.0);
-            return;
-        };
-        let padded = &mut self.line;
-        let columns = padded.len().saturating_sub(offset).min(line.len());
-        padded[..offset].fill(0.0);
-        padded[offset..offset + columns].copy_from_slice(&line[..columns]);
-        padded[offset + columns..].fill(0.0);
-        // Whole groups of 4 columns, one per phase: a pattern the compiler
-        // turns into vector shuffles.
+        let end = (offset + width).min(M * self.len);
         let (p0, rest) = row.split_at_mut(self.len);
         let (p1, rest) = rest.split_at_mut(self.len);
         let (p2, p3) = rest.split_at_mut(self.len);
-        for (q, quad) in padded.chunks_exact(M).enumerate() {
+        let phases = [p0, p1, p2, p3];
+        let Some(line) = line else {
+            for column in offset..end {
+                phases[column % M][column / M] = 0.0;
+            }
+            return;
+        };
+        // Whole groups of 4 columns inside the line, one per phase: a
+        // pattern the compiler turns into vector shuffles; the columns
+        // before and after them one by one.
+        let (first, last) = (offset.div_ceil(M), end / M);
+        for column in (offset..first * M).chain(last.max(first) * M..end) {
+            phases[column % M][column / M] = line[column - offset];
+        }
+        let [p0, p1, p2, p3] = phases;
+        for q in first..last {
+            let quad = &line[q * M - offset..][..M];
             p0[q] = quad[0];
             p1[q] = quad[1];
             p2[q] = quad[2];
@@ -298,7 +325,7 @@ fn transform_input(input: &[f32], s: &Shape, t: &Tiling, run: Range<usize>, v: &
     v.par_chunks_exact_mut(POINTS * tiles)
         .enumerate()
         .for_each_init(
-            || Phases::new(ALPHA, t),
+            || Phases::new(t.rows_per_run.min(t.down) * M + ALPHA - M, t),
             |phases, (c, v)| {
                 let planes = &input[c * s.h * s.w..];
                 input_channel(planes, picture, s, t, run.clone(), phases, v);
@@ -324,22 +351,32 @@ fn input_channel_body(
     v: &mut [f32],
 ) {
     let tiles = run.len() * t.across;
-    for (n, row) in run.enumerate() {
-        let (b, ty) = (row / t.down, row % t.down);
+    // The run's tile rows picture by picture: each input row is split into
+    // phases once, though tiles overlap by 2 rows.
+    let mut row = run.start;
+    while row < run.end {
+        let (b, first_ty) = (row / t.down, row % t.down);
+        let rows = ((b + 1) * t.down).min(run.end) - row;
         let plane = &planes[b * picture..][..s.h * s.w];
-        // Input rows ty·4 − top … + 5, zero outside the picture.
-        for i in 0..ALPHA {
-            let y = (ty * M + i).wrapping_sub(s.top);
+        // Input rows first_ty·4 − top on, zero outside the picture.
+        for i in 0..rows * M + ALPHA - M {
+            let y = (first_ty * M + i).wrapping_sub(s.top);
             let line = (y < s.h).then(|| &plane[y * s.w..][..s.w]);
-            phases.fill_row(i, line, s.left);
+            phases.fill_row(i, line, s.left, s.w);
         }
-        for group in (0..t.across).step_by(LANES) {
-            let d: [[Lanes; ALPHA]; ALPHA] = tile(|i, j| phases.load(i, j, group));
-            let transformed = both_sides(&d, bt, bt);
-            let valid = LANES.min(t.across - group);
-            let first = n * t.across + group;
-            store_points(transformed.as_flattened(), v, tiles, first, valid);
+        for k in 0..rows {
+            for group in (0..t.across).step_by(LANES) {
+                let valid = LANES.min(t.across - group);
+                let first = (row - run.start + k) * t.across + group;
+                // `Bᵀ d` column by column, then `(Bᵀ d) B` row by row.
+                let columns = six!(j => bt(six!(i => phases.load(k * M + i, j, group))));
+                for i in 0..ALPHA {
+                    let row = bt(six!(j => columns[j][i]));
+                    store_points(&row, &mut v[i * ALPHA * tiles..], tiles, first, valid);
+                }
+            }
         }
+        row += rows;
     }
 }
 
@@ -366,7 +403,7 @@ fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
     let c_in = weight.len() / 9;
     for first in (0..c_in).step_by(LANES) {
         let valid = LANES.min(c_in - first);
-        let taps: [[Lanes; 3]; 3] = tile(|i, j| {
+        let tap = |i: usize, j: usize| {
             lanes(|l| {
                 if l < valid {
                     weight[(first + l) * 9 + i * 3 + j]
@@ -374,9 +411,12 @@ fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
                     0.0
                 }
             })
-        });
-        let transformed = both_sides(&taps, g, g);
-        store_points(transformed.as_flattened(), u, c_in, first, valid);
+        };
+        let columns = three!(j => g(three!(i => tap(i, j))));
+        for i in 0..ALPHA {
+            let row = g(three!(j => columns[j][i]));
+            store_points(&row, &mut u[i * ALPHA * c_in..], c_in, first, valid);
+        }
     }
 }
 
@@ -459,16 +499,21 @@ fn output_plane_body(
         for group in (0..t.across).step_by(LANES) {
             let valid = LANES.min(t.across - group);
             let first = co * tiles + (row - run.start) * t.across + group;
-            let m: [[Lanes; ALPHA]; ALPHA] = tile(|i, j| {
-                let point = i * ALPHA + j;
-                load_partial(&products[point * s.c_out * tiles + first..], valid)
-            });
-            let y = both_sides(&m, at, at);
-            for (i, line) in y.iter().enumerate() {
+            let point = |i: usize, j: usize| {
+                load_partial(
+                    &products[(i * ALPHA + j) * s.c_out * tiles + first..],
+                    valid,
+                )
+            };
+            let columns = six!(j => at(six!(i => point(i, j))));
+            // `i` picks the same row of all six columns.
+            #[allow(clippy::needless_range_loop)]
+            for i in 0..M {
                 let oy = ty * M + i;
                 if oy >= s.h_out {
                     break;
                 }
+                let line = at(six!(j => columns[j][i]));
                 let x0 = group * M;
                 let dst = &mut dst[oy * s.w_out + x0..(oy + 1) * s.w_out];
                 for (x, d) in dst.iter_mut().take(valid * M).enumerate() {
