@@ -10,19 +10,17 @@
 # .venv/bin/python, else python3). Without torch the PyTorch column is empty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 threads=${BENCH_THREADS:-$(nproc)}
 export RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads BENCH_THREADS=$threads
-python=${TORCH_PYTHON:-}
-if [ -z "$python" ]; then
-  if [ -x .venv/bin/python ]; then python=.venv/bin/python; else python=python3; fi
-fi
+python=$(torch_python)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cargo bench -q -p casebook-vision --bench conv -- "${1:-}" > "$work/casebook.jsonl"
-if "$python" -c "import torch" 2>/dev/null; then
+if [ -n "$python" ]; then
   "$python" bench/conv_torch.py ${1:+"$1"} > "$work/torch.jsonl"
 else
-  echo "PyTorch column skipped: $python cannot import torch"
+  skip_torch
   : > "$work/torch.jsonl"
 fi
 python3 - "$work/casebook.jsonl" "$work/torch.jsonl" "$threads" <<'PY'

@@ -15,6 +15,7 @@
 # the dlib repeats (default 3: dlib-bin has no BLAS and takes seconds per image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 threads=${BENCH_THREADS:-$(nproc)}
 export RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
 models=${1:-${DLIB_MODELS:-}}
@@ -27,7 +28,7 @@ export FACES_BENCH_IMAGE=$work/faces_640x480.png
 
 echo "== casebook (nproc $(nproc); RAYON_NUM_THREADS=$RAYON_NUM_THREADS)"
 cargo bench -p casebook-faces --bench faces -- --noplot
-est() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median']['point_estimate']/1e6)" "target/criterion/faces/$1/new/estimates.json"; }
+est() { criterion_ms "faces/$1"; }
 cargo build --release -q -p casebook-cli
 rss_cpu=$( { /usr/bin/time -f '%M %P' ./target/release/casebook face detect "$FACES_BENCH_IMAGE" --upsample 0 >/dev/null; } 2>&1 | tail -1)
 casebook=$(printf '{"detect_up0_ms": %s, "detect_up1_ms": %s, "pyramid_up0_ms": %s, "pyramid_up1_ms": %s, "pyramid_up_ms": %s, "embed_64_ms": %s, "pipeline_ms": %s, "rss_kb": %s, "rss_cpu": "%s"}' \

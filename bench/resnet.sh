@@ -11,19 +11,16 @@
 # message, when torch cannot be imported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/common.sh
 threads=${BENCH_THREADS:-$(nproc)}
 export RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
-python=${TORCH_PYTHON:-}
-if [ -z "$python" ]; then
-  if [ -x .venv/bin/python ]; then python=.venv/bin/python; else python=python3; fi
-fi
+python=$(torch_python)
 echo "== casebook ($threads threads)"
 cargo bench -p casebook-faces --bench faces -- --noplot embed_batch
-est() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['median']['point_estimate']/1e6)" "target/criterion/faces/$1/new/estimates.json"; }
-b1=$(est embed_batch_1)
-b32=$(est embed_batch_32)
-echo "== PyTorch ($python)"
-if "$python" -c "import torch" 2>/dev/null; then
+b1=$(criterion_ms faces/embed_batch_1)
+b32=$(criterion_ms faces/embed_batch_32)
+echo "== PyTorch (${python:-none})"
+if [ -n "$python" ]; then
   torch_json=$(BENCH_THREADS=$threads "$python" bench/resnet_torch.py)
   echo "$torch_json"
   python3 - "$b1" "$b32" "$torch_json" <<'PY'
@@ -33,5 +30,5 @@ print(f"ResNet 150x150 batch 1: casebook {b1:.1f} ms vs PyTorch {t['batch_1_ms']
 print(f"ResNet 150x150 batch 32: casebook {b32:.1f} ms vs PyTorch {t['batch_32_ms']:.1f} ms -> casebook/PyTorch = {b32 / t['batch_32_ms']:.2f}x")
 PY
 else
-  echo "PyTorch part skipped: $python cannot import torch (pip install torch to compare)"
+  skip_torch
 fi

@@ -51,13 +51,8 @@ trap 'rm -rf "$work"' EXIT
 # A copy, so that a rebuild during the run cannot swap the binary.
 cp "${CASEBOOK:-target/release/casebook}" "$work/casebook"
 
-python=""
-for candidate in ${TORCH_PYTHON:-} .venv/bin/python python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c "import torch, safetensors, numpy" 2>/dev/null; then
-    python=$candidate
-    break
-  fi
-done
+source bench/common.sh
+python=$(torch_python safetensors numpy)
 
 if [ ! -f "$weights" ]; then
   echo "== making $weights: VGG-19 with RANDOM He-normal weights, for timing only (speed does not depend on the values)"
@@ -102,8 +97,7 @@ if [ -n "$python" ]; then
     echo "torch $size $json" >>"$results"
   done
 else
-  echo "PyTorch part skipped: no python that imports torch, safetensors and numpy (set TORCH_PYTHON, or"
-  echo "  python3 -m venv .venv && .venv/bin/pip install torch safetensors numpy pillow)"
+  skip_torch safetensors numpy pillow
 fi
 
 echo "== casebook vs PyTorch ($threads threads each, $iterations iterations, pool $pool)"

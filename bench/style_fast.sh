@@ -55,13 +55,8 @@ trap 'rm -rf "$work"' EXIT
 # A copy, so that a rebuild during the run cannot swap the binary.
 cp "${CASEBOOK:-target/release/casebook}" "$work/casebook"
 
-python=""
-for candidate in ${TORCH_PYTHON:-} .venv/bin/python python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c "import torch" 2>/dev/null; then
-    python=$candidate
-    break
-  fi
-done
+source bench/common.sh
+python=$(torch_python)
 
 echo "== casebook ($work/casebook copied from ${CASEBOOK:-target/release/casebook}; RAYON_NUM_THREADS=$threads, nproc $(nproc))"
 pictures=$work/pictures
@@ -107,8 +102,7 @@ if [ -n "$python" ]; then
   echo "  $json"
   echo "torch train $train_size $train_width $json" >>"$results"
 else
-  echo "PyTorch part skipped: no python that imports torch (set TORCH_PYTHON, or"
-  echo "  python3 -m venv .venv && .venv/bin/pip install torch)"
+  skip_torch
 fi
 
 echo "== casebook vs PyTorch ($threads threads each; apply: median of $runs pictures; train: batch $batch, median of steps 3-$steps)"
