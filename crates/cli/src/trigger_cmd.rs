@@ -329,6 +329,13 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
                     detect_file(&model, file, detection.threshold, detection.rule(), |d| {
                         print_detection(&source, d, json)
                     })?;
+                if found.is_empty() {
+                    // On standard error: standard output keeps one line per detection.
+                    observer.note(&format!(
+                        "{source}: no detections at threshold {}",
+                        detection.threshold
+                    ));
+                }
                 if let Some(out) = &chime {
                     write_chimed(file, &found, out)?;
                     observer.note(&format!(

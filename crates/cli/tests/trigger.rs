@@ -181,6 +181,29 @@ fn listen_resamples_other_rates() {
     );
 }
 
+/// Issue 16's case: 44.1 kHz audio a whole number of resampler blocks long
+/// (102 400 samples) used to fail at the end of the stream. With nothing
+/// detected, `detect` says so on standard error and prints no line.
+#[test]
+fn detect_runs_to_the_end_of_block_sized_audio_and_says_when_nothing_was_found() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let wav = w.join("hum.wav");
+    write_wav(
+        &wav,
+        44100,
+        (0..102_400).map(|i| ((i % 50) as i16 - 25) * 4),
+    );
+    let out = common::casebook(&["trigger", "detect", "builtin", wav.to_str().unwrap()], w);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "detect failed:\n{stderr}");
+    assert!(out.stdout.is_empty(), "a detection in a quiet hum");
+    assert!(
+        stderr.contains("hum.wav: no detections at threshold"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn human_page_and_baseline() {
     let work = tempfile::tempdir().unwrap();

@@ -187,7 +187,15 @@ impl StreamResampler {
             return Ok(out);
         };
         let rest = std::mem::take(&mut self.buffer);
-        let mut blocks = vec![inner.process_partial(Some(&[rest]), None)?.remove(0)];
+        // rubato pads a partial block with zeros, but refuses an empty one
+        // ("Insufficient buffer size 0"): with nothing left over (a stream
+        // a whole number of blocks long) the flush is a block of zeros.
+        let first = if rest.is_empty() {
+            inner.process_partial::<Vec<f32>>(None, None)?
+        } else {
+            inner.process_partial(Some(&[rest]), None)?
+        };
+        let mut blocks = vec![first.into_iter().next().unwrap_or_default()];
         let mut budget = self.produced + blocks[0].len() as u64;
         while budget < wanted + self.delay_left as u64 {
             let block = inner.process_partial::<Vec<f32>>(None, None)?.remove(0);
@@ -438,6 +446,48 @@ mod tests {
             (860..=900).contains(&crossings),
             "{crossings} zero crossings"
         );
+    }
+
+    /// Every common rate, at lengths on and around whole resampler blocks
+    /// (where the flush has nothing left over), whole and in odd pieces:
+    /// `round(n · to / from)` samples out, never an error.
+    #[test]
+    fn resampling_works_at_every_rate_and_block_boundary() {
+        let rates = [
+            8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000, 192000, 384000,
+        ];
+        let block = RESAMPLE_CHUNK;
+        let lengths = [
+            0,
+            1,
+            block - 1,
+            block,
+            block + 1,
+            3 * block,
+            3 * block + 1,
+            10 * block,
+        ];
+        for from in rates {
+            for &n in &lengths {
+                let samples: Vec<f32> = (0..n).map(|i| (i as f32 * 0.01).sin()).collect();
+                let expected = (n as f64 * 16000.0 / from as f64).round() as usize;
+                let clip = Clip {
+                    rate: from,
+                    samples: samples.clone(),
+                };
+                let whole = clip
+                    .resample(16000)
+                    .unwrap_or_else(|e| panic!("{from} Hz, {n} samples: {e:#}"));
+                assert_eq!(whole.samples.len(), expected, "{from} Hz, {n} samples");
+                let mut stream = StreamResampler::new(from, 16000).unwrap();
+                let mut pieces = Vec::new();
+                for piece in samples.chunks(777) {
+                    pieces.extend(stream.push(piece).unwrap());
+                }
+                pieces.extend(stream.finish().unwrap());
+                assert_eq!(pieces.len(), expected, "{from} Hz, {n} samples, in pieces");
+            }
+        }
     }
 
     #[test]
