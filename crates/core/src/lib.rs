@@ -13,6 +13,7 @@ pub mod device;
 pub mod encoding;
 pub mod fsx;
 pub mod human;
+pub mod interval;
 pub mod memory;
 pub mod metrics;
 pub mod model_file;

@@ -34,8 +34,9 @@ pub struct OperatingPoint {
     pub false_accepts_per_hour: f64,
     pub false_accepts: usize,
     pub missed: usize,
-    /// Mean seconds from a word's end to its detection.
-    pub mean_latency_s: f64,
+    /// Mean seconds from a word's end to its detection; `None` when no
+    /// word was detected.
+    pub mean_latency_s: Option<f64>,
 }
 
 /// Detections matched against words: (missed words, false accepts, latencies).
@@ -93,11 +94,8 @@ pub fn operating_point(
         false_accepts_per_hour: fa as f64 / (seconds / 3600.0).max(1e-9),
         false_accepts: fa,
         missed,
-        mean_latency_s: if latencies.is_empty() {
-            f64::NAN
-        } else {
-            latencies.iter().sum::<f64>() / latencies.len() as f64
-        },
+        mean_latency_s: (!latencies.is_empty())
+            .then(|| latencies.iter().sum::<f64>() / latencies.len() as f64),
     }
 }
 
@@ -141,7 +139,8 @@ pub fn report_curve(report: &mut Report, what: &str, curve: &[OperatingPoint]) -
                 format!("{:.2}", p.threshold),
                 format!("{:.1} %", 100.0 * p.false_reject_rate),
                 format!("{:.2}", p.false_accepts_per_hour),
-                format!("{:.2}", p.mean_latency_s),
+                p.mean_latency_s
+                    .map_or("–".to_string(), |s| format!("{s:.2}")),
             ]
         })
         .collect();
@@ -206,38 +205,79 @@ pub struct FolderEvaluation {
     pub det_curve: Vec<OperatingPoint>,
 }
 
-impl std::fmt::Display for FolderEvaluation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let line = |p: &OperatingPoint| {
-            format!(
-                "threshold {:.2}: false-reject rate {:.1} % ({} missed), {:.2} false accepts per hour ({}), mean latency {:.2} s",
-                p.threshold,
+impl FolderEvaluation {
+    /// One operating point in words, with 95 % intervals: how far the
+    /// figures could be from the truth on this much audio.
+    fn describe(&self, p: &OperatingPoint) -> String {
+        let rejects = match casebook_core::interval::wilson(p.missed, self.words) {
+            Some((low, high)) => format!(
+                "false-reject rate {:.1} % ({} of {} missed; 95 % interval {:.1}–{:.1} %)",
                 100.0 * p.false_reject_rate,
                 p.missed,
-                p.false_accepts_per_hour,
-                p.false_accepts,
-                p.mean_latency_s
-            )
+                self.words,
+                100.0 * low,
+                100.0 * high
+            ),
+            None => "no trigger words to miss".to_string(),
         };
+        let accepts = if self.hours > 0.0 {
+            let (low, high) = casebook_core::interval::poisson_rate(p.false_accepts, self.hours);
+            format!(
+                "{:.2} false accepts per hour ({} in {:.2} h; 95 % interval {:.2}–{:.2})",
+                p.false_accepts_per_hour, p.false_accepts, self.hours, low, high
+            )
+        } else {
+            "no audio for false accepts".to_string()
+        };
+        let latency = p
+            .mean_latency_s
+            .map_or(String::new(), |s| format!(", mean latency {s:.2} s"));
+        format!(
+            "threshold {:.2}: {rejects}, {accepts}{latency}",
+            p.threshold
+        )
+    }
+
+    /// Hours of word-free audio needed before zero false accepts would show
+    /// (at 95 %) a rate at or under the target.
+    fn hours_to_show_target(&self) -> f64 {
+        casebook_core::interval::poisson_rate(0, 1.0).1 / self.target_fa_per_hour
+    }
+}
+
+impl std::fmt::Display for FolderEvaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
             "{} files, {:.2} h of audio, {} trigger words",
             self.files, self.hours, self.words
         )?;
-        writeln!(f, "{}", line(&self.at_threshold))?;
+        writeln!(f, "{}", self.describe(&self.at_threshold))?;
         match &self.meeting_target {
             Some(p) => writeln!(
                 f,
                 "for <= {} false accepts per hour: {}",
                 self.target_fa_per_hour,
-                line(p)
-            ),
+                self.describe(p)
+            )?,
             None => writeln!(
                 f,
                 "no threshold keeps false accepts at or under {} per hour",
                 self.target_fa_per_hour
-            ),
+            )?,
         }
+        if self.hours < self.hours_to_show_target() {
+            writeln!(
+                f,
+                "note: {:.2} h of audio cannot show {} false accepts per hour or fewer: even none \
+                 in it allows up to {:.1} per hour (95 %); that takes {:.1} h",
+                self.hours,
+                self.target_fa_per_hour,
+                casebook_core::interval::poisson_rate(0, self.hours).1,
+                self.hours_to_show_target()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -328,6 +368,54 @@ fn evaluate_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn evaluation(words: usize, missed: usize, false_accepts: usize, hours: f64) -> String {
+        let point = OperatingPoint {
+            threshold: 0.5,
+            false_reject_rate: if words == 0 {
+                0.0
+            } else {
+                missed as f64 / words as f64
+            },
+            false_accepts_per_hour: false_accepts as f64 / hours,
+            false_accepts,
+            missed,
+            mean_latency_s: (missed < words).then_some(0.25),
+        };
+        FolderEvaluation {
+            files: 3,
+            hours,
+            words,
+            at_threshold: point,
+            rule: DetectionRule::default(),
+            target_fa_per_hour: 0.5,
+            meeting_target: None,
+            det_curve: vec![point],
+        }
+        .to_string()
+    }
+
+    /// Issue 14: no words means no false-reject rate and no latency (it
+    /// printed "0.0 %" and "NaN"), and a few minutes of audio cannot show
+    /// a rate under one false accept per hour, which the summary says.
+    #[test]
+    fn the_summary_gives_intervals_and_says_what_the_audio_cannot_show() {
+        let none = evaluation(0, 0, 3, 0.18);
+        assert!(none.contains("no trigger words to miss"), "{none}");
+        assert!(!none.contains("NaN") && !none.contains("latency"), "{none}");
+        assert!(
+            none.contains("3 in 0.18 h; 95 % interval 3.44–48.71"),
+            "{none}"
+        );
+        assert!(none.contains("note: 0.18 h of audio cannot show"), "{none}");
+        let many = evaluation(183, 23, 0, 10.0);
+        assert!(
+            many.contains("12.6 % (23 of 183 missed; 95 % interval 8.5–18.2 %)"),
+            "{many}"
+        );
+        assert!(many.contains("mean latency 0.25 s"), "{many}");
+        assert!(!many.contains("note:"), "{many}");
+    }
 
     #[test]
     fn detections_match_words_once_and_the_rest_are_false_accepts() {
