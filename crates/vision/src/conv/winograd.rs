@@ -380,12 +380,6 @@ fn input_channel_body(
     }
 }
 
-/// Lanes `first..first + 8` of `values`, zero past `valid`.
-#[inline(always)]
-fn load_partial(values: &[f32], valid: usize) -> Lanes {
-    lanes(|l| if l < valid { values[l] } else { 0.0 })
-}
-
 /// `G g Gᵀ` for every kernel, laid out `[c_out][point][c_in]`.
 fn transform_weights(weight: &[f32], s: &Shape) -> Vec<f32> {
     let mut u = vec![0f32; s.c_out * POINTS * s.c_in];
@@ -403,7 +397,7 @@ fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
     let c_in = weight.len() / 9;
     for first in (0..c_in).step_by(LANES) {
         let valid = LANES.min(c_in - first);
-        let tap = |i: usize, j: usize| {
+        let taps = |i: usize, j: usize| {
             lanes(|l| {
                 if l < valid {
                     weight[(first + l) * 9 + i * 3 + j]
@@ -412,7 +406,7 @@ fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
                 }
             })
         };
-        let columns = three!(j => g(three!(i => tap(i, j))));
+        let columns = three!(j => g(three!(i => taps(i, j))));
         for i in 0..ALPHA {
             let row = g(three!(j => columns[j][i]));
             store_points(&row, &mut u[i * ALPHA * c_in..], c_in, first, valid);
@@ -436,7 +430,10 @@ pub(super) fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &S
         let tiles = run.len() * t.across;
         transform_input(input, s, &t, run.clone(), &mut v);
         // One GEMM per point: `[c_out][tiles] = U · V`.
-        products.resize(POINTS * s.c_out * tiles, 0.0);
+        // A group's 8 lanes are always loaded whole (one vector, no branch
+        // per lane); past a row's last tile they read the next row's, or
+        // this padding, and their results are dropped.
+        products.resize(POINTS * s.c_out * tiles + LANES, 0.0);
         products
             .par_chunks_exact_mut(s.c_out * tiles)
             .enumerate()
@@ -499,13 +496,10 @@ fn output_plane_body(
         for group in (0..t.across).step_by(LANES) {
             let valid = LANES.min(t.across - group);
             let first = co * tiles + (row - run.start) * t.across + group;
-            let point = |i: usize, j: usize| {
-                load_partial(
-                    &products[(i * ALPHA + j) * s.c_out * tiles + first..],
-                    valid,
-                )
-            };
-            let columns = six!(j => at(six!(i => point(i, j))));
+            let points = |i: usize, j: usize| (i * ALPHA + j) * s.c_out * tiles + first;
+            let load =
+                |at: usize| -> Lanes { products[at..at + LANES].try_into().expect("8 lanes") };
+            let columns = six!(j => at(six!(i => load(points(i, j)))));
             // `i` picks the same row of all six columns.
             #[allow(clippy::needless_range_loop)]
             for i in 0..M {
@@ -516,8 +510,18 @@ fn output_plane_body(
                 let line = at(six!(j => columns[j][i]));
                 let x0 = group * M;
                 let dst = &mut dst[oy * s.w_out + x0..(oy + 1) * s.w_out];
-                for (x, d) in dst.iter_mut().take(valid * M).enumerate() {
-                    *d = line[x % M][x / M] + added;
+                // Tile `l`'s 4 outputs are columns 4l..4l + 4: a 4 × 8
+                // transpose, with a fixed length when the group is whole.
+                if let Some(whole) = dst.first_chunk_mut::<{ LANES * M }>() {
+                    for (l, tile) in whole.chunks_exact_mut(M).enumerate() {
+                        for (j, d) in tile.iter_mut().enumerate() {
+                            *d = line[j][l] + added;
+                        }
+                    }
+                } else {
+                    for (x, d) in dst.iter_mut().take(valid * M).enumerate() {
+                        *d = line[x % M][x / M] + added;
+                    }
                 }
             }
         }
