@@ -188,3 +188,37 @@ fn malformed_csv_gives_one_line_naming_the_problem() {
     let err = fails(&["logreg", "predict", "words.csv", "words.csv"], w);
     assert!(err.contains("not a casebook model file"), "{err}");
 }
+
+/// Issue 16: a column of values past ~1e154 made `train` write a model that
+/// `eval` and `predict` refused as damaged. It trains, and the model loads.
+#[test]
+fn huge_numbers_train_a_model_that_loads() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let rows: String = (0..60)
+        .map(|i| {
+            let x = if i % 2 == 0 { 1e200 } else { -3e300 } * (1.0 + i as f64 / 100.0);
+            let y = if i % 2 == 0 { "a" } else { "b" };
+            format!("{x:e},{},{y}\n", i % 7)
+        })
+        .collect();
+    std::fs::write(w.join("huge.csv"), format!("big,small,y\n{rows}")).unwrap();
+    ok(
+        &[
+            "logreg", "train", "huge.csv", "--target", "y", "--run", "huge", "--quiet",
+        ],
+        w,
+    );
+    let eval = ok(
+        &[
+            "logreg",
+            "eval",
+            "runs/huge/model.casebook",
+            "huge.csv",
+            "--run",
+            "huge-eval",
+        ],
+        w,
+    );
+    assert!(eval.contains("accuracy"), "{eval}");
+}

@@ -276,9 +276,17 @@ pub trait SavedModel: Sized {
     /// The model from a file of its task (`path` names it in errors).
     fn from_file(file: &ModelFile, path: &Path) -> anyhow::Result<Self>;
 
-    /// Writes the model file atomically.
+    /// Writes the model file atomically, after reading it back from its
+    /// bytes: a model that would not load is never written.
     fn save(&self, path: &Path, training: serde_json::Value) -> anyhow::Result<()> {
-        self.to_file(training)?.save(path)
+        let bytes = self.to_file(training)?.to_bytes();
+        Self::from_bytes(&bytes, path).map_err(|e| {
+            anyhow::anyhow!(
+                "did not write {}: the model would not load back ({e:#})",
+                path.display()
+            )
+        })?;
+        write_atomic(path, &bytes)
     }
 
     /// Reads and checks a model file.

@@ -429,11 +429,33 @@ pub struct EncodeNotes {
     pub unseen: BTreeMap<(String, String), usize>,
 }
 
+/// Mean and standard deviation (1 for a constant column), computed on the
+/// values divided by the largest magnitude: squares of values past ~1e154
+/// overflow, and an infinite deviation made a model that would not load.
 fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, if var > 1e-24 { var.sqrt() } else { 1.0 })
+    let scale = values.iter().fold(0f64, |m, v| m.max(v.abs()));
+    if scale == 0.0 {
+        return (0.0, 1.0);
+    }
+    let mean = values.iter().map(|v| v / scale).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|v| (v / scale - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let std = scale * var.sqrt();
+    (mean * scale, if std > 1e-12 { std } else { 1.0 })
+}
+
+/// `(v − mean) / std`, also where `v − mean` alone would overflow.
+fn standardise(v: f64, mean: f64, std: f64) -> f64 {
+    let z = (v - mean) / std;
+    if z.is_finite() {
+        z
+    } else {
+        v / std - mean / std
+    }
 }
 
 impl Features {
@@ -578,7 +600,7 @@ impl Features {
                                     )
                                 })?
                         };
-                        x[offset] = ((v - mean) / std) as f32;
+                        x[offset] = standardise(v, *mean, *std) as f32;
                     }
                     FeatureColumn::Categorical {
                         name,
@@ -619,6 +641,21 @@ mod tests {
 
     fn table(text: &str) -> Table {
         Table::from_reader(text.as_bytes(), "t.csv").unwrap()
+    }
+
+    /// Issue 16: values past ~1e154 overflowed the variance, and the
+    /// model stored an infinite deviation it could not load.
+    #[test]
+    fn statistics_of_huge_values_stay_finite() {
+        let (mean, std) = mean_std(&[1e200, 3e200, -1e300, 1e300]);
+        assert!(mean.is_finite() && std.is_finite() && std > 0.0);
+        let (mean, std) = mean_std(&[1e200, 3e200]);
+        assert!((mean / 2e200 - 1.0).abs() < 1e-12 && (std / 1e200 - 1.0).abs() < 1e-12);
+        assert_eq!(mean_std(&[0.0, 0.0]), (0.0, 1.0));
+        assert_eq!(mean_std(&[5.0, 5.0]), (5.0, 1.0));
+        let (mean, std) = mean_std(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((mean - 2.5).abs() < 1e-15 && (std - 1.25f64.sqrt()).abs() < 1e-15);
+        assert!(standardise(1.7e308, -1.7e308, 1.7e308).is_finite());
     }
 
     #[test]
