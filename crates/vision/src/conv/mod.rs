@@ -24,7 +24,7 @@
 //! * **Winograd F(4×4, 3×3)** ([`winograd`]), for the forward pass and
 //!   the input's gradient of wide 3×3 stride-1 layers (VGG, ResNet): a
 //!   quarter of the GEMM's multiply-adds, at some cost in transforms and
-//!   in rounding (a few 10⁻⁶ of the outputs' scale).
+//!   in rounding (up to ~1e-5 of the outputs' scale).
 //!
 //! burn's own `conv2d` serves grouped convolutions, other dtypes and GPU
 //! backends; the bias's gradient is burn's. Every kernel agrees with
@@ -890,10 +890,16 @@ mod tests {
             .unwrap()
     }
 
-    fn close<const D: usize>(ours: Tensor<D>, burns: Tensor<D>, what: &str) {
+    fn close<const D: usize>(ours: Tensor<D>, burns: Tensor<D>, tolerance: f32, what: &str) {
         assert_eq!(ours.dims(), burns.dims(), "{what}");
-        assert_close(&vec_of(ours), &vec_of(burns), what);
+        assert_close_within(&vec_of(ours), &vec_of(burns), tolerance, what);
     }
+
+    /// Winograd's transforms round more than a direct sum: its results are
+    /// within this much of burn's, relative to their scale (1.15e-5 seen on
+    /// the routed 64-channel case). A change of 1e-3 in one transform
+    /// coefficient exceeds it several times over (one of 1e-4 does not).
+    const WINOGRAD_TOLERANCE: f32 = 3e-5;
 
     /// A random convolution: kernels 1–9 (sometimes not square), strides
     /// 1–3, dilations 1–2, uneven paddings, odd channel counts, batches 1–3.
@@ -1030,8 +1036,8 @@ mod tests {
 
     /// Winograd's forward pass and input gradient on random 3×3 stride-1 shapes (sizes that leave
     /// partial tiles and partial lane groups, paddings 0–2) and on one
-    /// large enough to take several runs of tile rows. Its transforms
-    /// round more than a direct sum, hence the looser tolerance.
+    /// large enough to take several runs of tile rows, within
+    /// [`WINOGRAD_TOLERANCE`].
     #[test]
     fn winograd_kernels_agree_with_burn() {
         let device = Device::flex();
@@ -1066,7 +1072,7 @@ mod tests {
             let (x, weight, bias) = (vec_of(case.x), vec_of(case.weight), vec_of(case.bias));
             let what = case.what;
             let close = |ours: &[f32], burns: &[f32], pass: &str| {
-                assert_close_within(ours, burns, 2e-5, &format!("{what}: {pass}"))
+                assert_close_within(ours, burns, WINOGRAD_TOLERANCE, &format!("{what}: {pass}"))
             };
             close(
                 &winograd::forward(&x, &weight, Some(&bias), &s),
@@ -1089,15 +1095,20 @@ mod tests {
     fn routed_gradients_agree_with_burns_autodiff() {
         let device = Device::flex().autodiff();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let mut cases: Vec<Case> = (0..30).map(|_| random_case(&mut rng, &device)).collect();
+        let mut cases: Vec<(Case, f32)> = (0..30)
+            .map(|_| (random_case(&mut rng, &device), 1e-5))
+            .collect();
         let uniform = Distribution::Default;
-        cases.push(Case {
-            x: Tensor::random([1, 3, 130, 131], uniform, &device),
-            weight: Tensor::random([8, 3, 3, 3], uniform, &device),
-            bias: Tensor::random([8], uniform, &device),
-            options: ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-            what: "1×3×130×131 by 8×3×3".into(),
-        });
+        cases.push((
+            Case {
+                x: Tensor::random([1, 3, 130, 131], uniform, &device),
+                weight: Tensor::random([8, 3, 3, 3], uniform, &device),
+                bias: Tensor::random([8], uniform, &device),
+                options: ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+                what: "1×3×130×131 by 8×3×3".into(),
+            },
+            1e-5,
+        ));
         let winograd = Case {
             x: Tensor::random([3, 64, 17, 18], uniform, &device),
             weight: Tensor::random([64, 64, 3, 3], uniform, &device),
@@ -1108,8 +1119,8 @@ mod tests {
         let s = Shape::new(winograd.x.dims(), winograd.weight.dims(), &winograd.options);
         assert_eq!(forward_path(&s), Path::Winograd);
         assert_eq!(input_gradient_path(&s), Path::Winograd);
-        cases.push(winograd);
-        for (n, case) in cases.into_iter().enumerate() {
+        cases.push((winograd, WINOGRAD_TOLERANCE));
+        for (n, (case, tolerance)) in cases.into_iter().enumerate() {
             let x = case.x.require_grad();
             let weight = case.weight.require_grad();
             let bias = case.bias.require_grad();
@@ -1130,22 +1141,30 @@ mod tests {
                 Some(bias.clone()),
                 options,
             ) * r;
-            close(ours.clone(), burns.clone(), &format!("case {n}: output"));
+            close(
+                ours.clone(),
+                burns.clone(),
+                tolerance,
+                &format!("case {n}: output"),
+            );
             let (g_ours, g_burn) = (ours.sum().backward(), burns.sum().backward());
             let what = format!("case {n}: {}", case.what);
             close(
                 x.grad(&g_ours).unwrap(),
                 x.grad(&g_burn).unwrap(),
+                tolerance,
                 &format!("{what}: input"),
             );
             close(
                 weight.grad(&g_ours).unwrap(),
                 weight.grad(&g_burn).unwrap(),
+                tolerance,
                 &format!("{what}: weight"),
             );
             close(
                 bias.grad(&g_ours).unwrap(),
                 bias.grad(&g_burn).unwrap(),
+                tolerance,
                 &format!("{what}: bias"),
             );
         }
@@ -1163,6 +1182,7 @@ mod tests {
         close(
             y,
             burn::tensor::module::conv2d(x, weight, None, options),
+            1e-5,
             "grouped",
         );
     }

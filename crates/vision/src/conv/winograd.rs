@@ -24,7 +24,7 @@
 //! than these: worth trying again.
 //!
 //! The transforms' coefficients (up to 8, and 1/24) cost some rounding:
-//! results agree with a direct sum to a few units in 10⁻⁶ of the
+//! results agree with a direct sum to within ~1e-5 of the
 //! outputs' scale (tested against burn's convolution). Tiles are taken in
 //! runs of whole tile rows whose transformed values fit in
 //! [`CHUNK_BYTES`], or more where the weights are large (see
