@@ -429,11 +429,11 @@ pub(super) fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &S
     for run in t.runs(s) {
         let tiles = run.len() * t.across;
         transform_input(input, s, &t, run.clone(), &mut v);
-        // One GEMM per point: `[c_out][tiles] = U · V`.
-        // A group's 8 lanes are always loaded whole (one vector, no branch
-        // per lane); past a row's last tile they read the next row's, or
-        // this padding, and their results are dropped.
+        // The output transform always loads a group's 8 lanes whole (one
+        // vector, no branch per lane); past a row's last tile they read the
+        // next row's, or this padding, and their results are dropped.
         products.resize(POINTS * s.c_out * tiles + LANES, 0.0);
+        // One GEMM per point: `[c_out][tiles] = U · V`.
         products
             .par_chunks_exact_mut(s.c_out * tiles)
             .enumerate()
