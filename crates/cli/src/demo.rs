@@ -188,7 +188,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result
     let config = EvalConfig {
         model: BUILTIN.into(),
         data: vec![clips],
-        threshold: 0.5,
+        threshold: None,
         rule,
         target_fa_per_hour: 1.0,
     };

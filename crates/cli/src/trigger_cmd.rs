@@ -3,15 +3,15 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use casebook_core::choice::Choice;
 use casebook_core::observe::Observer;
 use casebook_core::run::{RunDir, Training};
 use casebook_trigger::data::mixer::MixConfig;
 use casebook_trigger::data::spectrogram::SpectrogramConfig;
 use casebook_trigger::data::synth::{synthesize, PoolSources, Pools};
-use casebook_trigger::data::voices;
-use casebook_trigger::eval::{evaluate, EvalConfig};
+use casebook_trigger::data::voices::{self, VoiceSet};
+use casebook_trigger::eval::{calibration, evaluate, EvalConfig};
 use casebook_trigger::infer::{
     detect_file, listen, write_chimed, Detection, DetectionRule, TriggerModel,
 };
@@ -23,11 +23,13 @@ use crate::args::{choice, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum TriggerCommand {
-    /// Make the built-in speech pools with espeak-ng and flite (Debian packages): the trigger word
-    /// and other words (hard negatives included) across voices, speeds and pitches, 16 kHz.
+    /// Make speech pools with espeak-ng and flite (Debian packages): the trigger word and other
+    /// words (hard negatives included) across voices, speeds and pitches, 16 kHz.
     ///
-    /// The project commits the result, so nothing else needs a TTS program. Some voices are
-    /// marked held-out in voices.csv: they are for testing only, never for training.
+    /// The project commits the `builtin` set, so nothing else needs a TTS program; `--set full`
+    /// is the larger pool the shipped model is trained on (pass it to `synth` and `train` with
+    /// `--voices`). Some voices are marked held-out in voices.csv: they are for testing only,
+    /// never for training.
     MakeVoices {
         /// The trigger word.
         #[arg(long, default_value = "activate")]
@@ -36,6 +38,9 @@ pub enum TriggerCommand {
         /// pool compiled into casebook).
         #[arg(long)]
         out: PathBuf,
+        /// Which voices and texts.
+        #[arg(long, value_parser = choice::<VoiceSet>(), default_value = "builtin")]
+        set: VoiceSet,
     },
     /// Write labelled 10 s training clips: WAVs plus labels.csv (file,start_s,end_s per trigger word).
     ///
@@ -57,12 +62,21 @@ pub enum TriggerCommand {
         /// Folder of background recordings [default: generated backgrounds].
         #[arg(long)]
         backgrounds: Option<PathBuf>,
-        /// Use the held-out test voices of the built-in pool instead of the training voices.
+        /// Pool folder made by `make-voices` (voices.csv) [default: the built-in pool].
+        #[arg(long)]
+        voices: Option<PathBuf>,
+        /// Use the pool's held-out test voices instead of its training voices.
         #[arg(long)]
         test_voices: bool,
         /// Most trigger words per clip (0 makes word-free clips for measuring false accepts).
         #[arg(long, default_value_t = MixConfig::default().max_positives)]
         max_positives: usize,
+        /// Most other words per clip.
+        #[arg(long, default_value_t = MixConfig::default().max_negatives)]
+        max_negatives: usize,
+        /// Length of each clip in seconds (an hour as one file measures long streams).
+        #[arg(long, default_value_t = MixConfig::default().seconds)]
+        seconds: f64,
         #[command(flatten)]
         seed: SeedArg,
     },
@@ -129,6 +143,28 @@ pub enum TriggerCommand {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// Hard-negative mining: stream word-free audio (folders with labels.csv; labelled words are
+    /// skipped) through a model and write a window around every false accept as a WAV into OUT.
+    ///
+    /// Put OUT inside the --backgrounds folder of the next training run (or fine-tune with
+    /// `train --init MODEL`): the sounds the model confuses with the word then sit under the
+    /// words it learns from. Mine only training audio, never your evaluation set.
+    Mine {
+        /// Model file (or `builtin`).
+        model: String,
+        /// Folders of WAV files with labels.csv.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Folder to write the windows into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Score that counts as firing; lower than the detection threshold finds near misses too.
+        #[arg(long, default_value_t = 0.5)]
+        threshold: f32,
+        /// Length of each window in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Measure a model on a folder of WAVs + labels.csv (from `synth` or your own recordings):
     /// false-reject rate, false accepts per hour, latency, and a DET curve over thresholds.
     ///
@@ -147,6 +183,11 @@ pub enum TriggerCommand {
         /// Also report the lowest threshold whose false accepts per hour meet this target.
         #[arg(long, default_value_t = 1.0)]
         target_fa_per_hour: f64,
+        /// Write a copy of the model whose default threshold is that lowest threshold, with what
+        /// it measured here (an error if no threshold meets the target). Calibrate on audio kept
+        /// apart from training.
+        #[arg(long, value_name = "OUT.casebook")]
+        calibrate: Option<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -155,9 +196,10 @@ pub enum TriggerCommand {
 /// How step scores become detections.
 #[derive(Args)]
 pub struct DetectionArgs {
-    /// Probability a step must reach to fire a detection.
-    #[arg(long, default_value_t = 0.5)]
-    pub threshold: f32,
+    /// Probability a step must reach to fire a detection [default: the threshold calibrated into
+    /// the model (`eval --calibrate`), else 0.5].
+    #[arg(long)]
+    pub threshold: Option<f32>,
     /// Consecutive steps (7.25 ms each) at or above the threshold needed to fire.
     #[arg(long, default_value_t = casebook_trigger::infer::PATIENCE)]
     pub patience: usize,
@@ -172,6 +214,11 @@ impl DetectionArgs {
             refractory_s: self.refractory,
             patience: self.patience,
         }
+    }
+
+    /// `--threshold`, else the model's own.
+    fn threshold_for(&self, model: &TriggerModel) -> f32 {
+        self.threshold.unwrap_or(model.default_threshold())
     }
 }
 
@@ -207,6 +254,10 @@ pub struct TrainArgs {
     /// Folder of background recordings [default: generated backgrounds].
     #[arg(long)]
     pub backgrounds: Option<PathBuf>,
+    /// Pool folder made by `make-voices` (voices.csv; its training voices are used) [default: the
+    /// built-in pool].
+    #[arg(long)]
+    pub voices: Option<PathBuf>,
     /// Network size.
     #[arg(long, value_parser = choice::<Preset>(), default_value = TrainConfig::default().preset.name())]
     pub preset: Preset,
@@ -241,6 +292,10 @@ pub struct TrainArgs {
     pub hop: usize,
     #[command(flatten)]
     pub run: RunArgs,
+    /// Start from this model (a file or `builtin`) instead of random weights: fine-tuning, e.g. after
+    /// `trigger mine`. --preset, --n-fft and --hop must match it.
+    #[arg(long, value_name = "MODEL")]
+    pub init: Option<String>,
     /// Continue a killed run from its last checkpoint (pass its run folder; other flags are taken from it).
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
@@ -248,9 +303,9 @@ pub struct TrainArgs {
 
 pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
-        TriggerCommand::MakeVoices { word, out } => {
+        TriggerCommand::MakeVoices { word, out, set } => {
             let phase = observer.phase("speaking", 0);
-            let entries = voices::make_voices(&word, &out, || phase.advance(1))?;
+            let entries = voices::make_voices(&word, set, &out, || phase.advance(1))?;
             drop(phase);
             let positives = entries.iter().filter(|e| e.positive).count();
             println!(
@@ -266,18 +321,24 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             positives,
             negatives,
             backgrounds,
+            voices,
             test_voices,
             max_positives,
+            max_negatives,
+            seconds,
             seed,
         } => {
             let pools = Pools::load(&PoolSources {
                 positives,
                 negatives,
                 backgrounds,
+                voices,
                 test_voices,
             })?;
             let config = MixConfig {
                 max_positives,
+                max_negatives,
+                seconds,
                 ..MixConfig::default()
             };
             let phase = observer.phase("mixing", count as u64);
@@ -290,6 +351,27 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             Ok(())
         }
         TriggerCommand::Train(args) => train(args, observer),
+        TriggerCommand::Mine {
+            model,
+            dirs,
+            out,
+            threshold,
+            seconds,
+        } => {
+            let model = TriggerModel::open(&model)?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let mined =
+                casebook_trigger::mine::mine(&model, &dirs, threshold, seconds, &out, observer)?;
+            println!(
+                "{} false accepts in {:.2} h of audio; wrote {} windows to {}",
+                mined.false_accepts,
+                mined.hours,
+                mined.windows.len(),
+                out.display()
+            );
+            Ok(())
+        }
         TriggerCommand::HumanPage(args) => {
             let key = casebook_trigger::study::write_human_page(
                 &args.out,
@@ -323,18 +405,15 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
                 bail!("--chime writes one file: give exactly one input WAV");
             }
             let model = TriggerModel::open(&model)?;
+            let threshold = detection.threshold_for(&model);
             for file in &files {
                 let source = file.display().to_string();
-                let found =
-                    detect_file(&model, file, detection.threshold, detection.rule(), |d| {
-                        print_detection(&source, d, json)
-                    })?;
+                let found = detect_file(&model, file, threshold, detection.rule(), |d| {
+                    print_detection(&source, d, json)
+                })?;
                 if found.is_empty() {
                     // On standard error: standard output keeps one line per detection.
-                    observer.note(&format!(
-                        "{source}: no detections at threshold {}",
-                        detection.threshold
-                    ));
+                    observer.note(&format!("{source}: no detections at threshold {threshold}"));
                 }
                 if let Some(out) = &chime {
                     write_chimed(file, &found, out)?;
@@ -359,7 +438,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
                 &model,
                 std::io::stdin().lock(),
                 rate,
-                detection.threshold,
+                detection.threshold_for(&model),
                 detection.rule(),
                 |d| {
                     print_detection("stdin", d, json);
@@ -372,6 +451,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             dirs,
             detection,
             target_fa_per_hour,
+            calibrate,
             run,
         } => {
             let config = EvalConfig {
@@ -384,6 +464,18 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             let (summary, run) = evaluate(&config, run.create("eval")?, observer)?;
             print!("{summary}");
             println!("report: {}", run.report_path().display());
+            if let Some(out) = calibrate {
+                let c = calibration(&config, &summary)
+                    .with_context(|| format!("{} was not written", out.display()))?;
+                TriggerModel::write_calibrated(&config.model, &c, &out)?;
+                println!(
+                    "wrote {} with threshold {} (false-reject rate {:.1} % at {:.2} false accepts per hour here)",
+                    out.display(),
+                    c.threshold,
+                    100.0 * c.false_reject_rate,
+                    c.false_accepts_per_hour
+                );
+            }
             Ok(())
         }
     }
@@ -399,6 +491,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                     positives: args.positives,
                     negatives: args.negatives,
                     backgrounds: args.backgrounds,
+                    voices: args.voices,
                     test_voices: false,
                 },
                 preset: args.preset,
@@ -415,6 +508,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                     n_fft: args.n_fft,
                     hop: args.hop,
                 },
+                init: args.init,
             };
             config.train(args.run.create("trigger")?, observer)?
         }

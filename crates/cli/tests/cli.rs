@@ -419,8 +419,9 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 26] = [
+    let subcommands: [&[&str]; 27] = [
         &["trigger", "make-voices"],
+        &["trigger", "mine"],
         &["trigger", "synth"],
         &["trigger", "train"],
         &["trigger", "detect"],

@@ -151,7 +151,8 @@ fn synth_detect_listen_and_eval_agree() {
         serde_json::from_str(&std::fs::read_to_string(w.join("runs/ev/metrics.json")).unwrap())
             .unwrap();
     assert_eq!(metrics["files"], 6);
-    assert_eq!(metrics["det_curve"].as_array().unwrap().len(), 99);
+    // Thresholds 0.01–0.99, then 0.991–0.999.
+    assert_eq!(metrics["det_curve"].as_array().unwrap().len(), 108);
     assert!(std::fs::read_to_string(w.join("runs/ev/report.html"))
         .unwrap()
         .contains("DET curve"));
@@ -504,4 +505,147 @@ fn ctrl_c_stops_training_at_a_checkpoint_and_resume_finishes_it() {
         w,
     );
     assert!(w.join("runs/stopped/model.casebook").exists());
+}
+
+#[test]
+fn mine_cuts_a_window_around_each_false_accept() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(
+        &[
+            "trigger",
+            "synth",
+            "--out",
+            "free",
+            "--count",
+            "3",
+            "--max-positives",
+            "0",
+            "--seconds",
+            "20",
+            "--seed",
+            "3",
+            "--quiet",
+        ],
+        w,
+    );
+    // At a threshold this low the built-in model fires on any speech.
+    let out = ok(
+        &[
+            "trigger",
+            "mine",
+            "builtin",
+            "free",
+            "--out",
+            "mined",
+            "--threshold",
+            "0.01",
+            "--seconds",
+            "4",
+            "--quiet",
+        ],
+        w,
+    );
+    assert!(out.contains("in 0.02 h of audio"), "{out}");
+    let windows: Vec<_> = std::fs::read_dir(w.join("mined"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!windows.is_empty(), "{out}");
+    assert!(
+        out.contains(&format!("wrote {} windows", windows.len())),
+        "{out}"
+    );
+    for path in &windows {
+        let reader = hound::WavReader::open(path).unwrap();
+        assert_eq!(reader.spec().sample_rate, 16_000);
+        assert!(reader.duration() <= 4 * 16_000, "{}", path.display());
+    }
+    let err = fails(
+        &[
+            "trigger",
+            "mine",
+            "builtin",
+            "free",
+            "--out",
+            "m2",
+            "--seconds",
+            "0.5",
+        ],
+        w,
+    );
+    assert!(err.contains("1 to 60 seconds"), "{err}");
+}
+
+#[test]
+fn eval_calibrates_a_threshold_that_detect_and_eval_then_use() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    synth(w, 6, &["--test-voices"]);
+    // Any threshold meets a target this loose: the lowest one is stored.
+    let out = ok(
+        &[
+            "trigger",
+            "eval",
+            "builtin",
+            "clips",
+            "--target-fa-per-hour",
+            "1000000",
+            "--calibrate",
+            "cal.casebook",
+            "--runs-dir",
+            "runs",
+            "--quiet",
+        ],
+        w,
+    );
+    assert!(
+        out.contains("wrote cal.casebook with threshold 0.01 "),
+        "{out}"
+    );
+    let out = ok(
+        &[
+            "trigger",
+            "eval",
+            "cal.casebook",
+            "clips",
+            "--runs-dir",
+            "runs",
+            "--quiet",
+        ],
+        w,
+    );
+    assert!(out.contains("threshold 0.01:"), "{out}");
+    let out = ok(
+        &[
+            "trigger",
+            "eval",
+            "cal.casebook",
+            "clips",
+            "--threshold",
+            "0.7",
+            "--runs-dir",
+            "runs",
+            "--quiet",
+        ],
+        w,
+    );
+    assert!(out.contains("threshold 0.7:"), "{out}");
+    // A target that cannot be met is refused before anything is measured or written.
+    let err = fails(
+        &[
+            "trigger",
+            "eval",
+            "builtin",
+            "clips",
+            "--target-fa-per-hour=-1",
+            "--calibrate",
+            "none.casebook",
+            "--runs-dir",
+            "runs",
+        ],
+        w,
+    );
+    assert!(err.contains("must be 0 or more"), "{err}");
+    assert!(!w.join("none.casebook").exists());
 }

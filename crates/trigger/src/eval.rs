@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use casebook_core::observe::Observer;
 use casebook_core::run::RunDir;
 
-use crate::infer::{stream_file, Debouncer, DetectionRule, StepScore, TriggerModel};
+use crate::infer::{stream_file, Calibration, Debouncer, DetectionRule, StepScore, TriggerModel};
 
 /// A detection within this many seconds after a word's end counts as a hit.
 pub const HIT_WINDOW_S: f64 = 1.0;
@@ -99,10 +99,18 @@ pub fn operating_point(
     }
 }
 
-/// Operating points at thresholds 0.01, 0.02, …, 0.99.
-pub fn det_curve(files: &[ScoredFile], rule: DetectionRule) -> Vec<OperatingPoint> {
+/// The thresholds of a DET curve: 0.01, 0.02, …, 0.99, then 0.991, …,
+/// 0.999, where a confident model's few false accepts are told apart.
+pub fn curve_thresholds() -> impl Iterator<Item = f32> {
     (1..100)
-        .map(|i| operating_point(files, i as f32 / 100.0, rule))
+        .map(|i| i as f32 / 100.0)
+        .chain((991..1000).map(|i| i as f32 / 1000.0))
+}
+
+/// Operating points at every [`curve_thresholds`] threshold.
+pub fn det_curve(files: &[ScoredFile], rule: DetectionRule) -> Vec<OperatingPoint> {
+    curve_thresholds()
+        .map(|t| operating_point(files, t, rule))
         .collect()
 }
 
@@ -130,13 +138,12 @@ pub fn report_curve(report: &mut Report, what: &str, curve: &[OperatingPoint]) -
     let rows: Vec<Vec<String>> = curve
         .iter()
         .filter(|p| {
-            ((p.threshold * 100.0).round() as u32).is_multiple_of(10)
-                || p.threshold == 0.05
-                || p.threshold == 0.95
+            let thousandths = (p.threshold * 1000.0).round() as u32;
+            thousandths.is_multiple_of(100) || [50, 950, 990, 995, 999].contains(&thousandths)
         })
         .map(|p| {
             vec![
-                format!("{:.2}", p.threshold),
+                format!("{}", p.threshold),
                 format!("{:.1} %", 100.0 * p.false_reject_rate),
                 format!("{:.2}", p.false_accepts_per_hour),
                 p.mean_latency_s
@@ -232,10 +239,7 @@ impl FolderEvaluation {
         let latency = p
             .mean_latency_s
             .map_or(String::new(), |s| format!(", mean latency {s:.2} s"));
-        format!(
-            "threshold {:.2}: {rejects}, {accepts}{latency}",
-            p.threshold
-        )
+        format!("threshold {}: {rejects}, {accepts}{latency}", p.threshold)
     }
 
     /// Hours of word-free audio needed before zero false accepts would show
@@ -289,7 +293,8 @@ pub struct EvalConfig {
     pub model: String,
     /// Folders measured as one set (e.g. clips with words plus word-free audio).
     pub data: Vec<PathBuf>,
-    pub threshold: f32,
+    /// `None`: the model's own threshold ([`TriggerModel::default_threshold`]).
+    pub threshold: Option<f32>,
     pub rule: DetectionRule,
     pub target_fa_per_hour: f64,
 }
@@ -301,10 +306,39 @@ pub fn evaluate(
     run: RunDir,
     observer: &dyn Observer,
 ) -> Result<(FolderEvaluation, RunDir)> {
+    casebook_core::config::require(
+        config.target_fa_per_hour >= 0.0 && config.target_fa_per_hour.is_finite(),
+        "target_fa_per_hour",
+        format!("must be 0 or more, not {}", config.target_fa_per_hour),
+    )?;
     run.start(config, |run| {
         let model = TriggerModel::open(&config.model)?;
         let evaluation = evaluate_in(&model, config, &run, observer)?;
         Ok((evaluation, run))
+    })
+}
+
+/// The calibration an evaluation supports: its lowest threshold that met
+/// the false-accept target; an error when none did.
+pub fn calibration(config: &EvalConfig, evaluation: &FolderEvaluation) -> Result<Calibration> {
+    let Some(point) = evaluation.meeting_target else {
+        bail!(
+            "no threshold meets {} false accepts per hour on this audio",
+            config.target_fa_per_hour
+        );
+    };
+    Ok(Calibration {
+        threshold: point.threshold,
+        target_fa_per_hour: config.target_fa_per_hour,
+        false_reject_rate: point.false_reject_rate,
+        false_accepts_per_hour: point.false_accepts_per_hour,
+        hours: evaluation.hours,
+        words: evaluation.words,
+        data: config
+            .data
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect(),
     })
 }
 
@@ -337,7 +371,11 @@ fn evaluate_in(
         files: files.len(),
         hours: files.iter().map(|f| f.seconds).sum::<f64>() / 3600.0,
         words: files.iter().map(|f| f.words.len()).sum(),
-        at_threshold: operating_point(&files, config.threshold, rule),
+        at_threshold: operating_point(
+            &files,
+            config.threshold.unwrap_or(model.default_threshold()),
+            rule,
+        ),
         rule,
         target_fa_per_hour: config.target_fa_per_hour,
         meeting_target: threshold_for(&curve, config.target_fa_per_hour),
@@ -415,6 +453,44 @@ mod tests {
         );
         assert!(many.contains("mean latency 0.25 s"), "{many}");
         assert!(!many.contains("note:"), "{many}");
+    }
+
+    #[test]
+    fn a_calibration_needs_a_threshold_that_met_the_target() {
+        let config = EvalConfig {
+            model: "m".into(),
+            data: vec!["eval/clips".into()],
+            threshold: None,
+            rule: DetectionRule::default(),
+            target_fa_per_hour: 0.5,
+        };
+        let point = |threshold, fa| OperatingPoint {
+            threshold,
+            false_reject_rate: 0.04,
+            false_accepts_per_hour: fa,
+            false_accepts: 1,
+            missed: 2,
+            mean_latency_s: Some(0.3),
+        };
+        let mut evaluation = FolderEvaluation {
+            files: 2,
+            hours: 8.0,
+            words: 50,
+            at_threshold: point(0.5, 3.0),
+            rule: DetectionRule::default(),
+            target_fa_per_hour: 0.5,
+            meeting_target: None,
+            det_curve: vec![point(0.5, 3.0)],
+        };
+        let err = calibration(&config, &evaluation).unwrap_err().to_string();
+        assert!(
+            err.contains("no threshold meets 0.5 false accepts per hour"),
+            "{err}"
+        );
+        evaluation.meeting_target = Some(point(0.93, 0.25));
+        let c = calibration(&config, &evaluation).unwrap();
+        assert_eq!((c.threshold, c.hours, c.words), (0.93, 8.0, 50));
+        assert_eq!(c.data, ["eval/clips"]);
     }
 
     #[test]

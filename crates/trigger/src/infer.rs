@@ -34,6 +34,28 @@ pub fn device() -> Device {
     Device::flex()
 }
 
+/// The threshold used where none is given and the model has no calibration.
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
+
+/// The model-file section holding a [`Calibration`].
+const CALIBRATION: &str = "calibration";
+
+/// The detection threshold measured for a model: the lowest one whose false
+/// accepts per hour met a target on an evaluation set (`trigger eval
+/// --calibrate`), with what it measured there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub threshold: f32,
+    pub target_fa_per_hour: f64,
+    pub false_reject_rate: f64,
+    pub false_accepts_per_hour: f64,
+    /// Hours of audio and trigger words it was measured on.
+    pub hours: f64,
+    pub words: usize,
+    /// The folders measured.
+    pub data: Vec<String>,
+}
+
 /// A trained trigger-word model.
 #[derive(Debug, Clone)]
 pub struct TriggerModel {
@@ -41,6 +63,7 @@ pub struct TriggerModel {
     pub architecture: TriggerNetConfig,
     pub features: FeatureConfig,
     pub word: String,
+    pub calibration: Option<Calibration>,
 }
 
 impl TriggerModel {
@@ -55,7 +78,16 @@ impl TriggerModel {
             architecture,
             features,
             word,
+            calibration: None,
         }
+    }
+
+    /// The threshold detection uses unless told otherwise: the calibrated
+    /// one, else [`DEFAULT_THRESHOLD`].
+    pub fn default_threshold(&self) -> f32 {
+        self.calibration
+            .as_ref()
+            .map_or(DEFAULT_THRESHOLD, |c| c.threshold)
     }
 
     /// A model file, or the committed model for [`BUILTIN`].
@@ -65,6 +97,27 @@ impl TriggerModel {
         } else {
             Self::load(Path::new(model))
         }
+    }
+
+    /// Writes the model file `model` (a path or `builtin`) to `out` with
+    /// `calibration` in place of any it had; the rest of the file, its
+    /// training record included, is kept byte for byte.
+    pub fn write_calibrated(model: &str, calibration: &Calibration, out: &Path) -> Result<()> {
+        if !(calibration.threshold > 0.0 && calibration.threshold < 1.0) {
+            bail!(
+                "a calibrated threshold must lie between 0 and 1, not {}",
+                calibration.threshold
+            );
+        }
+        let file = if model == BUILTIN {
+            ModelFile::from_bytes(BUILTIN_MODEL, Path::new("the built-in model"))?
+        } else {
+            ModelFile::load_for_task(Path::new(model), TASK)?
+        }
+        .with_section(CALIBRATION, serde_json::to_vec_pretty(calibration)?);
+        // What is written must load.
+        Self::from_file(&file, out)?;
+        file.save(out)
     }
 
     /// Per-step logits of equal-length clips through the burn network
@@ -98,14 +151,18 @@ impl SavedModel for TriggerModel {
     const TASK: &'static str = TASK;
 
     fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
-        Ok(ModelFile::new(
+        let file = ModelFile::new(
             TASK,
             vec![self.word.clone()],
             &self.features,
             &self.architecture,
             training,
         )?
-        .with_section(WEIGHTS, module_to_bytes(&self.net)?))
+        .with_section(WEIGHTS, module_to_bytes(&self.net)?);
+        Ok(match &self.calibration {
+            Some(c) => file.with_section(CALIBRATION, serde_json::to_vec_pretty(c)?),
+            None => file,
+        })
     }
 
     fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
@@ -142,7 +199,30 @@ impl SavedModel for TriggerModel {
         let net = module_from_bytes(architecture.init(&device()), file.section(WEIGHTS, path)?)
             .with_context(|| format!("cannot load weights from {}", path.display()))?;
         let word = file.meta.classes.first().cloned().unwrap_or_default();
-        Ok(Self::new(&net, architecture, features, word))
+        let calibration: Option<Calibration> = file
+            .sections
+            .get(CALIBRATION)
+            .map(|bytes| serde_json::from_slice(bytes))
+            .transpose()
+            .with_context(|| {
+                format!(
+                    "{}'s calibration section is damaged; calibrate the model again",
+                    path.display()
+                )
+            })?;
+        if let Some(c) = &calibration {
+            if !(c.threshold > 0.0 && c.threshold < 1.0) {
+                bail!(
+                    "{} is calibrated to threshold {}, outside 0..1; calibrate it again",
+                    path.display(),
+                    c.threshold
+                );
+            }
+        }
+        Ok(Self {
+            calibration,
+            ..Self::new(&net, architecture, features, word)
+        })
     }
 }
 
@@ -608,5 +688,63 @@ mod tests {
         let model = TriggerModel::open(BUILTIN).unwrap();
         assert_eq!(model.word, "activate");
         assert_eq!(model.features.spectrogram.rate, crate::data::SAMPLE_RATE);
+    }
+
+    #[test]
+    fn a_calibration_round_trips_and_a_bad_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let calibration = Calibration {
+            threshold: 0.93,
+            target_fa_per_hour: 0.5,
+            false_reject_rate: 0.04,
+            false_accepts_per_hour: 0.4,
+            hours: 7.5,
+            words: 800,
+            data: vec!["eval/clips".into()],
+        };
+        let out = dir.path().join("cal.casebook");
+        TriggerModel::write_calibrated(BUILTIN, &calibration, &out).unwrap();
+        let model = TriggerModel::load(&out).unwrap();
+        assert_eq!(model.calibration.as_ref(), Some(&calibration));
+        assert_eq!(model.default_threshold(), 0.93);
+        assert_eq!(
+            TriggerModel::open(BUILTIN).unwrap().default_threshold(),
+            DEFAULT_THRESHOLD
+        );
+        // Calibrating again replaces the section; the training record stays.
+        let again = Calibration {
+            threshold: 0.8,
+            ..calibration.clone()
+        };
+        TriggerModel::write_calibrated(out.to_str().unwrap(), &again, &out).unwrap();
+        let file = ModelFile::load(&out).unwrap();
+        let builtin = ModelFile::from_bytes(BUILTIN_MODEL, Path::new("builtin")).unwrap();
+        assert_eq!(file.meta.training, builtin.meta.training);
+        assert_eq!(TriggerModel::load(&out).unwrap().default_threshold(), 0.8);
+
+        let bad = |section: &[u8]| {
+            let path = dir.path().join("bad.casebook");
+            builtin
+                .clone()
+                .with_section(CALIBRATION, section.to_vec())
+                .save(&path)
+                .unwrap();
+            TriggerModel::load(&path).unwrap_err().to_string()
+        };
+        let err = bad(br#"{"threshold": 7.0}"#);
+        assert!(err.contains("calibration section is damaged"), "{err}");
+        let mut outside = serde_json::to_value(&calibration).unwrap();
+        outside["threshold"] = serde_json::json!(1.5);
+        let err = bad(&serde_json::to_vec(&outside).unwrap());
+        assert!(err.contains("outside 0..1"), "{err}");
+        assert!(TriggerModel::write_calibrated(
+            BUILTIN,
+            &Calibration {
+                threshold: 0.0,
+                ..calibration
+            },
+            &out
+        )
+        .is_err());
     }
 }

@@ -6,6 +6,7 @@
 pub mod data;
 pub mod eval;
 pub mod infer;
+pub mod mine;
 pub mod model;
 pub mod study;
 pub mod train;

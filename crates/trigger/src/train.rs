@@ -13,6 +13,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Tensor, TensorData};
+use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::config::{require, require_positive};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::{Event, Observer};
@@ -52,6 +53,11 @@ pub struct TrainConfig {
     /// window, as matplotlib's `specgram`). Defaults: 101 bins × 5511 frames for 10 s.
     #[serde(default = "default_spectrogram")]
     pub spectrogram: SpectrogramConfig,
+    /// Start from this model's weights and feature statistics (a model file
+    /// or `builtin`) instead of random weights: fine-tuning, e.g. on mined
+    /// hard negatives.
+    #[serde(default)]
+    pub init: Option<String>,
 }
 
 fn default_spectrogram() -> SpectrogramConfig {
@@ -73,6 +79,7 @@ impl Default for TrainConfig {
             val_clips: 48,
             seed: 42,
             spectrogram: MODEL_SPECTROGRAM,
+            init: None,
         }
     }
 }
@@ -215,6 +222,26 @@ impl Training for TrainConfig {
     }
 }
 
+/// The model `--init` names, checked to fit this run's network and spectrogram.
+fn starting_model(
+    model: &str,
+    config: &TrainConfig,
+    architecture: &TriggerNetConfig,
+) -> Result<TriggerModel> {
+    let start = TriggerModel::open(model)?;
+    if start.architecture != *architecture || start.features.spectrogram != config.spectrogram {
+        bail!(
+            "{model} is a network of {} filters and GRUs of {} on spectrograms of n_fft {}, hop {}; \
+             fine-tune it with the same --preset, --n-fft and --hop",
+            start.architecture.filters,
+            start.architecture.hidden,
+            start.features.spectrogram.n_fft,
+            start.features.spectrogram.hop
+        );
+    }
+    Ok(start)
+}
+
 /// Validation mixtures with their features, made once per run.
 struct ValidationSet {
     mixtures: Vec<Mixture>,
@@ -278,14 +305,24 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
     let pools = Pools::load(&config.sources)?;
     let architecture = config.preset.config(config.spectrogram.bins());
     let mix = mix_config(config, &architecture);
-    let fit_clips = draw_many(&pools, &mix, config.seed, &[purpose::FIT], 16);
-    let features = FeatureConfig::fit(
-        config.spectrogram,
-        &fit_clips
-            .iter()
-            .map(|m| &m.clip.samples[..])
-            .collect::<Vec<_>>(),
-    );
+    let start = config
+        .init
+        .as_deref()
+        .map(|model| starting_model(model, config, &architecture))
+        .transpose()?;
+    let features = match &start {
+        Some(model) => model.features.clone(),
+        None => {
+            let fit_clips = draw_many(&pools, &mix, config.seed, &[purpose::FIT], 16);
+            FeatureConfig::fit(
+                config.spectrogram,
+                &fit_clips
+                    .iter()
+                    .map(|m| &m.clip.samples[..])
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
     let val_mixtures = draw_many(
         &pools,
         &mix,
@@ -318,7 +355,12 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
 
     let device = crate::infer::device().autodiff();
     device.seed(config.seed);
-    let mut net = architecture.init(&device);
+    let mut net = match &start {
+        Some(model) => {
+            module_from_bytes(architecture.init(&device), &module_to_bytes(&model.net)?)?
+        }
+        None => architecture.init(&device),
+    };
     let mut optimizer = AdamConfig::new()
         .with_grad_clipping(Some(GradientClippingConfig::Norm(1.0)))
         .init();

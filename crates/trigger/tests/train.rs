@@ -66,3 +66,73 @@ fn a_stopped_run_keeps_its_checkpoint_and_resumes() {
     assert_eq!(steps, [5, 10, 12]);
     assert!(outcome.run.model_path().exists());
 }
+
+#[test]
+fn fine_tuning_starts_from_the_given_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = config(20)
+        .train(
+            RunDir::create(dir.path(), Some("a"), "trigger").unwrap(),
+            &Silent,
+        )
+        .unwrap();
+    let start = TriggerModel::load(&first.run.model_path()).unwrap();
+    // A step with no learning rate to speak of leaves the weights where they were.
+    let tuned = TrainConfig {
+        init: Some(first.run.model_path().display().to_string()),
+        learning_rate: 1e-12,
+        steps: 1,
+        eval_every: 1,
+        seed: 8,
+        ..config(0)
+    }
+    .train(
+        RunDir::create(dir.path(), Some("b"), "trigger").unwrap(),
+        &Silent,
+    )
+    .unwrap();
+    let tuned = TriggerModel::load(&tuned.run.model_path()).unwrap();
+    assert_eq!(tuned.features, start.features);
+    let weights = |m: &TriggerModel| {
+        m.net
+            .conv
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let (a, b) = (weights(&start), weights(&tuned));
+    assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6));
+    // A fresh run of the same seed starts elsewhere.
+    let fresh = TrainConfig {
+        steps: 1,
+        eval_every: 1,
+        seed: 8,
+        learning_rate: 1e-12,
+        ..config(0)
+    }
+    .train(
+        RunDir::create(dir.path(), Some("c"), "trigger").unwrap(),
+        &Silent,
+    )
+    .unwrap();
+    let fresh = TriggerModel::load(&fresh.run.model_path()).unwrap();
+    assert!(weights(&fresh)
+        .iter()
+        .zip(&a)
+        .any(|(x, y)| (x - y).abs() > 1e-3));
+
+    // Another network size is refused before training.
+    let err = TrainConfig {
+        init: Some(first.run.model_path().display().to_string()),
+        preset: Preset::Default,
+        ..config(1)
+    }
+    .train(
+        RunDir::create(dir.path(), Some("d"), "trigger").unwrap(),
+        &Silent,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("same --preset"), "{err}");
+}

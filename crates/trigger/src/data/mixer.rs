@@ -21,6 +21,10 @@ pub struct MixConfig {
     /// Vary inserted words in speed/pitch and reverberation (`augment::vary_word`).
     #[serde(default)]
     pub vary_words: bool,
+    /// Share of trigger words said inside a phrase: other words right before
+    /// and/or after them ("okay, activate", "activate the lights").
+    #[serde(default)]
+    pub context: f64,
 }
 
 impl Default for MixConfig {
@@ -33,6 +37,7 @@ impl Default for MixConfig {
             output_steps: 1375,
             label_steps: 50,
             vary_words: true,
+            context: 0.5,
         }
     }
 }
@@ -85,6 +90,16 @@ fn place(len: usize, total: usize, taken: &[Segment], rng: &mut impl Rng) -> Opt
         })
 }
 
+/// A clip as the mixer inserts it: varied in speed, pitch and room if the
+/// config asks for it.
+fn say(clip: &Clip, config: &MixConfig, rng: &mut impl Rng) -> Clip {
+    if config.vary_words {
+        super::augment::vary_word(clip, rng)
+    } else {
+        clip.clone()
+    }
+}
+
 /// Mixes a background (looped or cut to `seconds`) with 0..=max positives and
 /// negatives, each scaled to a random SNR against the background.
 pub fn mix(
@@ -121,31 +136,53 @@ pub fn mix(
         .collect();
     picks.extend((0..n_neg).map(|_| (false, rng.gen_range(0..negatives.len()))));
     for (positive, index) in picks {
-        let original = if positive {
-            &positives[index]
-        } else {
-            &negatives[index]
-        };
-        let varied;
-        let clip = if config.vary_words {
-            varied = super::augment::vary_word(original, rng);
-            &varied
-        } else {
-            original
-        };
-        let Some(start) = place(clip.samples.len(), total, &segments, rng) else {
+        let word = say(
+            if positive {
+                &positives[index]
+            } else {
+                &negatives[index]
+            },
+            config,
+            rng,
+        );
+        // A phrase: the word, and for some trigger words other words beside
+        // it, each 0–150 ms apart, all at the word's level.
+        let mut phrase = vec![(word, positive)];
+        if positive && !negatives.is_empty() && rng.gen_bool(config.context) {
+            let before = rng.gen_bool(0.6);
+            let after = !before || rng.gen_bool(0.4);
+            if before {
+                let other = &negatives[rng.gen_range(0..negatives.len())];
+                phrase.insert(0, (say(other, config, rng), false));
+            }
+            if after {
+                let other = &negatives[rng.gen_range(0..negatives.len())];
+                phrase.push((say(other, config, rng), false));
+            }
+        }
+        let gaps: Vec<usize> = (1..phrase.len())
+            .map(|_| rng.gen_range(0..=rate as usize * 3 / 20))
+            .collect();
+        let len =
+            phrase.iter().map(|(c, _)| c.samples.len()).sum::<usize>() + gaps.iter().sum::<usize>();
+        let Some(start) = place(len, total, &segments, rng) else {
             continue;
         };
         let snr = rng.gen_range(config.snr_db.0..=config.snr_db.1);
-        let gain = background_rms * 10f32.powf(snr / 20.0) / clip.rms().max(1e-6);
-        for (out, s) in samples[start..].iter_mut().zip(&clip.samples) {
-            *out += gain * s;
+        let level = background_rms * 10f32.powf(snr / 20.0);
+        let mut at = start;
+        for (i, (clip, positive)) in phrase.iter().enumerate() {
+            let gain = level / clip.rms().max(1e-6);
+            for (out, s) in samples[at..].iter_mut().zip(&clip.samples) {
+                *out += gain * s;
+            }
+            segments.push(Segment {
+                start: at,
+                end: at + clip.samples.len(),
+                positive: *positive,
+            });
+            at += clip.samples.len() + gaps.get(i).copied().unwrap_or(0);
         }
-        segments.push(Segment {
-            start,
-            end: start + clip.samples.len(),
-            positive,
-        });
     }
     segments.sort_by_key(|s| s.start);
     // Keep the mixture in range without changing relative levels.
@@ -215,6 +252,63 @@ mod tests {
             .map(|(i, _)| i)
             .collect();
         assert_eq!(ones, vec![1374]);
+    }
+
+    #[test]
+    fn trigger_words_inside_phrases_have_other_words_right_beside_them() {
+        let rate = 1000;
+        let background = Clip::new(rate, vec![0.01; 3000]);
+        let tone = |len: usize, v: f32| {
+            Clip::new(
+                rate,
+                (0..len).map(|i| v * ((i as f32) * 0.9).sin()).collect(),
+            )
+        };
+        let config = MixConfig {
+            vary_words: false,
+            context: 1.0,
+            max_negatives: 0,
+            ..MixConfig::default()
+        };
+        let (mut phrases, mut before, mut after) = (0, 0, 0);
+        for seed in 0..100 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let m = mix(
+                &background,
+                &[tone(700, 0.5)],
+                &[tone(400, 0.3)],
+                &config,
+                &mut rng,
+            );
+            assert_eq!(m.labels, labels_for(&m.segments, 10_000, &config));
+            let near = |a: usize, b: usize| b >= a && b - a <= rate as usize * 3 / 20;
+            for (i, word) in m.segments.iter().enumerate().filter(|(_, s)| s.positive) {
+                // With no free negatives, every other word is context.
+                let left =
+                    i > 0 && !m.segments[i - 1].positive && near(m.segments[i - 1].end, word.start);
+                let right = m
+                    .segments
+                    .get(i + 1)
+                    .is_some_and(|s| !s.positive && near(word.end, s.start));
+                assert!(
+                    left || right,
+                    "seed {seed}: a lone word {word:?} in {:?}",
+                    m.segments
+                );
+                phrases += 1;
+                before += left as usize;
+                after += right as usize;
+            }
+            assert!(
+                m.segments.iter().filter(|s| !s.positive).count()
+                    <= 2 * m.segments.iter().filter(|s| s.positive).count()
+            );
+        }
+        // Both orders occur: "okay, activate" and "activate the lights".
+        assert!(
+            phrases > 50 && before > 10 && after > 10,
+            "{phrases} {before} {after}"
+        );
     }
 
     #[test]

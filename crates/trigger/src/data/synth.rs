@@ -28,21 +28,27 @@ pub struct PoolSources {
     pub positives: Option<std::path::PathBuf>,
     pub negatives: Option<std::path::PathBuf>,
     pub backgrounds: Option<std::path::PathBuf>,
-    /// Use the built-in held-out test voices instead of the training voices.
+    /// A pool folder written by `make-voices` (with `voices.csv`), in place of
+    /// the built-in pool.
+    #[serde(default)]
+    pub voices: Option<std::path::PathBuf>,
+    /// Use the pool's held-out test voices instead of its training voices.
     pub test_voices: bool,
 }
 
 impl Pools {
     /// Loads the pools at the built-in 16 kHz; user clips are resampled. The
-    /// built-in pool is read only for what the sources leave to it.
+    /// pool (built-in or `voices`) is read only for what the sources leave to it.
     pub fn load(sources: &PoolSources) -> Result<Self> {
         let rate = super::SAMPLE_RATE;
-        let (builtin_pos, builtin_neg) =
-            if sources.positives.is_none() || sources.negatives.is_none() {
-                voices::load_builtin_pool(sources.test_voices)?
-            } else {
-                (Vec::new(), Vec::new())
-            };
+        let (builtin_pos, builtin_neg) = match (
+            &sources.voices,
+            sources.positives.is_none() || sources.negatives.is_none(),
+        ) {
+            (_, false) => (Vec::new(), Vec::new()),
+            (Some(dir), true) => voices::load_pool(dir, sources.test_voices)?,
+            (None, true) => voices::load_builtin_pool(sources.test_voices)?,
+        };
         let folder = |dir: &Option<std::path::PathBuf>, builtin: Vec<Clip>| match dir {
             Some(dir) => voices::load_folder(dir, rate),
             None => Ok(builtin),
@@ -85,6 +91,9 @@ pub fn draw(pools: &Pools, config: &MixConfig, rng: &mut impl Rng) -> Mixture {
     mix(&background, &pools.positives, &pools.negatives, config, rng)
 }
 
+/// The longest clip `synthesize` writes (an hour-long stream is a typical use).
+pub const MAX_SECONDS: f64 = 4.0 * 3600.0;
+
 /// Writes `count` mixtures to `out` with `labels.csv`; returns the number of
 /// trigger words inserted.
 pub fn synthesize(
@@ -95,6 +104,12 @@ pub fn synthesize(
     seed: u64,
     mut on_clip: impl FnMut(),
 ) -> Result<usize> {
+    if !(1.0..=MAX_SECONDS).contains(&config.seconds) {
+        bail!(
+            "clips must be 1 to {MAX_SECONDS} seconds (4 hours) long, not {}",
+            config.seconds
+        );
+    }
     let mut labels = Vec::new();
     for i in 0..count {
         let mut rng = seed::stream(seed, &[purpose::GENERATE, i as u64]);
@@ -204,6 +219,8 @@ mod tests {
             seconds: 3.0,
             max_negatives: 0,
             vary_words: false,
+            // Words alone: the check below compares a word with everything else.
+            context: 0.0,
             ..MixConfig::default()
         };
         let dir = tempfile::tempdir().unwrap();
@@ -241,6 +258,44 @@ mod tests {
                 "{file} at {start}: span rms {span} vs background {rest}"
             );
         }
+    }
+
+    #[test]
+    fn a_pool_folder_replaces_the_built_in_pool_and_keeps_its_test_voices_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let clip = |seconds: f64| Clip::new(16_000, vec![0.1; (seconds * 16_000.0) as usize]);
+        std::fs::create_dir_all(dir.path().join("positives")).unwrap();
+        let rows = [
+            ("positives/a.wav", "activate", true, "espeak:x", false, 0.5),
+            ("positives/b.wav", "activate", true, "espeak:y", true, 0.6),
+            ("negatives/c.wav", "hello", false, "espeak:x", false, 0.7),
+            ("negatives/d.wav", "okay", false, "espeak:y", true, 0.8),
+        ];
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        for (file, word, positive, voice, held_out, seconds) in rows {
+            clip(seconds).write_wav(&dir.path().join(file)).unwrap();
+            csv.serialize(voices::PoolEntry {
+                file: file.into(),
+                word: word.into(),
+                positive,
+                voice: voice.into(),
+                held_out,
+            })
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("voices.csv"), csv.into_inner().unwrap()).unwrap();
+        let lengths = |test_voices| {
+            let pools = Pools::load(&PoolSources {
+                voices: Some(dir.path().to_path_buf()),
+                test_voices,
+                ..PoolSources::default()
+            })
+            .unwrap();
+            let len = |clips: &[Clip]| clips.iter().map(|c| c.samples.len()).collect::<Vec<_>>();
+            (len(&pools.positives), len(&pools.negatives))
+        };
+        assert_eq!(lengths(false), (vec![8000], vec![11200]));
+        assert_eq!(lengths(true), (vec![9600], vec![12800]));
     }
 
     #[test]

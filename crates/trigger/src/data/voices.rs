@@ -41,14 +41,31 @@ pub const NEGATIVE_WORDS: [&str; 16] = [
     "tomorrow",
 ];
 
-/// A TTS voice setting.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Voice {
-    /// Stable name, e.g. `espeak:en-us+f2:s160:p50` or `flite:slt:d1.0`.
-    pub name: String,
-    pub held_out: bool,
+/// Which voices and texts `make-voices` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceSet {
+    Builtin,
+    Full,
 }
 
+impl casebook_core::choice::Choice for VoiceSet {
+    const CHOICES: &'static [(Self, &'static str, &'static str)] = &[
+        (
+            Self::Builtin,
+            "builtin",
+            "the committed pool: 38 voice settings, the word and 3 other words each (3 MB)",
+        ),
+        (
+            Self::Full,
+            "full",
+            "every English espeak-ng accent × 20 voice variants and 5 flite voices; the word \
+             3 times, 5 other words and 3 sentences each (~1800 clips, 60 MB)",
+        ),
+    ];
+}
+
+/// The old built-in settings: one speed and pitch per accent and variant.
 fn espeak_voices() -> Vec<(String, bool)> {
     let bases = [
         "en-us",
@@ -79,6 +96,208 @@ fn flite_voices() -> Vec<(String, bool)> {
         .iter()
         .flat_map(|v| ["0.9", "1.1"].map(|d| (format!("flite:{v}:d{d}"), *v == "slt")))
         .collect()
+}
+
+/// More words for the full set: near-rhymes of "activate" and the short
+/// words people put around a command ("okay, activate the lights"), which
+/// the mixer sets right beside trigger words.
+const CONTEXT_WORDS: [&str; 24] = [
+    "deactivate",
+    "activation",
+    "actively",
+    "captive",
+    "elevate",
+    "evaluate",
+    "aggravate",
+    "renovate",
+    "accurate",
+    "acrobat",
+    "okay",
+    "please",
+    "hey",
+    "now",
+    "the lights",
+    "the alarm",
+    "turn on",
+    "can you",
+    "go ahead and",
+    "thank you",
+    "right now",
+    "the music",
+    "yes",
+    "stop",
+];
+
+/// Word-free sentences spoken by training voices.
+const TRAINING_SENTENCES: [&str; 40] = [
+    "The volcano is still active after all these years.",
+    "Physical activity keeps the heart healthy.",
+    "Her stories captivate every child in the room.",
+    "We need to motivate the team before the deadline.",
+    "Please vacate the building by six o'clock.",
+    "They cultivate tomatoes behind the house.",
+    "Can you navigate us to the nearest station?",
+    "My relatives are coming for dinner on Sunday.",
+    "The actor forgot his lines twice.",
+    "We spent our vacation by the sea.",
+    "An alligator was sleeping near the river.",
+    "Turn the music down a little, please.",
+    "What will the weather be like tomorrow?",
+    "The computer needs to restart tonight.",
+    "Remember to deactivate the old account.",
+    "The lights in the kitchen are too bright.",
+    "I left my keys on the table by the door.",
+    "The train to the city leaves at half past nine.",
+    "Could you pass me the salt and pepper?",
+    "It has been raining since early this morning.",
+    "The children are playing in the garden.",
+    "We should evaluate the results next week.",
+    "The meeting was moved to Thursday afternoon.",
+    "She plays the violin in an orchestra.",
+    "Set a timer for ten minutes.",
+    "How much does a ticket to London cost?",
+    "The dog barked at the delivery van.",
+    "He is reading a book about ancient history.",
+    "Let's order pizza for dinner tonight.",
+    "The elevator is out of order again.",
+    "Call me when you arrive at the airport.",
+    "There is a traffic jam on the motorway.",
+    "This coffee tastes a bit bitter.",
+    "Our neighbours painted their fence green.",
+    "The radio is playing my favourite song.",
+    "Open the window, it is warm in here.",
+    "The film starts at eight, don't be late.",
+    "I think we need more milk and bread.",
+    "The activation energy of the reaction is high.",
+    "Somebody left the television on all night.",
+];
+
+/// Word-free sentences spoken only by held-out voices, for evaluation.
+const EVALUATION_SENTENCES: [&str; 20] = [
+    "The factory was deactivated last spring.",
+    "Proactive planning saves a lot of time.",
+    "The museum will renovate its west wing.",
+    "His captivating voice filled the hall.",
+    "Good teachers motivate their students.",
+    "Please turn off the lights in the hall.",
+    "The weather forecast says it will snow.",
+    "I would like a cup of tea with lemon.",
+    "The bus was late again this morning.",
+    "The alarm goes off at seven every day.",
+    "We are cultivating a small vegetable plot.",
+    "Tell me a story about dragons.",
+    "The battery is almost empty.",
+    "Where did you put the remote control?",
+    "The garden needs watering every evening.",
+    "Active listening is a useful skill.",
+    "The doctor said to stay active and rest.",
+    "My brother works as an actor in Paris.",
+    "Dinner will be ready in twenty minutes.",
+    "The cat is sleeping on the sofa again.",
+];
+
+/// A speaker of the full set: a TTS program's voice, which every setting of
+/// speed and pitch shares; held out as a whole.
+struct Speaker {
+    /// `espeak:ACCENT+VARIANT` or `flite:VOICE`.
+    name: String,
+    held_out: bool,
+}
+
+fn full_speakers() -> Vec<Speaker> {
+    // Scottish and West Midlands English, and flite's slt, are for testing only.
+    let accents = [
+        ("en-us", false),
+        ("en-gb", false),
+        ("en-gb-x-rp", false),
+        ("en-029", false),
+        ("en-gb-x-gbclan", false),
+        ("en-gb-scotland", true),
+        ("en-gb-x-gbcwmd", true),
+    ];
+    let variants = [
+        "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt3",
+        "whisper", "croak", "Annie", "david", "linda", "steph",
+    ];
+    let espeak = accents.iter().flat_map(|&(accent, held_out)| {
+        variants.iter().map(move |v| Speaker {
+            name: format!("espeak:{accent}+{v}"),
+            held_out,
+        })
+    });
+    let flite = ["kal", "kal16", "awb", "rms", "slt"].map(|v| Speaker {
+        name: format!("flite:{v}"),
+        held_out: v == "slt",
+    });
+    espeak.chain(flite).collect()
+}
+
+/// The setting of utterance `k` of a speaker: espeak speeds 120–200 words a
+/// minute and pitches 30–75, flite durations 0.8–1.3.
+fn setting(speaker: &str, k: usize) -> String {
+    if speaker.starts_with("espeak:") {
+        let speed = [120, 145, 170, 200][k % 4];
+        let pitch = [30, 45, 60, 75][(k * 3 + speaker.len()) % 4];
+        format!("{speaker}:s{speed}:p{pitch}")
+    } else {
+        let stretch = ["0.8", "0.9", "1.0", "1.15", "1.3"][k % 5];
+        format!("{speaker}:d{stretch}")
+    }
+}
+
+/// What every voice says, as (voice setting, text, positive, held out).
+fn utterances(word: &str, set: VoiceSet) -> Vec<(String, String, bool, bool)> {
+    let mut out = Vec::new();
+    match set {
+        VoiceSet::Builtin => {
+            let voices: Vec<(String, bool)> =
+                espeak_voices().into_iter().chain(flite_voices()).collect();
+            for (v, (voice, held_out)) in voices.into_iter().enumerate() {
+                // Every voice says the trigger word; negatives rotate through the word list.
+                out.push((voice.clone(), word.to_string(), true, held_out));
+                for k in 0..3 {
+                    let text = NEGATIVE_WORDS[(v * 3 + k) % NEGATIVE_WORDS.len()];
+                    out.push((voice.clone(), text.to_string(), false, held_out));
+                }
+            }
+        }
+        VoiceSet::Full => {
+            let words: Vec<&str> = NEGATIVE_WORDS
+                .iter()
+                .chain(&CONTEXT_WORDS)
+                .copied()
+                .filter(|w| !w.eq_ignore_ascii_case(word))
+                .collect();
+            for (s, speaker) in full_speakers().into_iter().enumerate() {
+                let mut k = s;
+                let mut say = |text: &str, positive: bool| {
+                    out.push((
+                        setting(&speaker.name, k),
+                        text.to_string(),
+                        positive,
+                        speaker.held_out,
+                    ));
+                    k += 1;
+                };
+                // The word as a statement, a command and a question.
+                for text in [word.to_string(), format!("{word}!"), format!("{word}?")] {
+                    say(&text, true);
+                }
+                for j in 0..5 {
+                    say(words[(s * 5 + j) % words.len()], false);
+                }
+                let sentences: &[&str] = if speaker.held_out {
+                    &EVALUATION_SENTENCES
+                } else {
+                    &TRAINING_SENTENCES
+                };
+                for j in 0..3 {
+                    say(sentences[(s * 3 + j) % sentences.len()], false);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn speak(voice: &str, text: &str, out: &Path) -> Result<()> {
@@ -143,39 +362,33 @@ pub struct PoolEntry {
 }
 
 /// Makes the pools under `out/positives` and `out/negatives` with `voices.csv`.
-pub fn make_voices(word: &str, out: &Path, mut on_clip: impl FnMut()) -> Result<Vec<PoolEntry>> {
-    let voices: Vec<(String, bool)> = espeak_voices().into_iter().chain(flite_voices()).collect();
+pub fn make_voices(
+    word: &str,
+    set: VoiceSet,
+    out: &Path,
+    mut on_clip: impl FnMut(),
+) -> Result<Vec<PoolEntry>> {
     let scratch = tempfile_dir(out)?;
     let mut entries = Vec::new();
-    for (v, (voice, held_out)) in voices.iter().enumerate() {
-        // Every voice says the trigger word; negatives rotate through the word list.
-        let negatives = (0..3).map(|k| NEGATIVE_WORDS[(v * 3 + k) % NEGATIVE_WORDS.len()]);
-        for (text, positive) in std::iter::once((word, true)).chain(negatives.map(|w| (w, false))) {
-            let raw = scratch.join("raw.wav");
-            speak(voice, text, &raw)?;
-            let clip = trim(&Clip::read_wav(&raw)?.resample(RATE)?);
-            let folder = if positive { "positives" } else { "negatives" };
-            let safe_voice: String = voice
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '.' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let file = format!("{folder}/{safe_voice}__{text}.wav");
-            clip.write_wav(&out.join(&file))?;
-            entries.push(PoolEntry {
-                file,
-                word: text.to_string(),
-                positive,
-                voice: voice.clone(),
-                held_out: *held_out,
-            });
-            on_clip();
-        }
+    for (i, (voice, text, positive, held_out)) in utterances(word, set).into_iter().enumerate() {
+        let raw = scratch.join("raw.wav");
+        speak(&voice, &text, &raw)?;
+        let clip = trim(&Clip::read_wav(&raw)?.resample(RATE)?);
+        let folder = if positive { "positives" } else { "negatives" };
+        let file = match set {
+            VoiceSet::Builtin => format!("{folder}/{}__{text}.wav", file_safe(&voice)),
+            // Sentences make poor file names; the list says what each file holds.
+            VoiceSet::Full => format!("{folder}/{i:05}_{}.wav", file_safe(&voice)),
+        };
+        clip.write_wav(&out.join(&file))?;
+        entries.push(PoolEntry {
+            file,
+            word: text,
+            positive,
+            voice,
+            held_out,
+        });
+        on_clip();
     }
     let _ = std::fs::remove_dir_all(&scratch);
     let mut csv = csv::Writer::from_writer(Vec::new());
@@ -184,6 +397,18 @@ pub fn make_voices(word: &str, out: &Path, mut on_clip: impl FnMut()) -> Result<
     }
     casebook_core::fsx::write_atomic(&out.join(LIST), &csv.into_inner()?)?;
     Ok(entries)
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn tempfile_dir(out: &Path) -> Result<PathBuf> {
@@ -308,6 +533,58 @@ mod tests {
             voices(true).is_disjoint(&voices(false)),
             "a voice is in both train and test"
         );
+    }
+
+    #[test]
+    fn the_full_set_keeps_speakers_and_sentences_apart() {
+        let all = utterances("activate", VoiceSet::Full);
+        let speaker = |setting: &str| setting.split(':').take(2).collect::<Vec<_>>().join(":");
+        let speakers = |held: bool| -> std::collections::BTreeSet<String> {
+            all.iter()
+                .filter(|u| u.3 == held)
+                .map(|u| speaker(&u.0))
+                .collect()
+        };
+        let (train, test) = (speakers(false), speakers(true));
+        assert!(
+            train.len() >= 100 && test.len() >= 40,
+            "{} / {}",
+            train.len(),
+            test.len()
+        );
+        assert!(train.is_disjoint(&test));
+        for (setting, text, positive, held_out) in &all {
+            let sentence = text.contains(' ') && text.len() > 20;
+            if *positive {
+                assert!(text.starts_with("activate"), "{text}");
+            } else {
+                // No negative holds the word itself, or "activated" ("deactivate" is a confusable).
+                let lower = text.to_lowercase();
+                let mut words = lower.split(|c: char| !c.is_ascii_alphabetic());
+                assert!(
+                    !words.any(|w| w == "activate" || w == "activated"),
+                    "{text}"
+                );
+            }
+            if sentence {
+                let list: &[&str] = if *held_out {
+                    &EVALUATION_SENTENCES
+                } else {
+                    &TRAINING_SENTENCES
+                };
+                assert!(list.contains(&text.as_str()), "{setting} says {text}");
+            }
+        }
+        // Every speaker says the word three times, in three settings.
+        for s in train.iter().chain(&test) {
+            let words: Vec<_> = all.iter().filter(|u| u.2 && speaker(&u.0) == *s).collect();
+            assert_eq!(words.len(), 3, "{s}");
+        }
+        assert!(EVALUATION_SENTENCES
+            .iter()
+            .all(|e| !TRAINING_SENTENCES.contains(e)));
+        // The built-in set is unchanged: 38 voices, the word and 3 others each.
+        assert_eq!(utterances("activate", VoiceSet::Builtin).len(), 38 * 4);
     }
 
     #[test]
