@@ -11,7 +11,7 @@
 #   OUT/clips-music      300 clips of 10 s: held-out voices saying the word (alone and inside
 #                        phrases) and other words, over the recorded music, babble or noise
 #   OUT/clips-speech     150 clips of 10 s over the recorded speech
-#   OUT/stream           two word-free hours, each one file: held-out voices saying confusable
+#   OUT/stream           six word-free hours, each one file: held-out voices saying confusable
 #                        words and sentences ("deactivated", "proactive", ...) over music, babble
 #                        or noise
 # Held out of training: the voices marked held_out in the pool (espeak-ng's Scottish and West
@@ -31,5 +31,5 @@ python3 "$here/real_audio.py" "$out/real"
 synth() { "$casebook" trigger synth --voices "$pool" --test-voices --seed 2026 "$@"; }
 synth --backgrounds "$out/real/music" --count 300 --out "$out/clips-music"
 synth --backgrounds "$out/real/speech" --count 150 --out "$out/clips-speech"
-synth --backgrounds "$out/real/music" --count 2 --seconds 3600 --max-positives 0 \
+synth --backgrounds "$out/real/music" --count 6 --seconds 3600 --max-positives 0 \
   --max-negatives 600 --out "$out/stream"

@@ -23,9 +23,6 @@ eval`) and SOURCES.csv (file, package, version, licence, author, the files it
 was made from). These are for evaluation: keep them out of training. The
 other languages of the Asterisk sounds (es, fr, it, ru; other speakers) are
 left for training.
-
-Lengths that are a multiple of 1024 samples are cut by one sample: the
-resampler fails on them (issue 16, item 1).
 """
 import argparse
 import csv
@@ -64,8 +61,6 @@ def read_mono16(path):
 
 
 def write_wav(path, rate, frames):
-    if (len(frames) // 2) % 1024 == 0:
-        frames = frames[:-2]
     with wave.open(path, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

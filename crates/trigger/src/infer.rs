@@ -99,6 +99,15 @@ impl TriggerModel {
         }
     }
 
+    /// The model file `model` (a path or `builtin`) as stored, header and all.
+    pub fn file(model: &str) -> Result<ModelFile> {
+        Ok(if model == BUILTIN {
+            ModelFile::from_bytes(BUILTIN_MODEL, Path::new("the built-in model"))?
+        } else {
+            ModelFile::load_for_task(Path::new(model), TASK)?
+        })
+    }
+
     /// Writes the model file `model` (a path or `builtin`) to `out` with
     /// `calibration` in place of any it had; the rest of the file, its
     /// training record included, is kept byte for byte.
@@ -109,12 +118,8 @@ impl TriggerModel {
                 calibration.threshold
             );
         }
-        let file = if model == BUILTIN {
-            ModelFile::from_bytes(BUILTIN_MODEL, Path::new("the built-in model"))?
-        } else {
-            ModelFile::load_for_task(Path::new(model), TASK)?
-        }
-        .with_section(CALIBRATION, serde_json::to_vec_pretty(calibration)?);
+        let file =
+            Self::file(model)?.with_section(CALIBRATION, serde_json::to_vec_pretty(calibration)?);
         // What is written must load.
         Self::from_file(&file, out)?;
         file.save(out)

@@ -478,10 +478,15 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
     let (_, _, files) = val.score(&model, config.pos_weight);
     let curve = det_curve(&files, DetectionRule::default());
     let validation = operating_point(&files, 0.5, DetectionRule::default());
+    // A fine-tuned model carries the record of the one it started from.
+    let started_from = match &config.init {
+        Some(init) => TriggerModel::file(init)?.meta.training,
+        None => serde_json::Value::Null,
+    };
     model.save(
         &run.model_path(),
         serde_json::json!({ "config": config, "steps": state.completed_steps, "positive_fraction": positive_fraction,
-            "validation_at_0.5": validation }),
+            "validation_at_0.5": validation, "started_from": started_from }),
     )?;
     write_report(
         config,

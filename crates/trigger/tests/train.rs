@@ -91,6 +91,11 @@ fn fine_tuning_starts_from_the_given_model() {
         &Silent,
     )
     .unwrap();
+    let record = casebook_core::model_file::ModelFile::load(&tuned.run.model_path())
+        .unwrap()
+        .meta
+        .training;
+    assert_eq!(record["started_from"]["config"]["steps"], 20, "{record}");
     let tuned = TriggerModel::load(&tuned.run.model_path()).unwrap();
     assert_eq!(tuned.features, start.features);
     let weights = |m: &TriggerModel| {
