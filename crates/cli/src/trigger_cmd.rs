@@ -59,7 +59,7 @@ pub enum TriggerCommand {
         /// Folder of WAV clips of other words [default: built-in training voices].
         #[arg(long)]
         negatives: Option<PathBuf>,
-        /// Folder of background recordings [default: generated backgrounds].
+        /// Folder of background recordings, sub-folders included [default: generated backgrounds].
         #[arg(long)]
         backgrounds: Option<PathBuf>,
         /// Pool folder made by `make-voices` (voices.csv) [default: the built-in pool].
@@ -146,7 +146,7 @@ pub enum TriggerCommand {
     /// Hard-negative mining: stream word-free audio (folders with labels.csv; labelled words are
     /// skipped) through a model and write a window around every false accept as a WAV into OUT.
     ///
-    /// Put OUT inside the --backgrounds folder of the next training run (or fine-tune with
+    /// Make OUT a sub-folder of the next training run's --backgrounds (and fine-tune with
     /// `train --init MODEL`): the sounds the model confuses with the word then sit under the
     /// words it learns from. Mine only training audio, never your evaluation set.
     Mine {
@@ -251,7 +251,7 @@ pub struct TrainArgs {
     /// Folder of WAV clips of other words [default: built-in training voices].
     #[arg(long)]
     pub negatives: Option<PathBuf>,
-    /// Folder of background recordings [default: generated backgrounds].
+    /// Folder of background recordings, sub-folders included [default: generated backgrounds].
     #[arg(long)]
     pub backgrounds: Option<PathBuf>,
     /// Pool folder made by `make-voices` (voices.csv; its training voices are used) [default: the

@@ -56,7 +56,10 @@ impl Pools {
         let pools = Self {
             positives: folder(&sources.positives, builtin_pos)?,
             negatives: folder(&sources.negatives, builtin_neg)?,
-            backgrounds: folder(&sources.backgrounds, Vec::new())?,
+            backgrounds: match &sources.backgrounds {
+                Some(dir) => voices::load_tree(dir, rate)?,
+                None => Vec::new(),
+            },
             rate,
         };
         if pools.positives.is_empty() {

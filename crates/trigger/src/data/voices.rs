@@ -491,6 +491,37 @@ pub fn wav_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Every WAV in a folder and its sub-folders, resampled to `rate`, in sorted
+/// path order (backgrounds: mined windows can sit in a sub-folder).
+pub fn load_tree(dir: &Path, rate: u32) -> Result<Vec<Clip>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read folder {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, out)?;
+            } else if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
+            {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    if files.is_empty() {
+        bail!("no .wav files in {} or its sub-folders", dir.display());
+    }
+    files
+        .iter()
+        .map(|f| Clip::read_wav(f)?.resample(rate))
+        .collect()
+}
+
 /// Every WAV in a user folder, resampled to `rate`.
 pub fn load_folder(dir: &Path, rate: u32) -> Result<Vec<Clip>> {
     wav_files(dir)?
@@ -585,6 +616,27 @@ mod tests {
             .all(|e| !TRAINING_SENTENCES.contains(e)));
         // The built-in set is unchanged: 38 voices, the word and 3 others each.
         assert_eq!(utterances("activate", VoiceSet::Builtin).len(), 38 * 4);
+    }
+
+    #[test]
+    fn backgrounds_are_read_from_sub_folders_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_tree(dir.path(), RATE).unwrap_err().to_string();
+        assert!(err.contains("no .wav files"), "{err}");
+        std::fs::create_dir_all(dir.path().join("mined")).unwrap();
+        Clip::new(RATE, vec![0.1; 100])
+            .write_wav(&dir.path().join("b.wav"))
+            .unwrap();
+        Clip::new(RATE, vec![0.1; 200])
+            .write_wav(&dir.path().join("mined/a.wav"))
+            .unwrap();
+        std::fs::write(dir.path().join("SOURCES.csv"), "file\n").unwrap();
+        let lengths: Vec<usize> = load_tree(dir.path(), RATE)
+            .unwrap()
+            .iter()
+            .map(|c| c.samples.len())
+            .collect();
+        assert_eq!(lengths, [100, 200]);
     }
 
     #[test]
