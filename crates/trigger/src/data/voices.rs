@@ -262,12 +262,22 @@ fn utterances(word: &str, set: VoiceSet) -> Vec<(String, String, bool, bool)> {
             }
         }
         VoiceSet::Full => {
+            // Another trigger word may be on the lists ("computer", "music"):
+            // what says it is no negative.
             let words: Vec<&str> = NEGATIVE_WORDS
                 .iter()
                 .chain(&CONTEXT_WORDS)
                 .copied()
-                .filter(|w| !w.eq_ignore_ascii_case(word))
+                .filter(|text| !says(text, word))
                 .collect();
+            let without = |list: &[&'static str]| -> Vec<&'static str> {
+                list.iter()
+                    .copied()
+                    .filter(|text| !says(text, word))
+                    .collect()
+            };
+            let (training, evaluation) =
+                (without(&TRAINING_SENTENCES), without(&EVALUATION_SENTENCES));
             for (s, speaker) in full_speakers().into_iter().enumerate() {
                 let mut k = s;
                 let mut say = |text: &str, positive: bool| {
@@ -286,10 +296,10 @@ fn utterances(word: &str, set: VoiceSet) -> Vec<(String, String, bool, bool)> {
                 for j in 0..5 {
                     say(words[(s * 5 + j) % words.len()], false);
                 }
-                let sentences: &[&str] = if speaker.held_out {
-                    &EVALUATION_SENTENCES
+                let sentences = if speaker.held_out {
+                    &evaluation
                 } else {
-                    &TRAINING_SENTENCES
+                    &training
                 };
                 for j in 0..3 {
                     say(sentences[(s * 3 + j) % sentences.len()], false);
@@ -298,6 +308,18 @@ fn utterances(word: &str, set: VoiceSet) -> Vec<(String, String, bool, bool)> {
         }
     }
     out
+}
+
+/// Whether `text` holds `word` (one or more words) as whole words, in any case.
+fn says(text: &str, word: &str) -> bool {
+    let tokens = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (text, word) = (tokens(text), tokens(word));
+    !word.is_empty() && text.windows(word.len()).any(|w| w == word.as_slice())
 }
 
 fn speak(voice: &str, text: &str, out: &Path) -> Result<()> {
@@ -614,6 +636,11 @@ mod tests {
         assert!(EVALUATION_SENTENCES
             .iter()
             .all(|e| !TRAINING_SENTENCES.contains(e)));
+        // Another word: nothing that says it is a negative.
+        for (_, text, positive, _) in utterances("the lights", VoiceSet::Full) {
+            assert!(positive || !says(&text, "the lights"), "{text}");
+        }
+        assert!(says("Turn the Lights off", "the lights") && !says("deactivate", "activate"));
         // The built-in set is unchanged: 38 voices, the word and 3 others each.
         assert_eq!(utterances("activate", VoiceSet::Builtin).len(), 38 * 4);
     }
