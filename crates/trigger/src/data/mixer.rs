@@ -101,7 +101,8 @@ fn say(clip: &Clip, config: &MixConfig, rng: &mut impl Rng) -> Clip {
 }
 
 /// Mixes a background (looped or cut to `seconds`) with 0..=max positives and
-/// negatives, each scaled to a random SNR against the background.
+/// negatives, each scaled to a random SNR against the background (on digital
+/// silence, an empty background included, to an RMS of 0.01–0.2).
 pub fn mix(
     background: &Clip,
     positives: &[Clip],
@@ -119,7 +120,9 @@ pub fn mix(
         .take(total)
         .collect();
     samples.resize(total, 0.0);
-    let background_rms = Clip::new(rate, samples.clone()).rms().max(1e-4);
+    let background_rms = Clip::new(rate, samples.clone()).rms();
+    // On digital silence an SNR means nothing: words get a level of their own.
+    let silent = background_rms < 1e-6;
     let mut segments: Vec<Segment> = Vec::new();
     let n_pos = if positives.is_empty() {
         0
@@ -168,8 +171,12 @@ pub fn mix(
         let Some(start) = place(len, total, &segments, rng) else {
             continue;
         };
-        let snr = rng.gen_range(config.snr_db.0..=config.snr_db.1);
-        let level = background_rms * 10f32.powf(snr / 20.0);
+        let level = if silent {
+            rng.gen_range(0.01f32..0.2)
+        } else {
+            let snr = rng.gen_range(config.snr_db.0..=config.snr_db.1);
+            background_rms * 10f32.powf(snr / 20.0)
+        };
         let mut at = start;
         for (i, (clip, positive)) in phrase.iter().enumerate() {
             let gain = level / clip.rms().max(1e-6);
@@ -252,6 +259,36 @@ mod tests {
             .map(|(i, _)| i)
             .collect();
         assert_eq!(ones, vec![1374]);
+    }
+
+    #[test]
+    fn words_on_digital_silence_are_heard_at_everyday_levels() {
+        let word = Clip::new(1000, (0..700).map(|i| ((i as f32) * 0.9).sin()).collect());
+        for seed in 0..20 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let m = mix(
+                &Clip::new(1000, Vec::new()),
+                &[word.clone()],
+                &[],
+                &MixConfig::default(),
+                &mut rng,
+            );
+            assert_eq!(m.clip.samples.len(), 10_000);
+            for s in &m.segments {
+                let rms = Clip::new(1000, m.clip.samples[s.start..s.end].to_vec()).rms();
+                assert!((0.009..0.21).contains(&rms), "seed {seed}: rms {rms}");
+            }
+            let outside = m
+                .clip
+                .samples
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !m.segments.iter().any(|s| (s.start..s.end).contains(i)));
+            assert!(
+                outside.clone().all(|(_, v)| *v == 0.0),
+                "seed {seed}: the silence is not silent"
+            );
+        }
     }
 
     #[test]
