@@ -162,7 +162,13 @@ fn trigger_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result
         .cloned()
         .unwrap_or_else(|| "clip_00000.wav".into());
     let rule = DetectionRule::default();
-    let found = detect_file(&model, &clips.join(&first), 0.5, rule, |_| {})?;
+    let found = detect_file(
+        &model,
+        &clips.join(&first),
+        model.default_threshold(),
+        rule,
+        |_| {},
+    )?;
     let said: Vec<String> = labels.get(&first).map_or(vec![], |w| {
         w.iter().map(|(_, e)| format!("{e:.2}")).collect()
     });
