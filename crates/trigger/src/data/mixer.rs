@@ -268,7 +268,7 @@ mod tests {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             let m = mix(
                 &Clip::new(1000, Vec::new()),
-                &[word.clone()],
+                std::slice::from_ref(&word),
                 &[],
                 &MixConfig::default(),
                 &mut rng,
