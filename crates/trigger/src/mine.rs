@@ -73,8 +73,11 @@ pub fn mine(
                 .into_iter()
                 .enumerate()
             {
-                let at = |t: f64| ((t * rate as f64) as usize).min(audio.samples.len());
-                let window = Clip::new(rate, audio.samples[at(start)..at(end)].to_vec());
+                // Length from the span, not from two roundings: never a sample over.
+                let len = audio.samples.len();
+                let first = ((start * rate as f64) as usize).min(len);
+                let last = (first + ((end - start) * rate as f64) as usize).min(len);
+                let window = Clip::new(rate, audio.samples[first..last].to_vec());
                 let path = out.join(format!("mined_{stem}_{k:04}.wav"));
                 window.write_wav(&path)?;
                 mined.windows.push(path);
