@@ -107,7 +107,12 @@ mod tests {
             let v = vary_word(&word, &mut rng);
             let ratio = word.samples.len() as f32 / v.samples.len() as f32;
             // Faster words are shorter; reverberation adds at most a quarter of RT60.
-            assert!(ratio > 0.7 && ratio < 1.13, "length ratio {ratio}");
+            let n = word.samples.len() as f32;
+            let longest = n / SPEED.0 + RT60.1 * 16_000.0 / 4.0;
+            assert!(
+                ratio > n / longest - 0.01 && ratio < SPEED.1 + 0.01,
+                "length ratio {ratio}"
+            );
             assert!(v.rms() > 0.1);
         }
     }
