@@ -23,9 +23,9 @@ a model over it):
   and chromium-bsu-data's WAVs (Artistic / GPL-1+, see its copyright), joined
   with 0.3-2 s of silence between them.
 
-Nothing here is reserved for independent evaluation (festival, frozen-bubble,
-lincity-ng, neverball, pingus, openttd-opensfx), and none of it is in the
-evaluation set that `eval_set.sh` builds.
+None of these packages is reserved for independent evaluation (the list is in
+the developers' guide), and none of it is in the evaluation set that
+`eval_set.sh` builds.
 """
 import argparse
 import glob
