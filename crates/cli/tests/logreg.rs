@@ -222,3 +222,20 @@ fn huge_numbers_train_a_model_that_loads() {
     );
     assert!(eval.contains("accuracy"), "{eval}");
 }
+
+/// Issue 16: two trainings started with one `--run` both wrote the folder.
+/// The second is refused while the first holds it, and leaves it alone.
+#[test]
+fn a_run_folder_in_use_refuses_a_second_writer() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let rows: String = (0..40).map(|i| format!("{i},{}\n", i % 2)).collect();
+    std::fs::write(w.join("t.csv"), format!("x,y\n{rows}")).unwrap();
+    let first = casebook_core::run::RunDir::create(&w.join("runs"), Some("s"), "logreg").unwrap();
+    let args = ["logreg", "train", "t.csv", "--target", "y", "--run", "s"];
+    let err = fails(&args, w);
+    assert!(err.contains("in use by another casebook process"), "{err}");
+    assert!(!first.config_path().exists() && !first.model_path().exists());
+    drop(first);
+    ok(&args, w);
+}

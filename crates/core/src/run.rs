@@ -78,50 +78,103 @@ pub trait Training: Serialize + serde::de::DeserializeOwned {
 
 const CHECKPOINT: &str = "checkpoint";
 
-/// A run folder on disk.
+/// The file a run's writer holds an exclusive lock on.
+const LOCK: &str = ".lock";
+
+/// A run folder on disk, held by this process alone: creating or opening one
+/// takes an exclusive lock on its `.lock` file, released when the last clone
+/// of the `RunDir` is dropped (or the process dies), so two trainings never
+/// write one folder.
 #[derive(Debug, Clone)]
 pub struct RunDir {
     path: PathBuf,
+    _lock: std::sync::Arc<std::fs::File>,
+}
+
+/// Takes the writer's lock on the run folder `path` (which exists); `None`
+/// when another process holds it.
+fn lock(path: &Path) -> Result<Option<std::sync::Arc<std::fs::File>>> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(LOCK))
+        .with_context(|| format!("cannot open the lock of run folder {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(std::sync::Arc::new(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock run folder {}", path.display()))
+        }
+    }
+}
+
+fn in_use(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "run folder {} is in use by another casebook process; wait for it to end or pass \
+         --run NEW_NAME",
+        path.display()
+    )
+}
+
+/// What [`RunDir::claim`] found.
+enum Claim {
+    New(RunDir),
+    HoldsRun,
+    InUse,
 }
 
 impl RunDir {
     /// Creates `root/<name>` for a new run. A name already holding a run is an
-    /// error (the user may mean `--resume`). Without a name, one is made from
-    /// `prefix` and the time.
+    /// error (the user may mean `--resume`), and so is one another process is
+    /// writing. Without a name, one is made from `prefix` and the time.
     pub fn create(root: &Path, name: Option<&str>, prefix: &str) -> Result<Self> {
-        let name = match name {
-            Some(n) => n.to_string(),
-            None => {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
-                // Two runs started within one second get -2, -3, … after the first.
-                let taken = |name: &str| root.join(name).join("config.json").exists();
-                let first = format!("{prefix}-{secs}");
-                (1..)
-                    .map(|n| {
-                        if n == 1 {
-                            first.clone()
-                        } else {
-                            format!("{first}-{n}")
-                        }
-                    })
-                    .find(|name| !taken(name))
-                    .expect("some suffix is free")
-            }
-        };
-        let path = root.join(&name);
-        if path.join("config.json").exists() {
-            bail!(
-                "run folder {} already holds a run; pass --resume {} to continue it or --run NEW_NAME",
-                path.display(),
-                path.display()
-            );
+        if let Some(name) = name {
+            let path = root.join(name);
+            return match Self::claim(&path)? {
+                Claim::New(run) => Ok(run),
+                Claim::InUse => Err(in_use(&path)),
+                Claim::HoldsRun => bail!(
+                    "run folder {} already holds a run; pass --resume {} to continue it or --run NEW_NAME",
+                    path.display(),
+                    path.display()
+                ),
+            };
         }
-        std::fs::create_dir_all(&path)
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        // Two runs started within one second get -2, -3, … after the first.
+        let first = format!("{prefix}-{secs}");
+        let mut n = 1;
+        loop {
+            let name = match n {
+                1 => first.clone(),
+                _ => format!("{first}-{n}"),
+            };
+            if let Claim::New(run) = Self::claim(&root.join(name))? {
+                return Ok(run);
+            }
+            n += 1;
+        }
+    }
+
+    /// Makes the folder `path` and locks it; a new run only if it holds none.
+    fn claim(path: &Path) -> Result<Claim> {
+        std::fs::create_dir_all(path)
             .with_context(|| format!("cannot create run folder {}", path.display()))?;
-        Ok(Self { path })
+        // Locked before the check, so of two runs started together one sees the other.
+        let Some(lock) = lock(path)? else {
+            return Ok(Claim::InUse);
+        };
+        if path.join("config.json").exists() {
+            return Ok(Claim::HoldsRun);
+        }
+        Ok(Claim::New(Self {
+            path: path.to_path_buf(),
+            _lock: lock,
+        }))
     }
 
     /// Opens an existing run folder (for `--resume`).
@@ -131,6 +184,7 @@ impl RunDir {
         }
         Ok(Self {
             path: path.to_path_buf(),
+            _lock: lock(path)?.ok_or_else(|| in_use(path))?,
         })
     }
 
@@ -203,15 +257,43 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let run = RunDir::create(root.path(), Some("r1"), "image").unwrap();
         run.write_config(&serde_json::json!({"epochs": 2})).unwrap();
+        drop(run);
+        let run = RunDir::open(&root.path().join("r1")).unwrap();
+        drop(run.clone());
+        let path = run.path().to_path_buf();
+        drop(run);
         let err = RunDir::create(root.path(), Some("r1"), "image").unwrap_err();
         assert!(err.to_string().contains("--resume"), "{err}");
-        assert!(RunDir::open(run.path()).is_ok());
+        assert!(RunDir::open(&path).is_ok());
         assert!(RunDir::open(root.path()).is_err());
         // Unnamed runs started within the same second get distinct folders.
         let first = RunDir::create(root.path(), None, "style").unwrap();
         first.write_config(&serde_json::json!({})).unwrap();
         let second = RunDir::create(root.path(), None, "style").unwrap();
         assert_ne!(first.path(), second.path());
+    }
+
+    #[test]
+    fn one_writer_per_run_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), Some("r"), "image").unwrap();
+        // A second writer while the first is alive, before or after it wrote its config.
+        let err = RunDir::create(root.path(), Some("r"), "image").unwrap_err();
+        assert!(err.to_string().contains("in use by another"), "{err}");
+        run.write_config(&serde_json::json!({})).unwrap();
+        let err = RunDir::open(run.path()).unwrap_err();
+        assert!(err.to_string().contains("in use by another"), "{err}");
+        // Unnamed runs skip a folder being written.
+        let unnamed = RunDir::create(root.path(), None, "x").unwrap();
+        let other = RunDir::create(root.path(), None, "x").unwrap();
+        assert_ne!(unnamed.path(), other.path());
+        // A clone keeps the lock; dropping every handle releases it.
+        let path = run.path().to_path_buf();
+        let clone = run.clone();
+        drop(run);
+        assert!(RunDir::open(&path).is_err());
+        drop(clone);
+        assert!(RunDir::open(&path).is_ok());
     }
 
     #[test]
