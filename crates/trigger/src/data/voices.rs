@@ -1,8 +1,11 @@
-//! Built-in speech pools made with the TTS programs `espeak-ng` and `flite`
-//! (`casebook trigger make-voices`): the trigger word and other words, hard
-//! negatives included, across voices, speeds and pitches. The clips are
-//! committed (16 kHz, trimmed), so nothing else needs a TTS program. Some
-//! voices are held out for testing: no test voice is ever used in training.
+//! Speech pools made with TTS programs (`casebook trigger make-voices`):
+//! `espeak-ng` and `flite` for the built-in and full sets, and for the
+//! largest set also SVOX Pico and RHVoice, whose voices are made from
+//! recordings of people and sound like them. The trigger word and other
+//! words, hard negatives included, across voices, speeds and pitches. The
+//! built-in pool is committed (16 kHz, trimmed), so nothing else needs a TTS
+//! program. Some voices are held out for testing: no test voice is ever used
+//! in training.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,6 +50,7 @@ pub const NEGATIVE_WORDS: [&str; 16] = [
 pub enum VoiceSet {
     Builtin,
     Full,
+    All,
 }
 
 impl casebook_core::choice::Choice for VoiceSet {
@@ -61,6 +65,13 @@ impl casebook_core::choice::Choice for VoiceSet {
             "full",
             "every English espeak-ng accent × 20 voice variants and 5 flite voices; the word \
              3 times, 5 other words and 3 sentences each (~1800 clips, 60 MB)",
+        ),
+        (
+            Self::All,
+            "all",
+            "full, and 20 takes each of the recorded-speaker voices of SVOX Pico (en-US, en-GB) \
+             and RHVoice (clb, bdl, alan, slt) (~3100 clips, 110 MB; needs the Debian \
+             non-free packages libttspico-utils and rhvoice-english)",
         ),
     ];
 }
@@ -199,9 +210,36 @@ const EVALUATION_SENTENCES: [&str; 20] = [
 /// A speaker of the full set: a TTS program's voice, which every setting of
 /// speed and pitch shares; held out as a whole.
 struct Speaker {
-    /// `espeak:ACCENT+VARIANT` or `flite:VOICE`.
+    /// `espeak:ACCENT+VARIANT`, `flite:VOICE`, `pico:LANGUAGE` or `rhvoice:VOICE`.
     name: String,
     held_out: bool,
+}
+
+/// How many times each recorded-speaker voice says its list, in other
+/// settings: there are six such voices against 140 espeak-ng ones.
+const RECORDED_TAKES: usize = 20;
+
+/// The voices made from recordings of people. RHVoice's slt is flite's slt
+/// (the same CMU ARCTIC speaker), so it is held out with her. (RHVoice's
+/// evgeniy-eng and lyubov are left out: their licence forbids commercial use.)
+fn recorded_speakers() -> Vec<Speaker> {
+    let voices = [
+        ("pico:en-US", false),
+        ("pico:en-GB", false),
+        ("rhvoice:clb", false),
+        ("rhvoice:bdl", false),
+        ("rhvoice:alan", false),
+        ("rhvoice:slt", true),
+    ];
+    voices
+        .iter()
+        .flat_map(|&(name, held_out)| {
+            (0..RECORDED_TAKES).map(move |_| Speaker {
+                name: name.to_string(),
+                held_out,
+            })
+        })
+        .collect()
 }
 
 fn full_speakers() -> Vec<Speaker> {
@@ -233,15 +271,25 @@ fn full_speakers() -> Vec<Speaker> {
 }
 
 /// The setting of utterance `k` of a speaker: espeak speeds 120–200 words a
-/// minute and pitches 30–75, flite durations 0.8–1.3.
+/// minute and pitches 30–75, flite durations 0.8–1.3, Pico and RHVoice
+/// speeds and pitches 80–130 % and 85–115 % of their own.
 fn setting(speaker: &str, k: usize) -> String {
-    if speaker.starts_with("espeak:") {
-        let speed = [120, 145, 170, 200][k % 4];
-        let pitch = [30, 45, 60, 75][(k * 3 + speaker.len()) % 4];
+    let percent = |k: usize| {
+        let speed = [80, 90, 100, 115, 130][k % 5];
+        let pitch = [85, 95, 105, 115][(k * 3 + speaker.len()) % 4];
         format!("{speaker}:s{speed}:p{pitch}")
-    } else {
-        let stretch = ["0.8", "0.9", "1.0", "1.15", "1.3"][k % 5];
-        format!("{speaker}:d{stretch}")
+    };
+    match speaker.split(':').next() {
+        Some("espeak") => {
+            let speed = [120, 145, 170, 200][k % 4];
+            let pitch = [30, 45, 60, 75][(k * 3 + speaker.len()) % 4];
+            format!("{speaker}:s{speed}:p{pitch}")
+        }
+        Some("pico" | "rhvoice") => percent(k),
+        _ => {
+            let stretch = ["0.8", "0.9", "1.0", "1.15", "1.3"][k % 5];
+            format!("{speaker}:d{stretch}")
+        }
     }
 }
 
@@ -261,7 +309,7 @@ fn utterances(word: &str, set: VoiceSet) -> Vec<(String, String, bool, bool)> {
                 }
             }
         }
-        VoiceSet::Full => {
+        VoiceSet::Full | VoiceSet::All => {
             // Another trigger word may be on the lists ("computer", "music"):
             // what says it is no negative.
             let words: Vec<&str> = NEGATIVE_WORDS
@@ -278,7 +326,11 @@ fn utterances(word: &str, set: VoiceSet) -> Vec<(String, String, bool, bool)> {
             };
             let (training, evaluation) =
                 (without(&TRAINING_SENTENCES), without(&EVALUATION_SENTENCES));
-            for (s, speaker) in full_speakers().into_iter().enumerate() {
+            let mut speakers = full_speakers();
+            if set == VoiceSet::All {
+                speakers.extend(recorded_speakers());
+            }
+            for (s, speaker) in speakers.into_iter().enumerate() {
                 let mut k = s;
                 let mut say = |text: &str, positive: bool| {
                     out.push((
@@ -330,6 +382,17 @@ fn speak(voice: &str, text: &str, out: &Path) -> Result<()> {
             .arg(out)
             .arg(text)
             .status(),
+        // Pico takes its speed and pitch as markup around the text.
+        ["pico", language, speed, pitch] => Command::new("pico2wave")
+            .args(["-l", language, "-w"])
+            .arg(out)
+            .arg(format!(
+                "<speed level='{}'><pitch level='{}'>{text}</pitch></speed>",
+                &speed[1..],
+                &pitch[1..]
+            ))
+            .status(),
+        ["rhvoice", name, speed, pitch] => rhvoice(name, &speed[1..], &pitch[1..], text, out),
         ["flite", name, stretch] => Command::new("flite")
             .args([
                 "-voice",
@@ -344,14 +407,37 @@ fn speak(voice: &str, text: &str, out: &Path) -> Result<()> {
             .status(),
         _ => bail!("unknown voice {voice}"),
     };
+    let (program, package) = match parts[0] {
+        "espeak" => ("espeak-ng", "espeak-ng"),
+        "pico" => ("pico2wave", "libttspico-utils (non-free)"),
+        "rhvoice" => ("RHVoice-test", "rhvoice-english (non-free)"),
+        _ => ("flite", "flite"),
+    };
     match status {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => bail!("{} failed for voice {voice} ({s})", parts[0]),
-        Err(e) => bail!(
-            "cannot run {} ({e}); install the Debian packages espeak-ng and flite",
-            parts[0]
-        ),
+        Ok(s) => bail!("{program} failed for voice {voice} ({s})"),
+        Err(e) => bail!("cannot run {program} ({e}); install the Debian package {package}"),
     }
+}
+
+/// RHVoice reads its text from standard input.
+fn rhvoice(
+    voice: &str,
+    speed: &str,
+    pitch: &str,
+    text: &str,
+    out: &Path,
+) -> std::io::Result<std::process::ExitStatus> {
+    use std::io::Write;
+    let mut child = Command::new("RHVoice-test")
+        .args(["-p", voice, "-r", speed, "-t", pitch, "-o"])
+        .arg(out)
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes())?;
+    }
+    child.wait()
 }
 
 /// Cuts leading and trailing near-silence, keeping a 20 ms margin.
@@ -400,7 +486,7 @@ pub fn make_voices(
         let file = match set {
             VoiceSet::Builtin => format!("{folder}/{}__{text}.wav", file_safe(&voice)),
             // Sentences make poor file names; the list says what each file holds.
-            VoiceSet::Full => format!("{folder}/{i:05}_{}.wav", file_safe(&voice)),
+            VoiceSet::Full | VoiceSet::All => format!("{folder}/{i:05}_{}.wav", file_safe(&voice)),
         };
         clip.write_wav(&out.join(&file))?;
         entries.push(PoolEntry {
@@ -643,6 +729,31 @@ mod tests {
         assert!(says("Turn the Lights off", "the lights") && !says("deactivate", "activate"));
         // The built-in set is unchanged: 38 voices, the word and 3 others each.
         assert_eq!(utterances("activate", VoiceSet::Builtin).len(), 38 * 4);
+    }
+
+    #[test]
+    fn the_largest_set_adds_recorded_speakers_and_holds_out_slt() {
+        let full = utterances("activate", VoiceSet::Full);
+        let all = utterances("activate", VoiceSet::All);
+        // The full set is unchanged inside it, so pools and evaluation sets made from it still match.
+        assert_eq!(all[..full.len()], full[..]);
+        let added = &all[full.len()..];
+        let speaker = |setting: &str| setting.split(':').take(2).collect::<Vec<_>>().join(":");
+        for name in ["pico:en-US", "pico:en-GB", "rhvoice:clb", "rhvoice:slt"] {
+            let own: Vec<_> = added.iter().filter(|u| speaker(&u.0) == name).collect();
+            assert_eq!(own.iter().filter(|u| u.2).count(), 3 * RECORDED_TAKES);
+            // Every take is said in several speeds and pitches.
+            let settings: std::collections::BTreeSet<_> = own.iter().map(|u| &u.0).collect();
+            assert!(settings.len() >= 10, "{name}: {settings:?}");
+            // flite's slt and RHVoice's slt are one person: both are held out.
+            assert!(own.iter().all(|u| u.3 == name.ends_with("slt")), "{name}");
+        }
+        let pico = added.iter().find(|u| u.0.starts_with("pico:")).unwrap();
+        assert!(
+            pico.0.split(':').count() == 4 && pico.0.contains(":s") && pico.0.contains(":p"),
+            "{}",
+            pico.0
+        );
     }
 
     #[test]
