@@ -13,7 +13,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Cnn, CnnConfig};
-use casebook_vision::{load_size, load_square, to_tensor, Normalization};
+use casebook_vision::{load_size, load_square, to_tensor, Normalization, MAX_RESOLUTION};
 
 /// The task name written into image-classifier model files.
 pub const TASK: &str = "image-classifier";
@@ -167,19 +167,23 @@ impl SavedModel for Classifier {
         let classes = file.meta.classes.clone();
         let sound = classes.len() == architecture.num_classes
             && classes.len() >= 2
-            && preprocessing.resolution >= 8
-            && preprocessing.load_size >= preprocessing.resolution
-            && preprocessing.load_size <= 4 * 4096
+            && (8..=MAX_RESOLUTION).contains(&preprocessing.resolution)
+            && (preprocessing.resolution..=2 * preprocessing.resolution)
+                .contains(&preprocessing.load_size)
+            && preprocessing.normalization.is_sound()
+            && (0.0..1.0).contains(&architecture.dropout)
             && (1..=12).contains(&architecture.widths.len())
             && architecture.widths.iter().all(|w| (1..=2048).contains(w));
         if !sound {
             bail!(
-                "{}'s sections do not fit together ({} class names for {} outputs, input {} px cropped from {} px, conv widths {:?}); retrain the model",
+                "{}'s sections do not fit together ({} class names for {} outputs, input {} px cropped from {} px, normalisation {:?}, dropout {}, conv widths {:?}); retrain the model",
                 path.display(),
                 classes.len(),
                 architecture.num_classes,
                 preprocessing.resolution,
                 preprocessing.load_size,
+                preprocessing.normalization,
+                architecture.dropout,
                 architecture.widths
             );
         }
@@ -262,5 +266,68 @@ mod tests {
         .unwrap();
         let err = Classifier::load(&path).unwrap_err().to_string();
         assert!(err.contains("trigger-word") && err.contains(TASK), "{err}");
+    }
+
+    /// Issue 16: a crafted header (the checksum recomputed) panicked, aborted
+    /// on allocation or predicted NaN. Every edit is refused with an error.
+    #[test]
+    fn crafted_headers_are_refused() {
+        let device = Device::flex();
+        let config = CnnConfig::new(2).with_widths(vec![4, 8]);
+        let norm = Normalization {
+            mean: [0.4; 3],
+            std: [0.2; 3],
+        };
+        let classifier = Classifier::new(
+            &config.init(&device),
+            config,
+            vec!["day".into(), "night".into()],
+            Preprocessing::new(16, norm),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.casebook");
+        classifier.save(&path, serde_json::json!({})).unwrap();
+        let good = ModelFile::load(&path).unwrap();
+        type Edit = fn(&mut casebook_core::model_file::ModelMeta);
+        let edits: [(&str, Edit); 12] = [
+            ("dropout 7.5", |m| m.architecture["dropout"] = 7.5.into()),
+            ("dropout -1", |m| m.architecture["dropout"] = (-1.0).into()),
+            ("resolution 0", |m| m.preprocessing["resolution"] = 0.into()),
+            ("resolution 1e5", |m| {
+                m.preprocessing["resolution"] = 100_000.into();
+                m.preprocessing["load_size"] = 100_000.into();
+            }),
+            ("load_size 1e5", |m| {
+                m.preprocessing["load_size"] = 100_000.into()
+            }),
+            ("load_size 4", |m| m.preprocessing["load_size"] = 4.into()),
+            ("one class", |m| m.classes = vec!["day".into()]),
+            ("three classes", |m| m.classes.push("dusk".into())),
+            ("std 0", |m| {
+                m.preprocessing["normalization"]["std"] = serde_json::json!([0.0, 0.2, 0.2])
+            }),
+            ("mean 5", |m| {
+                m.preprocessing["normalization"]["mean"] = serde_json::json!([5.0, 0.4, 0.4])
+            }),
+            ("no layers", |m| {
+                m.architecture["widths"] = serde_json::json!([])
+            }),
+            ("wide layer", |m| {
+                m.architecture["widths"] = serde_json::json!([4, 100_000])
+            }),
+        ];
+        for (name, edit) in edits {
+            let mut file = good.clone();
+            edit(&mut file.meta);
+            file.save(&path).unwrap();
+            let result = std::panic::catch_unwind(|| Classifier::load(&path));
+            match result {
+                Ok(Err(_)) => {}
+                Ok(Ok(_)) => panic!("{name}: loaded"),
+                Err(_) => panic!("{name}: panicked"),
+            }
+        }
+        good.save(&path).unwrap();
+        assert!(Classifier::load(&path).is_ok());
     }
 }

@@ -33,6 +33,7 @@ use crate::model::CnnConfig;
 use casebook_core::classification::Classification;
 use casebook_vision::{
     load_items, load_size, to_tensor, Augment, ImageSet, Normalization, ScannedDataset, Skipped,
+    MAX_RESOLUTION,
 };
 
 /// Everything that defines a training run; written to `config.json`.
@@ -117,9 +118,12 @@ impl Training for TrainConfig {
     fn validate(&self) -> Result<()> {
         let config = self;
         require(
-            config.resolution >= 8,
+            (8..=MAX_RESOLUTION).contains(&config.resolution),
             "resolution",
-            format!("{} is too small; use 8 or more", config.resolution),
+            format!(
+                "{} is out of range; use 8 to {MAX_RESOLUTION}",
+                config.resolution
+            ),
         )?;
         require(
             config.batch_size >= 2,

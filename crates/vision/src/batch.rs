@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// Images are loaded this much larger than the network input so training can
 /// take random crops (fastai-style "resize then random crop").
+/// The largest network input side casebook trains or loads: a 1024² batch of
+/// 64 is already 800 MB of input alone.
+pub const MAX_RESOLUTION: u32 = 1024;
+
 pub fn load_size(resolution: u32) -> u32 {
     resolution + resolution / 8
 }
@@ -20,6 +24,13 @@ pub struct Normalization {
 }
 
 impl Normalization {
+    /// Whether these statistics could come from [`Normalization::fit`] (a
+    /// model file is untrusted: a zero std turns every input into NaN).
+    pub fn is_sound(&self) -> bool {
+        self.mean.iter().all(|m| (0.0..=1.0).contains(m))
+            && self.std.iter().all(|s| (1e-4..=1.0).contains(s))
+    }
+
     pub fn fit(images: &[RgbImage]) -> Self {
         let mut sum = [0f64; 3];
         let mut sq = [0f64; 3];

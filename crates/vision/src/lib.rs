@@ -24,7 +24,7 @@ pub mod norm;
 pub mod picture;
 pub mod pool;
 
-pub use batch::{load_size, to_tensor, Augment, Normalization};
+pub use batch::{load_size, to_tensor, Augment, Normalization, MAX_RESOLUTION};
 pub use folder::{
     image_files, load_items, load_square, png_bytes, square, ImageSet, ScannedDataset, Skipped,
 };
