@@ -178,18 +178,21 @@ impl SavedModel for TriggerModel {
         let s = features.spectrogram;
         let sound = s.n_fft >= 16
             && s.n_fft <= 1 << 16
-            && s.hop >= 1
-            && s.rate >= 1000
+            && (1..=s.n_fft).contains(&s.hop)
+            && (1000..=384_000).contains(&s.rate)
             && features.bins() == architecture.bins
             && features.mean.len() == architecture.bins
             && features.std.len() == architecture.bins
+            // A zero or NaN statistic turns every probability into NaN.
+            && features.mean.iter().all(|m| m.is_finite())
+            && features.std.iter().all(|d| d.is_finite() && *d > 0.0)
             && (1..=256).contains(&architecture.kernel)
-            && architecture.stride >= 1
+            && (1..=architecture.kernel).contains(&architecture.stride)
             && (1..=4096).contains(&architecture.filters)
             && (1..=4096).contains(&architecture.hidden);
         if !sound {
             bail!(
-                "{}'s sections do not fit together (spectrogram of {} bins from n_fft {}, hop {}, {} Hz; statistics for {} bins; network for {} bins, kernel {}, stride {}); retrain the model",
+                "{}'s sections do not fit together (spectrogram of {} bins from n_fft {}, hop {}, {} Hz; statistics for {} bins (finite, std above 0); network for {} bins, kernel {}, stride {}); retrain the model",
                 path.display(),
                 features.bins(),
                 s.n_fft,
@@ -681,6 +684,24 @@ mod tests {
         file.meta.preprocessing["mean"] = serde_json::json!([0.0]);
         file.save(&path).unwrap();
         assert!(TriggerModel::load(&path).is_err());
+        // A zero std (every probability NaN), a hop past the window, a stride past the kernel.
+        let bins = model.architecture.bins;
+        for (field, value) in [
+            ("std", serde_json::json!(vec![0.0; bins])),
+            ("hop", serde_json::json!(1000)),
+            ("rate", serde_json::json!(100_000_000)),
+            ("stride", serde_json::json!(1000)),
+        ] {
+            let mut file = model.to_file(serde_json::json!({})).unwrap();
+            match field {
+                "std" => file.meta.preprocessing["std"] = value,
+                "stride" => file.meta.architecture["stride"] = value,
+                _ => file.meta.preprocessing["spectrogram"][field] = value,
+            }
+            file.save(&path).unwrap();
+            let err = TriggerModel::load(&path).unwrap_err().to_string();
+            assert!(err.contains("do not fit together"), "{field}: {err}");
+        }
         let mut file = model.to_file(serde_json::json!({})).unwrap();
         file.sections.clear();
         file.save(&path).unwrap();
