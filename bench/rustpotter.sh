@@ -11,17 +11,17 @@
 # needs 5 window scores over the threshold, so it differs from thresholding
 # the peak scores of the 0.3 run: fewer false accepts, more misses).
 #
-# Data: POOL (/tmp/tw/pool), BACKGROUNDS (/tmp/tw/backgrounds), EVAL
-# (/tmp/tw/eval), made by casebook's own scripts from the repository root:
-#   target/release/casebook trigger make-voices --set full --out POOL
+# Data: POOL (/tmp/tw/pool-all), BACKGROUNDS (/tmp/tw/backgrounds), EVAL
+# (/tmp/tw/eval2), made by casebook's own scripts from the repository root:
+#   target/release/casebook trigger make-voices --set all --out POOL
 #   python3 scripts/trigger/training_audio.py BACKGROUNDS
 #   scripts/trigger/eval_set.sh EVAL POOL
 # Writes OUT (/tmp/tw/rp): model.rpw, detections*.csv, score.txt.
 set -euo pipefail
 cd "$(dirname "$0")/rustpotter"
-pool=${POOL:-/tmp/tw/pool}
+pool=${POOL:-/tmp/tw/pool-all}
 backgrounds=${BACKGROUNDS:-/tmp/tw/backgrounds}
-eval=${EVAL:-/tmp/tw/eval}
+eval=${EVAL:-/tmp/tw/eval2}
 out=${OUT:-/tmp/tw/rp}
 folders=("$eval/clips-music" "$eval/clips-speech" "$eval/stream" "$eval/real/speech" "$eval/real/music")
 for f in "$pool/voices.csv" "$backgrounds/labels.csv" "${folders[@]/%//labels.csv}"; do

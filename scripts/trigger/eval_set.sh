@@ -19,7 +19,7 @@
 # Held out of training: the voices marked held_out in the pool (espeak-ng's Scottish and West
 # Midlands English; slt, a recorded woman's voice, in flite and RHVoice) and the sentences only
 # they say; the recordings of real_audio.py.
-# Training uses other recordings (training_audio.py). Deterministic: the same OUT every time.
+# Training uses other recordings (training_audio.py). Deterministic: the same OUT for a SEED.
 #
 # Then: casebook trigger eval MODEL OUT/clips-music OUT/clips-speech OUT/stream OUT/real/speech \
 #         OUT/real/music --target-fa-per-hour 0.5
@@ -29,10 +29,13 @@ out=${1:?usage: eval_set.sh OUT [POOL]}
 here=$(cd "$(dirname "$0")" && pwd)
 casebook=${CASEBOOK:-$here/../../target/release/casebook}
 pool=${2:-$out/pool}
+# Another SEED mixes other clips from the same voices and recordings: a set to choose the
+# threshold on (`eval --calibrate`), apart from the one that reports it.
+seed=${SEED:-2026}
 mkdir -p "$out"
 [ -f "$pool/voices.csv" ] || "$casebook" trigger make-voices --set all --out "$pool"
 python3 "$here/real_audio.py" "$out/real"
-synth() { "$casebook" trigger synth --voices "$pool" --test-voices --seed 2026 "$@"; }
+synth() { "$casebook" trigger synth --voices "$pool" --test-voices --seed "$seed" "$@"; }
 synth --backgrounds "$out/real/music" --count 300 --out "$out/clips-music"
 synth --backgrounds "$out/real/speech" --count 150 --out "$out/clips-speech"
 synth --backgrounds "$out/real/music" --count 6 --seconds 3600 --max-positives 0 \
@@ -52,5 +55,5 @@ for row in csv.DictReader(open(os.path.join(pool, "voices.csv"))):
 PY
 for speaker in "$out"/speakers/*; do
   "$casebook" trigger synth --positives "$speaker/positives" --negatives "$speaker/negatives" \
-    --backgrounds "$out/real/music" --count 60 --seed 2026 --out "$speaker/clips"
+    --backgrounds "$out/real/music" --count 60 --seed "$seed" --out "$speaker/clips"
 done
