@@ -171,10 +171,28 @@ impl RunDir {
         if path.join("config.json").exists() {
             return Ok(Claim::HoldsRun);
         }
-        Ok(Claim::New(Self {
+        let run = Self {
             path: path.to_path_buf(),
             _lock: lock,
-        }))
+        };
+        run.remove_stale_files();
+        Ok(Claim::New(run))
+    }
+
+    /// Removes what a killed writer left half-made: temporary files of atomic
+    /// writes (`.NAME.PID.tmp`) and a checkpoint being staged. Only safe
+    /// under the lock: no other process can be writing them.
+    fn remove_stale_files(&self) {
+        let _ = std::fs::remove_dir_all(self.checkpoint_dir().with_extension("new"));
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Opens an existing run folder (for `--resume`).
@@ -182,10 +200,12 @@ impl RunDir {
         if !path.join("config.json").exists() {
             bail!("{} is not a casebook run folder (no config.json); pass the folder a training run printed", path.display());
         }
-        Ok(Self {
+        let run = Self {
             path: path.to_path_buf(),
             _lock: lock(path)?.ok_or_else(|| in_use(path))?,
-        })
+        };
+        run.remove_stale_files();
+        Ok(run)
     }
 
     pub fn path(&self) -> &Path {
@@ -294,6 +314,23 @@ mod tests {
         assert!(RunDir::open(&path).is_err());
         drop(clone);
         assert!(RunDir::open(&path).is_ok());
+    }
+
+    #[test]
+    fn opening_a_run_removes_what_a_killed_writer_left() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::create(root.path(), Some("r"), "image").unwrap();
+        run.write_config(&serde_json::json!({})).unwrap();
+        let path = run.path().to_path_buf();
+        drop(run);
+        let temp = path.join(".model.casebook.4242.tmp");
+        std::fs::write(&temp, "half").unwrap();
+        std::fs::create_dir_all(path.join("checkpoint.new")).unwrap();
+        std::fs::write(path.join("checkpoint.new/state.json"), "{").unwrap();
+        std::fs::write(path.join(".keep"), "").unwrap();
+        let run = RunDir::open(&path).unwrap();
+        assert!(!temp.exists() && !path.join("checkpoint.new").exists());
+        assert!(run.config_path().exists() && path.join(".keep").exists());
     }
 
     #[test]
