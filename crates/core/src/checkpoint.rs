@@ -33,6 +33,9 @@ pub fn module_from_bytes<M: Module>(module: M, bytes: &[u8]) -> Result<M> {
 const MODEL: &str = "model.bpk";
 const OPTIMIZER: &str = "optimizer.bpk";
 const STATE: &str = "state.json";
+/// CRC-32 of every other file, so a damaged checkpoint is refused rather than
+/// resumed into a different model (as model files are checked).
+const CHECKSUMS: &str = "checksums.json";
 
 /// Whether `dir` holds a checkpoint (or the one a kill left half-replaced).
 pub fn exists(dir: &Path) -> bool {
@@ -51,12 +54,24 @@ pub fn save<M: Module, S: Serialize>(
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;
-    std::fs::write(staging.join(MODEL), module_to_bytes(module)?)?;
     let optim_bytes = optimizer
         .into_bytes()
         .map_err(|e| anyhow!("cannot serialise optimizer: {e}"))?;
-    std::fs::write(staging.join(OPTIMIZER), &optim_bytes[..])?;
-    std::fs::write(staging.join(STATE), serde_json::to_vec_pretty(state)?)?;
+    let files = [
+        (MODEL, module_to_bytes(module)?),
+        (OPTIMIZER, optim_bytes[..].to_vec()),
+        (STATE, serde_json::to_vec_pretty(state)?),
+    ];
+    let mut checksums = std::collections::BTreeMap::new();
+    for (name, bytes) in &files {
+        let path = staging.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        checksums.insert(*name, crc32fast::hash(bytes));
+    }
+    std::fs::write(
+        staging.join(CHECKSUMS),
+        serde_json::to_vec_pretty(&checksums)?,
+    )?;
     let _ = std::fs::remove_dir_all(&previous);
     if dir.exists() {
         std::fs::rename(dir, &previous)?;
@@ -85,9 +100,27 @@ pub fn load<M: Module, S: DeserializeOwned>(
             dir.display()
         ));
     }
-    let read = |name: &str| {
-        std::fs::read(dir.join(name))
-            .with_context(|| format!("cannot read checkpoint {}", dir.join(name).display()))
+    // Checkpoints written before the checksums have none to compare.
+    let checksums: Option<std::collections::BTreeMap<String, u32>> =
+        match std::fs::read(dir.join(CHECKSUMS)) {
+            Ok(bytes) => Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("checkpoint {} is damaged (its checksums)", dir.display())
+            })?),
+            Err(_) => None,
+        };
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+        if let Some(sums) = &checksums {
+            if sums.get(name) != Some(&crc32fast::hash(&bytes)) {
+                return Err(anyhow!(
+                    "checkpoint {} is damaged (checksum mismatch); start the run again",
+                    path.display()
+                ));
+            }
+        }
+        Ok(bytes)
     };
     let module = module_from_bytes(module, &read(MODEL)?)?;
     let optimizer = optimizer

@@ -61,6 +61,17 @@ fn a_stopped_run_keeps_its_checkpoint_and_resumes() {
     assert!(stopped.kept.contains("step 5"), "{stopped}");
     let run = RunDir::open(&dir.path().join("t")).unwrap();
     assert!(run.has_checkpoint() && !run.model_path().exists());
+    // Two flipped bytes in the weights: refused, not resumed into another model.
+    let weights = run.checkpoint_dir().join("model.bpk");
+    let good = std::fs::read(&weights).unwrap();
+    let mut bad = good.clone();
+    let middle = bad.len() / 2;
+    bad[middle] ^= 0x10;
+    bad[middle + 1] ^= 0x01;
+    std::fs::write(&weights, &bad).unwrap();
+    let err = TrainConfig::resume(run.clone(), &Silent).unwrap_err();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    std::fs::write(&weights, &good).unwrap();
     let outcome = TrainConfig::resume(run, &Silent).unwrap();
     let steps: Vec<usize> = outcome.history.iter().map(|r| r.step).collect();
     assert_eq!(steps, [5, 10, 12]);
