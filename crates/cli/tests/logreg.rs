@@ -239,3 +239,52 @@ fn a_run_folder_in_use_refuses_a_second_writer() {
     drop(first);
     ok(&args, w);
 }
+
+/// Issue 16: the race itself. Several trainings started at once with one
+/// `--run`: exactly one writes the run, the others fail with one error line,
+/// and the folder holds the winner's config and model.
+#[test]
+fn trainings_racing_for_one_run_folder_leave_one_run() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let rows: String = (0..200).map(|i| format!("{i},{}\n", (i / 7) % 2)).collect();
+    std::fs::write(w.join("t.csv"), format!("x,y\n{rows}")).unwrap();
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_casebook"))
+                .args(["logreg", "train", "t.csv", "--target", "y", "--run", "s"])
+                .args(["--quiet"])
+                .current_dir(w)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = racers
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    let winners = outputs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "{} of 4 trainings wrote the run", winners);
+    for out in outputs.iter().filter(|o| !o.status.success()) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert!(
+            errors.len() == 1
+                && (errors[0].contains("in use by another") || errors[0].contains("already holds")),
+            "{stderr}"
+        );
+    }
+    ok(
+        &[
+            "logreg",
+            "eval",
+            "runs/s/model.casebook",
+            "t.csv",
+            "--run",
+            "e",
+        ],
+        w,
+    );
+}
