@@ -198,20 +198,24 @@ impl SavedModel for Classifier {
 mod tests {
     use super::*;
 
-    #[test]
-    fn model_file_round_trip_predicts_the_same() {
-        let device = Device::flex();
+    /// A two-class classifier of random weights, 16 px input.
+    fn small_classifier() -> Classifier {
         let config = CnnConfig::new(2).with_widths(vec![4, 8]);
         let norm = Normalization {
             mean: [0.4; 3],
             std: [0.2; 3],
         };
-        let original = Classifier::new(
-            &config.init(&device),
+        Classifier::new(
+            &config.init(&Device::flex()),
             config,
             vec!["day".into(), "night".into()],
             Preprocessing::new(16, norm),
-        );
+        )
+    }
+
+    #[test]
+    fn model_file_round_trip_predicts_the_same() {
+        let original = small_classifier();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.casebook");
         original
@@ -272,18 +276,7 @@ mod tests {
     /// on allocation or predicted NaN. Every edit is refused with an error.
     #[test]
     fn crafted_headers_are_refused() {
-        let device = Device::flex();
-        let config = CnnConfig::new(2).with_widths(vec![4, 8]);
-        let norm = Normalization {
-            mean: [0.4; 3],
-            std: [0.2; 3],
-        };
-        let classifier = Classifier::new(
-            &config.init(&device),
-            config,
-            vec!["day".into(), "night".into()],
-            Preprocessing::new(16, norm),
-        );
+        let classifier = small_classifier();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.casebook");
         classifier.save(&path, serde_json::json!({})).unwrap();
