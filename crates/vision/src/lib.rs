@@ -7,9 +7,9 @@
 //! - [`batch`]: images to normalised `[batch, 3, h, w]` tensors, with
 //!   training-time augmentation (random crop, flip, colour jitter);
 //! - [`layers`]: network building blocks (conv 3×3 → batch norm → ReLU);
-//! - [`conv`], [`norm`] and [`pool`]: 2-D convolution, batch norm and max
-//!   pooling on the CPU, faster than burn's flex ops, with burn's as the
-//!   fallback elsewhere.
+//! - [`conv`], [`norm`], [`pool`] and [`pad`]: 2-D convolution, batch
+//!   norm, max and average pooling and reflection padding on the CPU,
+//!   faster than burn's flex ops, with burn's as the fallback elsewhere.
 //!
 //! Splits by identity (all photos of one person on one side) are
 //! `casebook_core::split::group_split`.
@@ -21,6 +21,7 @@ mod flex;
 pub mod folder;
 pub mod layers;
 pub mod norm;
+pub mod pad;
 pub mod picture;
 pub mod pool;
 

@@ -18,15 +18,13 @@ use anyhow::{bail, Result};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::module::avg_pool2d;
-use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::device::compute_device;
 use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
-use casebook_vision::pool::max_pool2d;
+use casebook_vision::pool::{avg_pool2x2, max_pool2d};
 
 use super::{ConvAffine, LayerQueue};
 use crate::dlib::dnn::{Input, Layer, Loss, Net, Pool};
@@ -109,11 +107,7 @@ pub struct Residual {
 impl Residual {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let block = self.second.forward(relu(self.first.forward(x.clone())));
-        let shortcut = if self.downsample {
-            avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
-        } else {
-            x
-        };
+        let shortcut = if self.downsample { avg_pool2x2(x) } else { x };
         relu(add_zero_extended(block, shortcut))
     }
 }

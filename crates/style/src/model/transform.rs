@@ -27,6 +27,7 @@ use casebook_core::model_file::{ModelFile, SavedModel};
 use casebook_core::tensor::device_of;
 use casebook_vision::conv::conv2d_forward;
 use casebook_vision::layers::{he_normal, reflect_pad};
+use casebook_vision::norm::instance_norm;
 use casebook_vision::picture::tensor_pictures;
 use image::RgbImage;
 use rand::SeedableRng;
@@ -103,7 +104,7 @@ impl ConvLayer {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = conv2d_forward(&self.conv, reflect_pad(x, self.pad));
         match &self.norm {
-            Some(norm) => norm.forward(x),
+            Some(norm) => instance_norm(norm, x),
             None => x,
         }
     }

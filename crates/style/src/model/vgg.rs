@@ -8,14 +8,12 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
-use burn::tensor::module::avg_pool2d;
-use burn::tensor::ops::AvgPoolOptions;
 use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore};
 use casebook_core::choice::Choice;
 use casebook_vision::conv::conv2d_forward;
 use casebook_vision::layers::he_normal;
-use casebook_vision::pool::max_pool2d;
+use casebook_vision::pool::{avg_pool2x2, max_pool2d};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -170,7 +168,7 @@ impl Vgg {
             }
             x = match self.pool {
                 Pool::Max => max_pool2d(x, [2, 2], [2, 2]),
-                Pool::Average => avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2])),
+                Pool::Average => avg_pool2x2(x),
             };
         }
         found

@@ -175,8 +175,15 @@ fn direct_wins(s: &Shape) -> bool {
 }
 
 /// Winograd serves the forward pass and the input's gradient of 3×3
-/// layers at least this many channels wide on each side...
-const WINOGRAD_CHANNELS: usize = 64;
+/// layers at least this many channels wide on each side... (With the
+/// AVX2 transforms it wins from 16 channels: `bench/conv.sh`, 2 cores,
+/// best of 9, ms, direct kernel → Winograd: AdaIN at 512 px 32 → 32
+/// 48.8 → 25.4, 32 → 64 at 256² 20.1 → 9.8; fast style's upsampling
+/// layers 64 → 32 at 256² 25.0 → 10.3, 32 → 16 at 512² 22.5 → 16.1;
+/// ResNet stage 1 32 × 32 × 35² → 32 7.2 → 6.1, at batch 1 0.45 → 0.26;
+/// day/night blocks 2–4 11.2 / 9.5 / 5.8 → 11.2 / 9.0 / 5.3. The first,
+/// scalar transforms lost below 64 channels.)
+const WINOGRAD_CHANNELS: usize = 16;
 /// ... on outputs at least this many pixels high and wide (on 3×3 maps a
 /// 4×4 tile is mostly padding)...
 const WINOGRAD_SIDE: usize = 8;
@@ -204,9 +211,9 @@ const WINOGRAD_TILES: usize = 64;
 /// | ResNet stage 1: 32 × 32 × 35² → 32    | 9.9      | 8.2    | 3.3–3.8 |
 /// | day/night block 3: 32 × 32 × 16² → 64 | 8.9      | 7.9    | 4.4–5.1 |
 ///
-/// ("before": the direct kernel or the GEMM, as routed without Winograd.)
-/// Narrow layers lose: the transforms cost the same per channel and
-/// tile whatever the width, while the GEMM they save shrinks with it.
+/// ("before": the direct kernel or the GEMM, as routed without Winograd;
+/// measured with the first transforms, which lost on ResNet stage 1 and
+/// day/night block 3: see [`WINOGRAD_CHANNELS`] for today's.)
 fn winograd_wins(s: &Shape) -> bool {
     winograd::serves(s)
         && s.c_in.min(s.c_out) >= WINOGRAD_CHANNELS
