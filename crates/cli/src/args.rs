@@ -61,3 +61,33 @@ pub fn choice_or_auto<T: Choice + Clone>(
     )
     .map(|name| OrAuto(T::from_name(&name)))
 }
+
+/// Flag values that are numbers in [0, 1] (thresholds on probabilities,
+/// fractions): NaN, infinities and values outside are refused by clap with
+/// the flag's name.
+pub fn unit_interval<T: std::str::FromStr + Into<f64> + Copy>(text: &str) -> Result<T, String> {
+    let value = number::<T>(text)?;
+    if (0.0..=1.0).contains(&value.into()) {
+        Ok(value)
+    } else {
+        Err(format!("must be between 0 and 1 (got {text})"))
+    }
+}
+
+/// Flag values that are finite numbers of at least 0 (weights, seconds).
+pub fn non_negative<T: std::str::FromStr + Into<f64> + Copy>(text: &str) -> Result<T, String> {
+    let value = number::<T>(text)?;
+    let x: f64 = value.into();
+    if x.is_finite() && x >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "must be a finite number of at least 0 (got {text})"
+        ))
+    }
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+}

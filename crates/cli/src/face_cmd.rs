@@ -21,7 +21,7 @@ use casebook_vision::{image_files, png_bytes, ScannedDataset, Skipped};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::args::{choice, RunArgs, SeedArg};
+use crate::args::{choice, non_negative, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum FaceCommand {
@@ -173,7 +173,7 @@ pub struct ClusterArgs {
     #[arg(long)]
     truth: bool,
     /// Link faces closer than this in the graph method [default: the encoder's threshold].
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative::<f32>)]
     threshold: Option<f32>,
     /// k-means runs from different seeds; the tightest is kept.
     #[arg(long, default_value_t = 10)]
@@ -317,7 +317,7 @@ pub struct MatchArgs {
     #[command(flatten)]
     find: FindArgs,
     /// Same-person threshold on the distance [default: the encoder's own].
-    #[arg(long)]
+    #[arg(long, value_parser = non_negative::<f32>)]
     threshold: Option<f32>,
     /// One JSON object per answer instead of text.
     #[arg(long)]

@@ -12,7 +12,7 @@ use casebook_logreg::infer::predict_csv;
 use casebook_logreg::train::{self, TrainConfig};
 use clap::{Args, Subcommand};
 
-use crate::args::{choice, choice_or_auto, OrAuto, RunArgs, SeedArg};
+use crate::args::{choice, choice_or_auto, non_negative, OrAuto, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum LogregCommand {
@@ -61,7 +61,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = choice::<Missing>(), default_value = TrainConfig::default().missing.name())]
     pub missing: Missing,
     /// L2 penalty strength, as scikit-learn's 1/C (1.0 matches LogisticRegression's default C=1).
-    #[arg(long, default_value_t = TrainConfig::default().l2)]
+    #[arg(long, default_value_t = TrainConfig::default().l2, value_parser = non_negative::<f64>)]
     pub l2: f64,
     /// Class imbalance (weights are per label in multilabel; sampler does not apply to a full-batch fit).
     #[arg(long, value_parser = choice::<Balance>(), default_value = Balance::None.name())]

@@ -19,7 +19,7 @@ use casebook_trigger::model::Preset;
 use casebook_trigger::train::TrainConfig;
 use clap::{Args, Subcommand};
 
-use crate::args::{choice, RunArgs, SeedArg};
+use crate::args::{choice, non_negative, unit_interval, RunArgs, SeedArg};
 
 #[derive(Subcommand)]
 pub enum TriggerCommand {
@@ -159,7 +159,7 @@ pub enum TriggerCommand {
         #[arg(long)]
         out: PathBuf,
         /// Score that counts as firing; lower than the detection threshold finds near misses too.
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = 0.5, value_parser = unit_interval::<f32>)]
         threshold: f32,
         /// Length of each window in seconds.
         #[arg(long, default_value_t = 10.0)]
@@ -198,13 +198,13 @@ pub enum TriggerCommand {
 pub struct DetectionArgs {
     /// Probability a step must reach to fire a detection [default: the threshold calibrated into
     /// the model (`eval --calibrate`), else 0.5].
-    #[arg(long)]
+    #[arg(long, value_parser = unit_interval::<f32>)]
     pub threshold: Option<f32>,
     /// Consecutive steps (7.25 ms each) at or above the threshold needed to fire.
     #[arg(long, default_value_t = casebook_trigger::infer::PATIENCE)]
     pub patience: usize,
     /// Seconds after a detection during which no other fires.
-    #[arg(long, default_value_t = casebook_trigger::infer::REFRACTORY_S)]
+    #[arg(long, default_value_t = casebook_trigger::infer::REFRACTORY_S, value_parser = non_negative::<f64>)]
     pub refractory: f64,
 }
 
@@ -403,6 +403,9 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
         } => {
             if chime.is_some() && files.len() != 1 {
                 bail!("--chime writes one file: give exactly one input WAV");
+            }
+            if let (Some(out), [input]) = (&chime, files.as_slice()) {
+                casebook_core::fsx::ensure_not_input(input, out)?;
             }
             let model = TriggerModel::open(&model)?;
             let threshold = detection.threshold_for(&model);

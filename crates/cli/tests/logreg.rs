@@ -180,6 +180,11 @@ fn malformed_csv_gives_one_line_naming_the_problem() {
 
     let err = fails(&["logreg", "train", "words.csv", "--target", "nope"], w);
     assert!(err.contains("'nope'") && err.contains("a, y"), "{err}");
+    for l2 in ["NaN", "inf", "-1"] {
+        let flag = format!("--l2={l2}");
+        let err = fails(&["logreg", "train", "words.csv", "--target", "y", &flag], w);
+        assert!(err.contains("--l2"), "{err}");
+    }
     assert!(
         !w.join("runs").exists() || std::fs::read_dir(w.join("runs")).unwrap().count() == 0,
         "failed runs left folders"

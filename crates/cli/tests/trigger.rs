@@ -306,6 +306,80 @@ fn bad_audio_and_bad_models_fail_cleanly() {
     .contains("rate"));
 }
 
+/// Settings that would give nonsense, allocate without bound or destroy the
+/// user's recording are refused before any work, each with the flag's name,
+/// and leave nothing behind (issue 16, items 5 and 6).
+#[test]
+fn out_of_range_settings_are_refused_before_any_work() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let wav = w.join("speech.wav");
+    write_wav(&wav, 16000, (0..16000).map(|i| (i % 100) as i16));
+    let wav = wav.to_str().unwrap();
+    for threshold in ["2", "-1", "NaN"] {
+        let flag = format!("--threshold={threshold}");
+        let message = fails(&["trigger", "detect", "builtin", wav, &flag], w);
+        assert!(message.contains("--threshold"), "{message}");
+    }
+    for refractory in ["NaN", "-5", "inf"] {
+        let flag = format!("--refractory={refractory}");
+        let message = fails(&["trigger", "detect", "builtin", wav, &flag], w);
+        assert!(message.contains("--refractory"), "{message}");
+    }
+    // --chime onto the input, by another name: refused, the recording intact.
+    let before = std::fs::read(w.join("speech.wav")).unwrap();
+    let same = w.join(".").join("speech.wav");
+    let message = fails(
+        &[
+            "trigger",
+            "detect",
+            "builtin",
+            wav,
+            "--chime",
+            same.to_str().unwrap(),
+        ],
+        w,
+    );
+    assert!(message.contains("is the input"), "{message}");
+    assert_eq!(std::fs::read(w.join("speech.wav")).unwrap(), before);
+    // Sizes that would need gigabytes or a network of billions of weights.
+    let page = w.join("page").join("page.html");
+    let message = fails(
+        &[
+            "trigger",
+            "human-page",
+            "--rates",
+            "4000000000",
+            "--out",
+            page.to_str().unwrap(),
+        ],
+        w,
+    );
+    assert!(message.contains("384000"), "{message}");
+    assert!(!w.join("page").exists());
+    let message = fails(
+        &[
+            "trigger",
+            "train",
+            "--batch-size",
+            "1000000",
+            "--run",
+            "big",
+        ],
+        w,
+    );
+    assert!(
+        message.contains("--batch-size") && message.contains("GB"),
+        "{message}"
+    );
+    let message = fails(
+        &["trigger", "train", "--n-fft", "100000", "--run", "wide"],
+        w,
+    );
+    assert!(message.contains("--n-fft"), "{message}");
+    assert!(!w.join("runs").join("big").exists() && !w.join("runs").join("wide").exists());
+}
+
 #[test]
 fn killed_training_resumes_exactly() {
     let work = tempfile::tempdir().unwrap();

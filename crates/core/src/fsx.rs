@@ -35,6 +35,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to write `out` when it is the file `input` (under any name): the
+/// output would destroy what is being read.
+pub fn ensure_not_input(input: &Path, out: &Path) -> Result<()> {
+    if let (Ok(read), Ok(written)) = (input.canonicalize(), out.canonicalize()) {
+        anyhow::ensure!(
+            read != written,
+            "{} is the input {}; write the output to another file",
+            out.display(),
+            input.display()
+        );
+    }
+    Ok(())
+}
+
 /// Serialises `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use image::imageops::FilterType;
 use image::RgbImage;
 
@@ -30,9 +30,8 @@ pub fn load_picture(path: &Path, size: u32) -> Result<RgbImage> {
 
 /// Reads a picture at its own size (at least [`MIN_SIDE`] a side).
 pub fn load_picture_as_is(path: &Path) -> Result<RgbImage> {
-    let picture = image::open(path)
-        .with_context(|| format!("cannot read {} as an image", path.display()))?
-        .to_rgb8();
+    let picture = casebook_vision::read_rgb(path)
+        .map_err(|why| anyhow::anyhow!("cannot read {} as an image: {why}", path.display()))?;
     let (w, h) = picture.dimensions();
     ensure!(
         w.min(h) >= MIN_SIDE,

@@ -188,9 +188,11 @@ pub fn score_folder(
                 .to_string();
             let mut scores = Vec::new();
             let seconds = stream_file(model, path, |s| scores.push(s))?;
+            let words = labels.get(&name).cloned().unwrap_or_default();
+            crate::data::synth::check_words_fit(dir, &name, &words, seconds)?;
             on_file();
             Ok(ScoredFile {
-                words: labels.get(&name).cloned().unwrap_or_default(),
+                words,
                 name,
                 seconds,
                 scores,

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::audio::{Pcm16Decoder, StreamResampler, WavChunks};
 use crate::data::features::FeatureConfig;
-use crate::data::spectrogram::{Spectrogram, SpectrogramConfig};
+use crate::data::spectrogram::{Spectrogram, SpectrogramConfig, MAX_N_FFT};
+use crate::data::SUPPORTED_RATES;
 use crate::model::stream::StreamNet;
 use crate::model::{TriggerNet, TriggerNetConfig};
 
@@ -176,10 +177,9 @@ impl SavedModel for TriggerModel {
         // The stream indexes frames by these sizes: they must agree before
         // any audio is read.
         let s = features.spectrogram;
-        let sound = s.n_fft >= 16
-            && s.n_fft <= 1 << 16
+        let sound = (16..=MAX_N_FFT).contains(&s.n_fft)
             && (1..=s.n_fft).contains(&s.hop)
-            && (1000..=384_000).contains(&s.rate)
+            && SUPPORTED_RATES.contains(&s.rate)
             && features.bins() == architecture.bins
             && features.mean.len() == architecture.bins
             && features.std.len() == architecture.bins
@@ -468,6 +468,7 @@ pub fn detect_file(
 
 /// Writes the WAV `input` to `out` with a chime at each detection.
 pub fn write_chimed(input: &Path, detections: &[Detection], out: &Path) -> Result<()> {
+    casebook_core::fsx::ensure_not_input(input, out)?;
     let mut clip = crate::data::Clip::read_wav(input)?;
     add_chimes(
         &mut clip,
@@ -487,9 +488,13 @@ pub fn listen(
     mut on_detection: impl FnMut(&Detection),
 ) -> Result<()> {
     casebook_core::config::require(
-        rate >= 1000,
+        SUPPORTED_RATES.contains(&rate),
         "rate",
-        format!("{rate} is not a usable sample rate; give the input's rate in Hz, e.g. 16000"),
+        format!(
+            "{rate} is not a usable sample rate; give the input's rate in Hz, {}–{}, e.g. 16000",
+            SUPPORTED_RATES.start(),
+            SUPPORTED_RATES.end()
+        ),
     )?;
     let mut resampler = StreamResampler::new(rate, model.features.spectrogram.rate)?;
     let mut decoder = Pcm16Decoder::default();

@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::data::mixer::MixConfig;
 use crate::data::synth::{draw, PoolSources, Pools};
+use crate::data::SUPPORTED_RATES;
 
 /// Writes the page to `out` and its key beside it (`<out>.key.json`); returns the key path.
 pub fn write_human_page(
@@ -24,8 +25,12 @@ pub fn write_human_page(
     word: &str,
     seed: u64,
 ) -> Result<std::path::PathBuf> {
-    if rates.is_empty() || rates.iter().any(|&r| r < 1000) {
-        bail!("give sample rates of at least 1000 Hz, e.g. --rates 4000,8000,16000,44100");
+    if rates.is_empty() || rates.iter().any(|r| !SUPPORTED_RATES.contains(r)) {
+        bail!(
+            "give sample rates of {}–{} Hz, e.g. --rates 4000,8000,16000,44100",
+            SUPPORTED_RATES.start(),
+            SUPPORTED_RATES.end()
+        );
     }
     let pools = Pools::load(&PoolSources {
         test_voices: true,

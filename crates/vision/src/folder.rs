@@ -186,17 +186,38 @@ impl ImageSet {
     }
 }
 
+/// Decodes an image file of any format `image` reads, as RGB; the error
+/// says why, without the path. A JPEG cut short inside its last scan is
+/// refused: `image` decodes it without complaint, grey where the data
+/// ended, and it would be trained on or predicted as if whole.
+pub fn read_rgb(path: &Path) -> Result<RgbImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot open: {e}"))?;
+    let format = image::guess_format(&bytes).map_err(|e| format!("not a readable image: {e}"))?;
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
+        return Err("a truncated JPEG (its image data ends early)".into());
+    }
+    Ok(image::load_from_memory_with_format(&bytes, format)
+        .map_err(|e| format!("not a readable image: {e}"))?
+        .to_rgb8())
+}
+
+/// Whether a JPEG's last scan (`FF DA`) is followed by its end marker
+/// (`FF D9`). Inside scan data every `FF` byte is followed by `00` or a
+/// restart marker, so the end marker cannot appear there by chance.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let marker = |code: u8| bytes.windows(2).rposition(|w| w == [0xFF, code]);
+    match (marker(0xDA), marker(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        // No scan at all: the decoder reports what is missing.
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
+}
+
 /// Decodes one image and squares it: centre crop to the short side, then
 /// resize to `size` (keeps the aspect ratio, as fastai's default crop does).
 pub fn load_square(path: &Path, size: u32) -> Result<RgbImage, String> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open: {e}"))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .decode()
-        .map_err(|e| format!("not a readable image: {e}"))?
-        .to_rgb8();
-    Ok(square(&img, size))
+    Ok(square(&read_rgb(path)?, size))
 }
 
 /// Centre-crops to a square and resizes to `size`.
@@ -255,6 +276,30 @@ mod tests {
         RgbImage::from_pixel(20, 10, image::Rgb([v, v, v]))
             .save(path)
             .unwrap();
+    }
+
+    /// A whole JPEG reads; the same file cut short anywhere in its image
+    /// data is refused (`image` alone decodes it, grey where data ended).
+    #[test]
+    fn truncated_jpegs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let picture = RgbImage::from_fn(48, 40, |x, y| {
+            image::Rgb([(x * 5) as u8, (y * 6) as u8, 90])
+        });
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+            .encode_image(&picture)
+            .unwrap();
+        let whole = dir.path().join("whole.jpg");
+        std::fs::write(&whole, &bytes).unwrap();
+        assert_eq!(read_rgb(&whole).unwrap().dimensions(), (48, 40));
+        let scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+        for end in [scan + 20, (scan + bytes.len()) / 2, bytes.len() - 1] {
+            let cut = dir.path().join(format!("cut{end}.jpg"));
+            std::fs::write(&cut, &bytes[..end]).unwrap();
+            let why = read_rgb(&cut).unwrap_err();
+            assert!(why.contains("truncated"), "cut at {end}: {why}");
+        }
     }
 
     #[test]

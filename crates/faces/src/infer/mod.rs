@@ -84,9 +84,8 @@ pub const MIN_IMAGE_SIDE: u32 = 24;
 
 /// Reads an image for face work: any format `image` decodes, as RGB.
 pub fn read_image(path: &Path) -> Result<RgbImage> {
-    let image = image::open(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {} as an image: {e}", path.display()))?
-        .to_rgb8();
+    let image = casebook_vision::read_rgb(path)
+        .map_err(|why| anyhow::anyhow!("cannot read {} as an image: {why}", path.display()))?;
     anyhow::ensure!(
         image.width() >= MIN_IMAGE_SIDE && image.height() >= MIN_IMAGE_SIDE,
         "{} is {}×{} pixels, too small to find a face in (at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE})",

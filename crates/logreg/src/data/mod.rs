@@ -44,6 +44,17 @@ impl Table {
         if headers.is_empty() || headers.iter().all(String::is_empty) {
             bail!("{name} is empty: expected a header row and data rows");
         }
+        // Columns are found by name: a second column of the same name
+        // would never be read.
+        for (i, header) in headers.iter().enumerate() {
+            if headers[..i].contains(header) {
+                bail!(
+                    "{name}: two columns are named '{header}' (columns {} and {}); rename one",
+                    headers[..i].iter().position(|h| h == header).unwrap_or(0) + 1,
+                    i + 1
+                );
+            }
+        }
         let mut rows = Vec::new();
         let mut lines = Vec::new();
         for record in csv.records() {
@@ -477,12 +488,23 @@ impl Features {
                 .map(|&r| (r, table.rows[r][col].as_str()))
                 .filter(|(_, v)| !is_missing(v))
                 .collect();
-            let numbers: Vec<Option<f64>> = present
-                .iter()
-                .map(|(_, v)| v.parse::<f64>().ok().filter(|x| x.is_finite()))
-                .collect();
+            let numbers: Vec<Option<f64>> =
+                present.iter().map(|(_, v)| v.parse::<f64>().ok()).collect();
             let numeric_share =
                 numbers.iter().filter(|x| x.is_some()).count() as f64 / present.len().max(1) as f64;
+            // `inf` or `1e400` in a column of numbers is a number no model
+            // can use (a share of them once made the column categorical).
+            let overflow = present
+                .iter()
+                .zip(&numbers)
+                .find(|(_, x)| x.is_some_and(|x| !x.is_finite()));
+            if let (Some(((r, v), _)), true) = (overflow, numeric_share >= 0.9) {
+                bail!(
+                    "line {}, column '{name}': '{v}' is not a finite number; mark it missing \
+                     (an empty field or NA) or remove the row",
+                    table.line(*r)
+                );
+            }
             if numeric_share == 1.0 && !present.is_empty() {
                 let values: Vec<f64> = numbers.into_iter().flatten().collect();
                 let (mean, std) = mean_std(&values);
@@ -595,7 +617,7 @@ impl Features {
                                 .filter(|v| v.is_finite())
                                 .with_context(|| {
                                     format!(
-                                        "line {}, column '{name}': '{raw}' is not a number",
+                                        "line {}, column '{name}': '{raw}' is not a finite number",
                                         table.line(r)
                                     )
                                 })?
@@ -681,6 +703,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 13") && err.contains("'oops'"), "{err}");
+        // Numbers too large for f64, and infinities, whatever their share.
+        for bad in ["inf", "1e400", "-Infinity"] {
+            let text = format!("x,y\n1,a\n{bad},b\n2,a\n{bad},b\n");
+            let rows: Vec<usize> = (0..4).collect();
+            let err = Features::fit(
+                &table(&text),
+                &["x".into()],
+                Encoding::Onehot,
+                Missing::Impute,
+                &rows,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("line 3") && err.contains("not a finite number"),
+                "{err}"
+            );
+        }
+        let err = Table::from_reader("a,b,a\n1,2,3\n".as_bytes(), "t.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("two columns are named 'a'") && err.contains("1 and 3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,6 +11,11 @@ use std::sync::Arc;
 use realfft::{RealFftPlanner, RealToComplex};
 use serde::{Deserialize, Serialize};
 
+/// The largest FFT a spectrogram may use (2049 bins). Wider ones make
+/// networks of hundreds of millions of weights: `--n-fft 100000` ran for
+/// minutes before failing, and a model file is untrusted input.
+pub const MAX_N_FFT: usize = 4096;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SpectrogramConfig {
     pub rate: u32,

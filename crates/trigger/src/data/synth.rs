@@ -176,6 +176,26 @@ pub fn read_labels(dir: &Path) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
                 dir.display()
             )
         })?;
+    let columns: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .iter()
+        .map(String::from)
+        .collect();
+    if columns.iter().all(String::is_empty) {
+        bail!(
+            "{} is empty: it needs the header line file,start_s,end_s (and no rows for audio \
+             without the word)",
+            path.display()
+        );
+    }
+    if columns != ["file", "start_s", "end_s"] {
+        bail!(
+            "{} has the columns {}; expected file,start_s,end_s",
+            path.display(),
+            columns.join(",")
+        );
+    }
     let mut labels: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for row in reader.deserialize::<WordLabel>() {
         let row = row.map_err(|e| {
@@ -185,6 +205,22 @@ pub fn read_labels(dir: &Path) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
                 path.display()
             )
         })?;
+        if row.file.contains(['/', '\\']) {
+            bail!(
+                "{}: {} is in a sub-folder; name files of the folder itself (sub-folders are \
+                 not read)",
+                path.display(),
+                row.file
+            );
+        }
+        if !(row.start_s.is_finite() && row.start_s >= 0.0) {
+            bail!(
+                "{}: {} has a word starting at {} s; times are seconds from the start, at least 0",
+                path.display(),
+                row.file,
+                row.start_s
+            );
+        }
         if row
             .start_s
             .partial_cmp(&row.end_s)
@@ -207,6 +243,21 @@ pub fn read_labels(dir: &Path) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
         words.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
     Ok(labels)
+}
+
+/// Refuses words of `file` (from `dir`'s labels) that end after its
+/// `seconds` of audio: they could never be detected, and would count as
+/// misses.
+pub fn check_words_fit(dir: &Path, file: &str, words: &[(f64, f64)], seconds: f64) -> Result<()> {
+    // Half a frame of slack for rounding in the tool that wrote the labels.
+    const SLACK_S: f64 = 0.01;
+    if let Some((start, end)) = words.iter().find(|(_, end)| *end > seconds + SLACK_S) {
+        bail!(
+            "{}: {file} has a word at {start}–{end} s, but the file lasts {seconds:.2} s",
+            dir.join(LABELS).display()
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -334,8 +385,28 @@ mod tests {
         std::fs::write(&path, "file,start_s,end_s\na.wav,2,1\n").unwrap();
         let err = read_labels(dir.path()).unwrap_err().to_string();
         assert!(err.contains("before it starts"), "{err}");
+        for (text, expected) in [
+            ("", "is empty"),
+            (
+                "file,start_s,end_s,speaker\na.wav,1,2,x\n",
+                "has the columns",
+            ),
+            ("file,start,end\na.wav,1,2\n", "has the columns"),
+            ("file,start_s,end_s\nsub/a.wav,1,2\n", "sub-folder"),
+            ("file,start_s,end_s\na.wav,-1,2\n", "at least 0"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = read_labels(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+        }
         std::fs::remove_file(&path).unwrap();
         let err = read_labels(dir.path()).unwrap_err().to_string();
         assert!(err.contains("no labels.csv"), "{err}");
+        // Words must lie inside their file's audio.
+        check_words_fit(dir.path(), "a.wav", &[(1.0, 2.0)], 2.0).unwrap();
+        let err = check_words_fit(dir.path(), "a.wav", &[(5.0, 6.0)], 2.0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lasts 2.00 s"), "{err}");
     }
 }
