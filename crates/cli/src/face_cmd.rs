@@ -22,6 +22,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::args::{choice, non_negative, RunArgs, SeedArg};
+use crate::terminal::tsv_field;
 
 #[derive(Subcommand)]
 pub enum FaceCommand {
@@ -471,7 +472,7 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             }
             for (file, faces) in faces_in(&pipeline, &images, &find, observer)? {
                 if faces.is_empty() && !json {
-                    println!("{}	no face", file.display());
+                    println!("{}	no face", tsv_field(&file));
                 }
                 for (i, face) in faces.iter().enumerate() {
                     if let Some(dir) = &crops {
@@ -491,7 +492,7 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                             .collect();
                         println!(
                             "{}	{},{},{},{}	{:.3}	{}",
-                            file.display(),
+                            tsv_field(&file),
                             r.left,
                             r.top,
                             r.right,
@@ -621,7 +622,7 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             let json = matching.json;
             for (file, faces) in faces_in(&pipeline, &images, &matching.find, observer)? {
                 if faces.is_empty() && !json {
-                    println!("{}	no face", file.display());
+                    println!("{}	no face", tsv_field(&file));
                 }
                 let vectors = pipeline.encode(&faces)?;
                 for (i, (face, vector)) in faces.iter().zip(&vectors).enumerate() {
@@ -645,7 +646,7 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
                             .unwrap_or_else(|| "-".into());
                         println!(
                             "{}	{},{},{},{}	{name}	{nearest}	runner-up {runner}",
-                            file.display(),
+                            tsv_field(&file),
                             r.left,
                             r.top,
                             r.right,
@@ -771,14 +772,16 @@ fn cluster(args: ClusterArgs, observer: &dyn Observer) -> Result<()> {
         seed: args.seed.seed,
     };
     let outcome = cluster_folder(&config, args.run.create("face-cluster")?, observer)?;
-    println!("file,face,left,top,right,bottom,cluster");
+    // The csv crate quotes a file name with a comma, quote or line break.
+    let mut table = csv::Writer::from_writer(std::io::stdout());
+    table.write_record(["file", "face", "left", "top", "right", "bottom", "cluster"])?;
     for (face, group) in outcome.faces.iter().zip(&outcome.groups) {
         let r = face.rect;
-        println!(
-            "{},{},{},{},{},{},{group}",
-            face.file, face.face, r.left, r.top, r.right, r.bottom
-        );
+        table.serialize((
+            &face.file, face.face, r.left, r.top, r.right, r.bottom, group,
+        ))?;
     }
+    table.flush()?;
     if let Some(dir) = &args.folders {
         for (face, group) in outcome.faces.iter().zip(&outcome.groups) {
             let source = args.folder.join(&face.file);

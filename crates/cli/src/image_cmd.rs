@@ -17,6 +17,7 @@ use casebook_vision::ScannedDataset;
 use clap::{Args, Subcommand};
 
 use crate::args::{choice, RunArgs, SeedArg};
+use crate::terminal::tsv_field;
 
 #[derive(Subcommand)]
 pub enum ImageCommand {
@@ -226,7 +227,7 @@ fn predict(model: &Path, files: &[PathBuf], json: bool) -> Result<()> {
                 "{}",
                 serde_json::to_string(&p).context("cannot write JSON")?
             ),
-            Ok(p) => println!("{}\t{}\t{:.4}", p.path.display(), p.label, p.probability),
+            Ok(p) => println!("{}\t{}\t{:.4}", tsv_field(&p.path), p.label, p.probability),
             Err(e) => {
                 failures += 1;
                 eprintln!("skipped {e}");

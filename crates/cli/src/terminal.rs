@@ -1,6 +1,7 @@
 //! The terminal's observer: library events as indicatif progress bars and
-//! status lines on stderr (stdout stays parseable), hidden with `--quiet`; and
-//! Ctrl-C as a request to stop cleanly at the next safe point.
+//! status lines on stderr (stdout stays parseable), hidden with `--quiet`;
+//! Ctrl-C as a request to stop cleanly at the next safe point; and file
+//! names as fields of the results printed on stdout.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -97,5 +98,34 @@ impl Observer for Terminal {
 
     fn should_stop(&self) -> bool {
         STOP_REQUESTED.load(Ordering::SeqCst)
+    }
+}
+
+/// A file name as one field of the tab-separated lines commands print: a
+/// tab, line break or backslash in it is written as `\t`, `\n`, `\r` or
+/// `\\`, so every result stays one line of the same number of fields.
+pub fn tsv_field(path: &std::path::Path) -> String {
+    let mut field = String::new();
+    for c in path.display().to_string().chars() {
+        match c {
+            '\t' => field.push_str("\\t"),
+            '\n' => field.push_str("\\n"),
+            '\r' => field.push_str("\\r"),
+            '\\' => field.push_str("\\\\"),
+            c => field.push(c),
+        }
+    }
+    field
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_fields_keep_one_line_and_their_field_count() {
+        let name = std::path::Path::new("a\tb\nc\\d.png");
+        assert_eq!(tsv_field(name), "a\\tb\\nc\\\\d.png");
+        assert_eq!(tsv_field(std::path::Path::new("plain.wav")), "plain.wav");
     }
 }

@@ -1,7 +1,7 @@
 //! `casebook trigger ...`: flags → `casebook_trigger` calls.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use casebook_core::choice::Choice;
@@ -20,6 +20,7 @@ use casebook_trigger::train::TrainConfig;
 use clap::{Args, Subcommand};
 
 use crate::args::{choice, non_negative, unit_interval, RunArgs, SeedArg};
+use crate::terminal::tsv_field;
 
 #[derive(Subcommand)]
 pub enum TriggerCommand {
@@ -409,11 +410,21 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             }
             let model = TriggerModel::open(&model)?;
             let threshold = detection.threshold_for(&model);
+            // As `image predict`: a file that cannot be read is skipped with
+            // its reason, the others are still scored, and the exit says so.
+            let mut failures = 0;
             for file in &files {
                 let source = file.display().to_string();
-                let found = detect_file(&model, file, threshold, detection.rule(), |d| {
+                let found = match detect_file(&model, file, threshold, detection.rule(), |d| {
                     print_detection(&source, d, json)
-                })?;
+                }) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        failures += 1;
+                        observer.skipped(file, &format!("{e:#}"));
+                        continue;
+                    }
+                };
                 if found.is_empty() {
                     // On standard error: standard output keeps one line per detection.
                     observer.note(&format!("{source}: no detections at threshold {threshold}"));
@@ -426,6 +437,9 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
                         found.len()
                     ));
                 }
+            }
+            if failures > 0 {
+                bail!("{failures} of {} files could not be read", files.len());
             }
             Ok(())
         }
@@ -536,6 +550,11 @@ fn print_detection(source: &str, d: &Detection, json: bool) {
             serde_json::json!({ "file": source, "time_s": d.time, "score": d.score })
         );
     } else {
-        println!("{source}\t{:.3}\t{:.3}", d.time, d.score);
+        println!(
+            "{}\t{:.3}\t{:.3}",
+            tsv_field(Path::new(source)),
+            d.time,
+            d.score
+        );
     }
 }

@@ -267,6 +267,23 @@ fn bad_inputs_fail_with_one_clear_line() {
 
     let err = fails(&["image", "predict", "missing.casebook", "x.png"], w);
     assert!(err.contains("missing.casebook"), "{err}");
+    // The reason once, not twice (it was also printed as the error's cause).
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    let err = fails(&["image", "predict", "builtin", "x.png"], w);
+    assert!(err.contains("no built-in model"), "{err}");
+    let err = fails(&["image", "split", not_model.to_str().unwrap()], w);
+    assert!(err.contains("is not a folder"), "{err}");
+    let err = fails(
+        &[
+            "image",
+            "train",
+            "--patience",
+            "0",
+            dataset().to_str().unwrap(),
+        ],
+        w,
+    );
+    assert!(err.contains("--patience"), "{err}");
 
     let err = fails(
         &["image", "train", "--lr=-1", dataset().to_str().unwrap()],

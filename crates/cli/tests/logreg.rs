@@ -190,6 +190,14 @@ fn malformed_csv_gives_one_line_naming_the_problem() {
         "failed runs left folders"
     );
 
+    // Too few rows to hold any back: said, not silently scored on nothing.
+    std::fs::write(w.join("tiny.csv"), "a,y\n1,x\n2,z\n").unwrap();
+    let out = casebook(&["logreg", "train", "tiny.csv", "--target", "y"], w);
+    assert!(out.status.success());
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("test holdout is empty"), "{said}");
+
     let err = fails(&["logreg", "predict", "words.csv", "words.csv"], w);
     assert!(err.contains("not a casebook model file"), "{err}");
 }

@@ -55,14 +55,24 @@ pub struct ModelMeta {
     pub training: serde_json::Value,
 }
 
+/// The name that stands for a command's committed model wherever a model
+/// file is expected (where the command has one).
+pub const BUILTIN: &str = "builtin";
+
 /// Why a model file could not be used. Each message says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
-    #[error("cannot read model file {path}: {source}")]
+    // `reason`, not `source`: the message already says it, and a source
+    // would be printed a second time in the error's chain.
+    #[error("cannot read model file {path}: {reason}")]
     Io {
         path: String,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
+    #[error(
+        "this command has no built-in model; give a model file (a run folder's model.casebook)"
+    )]
+    NoBuiltin,
     #[error("{path} is not a casebook model file (it does not start with the casebook signature)")]
     NotCasebook { path: String },
     #[error(
@@ -224,9 +234,16 @@ impl ModelFile {
 
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Self, ModelFileError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
-            path: path.display().to_string(),
-            source,
+        let bytes = std::fs::read(path).map_err(|reason| {
+            // Commands with a built-in model take BUILTIN before loading.
+            if reason.kind() == std::io::ErrorKind::NotFound && path == Path::new(BUILTIN) {
+                ModelFileError::NoBuiltin
+            } else {
+                ModelFileError::Io {
+                    path: path.display().to_string(),
+                    reason,
+                }
+            }
         })?;
         Self::from_bytes(&bytes, path)
     }

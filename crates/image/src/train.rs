@@ -131,6 +131,11 @@ impl Training for TrainConfig {
             "must be at least 2 (batch norm needs two images to compare)",
         )?;
         require(config.epochs >= 1, "epochs", "must be at least 1")?;
+        require(
+            config.patience >= 1,
+            "patience",
+            "must be at least 1 (epochs without a better validation accuracy before stopping)",
+        )?;
         require_positive(config.learning_rate, "learning_rate")?;
         require(
             config.train_fraction > 0.0 && config.train_fraction <= 1.0,
@@ -194,8 +199,16 @@ fn load(config: &TrainConfig, run: &RunDir, observer: &dyn Observer) -> Result<L
         };
     }
     if train.is_empty() {
+        let why = if skipped.is_empty() {
+            "the training split is empty; add images to each class folder".to_string()
+        } else {
+            format!(
+                "{} files could not be read; see the lines above",
+                skipped.len()
+            )
+        };
         bail!(
-            "no readable training images left in {} (see the skipped files above)",
+            "no readable training images left in {} ({why})",
             config.data.display()
         );
     }

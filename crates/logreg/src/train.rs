@@ -236,6 +236,26 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
     );
     let pick = |ids: &[usize]| ids.iter().map(|&i| labelled[i]).collect::<Vec<usize>>();
     let (mut train_rows, mut test_rows) = (pick(&parts.train), pick(&parts.test));
+    if config.holdout > 0.0 {
+        // A stratified holdout takes nothing from a class of one or two rows.
+        let held_back: std::collections::BTreeSet<usize> =
+            parts.test.iter().map(|&i| strata[i]).collect();
+        let all: std::collections::BTreeSet<usize> = strata.iter().copied().collect();
+        if held_back.is_empty() {
+            notes.push(format!(
+                "the test holdout is empty: {} rows are too few to hold any back, so every \
+                 score is on training rows",
+                strata.len()
+            ));
+        } else if held_back.len() < all.len() {
+            notes.push(format!(
+                "{} of {} classes have no rows in the test holdout (too few rows to hold one \
+                 back); the test scores do not cover them",
+                all.len() - held_back.len(),
+                all.len()
+            ));
+        }
+    }
 
     let feature_columns: Vec<String> = table
         .headers

@@ -438,8 +438,7 @@ pub fn stream_file(
     Ok(samples as f64 / rate as f64)
 }
 
-/// The name that stands for the committed model wherever a model file is expected.
-pub const BUILTIN: &str = "builtin";
+pub use casebook_core::model_file::BUILTIN;
 
 /// The committed small model, trained by `casebook trigger train` (see the
 /// README in its folder for the exact command), compiled into the binary so

@@ -34,8 +34,13 @@ impl ScannedDataset {
     /// Lists `root/<class>/<file>`; classes are the sub-folders, sorted.
     pub fn scan(root: &Path) -> Result<Self> {
         if !root.is_dir() {
+            let what = if root.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
             bail!(
-                "dataset folder {} does not exist; point at a folder with one sub-folder per class (or per person)",
+                "dataset folder {} {what}; point at a folder with one sub-folder per class (or per person)",
                 root.display()
             );
         }
