@@ -144,16 +144,19 @@ fn trigger_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result
         test_voices: true,
         ..PoolSources::default()
     })?;
-    let phase = observer.phase("mixing", CLIPS as u64);
-    synthesize(
-        &clips,
-        CLIPS,
-        &pools,
-        &MixConfig::default(),
-        args.seed.seed,
-        || phase.advance(1),
-    )?;
-    drop(phase);
+    if clips.join("labels.csv").is_file() {
+        println!("   (already there; delete the folder to mix them again)");
+    } else {
+        let phase = observer.phase("mixing", CLIPS as u64);
+        synthesize(
+            &clips,
+            CLIPS,
+            &pools,
+            &MixConfig::default(),
+            args.seed.seed,
+            || phase.advance(1),
+        )?;
+    }
     let model = TriggerModel::open(BUILTIN)?;
     let labels = read_labels(&clips)?;
     let first = labels

@@ -62,21 +62,29 @@ pub fn save<M: Module, S: Serialize>(
         (OPTIMIZER, optim_bytes[..].to_vec()),
         (STATE, serde_json::to_vec_pretty(state)?),
     ];
-    let mut checksums = std::collections::BTreeMap::new();
-    for (name, bytes) in &files {
-        let path = staging.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        checksums.insert(*name, crc32fast::hash(bytes));
+    let checksums: std::collections::BTreeMap<_, _> = files
+        .iter()
+        .map(|(name, bytes)| (*name, crc32fast::hash(bytes)))
+        .collect();
+    let written = files
+        .into_iter()
+        .chain([(CHECKSUMS, serde_json::to_vec_pretty(&checksums)?)])
+        .try_for_each(|(name, bytes)| {
+            let path = staging.join(name);
+            std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+        });
+    if let Err(e) = written {
+        // A full disk: nothing half-written stays behind.
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
     }
-    std::fs::write(
-        staging.join(CHECKSUMS),
-        serde_json::to_vec_pretty(&checksums)?,
-    )?;
     let _ = std::fs::remove_dir_all(&previous);
     if dir.exists() {
-        std::fs::rename(dir, &previous)?;
+        std::fs::rename(dir, &previous)
+            .with_context(|| format!("cannot move {} aside", dir.display()))?;
     }
-    std::fs::rename(&staging, dir)?;
+    std::fs::rename(&staging, dir)
+        .with_context(|| format!("cannot move the new checkpoint to {}", dir.display()))?;
     let _ = std::fs::remove_dir_all(&previous);
     Ok(())
 }

@@ -35,6 +35,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Makes the folder `out` with `work`, all or nothing: `work` fills a hidden
+/// sibling folder, renamed to `out` when it succeeds and removed when it
+/// fails, so a full disk or a bad input never leaves a partial dataset that
+/// looks whole. `out` must not exist yet, or be an empty folder.
+pub fn build_folder<T>(out: &Path, work: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    if out.exists() {
+        let empty = out.is_dir()
+            && fs::read_dir(out)
+                .with_context(|| format!("cannot read folder {}", out.display()))?
+                .next()
+                .is_none();
+        anyhow::ensure!(
+            empty,
+            "{} already exists and is not an empty folder; choose a new folder or delete it",
+            out.display()
+        );
+    }
+    let name = out
+        .file_name()
+        .with_context(|| format!("{} is not a folder path", out.display()))?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create folder {}", parent.display()))?;
+    let tmp = parent.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).with_context(|| format!("cannot create folder {}", tmp.display()))?;
+    let finished = work(&tmp).and_then(|value| {
+        if out.exists() {
+            fs::remove_dir(out).with_context(|| format!("cannot replace {}", out.display()))?;
+        }
+        fs::rename(&tmp, out)
+            .with_context(|| format!("cannot move the new folder to {}", out.display()))?;
+        Ok(value)
+    });
+    if finished.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    finished
+}
+
 /// Refuses to write `out` when it is the file `input` (under any name): the
 /// output would destroy what is being read.
 pub fn ensure_not_input(input: &Path, out: &Path) -> Result<()> {
@@ -67,6 +114,36 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A folder appears whole or not at all: a failing build leaves nothing
+    /// (not even its hidden work folder), a folder with files is refused.
+    #[test]
+    fn build_folder_is_all_or_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("set");
+        let err = build_folder(&out, |dir| -> Result<()> {
+            write_atomic(&dir.join("a.txt"), b"1")?;
+            anyhow::bail!("disk full")
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+        let files = build_folder(&out, |dir| {
+            write_atomic(&dir.join("a.txt"), b"1")?;
+            Ok(1)
+        })
+        .unwrap();
+        assert_eq!(files, 1);
+        assert_eq!(std::fs::read(out.join("a.txt")).unwrap(), b"1");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+        let err = build_folder(&out, |_| Ok(())).unwrap_err().to_string();
+        assert!(err.contains("not an empty folder"), "{err}");
+        // An empty folder (made by the user beforehand) is filled.
+        let empty = root.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        build_folder(&empty, |dir| write_atomic(&dir.join("b.txt"), b"2")).unwrap();
+        assert!(empty.join("b.txt").is_file());
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp_file() {

@@ -100,7 +100,11 @@ pub fn write_page(
             &serde_json::to_string(&key_abs.display().to_string())?,
         )
         .replace("{{CARDS}}", &cards);
-    fsx::write_atomic(out, html.as_bytes())
+    // The key comes first (the page names its full path); a key without
+    // its page is useless, so it goes if the page cannot be written.
+    fsx::write_atomic(out, html.as_bytes()).inspect_err(|_| {
+        let _ = std::fs::remove_file(key_path);
+    })
 }
 
 const PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>casebook human baseline</title>

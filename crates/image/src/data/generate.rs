@@ -36,6 +36,14 @@ pub struct GenerateOptions {
 pub fn generate_dataset(
     out: &Path,
     options: &GenerateOptions,
+    on_image: impl FnMut(),
+) -> Result<(usize, usize)> {
+    casebook_core::fsx::build_folder(out, |dir| generate_into(dir, options, on_image))
+}
+
+fn generate_into(
+    out: &Path,
+    options: &GenerateOptions,
     mut on_image: impl FnMut(),
 ) -> Result<(usize, usize)> {
     for class in ["day", "night"] {

@@ -121,6 +121,19 @@ pub fn synthesize(
             config.seconds
         );
     }
+    casebook_core::fsx::build_folder(out, |out| {
+        synthesize_into(out, count, pools, config, seed, &mut on_clip)
+    })
+}
+
+fn synthesize_into(
+    out: &Path,
+    count: usize,
+    pools: &Pools,
+    config: &MixConfig,
+    seed: u64,
+    on_clip: &mut impl FnMut(),
+) -> Result<usize> {
     let mut labels = Vec::new();
     for i in 0..count {
         let mut rng = seed::stream(seed, &[purpose::GENERATE, i as u64]);

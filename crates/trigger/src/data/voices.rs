@@ -474,6 +474,15 @@ pub fn make_voices(
     word: &str,
     set: VoiceSet,
     out: &Path,
+    on_clip: impl FnMut(),
+) -> Result<Vec<PoolEntry>> {
+    casebook_core::fsx::build_folder(out, |out| make_voices_into(word, set, out, on_clip))
+}
+
+fn make_voices_into(
+    word: &str,
+    set: VoiceSet,
+    out: &Path,
     mut on_clip: impl FnMut(),
 ) -> Result<Vec<PoolEntry>> {
     let scratch = tempfile_dir(out)?;
