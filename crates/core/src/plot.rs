@@ -112,8 +112,45 @@ pub fn roc_chart(title: &str, curve: &[(f64, f64)], auc: f64) -> Result<String> 
     )
 }
 
-/// A confusion matrix as a shaded grid with counts; rows are the truth.
+/// Classes a confusion chart shows one by one; past this the classes with
+/// the fewest true rows are summed into one `other` row and column (1,000
+/// classes drew a 480 MB report).
+pub const MAX_CHART_CLASSES: usize = 20;
+
+/// The matrix with all but the `keep - 1` classes of most true rows summed
+/// into a last class `other (N)`; unchanged when it has at most `keep`.
+fn fold_small_classes(
+    classes: &[String],
+    matrix: &[Vec<usize>],
+    keep: usize,
+) -> (Vec<String>, Vec<Vec<usize>>) {
+    if classes.len() <= keep {
+        return (classes.to_vec(), matrix.to_vec());
+    }
+    let mut by_size: Vec<usize> = (0..classes.len()).collect();
+    by_size.sort_by_key(|&c| std::cmp::Reverse(matrix[c].iter().sum::<usize>()));
+    let mut slot = vec![keep - 1; classes.len()];
+    for (i, &c) in by_size.iter().take(keep - 1).enumerate() {
+        slot[c] = i;
+    }
+    let mut folded = vec![vec![0; keep]; keep];
+    for (t, row) in matrix.iter().enumerate() {
+        for (p, &count) in row.iter().enumerate() {
+            folded[slot[t]][slot[p]] += count;
+        }
+    }
+    let mut names: Vec<String> = by_size[..keep - 1]
+        .iter()
+        .map(|&c| classes[c].clone())
+        .collect();
+    names.push(format!("other ({})", classes.len() - (keep - 1)));
+    (names, folded)
+}
+
+/// A confusion matrix as a shaded grid with counts; rows are the truth. At
+/// most [`MAX_CHART_CLASSES`] rows and columns (see [`fold_small_classes`]).
 pub fn confusion_chart(title: &str, classes: &[String], matrix: &[Vec<usize>]) -> Result<String> {
+    let (classes, matrix) = fold_small_classes(classes, matrix, MAX_CHART_CLASSES);
     let k = classes.len();
     let cell = (300 / k.max(1)).clamp(36, 120) as i32;
     let left = 110;
@@ -205,5 +242,33 @@ mod tests {
         )
         .unwrap();
         assert!(cm.contains("night") && cm.contains("\n5\n"), "{cm}");
+    }
+
+    /// Many classes: the largest keep their own row, the rest are summed,
+    /// and no count is lost; the chart stays small.
+    #[test]
+    fn confusion_charts_fold_small_classes() {
+        let classes: Vec<String> = (0..5).map(|c| format!("c{c}")).collect();
+        // True rows per class: 1, 9, 2, 7, 3.
+        let matrix = vec![
+            vec![1, 0, 0, 0, 0],
+            vec![0, 8, 1, 0, 0],
+            vec![0, 0, 2, 0, 0],
+            vec![0, 0, 0, 6, 1],
+            vec![0, 0, 0, 0, 3],
+        ];
+        let (names, folded) = fold_small_classes(&classes, &matrix, 3);
+        assert_eq!(names, ["c1", "c3", "other (3)"]);
+        assert_eq!(folded, vec![vec![8, 0, 1], vec![0, 6, 1], vec![0, 0, 6]]);
+        let many: Vec<String> = (0..1000).map(|c| format!("class {c}")).collect();
+        let diagonal: Vec<Vec<usize>> = (0..1000)
+            .map(|t| (0..1000).map(|p| usize::from(t == p)).collect())
+            .collect();
+        let svg = confusion_chart("many", &many, &diagonal).unwrap();
+        assert!(
+            svg.len() < 200_000 && svg.contains("other (981)"),
+            "{}",
+            svg.len()
+        );
     }
 }
