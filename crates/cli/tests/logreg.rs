@@ -202,6 +202,75 @@ fn malformed_csv_gives_one_line_naming_the_problem() {
     assert!(err.contains("not a casebook model file"), "{err}");
 }
 
+/// Prediction streams its input in parts (issue 16: a 200 MB CSV held whole
+/// peaked at 2.3 GB): every row comes out in order, a bad row far into the
+/// file names its own line, and a failed prediction writes no file.
+#[test]
+fn predict_streams_long_files_in_parts() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let row = |i: usize| {
+        format!(
+            "{},{},{}\n",
+            i % 97,
+            (i * 7) % 13,
+            ["a", "b"][(i % 97 > 48) as usize]
+        )
+    };
+    let train: String = (0..200).map(row).collect();
+    std::fs::write(w.join("train.csv"), format!("x,z,y\n{train}")).unwrap();
+    ok(
+        &[
+            "logreg",
+            "train",
+            "train.csv",
+            "--target",
+            "y",
+            "--run",
+            "m",
+            "--quiet",
+        ],
+        w,
+    );
+    let long: String = (0..40_000).map(row).collect();
+    std::fs::write(w.join("long.csv"), format!("x,z,y\n{long}")).unwrap();
+    ok(
+        &[
+            "logreg",
+            "predict",
+            "runs/m/model.casebook",
+            "long.csv",
+            "--out",
+            "p.csv",
+        ],
+        w,
+    );
+    let predicted = std::fs::read_to_string(w.join("p.csv")).unwrap();
+    let lines: Vec<&str> = predicted.lines().collect();
+    assert_eq!(lines.len(), 40_001);
+    assert!(
+        lines[0].starts_with("x,z,y,p_")
+            && lines[40_000].starts_with(&row(39_999).trim_end().to_string())
+    );
+    // Line 35,002 of the file (row 35,000) is ragged.
+    let mut ragged: Vec<String> = (0..40_000).map(row).collect();
+    ragged[35_000] = "1,2\n".into();
+    std::fs::write(w.join("ragged.csv"), format!("x,z,y\n{}", ragged.concat())).unwrap();
+    let err = fails(
+        &[
+            "logreg",
+            "predict",
+            "runs/m/model.casebook",
+            "ragged.csv",
+            "--out",
+            "r.csv",
+        ],
+        w,
+    );
+    assert!(err.contains("line 35002"), "{err}");
+    assert!(!w.join("r.csv").exists());
+}
+
 /// Issue 16: a column of values past ~1e154 made `train` write a model that
 /// `eval` and `predict` refused as damaged. It trains, and the model loads.
 #[test]

@@ -10,6 +10,16 @@ use anyhow::{Context, Result};
 /// Writes `bytes` to `path` by writing a temporary file beside it and renaming
 /// it into place (rename is atomic on the same file system).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |file| Ok(file.write_all(bytes)?))
+}
+
+/// As [`write_atomic`], with the contents written by `write` as they are
+/// made: for files too large to hold in memory. An error from `write` leaves
+/// no file (and no temporary one).
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<fs::File>) -> Result<()>,
+) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent)
             .with_context(|| format!("cannot create folder {}", parent.display()))?;
@@ -22,15 +32,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
+    let result = (|| -> Result<()> {
+        let mut file = std::io::BufWriter::new(fs::File::create(&tmp)?);
+        write(&mut file)?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        Ok(fs::rename(&tmp, path)?)
     })();
     if let Err(err) = result {
         let _ = fs::remove_file(&tmp);
-        return Err(err).with_context(|| format!("cannot write {}", path.display()));
+        // An I/O error here is about this file; the work's own errors say
+        // what they are about.
+        return match err.downcast::<std::io::Error>() {
+            Ok(io) => Err(io).with_context(|| format!("cannot write {}", path.display())),
+            Err(other) => Err(other),
+        };
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{EncodeNotes, Features, Mode, Table, Targets};
+use crate::data::{EncodeNotes, Features, Mode, Table, TableChunks, Targets};
 use crate::model::{LogisticRegression, TASK};
 
 /// What the model file's architecture section holds.
@@ -67,27 +67,31 @@ impl Model {
         }
     }
 
-    /// Writes `table` with probability columns and the predicted label(s) appended.
-    pub fn predict_csv(&self, table: &Table, out: &Path) -> Result<EncodeNotes> {
+    /// The header of the predictions of a file with columns `headers`: them,
+    /// a probability per output and the predicted label(s).
+    fn predictions_header(&self, headers: &[String]) -> Vec<String> {
+        let mut header = headers.to_vec();
+        header.extend(self.targets.output_names().iter().map(|n| format!("p_{n}")));
+        header.push(format!("predicted_{}", self.targets.columns().join("+")));
+        header
+    }
+
+    /// Writes `table`'s rows with their probabilities and predicted
+    /// label(s) appended.
+    fn write_predictions(
+        &self,
+        table: &Table,
+        writer: &mut csv::Writer<impl std::io::Write>,
+    ) -> Result<EncodeNotes> {
         let rows: Vec<usize> = (0..table.rows.len()).collect();
         let (p, notes) = self.probabilities(table, &rows)?;
         let k = self.targets.output_names().len();
-        let target = self.targets.columns().join("+");
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        let mut header = table.headers.clone();
-        header.extend(self.targets.output_names().iter().map(|n| format!("p_{n}")));
-        header.push(format!("predicted_{target}"));
-        writer.write_record(&header)?;
-        for (r, probs) in p.chunks(k).enumerate() {
-            let mut record = table.rows[r].clone();
+        for (row, probs) in table.rows.iter().zip(p.chunks(k)) {
+            let mut record = row.clone();
             record.extend(probs.iter().map(|v| format!("{v:.6}")));
             record.push(self.decode(probs));
             writer.write_record(&record)?;
         }
-        let bytes = writer
-            .into_inner()
-            .map_err(|e| anyhow::anyhow!("cannot write CSV: {e}"))?;
-        casebook_core::fsx::write_atomic(out, &bytes)?;
         Ok(notes)
     }
 }
@@ -143,8 +147,12 @@ impl SavedModel for Model {
     }
 }
 
-/// `logreg predict`: scores every row of the CSV `data` with the model file
-/// and writes them with their predictions to `out`; returns the row count.
+/// Rows predicted per part of the input: the file streams through in parts,
+/// so memory stays flat on files of any length.
+const ROWS_PER_PART: usize = 16_384;
+
+/// Writes `data` with probability columns and the predicted label(s)
+/// appended to `out` (atomically); returns the number of rows.
 pub fn predict_csv(
     model: &Path,
     data: &Path,
@@ -152,12 +160,24 @@ pub fn predict_csv(
     observer: &dyn casebook_core::observe::Observer,
 ) -> Result<usize> {
     let model = Model::load(model)?;
-    let table = Table::read(data)?;
-    let notes = model.predict_csv(&table, out)?;
+    let mut parts = TableChunks::open(data)?;
+    let (mut rows, mut notes) = (0, EncodeNotes::default());
+    casebook_core::fsx::write_atomic_with(out, |file| {
+        let mut writer = csv::Writer::from_writer(file);
+        writer.write_record(model.predictions_header(parts.headers()))?;
+        while let Some(table) = parts.next_chunk(ROWS_PER_PART)? {
+            notes.add(model.write_predictions(&table, &mut writer)?);
+            rows += table.rows.len();
+        }
+        if rows == 0 {
+            bail!("{} has a header but no data rows", data.display());
+        }
+        Ok(writer.flush()?)
+    })?;
     for line in describe_notes(&notes) {
         observer.note(&line);
     }
-    Ok(table.rows.len())
+    Ok(rows)
 }
 
 pub fn describe_notes(notes: &EncodeNotes) -> Vec<String> {

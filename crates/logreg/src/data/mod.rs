@@ -31,6 +31,53 @@ impl Table {
     }
 
     pub fn from_reader(reader: impl std::io::Read, name: &str) -> Result<Self> {
+        let mut chunks = TableChunks::new(reader, name)?;
+        match chunks.next_chunk(usize::MAX)? {
+            Some(table) => Ok(table),
+            None => bail!("{name} has a header but no data rows"),
+        }
+    }
+
+    /// The file line of row `i` (1-based, the header is line 1).
+    pub fn line(&self, i: usize) -> u64 {
+        self.lines.get(i).copied().unwrap_or(0)
+    }
+
+    /// The index of column `name`, or an error listing the columns.
+    pub fn column(&self, name: &str) -> Result<usize> {
+        self.headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| {
+                format!(
+                    "no column named '{name}'; the columns are: {}",
+                    self.headers.join(", ")
+                )
+            })
+    }
+}
+
+/// A CSV file read a number of rows at a time, each part a [`Table`] with
+/// the file's header and line numbers: prediction streams files larger than
+/// memory (a 200 MB CSV held whole peaked at 2.3 GB).
+pub struct TableChunks<R: std::io::Read> {
+    csv: csv::Reader<R>,
+    headers: Vec<String>,
+    name: String,
+}
+
+impl TableChunks<std::fs::File> {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        Self::new(file, &path.display().to_string())
+    }
+}
+
+impl<R: std::io::Read> TableChunks<R> {
+    /// Reads and checks the header row. An empty file and two columns of one
+    /// name are errors.
+    pub fn new(reader: R, name: &str) -> Result<Self> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(true)
             .trim(csv::Trim::All)
@@ -55,49 +102,49 @@ impl Table {
                 );
             }
         }
-        let mut rows = Vec::new();
-        let mut lines = Vec::new();
-        for record in csv.records() {
-            let record = record.map_err(|e| match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    pos,
-                    expected_len,
-                    len,
-                } => anyhow::anyhow!(
-                    "{name}, line {}: {len} fields where the header has {expected_len}",
-                    pos.as_ref().map_or(0, |p| p.line())
-                ),
-                _ => anyhow::anyhow!("{name}: {e}"),
-            })?;
-            lines.push(record.position().map_or(0, |p| p.line()));
-            rows.push(record.iter().map(String::from).collect());
-        }
-        if rows.is_empty() {
-            bail!("{name} has a header but no data rows");
-        }
         Ok(Self {
+            csv,
             headers,
-            rows,
-            lines,
+            name: name.to_string(),
         })
     }
 
-    /// The file line of row `i` (1-based, the header is line 1).
-    pub fn line(&self, i: usize) -> u64 {
-        self.lines.get(i).copied().unwrap_or(0)
+    pub fn headers(&self) -> &[String] {
+        &self.headers
     }
 
-    /// The index of column `name`, or an error listing the columns.
-    pub fn column(&self, name: &str) -> Result<usize> {
-        self.headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| {
-                format!(
-                    "no column named '{name}'; the columns are: {}",
-                    self.headers.join(", ")
-                )
-            })
+    /// The next (at most) `rows` rows; `None` at the end of the file. A
+    /// ragged row is an error naming its line.
+    pub fn next_chunk(&mut self, rows: usize) -> Result<Option<Table>> {
+        let name = &self.name;
+        let (mut values, mut lines) = (Vec::new(), Vec::new());
+        let mut record = csv::StringRecord::new();
+        while values.len() < rows {
+            let more = self
+                .csv
+                .read_record(&mut record)
+                .map_err(|e| match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        pos,
+                        expected_len,
+                        len,
+                    } => anyhow::anyhow!(
+                        "{name}, line {}: {len} fields where the header has {expected_len}",
+                        pos.as_ref().map_or(0, |p| p.line())
+                    ),
+                    _ => anyhow::anyhow!("{name}: {e}"),
+                })?;
+            if !more {
+                break;
+            }
+            lines.push(record.position().map_or(0, |p| p.line()));
+            values.push(record.iter().map(String::from).collect());
+        }
+        Ok((!values.is_empty()).then(|| Table {
+            headers: self.headers.clone(),
+            rows: values,
+            lines,
+        }))
     }
 }
 
@@ -438,6 +485,16 @@ pub struct EncodeNotes {
     pub imputed: usize,
     /// (column, category) pairs never seen in training, with counts.
     pub unseen: BTreeMap<(String, String), usize>,
+}
+
+impl EncodeNotes {
+    /// Adds the notes of another part of the same data.
+    pub fn add(&mut self, other: EncodeNotes) {
+        self.imputed += other.imputed;
+        for (pair, count) in other.unseen {
+            *self.unseen.entry(pair).or_default() += count;
+        }
+    }
 }
 
 /// Mean and standard deviation (1 for a constant column), computed on the
