@@ -67,17 +67,11 @@ impl Clip {
 
     /// The clip as a 16-bit PCM mono WAV file's bytes.
     pub fn to_wav_bytes(&self) -> Result<Vec<u8>> {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: self.rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
         let mut bytes = std::io::Cursor::new(Vec::new());
         {
-            let mut writer = hound::WavWriter::new(&mut bytes, spec)?;
+            let mut writer = hound::WavWriter::new(&mut bytes, pcm16_spec(self.rate))?;
             for &s in &self.samples {
-                writer.write_sample((s.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16)?;
+                writer.write_sample(pcm16(s))?;
             }
             writer.finalize()?;
         }
@@ -254,7 +248,37 @@ pub struct WavChunks {
     seen: u64,
 }
 
+/// The format casebook writes WAVs in: 16-bit PCM mono at `rate` Hz.
+pub fn pcm16_spec(rate: u32) -> hound::WavSpec {
+    hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    }
+}
+
+/// A sample in [-1, 1] as 16-bit PCM (clipped outside).
+pub fn pcm16(sample: f32) -> i16 {
+    (sample.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16
+}
+
 impl WavChunks {
+    /// The file's mono mix at its own sample rate.
+    pub fn open_at_own_rate(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        let rate = hound::WavReader::open(path)
+            .map_err(|e| open_error(e, &name))?
+            .spec()
+            .sample_rate;
+        Self::open(path, rate)
+    }
+
+    /// The rate of the samples it gives.
+    pub fn rate(&self) -> u32 {
+        self.resampler.to
+    }
+
     pub fn open(path: &Path, rate: u32) -> Result<Self> {
         let name = path.display().to_string();
         let reader = hound::WavReader::open(path).map_err(|e| open_error(e, &name))?;
