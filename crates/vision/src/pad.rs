@@ -8,11 +8,8 @@
 //! is written once, its rows in parallel over planes, and the gradient is
 //! gathered back the same way.
 
-use crate::flex::{f32_values, flex_tensor};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use crate::flex::{f32_values, flex_tensor, one_input, InputGradient};
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata,
@@ -133,45 +130,26 @@ impl CpuPadBackend for Flex {
 }
 
 #[derive(Debug)]
-struct ReflectPadBackward;
+struct ReflectPadGradient;
 
-impl Backward<Flex, 1> for ReflectPadBackward {
+impl InputGradient for ReflectPadGradient {
     /// The sizes.
     type State = Padding;
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [node] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = node {
-            let d = ops.state;
-            let dx = backward(&f32_values(&grad), &d);
-            grads.register::<Flex>(node.id, flex_tensor(dx, &d.input));
-        }
+    fn input_gradient(grad: &[f32], d: Self::State) -> (Vec<f32>, [usize; 4]) {
+        (backward(grad, &d), d.input)
     }
 }
 
 impl<C: CheckpointStrategy> CpuPadBackend for Autodiff<Flex, C> {
     fn cpu_reflect_pad(x: FloatTensor<Self>, p: usize) -> FloatTensor<Self> {
-        let (x, node) = x.into_parts();
-        match ReflectPadBackward
-            .prepare::<C>([node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let d = Padding {
-                    input: x.shape().dims(),
-                    p,
-                };
-                prep.finish(d, Flex::cpu_reflect_pad(x, p))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::cpu_reflect_pad(x, p)),
-        }
+        one_input::<_, C>(ReflectPadGradient, x, |x| {
+            let d = Padding {
+                input: x.shape().dims(),
+                p,
+            };
+            (Flex::cpu_reflect_pad(x, p), d)
+        })
     }
 }
 

@@ -22,11 +22,8 @@
 //! a sum of four neighbours here, and their gradient a quarter of the
 //! output's at each.
 
-use crate::flex::{f32_values, flex_tensor};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use crate::flex::{f32_values, flex_tensor, one_input, InputGradient};
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata,
@@ -293,65 +290,35 @@ impl CpuPoolBackend for Flex {
 }
 
 #[derive(Debug)]
-struct MaxPoolBackward;
+struct MaxPoolGradient;
 
-impl Backward<Flex, 1> for MaxPoolBackward {
+impl InputGradient for MaxPoolGradient {
     /// The window position of each output's maximum, and the sizes.
     type State = (Vec<u8>, Pooling);
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [node] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = node {
-            let (argmax, p) = ops.state;
-            let dx = backward(&f32_values(&grad), &argmax, &p);
-            grads.register::<Flex>(node.id, flex_tensor(dx, &p.input));
-        }
+    fn input_gradient(grad: &[f32], (argmax, p): Self::State) -> (Vec<f32>, [usize; 4]) {
+        (backward(grad, &argmax, &p), p.input)
     }
 }
 
 #[derive(Debug)]
-struct AvgPoolBackward;
+struct AvgPoolGradient;
 
-impl Backward<Flex, 1> for AvgPoolBackward {
+impl InputGradient for AvgPoolGradient {
     /// The sizes.
     type State = Pooling;
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [node] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = node {
-            let p = ops.state;
-            let dx = average_backward(&f32_values(&grad), &p);
-            grads.register::<Flex>(node.id, flex_tensor(dx, &p.input));
-        }
+    fn input_gradient(grad: &[f32], p: Self::State) -> (Vec<f32>, [usize; 4]) {
+        (average_backward(grad, &p), p.input)
     }
 }
 
 impl<C: CheckpointStrategy> CpuPoolBackend for Autodiff<Flex, C> {
     fn cpu_avg_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let (x, node) = x.into_parts();
-        match AvgPoolBackward
-            .prepare::<C>([node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let p = Pooling::new(x.shape().dims(), [2, 2], [2, 2]);
-                prep.finish(p, Flex::cpu_avg_pool2x2(x))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::cpu_avg_pool2x2(x)),
-        }
+        one_input::<_, C>(AvgPoolGradient, x, |x| {
+            let p = Pooling::new(x.shape().dims(), [2, 2], [2, 2]);
+            (Flex::cpu_avg_pool2x2(x), p)
+        })
     }
 
     fn cpu_max_pool2d(
@@ -359,19 +326,11 @@ impl<C: CheckpointStrategy> CpuPoolBackend for Autodiff<Flex, C> {
         kernel: [usize; 2],
         stride: [usize; 2],
     ) -> FloatTensor<Self> {
-        let (x, node) = x.into_parts();
-        match MaxPoolBackward
-            .prepare::<C>([node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let p = Pooling::new(x.shape().dims(), kernel, stride);
-                let (out, argmax) = forward(&f32_values(&x), &p);
-                prep.finish((argmax, p), flex_tensor(out, &p.output_dims()))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::cpu_max_pool2d(x, kernel, stride)),
-        }
+        one_input::<_, C>(MaxPoolGradient, x, |x| {
+            let p = Pooling::new(x.shape().dims(), kernel, stride);
+            let (out, argmax) = forward(&f32_values(&x), &p);
+            (flex_tensor(out, &p.output_dims()), (argmax, p))
+        })
     }
 }
 
