@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use casebook_core::choice::Choice;
-use casebook_core::run::RunDir;
+use casebook_core::run::{HoldsRun, RunDir};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 
@@ -23,6 +23,21 @@ impl RunArgs {
     /// A new run folder; `prefix` names it when --run is not given.
     pub fn create(&self, prefix: &str) -> Result<RunDir> {
         RunDir::create(&self.runs_dir, self.run.as_deref(), prefix)
+    }
+
+    /// As [`RunArgs::create`], for trainings that `--resume` continues: a
+    /// folder that already holds a run says how to continue it.
+    pub fn create_resumable(&self, prefix: &str) -> Result<RunDir> {
+        self.create(prefix)
+            .map_err(|e| match e.downcast_ref::<HoldsRun>() {
+                Some(HoldsRun(path)) => anyhow::anyhow!(
+                    "run folder {} already holds a run; pass --resume {} to continue it, or --run \
+                 NEW_NAME",
+                    path.display(),
+                    path.display()
+                ),
+                None => e,
+            })
     }
 }
 

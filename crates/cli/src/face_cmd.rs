@@ -287,7 +287,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                 upsample: args.find.upsample,
                 seed: args.seed.seed,
             };
-            config.train(args.run.create("face-train")?, observer)?
+            config.train(args.run.create_resumable("face-train")?, observer)?
         }
     };
     println!(

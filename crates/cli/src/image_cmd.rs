@@ -200,7 +200,7 @@ fn train_cmd(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
         (Some(run_dir), _) => TrainConfig::resume(RunDir::open(run_dir)?, observer)?,
         (None, Some(data)) => {
             let config = train_config(&args, data.clone());
-            config.train(args.run.create("image")?, observer)?
+            config.train(args.run.create_resumable("image")?, observer)?
         }
         (None, None) => bail!("give a dataset folder to train on, or --resume RUN_DIR"),
     };

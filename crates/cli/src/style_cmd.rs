@@ -279,7 +279,7 @@ fn train_adain(args: TrainAdainArgs, observer: &dyn Observer) -> Result<()> {
                 style_weight: args.style_weight,
                 schedule: args.training.schedule(),
             };
-            config.train(args.training.run.create("style-adain")?, observer)?
+            config.train(args.training.run.create_resumable("style-adain")?, observer)?
         }
     };
     let next = format!(
@@ -361,7 +361,7 @@ fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
                 tv_weight: args.tv_weight,
                 schedule: args.training.schedule(),
             };
-            config.train(args.training.run.create("style-fast")?, observer)?
+            config.train(args.training.run.create_resumable("style-fast")?, observer)?
         }
     };
     let next = format!(

@@ -527,7 +527,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                 },
                 init: args.init,
             };
-            config.train(args.run.create("trigger")?, observer)?
+            config.train(args.run.create_resumable("trigger")?, observer)?
         }
     };
     let v = outcome.validation;

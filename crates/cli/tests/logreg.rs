@@ -232,6 +232,23 @@ fn predict_streams_long_files_in_parts() {
         ],
         w,
     );
+    // logreg train has no --resume, so it does not suggest one.
+    let err = fails(
+        &[
+            "logreg",
+            "train",
+            "train.csv",
+            "--target",
+            "y",
+            "--run",
+            "m",
+        ],
+        w,
+    );
+    assert!(
+        err.contains("already holds a run") && !err.contains("--resume"),
+        "{err}"
+    );
     let long: String = (0..40_000).map(row).collect();
     std::fs::write(w.join("long.csv"), format!("x,z,y\n{long}")).unwrap();
     ok(

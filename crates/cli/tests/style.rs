@@ -196,7 +196,11 @@ fn train_fast_then_apply_draws_pictures_of_any_size_the_same_way_twice() {
     }
     // A finished run resumes to the same end.
     assert!(ok(&["style", "train-fast", "--resume", "runs/fast"], cwd).contains("trained 4 steps"));
-    assert!(fails(&train, cwd).contains("already holds a run"));
+    let err = fails(&train, cwd);
+    assert!(
+        err.contains("already holds a run") && err.contains("--resume"),
+        "{err}"
+    );
 
     let odd = image::RgbImage::from_fn(37, 29, |x, y| {
         image::Rgb([(x * 6) as u8, 80, (y * 8) as u8])

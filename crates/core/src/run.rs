@@ -78,6 +78,12 @@ pub trait Training: Serialize + serde::de::DeserializeOwned {
 
 const CHECKPOINT: &str = "checkpoint";
 
+/// `--run NAME` names a folder that already holds a run. (Commands that
+/// continue runs say how; this one cannot know whether the command can.)
+#[derive(Debug, thiserror::Error)]
+#[error("run folder {} already holds a run; pass --run NEW_NAME, or delete the folder", .0.display())]
+pub struct HoldsRun(pub PathBuf);
+
 /// The file a run's writer holds an exclusive lock on.
 const LOCK: &str = ".lock";
 
@@ -134,11 +140,7 @@ impl RunDir {
             return match Self::claim(&path)? {
                 Claim::New(run) => Ok(run),
                 Claim::InUse => Err(in_use(&path)),
-                Claim::HoldsRun => bail!(
-                    "run folder {} already holds a run; pass --resume {} to continue it or --run NEW_NAME",
-                    path.display(),
-                    path.display()
-                ),
+                Claim::HoldsRun => Err(HoldsRun(path).into()),
             };
         }
         let secs = std::time::SystemTime::now()
