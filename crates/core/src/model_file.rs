@@ -319,6 +319,66 @@ pub trait SavedModel: Sized {
     }
 }
 
+/// Copies of `file` with one value of its header's `preprocessing` or
+/// `architecture` (at any depth) replaced by a hostile one: zero, negative,
+/// huge, fractional, a string, an empty list. Each is named by its JSON path.
+/// For robustness tests: a case must load each with a clear error, or as a
+/// working model, and never panic or allocate without bound, since a model
+/// file is untrusted input.
+pub fn header_edits(file: &ModelFile) -> Vec<(String, ModelFile)> {
+    let hostile = [
+        serde_json::json!(0),
+        serde_json::json!(-1),
+        serde_json::json!(1e12),
+        serde_json::json!(0.5),
+        serde_json::json!(1e308),
+        serde_json::json!("x"),
+        serde_json::json!([]),
+    ];
+    let mut edits = Vec::new();
+    for section in ["preprocessing", "architecture"] {
+        let root = match section {
+            "preprocessing" => &file.meta.preprocessing,
+            _ => &file.meta.architecture,
+        };
+        for pointer in leaf_pointers(root, String::new()) {
+            for value in &hostile {
+                let mut edited = file.clone();
+                let meta = &mut edited.meta;
+                let root = match section {
+                    "preprocessing" => &mut meta.preprocessing,
+                    _ => &mut meta.architecture,
+                };
+                if let Some(slot) = root.pointer_mut(&pointer) {
+                    *slot = value.clone();
+                    edits.push((format!("{section}{pointer} = {value}"), edited));
+                }
+            }
+        }
+    }
+    edits
+}
+
+/// JSON pointers to the leaves of `value` (and to each list, and its first
+/// element: lists of statistics are long and alike).
+fn leaf_pointers(value: &serde_json::Value, at: String) -> Vec<String> {
+    match value {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .flat_map(|(key, v)| leaf_pointers(v, format!("{at}/{key}")))
+            .collect(),
+        serde_json::Value::Array(items) => std::iter::once(at.clone())
+            .chain(
+                items
+                    .first()
+                    .map(|first| leaf_pointers(first, format!("{at}/0")))
+                    .unwrap_or_default(),
+            )
+            .collect(),
+        _ => vec![at],
+    }
+}
+
 fn parse_section<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
     path: &Path,

@@ -213,6 +213,30 @@ mod tests {
         )
     }
 
+    /// Every hostile edit of any header value is refused with an error or
+    /// loads as a model that predicts: never a panic.
+    #[test]
+    fn every_edited_header_value_is_refused_or_works() {
+        let file = small_classifier().to_file(serde_json::json!({})).unwrap();
+        let edits = casebook_core::model_file::header_edits(&file);
+        assert!(edits.len() > 30, "{} edits", edits.len());
+        let dir = tempfile::tempdir().unwrap();
+        let picture = dir.path().join("p.png");
+        image::RgbImage::from_pixel(40, 30, image::Rgb([90, 120, 200]))
+            .save(&picture)
+            .unwrap();
+        let pictures = [picture];
+        for (what, edited) in edits {
+            let outcome = std::panic::catch_unwind(|| {
+                match Classifier::from_bytes(&edited.to_bytes(), Path::new("edited")) {
+                    Ok(model) => model.predict_files(&pictures).len(),
+                    Err(_) => 0,
+                }
+            });
+            assert!(outcome.is_ok(), "{what}: panicked");
+        }
+    }
+
     #[test]
     fn model_file_round_trip_predicts_the_same() {
         let original = small_classifier();

@@ -189,10 +189,11 @@ impl SavedModel for TriggerModel {
             && (1..=256).contains(&architecture.kernel)
             && (1..=architecture.kernel).contains(&architecture.stride)
             && (1..=4096).contains(&architecture.filters)
-            && (1..=4096).contains(&architecture.hidden);
+            && (1..=4096).contains(&architecture.hidden)
+            && (0.0..1.0).contains(&architecture.dropout);
         if !sound {
             bail!(
-                "{}'s sections do not fit together (spectrogram of {} bins from n_fft {}, hop {}, {} Hz; statistics for {} bins (finite, std above 0); network for {} bins, kernel {}, stride {}); retrain the model",
+                "{}'s sections do not fit together (spectrogram of {} bins from n_fft {}, hop {}, {} Hz; statistics for {} bins (finite, std above 0); network for {} bins, kernel {}, stride {}, dropout {}); retrain the model",
                 path.display(),
                 features.bins(),
                 s.n_fft,
@@ -201,7 +202,8 @@ impl SavedModel for TriggerModel {
                 features.mean.len(),
                 architecture.bins,
                 architecture.kernel,
-                architecture.stride
+                architecture.stride,
+                architecture.dropout
             );
         }
         let net = module_from_bytes(architecture.init(&device()), file.section(WEIGHTS, path)?)
@@ -773,6 +775,29 @@ mod tests {
         file.save(&path).unwrap();
         let err = TriggerModel::load(&path).unwrap_err().to_string();
         assert!(err.contains("no 'weights' section"), "{err}");
+    }
+
+    /// Every hostile edit of any header value is refused with an error or
+    /// loads as a model that streams audio: never a panic.
+    #[test]
+    fn every_edited_header_value_is_refused_or_works() {
+        let file = random_model().to_file(serde_json::json!({})).unwrap();
+        let edits = casebook_core::model_file::header_edits(&file);
+        assert!(edits.len() > 50, "{} edits", edits.len());
+        for (what, edited) in edits {
+            let outcome = std::panic::catch_unwind(|| {
+                let bytes = edited.to_bytes();
+                match TriggerModel::from_bytes(&bytes, Path::new("edited")) {
+                    Ok(model) => {
+                        let mut stream = model.stream();
+                        let _ = stream.push(&vec![0.1; 16_000]);
+                        "works"
+                    }
+                    Err(_) => "refused",
+                }
+            });
+            assert!(outcome.is_ok(), "{what}: panicked");
+        }
     }
 
     #[test]
