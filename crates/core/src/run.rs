@@ -285,7 +285,8 @@ mod tests {
         let path = run.path().to_path_buf();
         drop(run);
         let err = RunDir::create(root.path(), Some("r1"), "image").unwrap_err();
-        assert!(err.to_string().contains("--resume"), "{err}");
+        assert!(err.to_string().contains("already holds a run"), "{err}");
+        assert!(err.downcast_ref::<HoldsRun>().is_some(), "{err}");
         assert!(RunDir::open(&path).is_ok());
         assert!(RunDir::open(root.path()).is_err());
         // Unnamed runs started within the same second get distinct folders.
