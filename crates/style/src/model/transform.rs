@@ -251,3 +251,37 @@ impl SavedModel for FastStyle {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every hostile edit of any header value is refused with an error or
+    /// loads as a network that draws: never a panic.
+    #[test]
+    fn every_edited_header_value_is_refused_or_works() {
+        let arch = TransformArch {
+            width: 2,
+            residual_blocks: 1,
+        };
+        let device = casebook_core::device::compute_device();
+        let model = FastStyle {
+            arch,
+            net: TransformNet::new(&arch, 3, &device),
+            record: serde_json::json!({}),
+        };
+        let file = model.to_file(serde_json::json!({})).unwrap();
+        let edits = casebook_core::model_file::header_edits(&file);
+        assert!(edits.len() >= 14, "{} edits", edits.len());
+        let picture = RgbImage::from_pixel(18, 13, image::Rgb([200, 120, 40]));
+        for (what, edited) in edits {
+            let outcome = std::panic::catch_unwind(|| {
+                match FastStyle::from_bytes(&edited.to_bytes(), Path::new("edited")) {
+                    Ok(model) => model.apply(&picture).dimensions(),
+                    Err(_) => (0, 0),
+                }
+            });
+            assert!(outcome.is_ok(), "{what}: panicked");
+        }
+    }
+}
