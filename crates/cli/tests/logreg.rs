@@ -219,32 +219,19 @@ fn predict_streams_long_files_in_parts() {
     };
     let train: String = (0..200).map(row).collect();
     std::fs::write(w.join("train.csv"), format!("x,z,y\n{train}")).unwrap();
-    ok(
-        &[
-            "logreg",
-            "train",
-            "train.csv",
-            "--target",
-            "y",
-            "--run",
-            "m",
-            "--quiet",
-        ],
-        w,
-    );
+    let train = [
+        "logreg",
+        "train",
+        "train.csv",
+        "--target",
+        "y",
+        "--run",
+        "m",
+        "--quiet",
+    ];
+    ok(&train, w);
     // logreg train has no --resume, so it does not suggest one.
-    let err = fails(
-        &[
-            "logreg",
-            "train",
-            "train.csv",
-            "--target",
-            "y",
-            "--run",
-            "m",
-        ],
-        w,
-    );
+    let err = fails(&train, w);
     assert!(
         err.contains("already holds a run") && !err.contains("--resume"),
         "{err}"

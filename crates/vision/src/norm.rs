@@ -330,6 +330,33 @@ mod tests {
         }
     }
 
+    /// Runs `ours` and `burns` on `x`, checks their outputs and input
+    /// gradients (against a random probe) agree, and returns both gradients
+    /// for the layers' parameters.
+    fn compare_with_burn(
+        x: Tensor<4>,
+        ours: impl FnOnce(Tensor<4>) -> Tensor<4>,
+        burns: impl FnOnce(Tensor<4>) -> Tensor<4>,
+        what: &str,
+    ) -> (burn::tensor::Gradients, burn::tensor::Gradients) {
+        let probe = Tensor::<4>::random(x.dims(), Distribution::Normal(0.0, 1.0), &x.device());
+        let (x_ours, x_burn) = (x.clone().require_grad(), x.require_grad());
+        let (y_ours, y_burn) = (ours(x_ours.clone()), burns(x_burn.clone()));
+        assert_close(
+            vec_of(y_ours.clone()),
+            vec_of(y_burn.clone()),
+            &format!("{what}: output"),
+        );
+        let g_ours = (y_ours * probe.clone()).sum().backward();
+        let g_burn = (y_burn * probe).sum().backward();
+        assert_close(
+            vec_of(x_ours.grad(&g_ours).unwrap()),
+            vec_of(x_burn.grad(&g_burn).unwrap()),
+            &format!("{what}: input gradient"),
+        );
+        (g_ours, g_burn)
+    }
+
     #[test]
     fn training_forward_gradients_and_running_statistics_agree_with_burn() {
         let device = Device::flex().autodiff();
@@ -350,23 +377,9 @@ mod tests {
             };
             let (ours, burns) = (layer(), layer());
             let x = Tensor::<4>::random(shape, Distribution::Normal(1.0, 2.0), &device);
-            let probe = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             let what = format!("case {case} {shape:?}");
-            let (x_ours, x_burn) = (x.clone().require_grad(), x.require_grad());
-            let y_ours = batch_norm(&ours, x_ours.clone());
-            let y_burn = burns.forward(x_burn.clone());
-            assert_close(
-                vec_of(y_ours.clone()),
-                vec_of(y_burn.clone()),
-                &format!("{what}: output"),
-            );
-            let g_ours = (y_ours * probe.clone()).sum().backward();
-            let g_burn = (y_burn * probe).sum().backward();
-            assert_close(
-                vec_of(x_ours.grad(&g_ours).unwrap()),
-                vec_of(x_burn.grad(&g_burn).unwrap()),
-                &format!("{what}: input gradient"),
-            );
+            let (g_ours, g_burn) =
+                compare_with_burn(x, |x| batch_norm(&ours, x), |x| burns.forward(x), &what);
             for (name, a, b) in [
                 ("gamma", &ours.gamma, &burns.gamma),
                 ("beta", &ours.beta, &burns.beta),
@@ -415,22 +428,12 @@ mod tests {
                 (layer.gamma, layer.beta) = (Some(random()), Some(random()));
             }
             let x = Tensor::<4>::random(shape, Distribution::Normal(1.0, 2.0), &device);
-            let probe = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             let what = format!("{shape:?}, affine {affine}");
-            let (x_ours, x_burn) = (x.clone().require_grad(), x.clone().require_grad());
-            let y_ours = instance_norm(&layer, x_ours.clone());
-            let y_burn = layer.forward(x_burn.clone());
-            assert_close(
-                vec_of(y_ours.clone()),
-                vec_of(y_burn.clone()),
-                &format!("{what}: output"),
-            );
-            let g_ours = (y_ours * probe.clone()).sum().backward();
-            let g_burn = (y_burn * probe).sum().backward();
-            assert_close(
-                vec_of(x_ours.grad(&g_ours).unwrap()),
-                vec_of(x_burn.grad(&g_burn).unwrap()),
-                &format!("{what}: input gradient"),
+            let (g_ours, g_burn) = compare_with_burn(
+                x.clone(),
+                |x| instance_norm(&layer, x),
+                |x| layer.forward(x),
+                &what,
             );
             if let (Some(gamma), Some(beta)) = (&layer.gamma, &layer.beta) {
                 for (name, param) in [("gamma", gamma), ("beta", beta)] {
