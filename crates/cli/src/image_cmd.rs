@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use casebook_core::balance::{Balance, BalanceReport};
 use casebook_core::choice::Choice;
-use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::run::{RunDir, Training};
 use casebook_core::split::SplitFractions;
@@ -39,7 +38,8 @@ pub enum ImageCommand {
     Train(TrainArgs),
     /// Evaluate a model on every image of a class-per-folder dataset (accuracy, confusion matrix, ROC).
     Eval {
-        /// Model file written by `image train` (runs/<name>/model.casebook).
+        /// Model file written by `image train` (runs/<name>/model.casebook), or `builtin` for
+        /// the committed day/night model trained on real photographs.
         model: PathBuf,
         /// Dataset folder with one sub-folder per class, named as the model's classes.
         data: PathBuf,
@@ -48,7 +48,8 @@ pub enum ImageCommand {
     },
     /// Predict the class of image files: label and probability per file.
     Predict {
-        /// Model file written by `image train`.
+        /// Model file written by `image train`, or `builtin` for the committed day/night model
+        /// trained on real photographs.
         model: PathBuf,
         /// Image files (.png, .jpg).
         #[arg(required = true)]
@@ -95,6 +96,11 @@ pub struct TrainArgs {
     /// Early stopping: stop after this many epochs without a better validation accuracy.
     #[arg(long, default_value_t = TrainConfig::default().patience)]
     pub patience: usize,
+    /// A labelled folder (one sub-folder per class) to score after every epoch, e.g. real
+    /// photographs while training on generated scenes: shown in the report, never trained on,
+    /// and not used to pick the best epoch.
+    #[arg(long, value_name = "DIR")]
+    pub val: Option<PathBuf>,
     /// Reuse a split manifest from `image split` instead of splitting anew.
     #[arg(long)]
     pub split: Option<PathBuf>,
@@ -191,6 +197,7 @@ pub fn train_config(args: &TrainArgs, data: PathBuf) -> TrainConfig {
         balance: args.balance,
         seed: args.seed.seed,
         patience: args.patience,
+        val_folder: args.val.clone(),
         ..TrainConfig::default()
     }
 }
@@ -219,7 +226,7 @@ fn eval(model: PathBuf, data: PathBuf, run: &RunArgs, observer: &dyn Observer) -
 }
 
 fn predict(model: &Path, files: &[PathBuf], json: bool) -> Result<()> {
-    let classifier = Classifier::load(model)?;
+    let classifier = Classifier::open(model)?;
     let mut failures = 0;
     for result in classifier.predict_files(files) {
         match result {

@@ -311,6 +311,16 @@ pub trait SavedModel: Sized {
         Self::from_file(&ModelFile::load_for_task(path, Self::TASK)?, path)
     }
 
+    /// The model file `path`, or the model compiled into the binary as
+    /// `builtin` where `path` is [`BUILTIN`].
+    fn load_or_builtin(path: &Path, builtin: &[u8]) -> anyhow::Result<Self> {
+        if path == Path::new(BUILTIN) {
+            Self::from_bytes(builtin, Path::new("the built-in model"))
+        } else {
+            Self::load(path)
+        }
+    }
+
     /// Reads and checks a model file's bytes (a model compiled into the binary).
     fn from_bytes(bytes: &[u8], name: &Path) -> anyhow::Result<Self> {
         let file = ModelFile::from_bytes(bytes, name)?;

@@ -136,6 +136,7 @@ impl Report {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
 th{background:#f3f3f3}td:first-child{text-align:left}figure{display:inline-block;margin:0.5em}\
+figcaption{font-size:small;max-width:160px;overflow-wrap:anywhere}\
 footer{margin-top:3em;color:#888;font-size:small}";
 
 #[cfg(test)]

@@ -2,19 +2,20 @@
 //! sections are core's [`Classification`]), and `image eval`'s entry point:
 //! a model on a class-per-folder dataset, written as a run folder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use casebook_core::classification::argmax;
 use casebook_core::classification::Classification;
-use casebook_core::model_file::SavedModel;
+use casebook_core::encoding::LabelEncoder;
 use casebook_core::observe::Observer;
-use casebook_core::report::Report;
+use casebook_core::report::{escape, png_img, Report};
 use casebook_core::run::RunDir;
 use casebook_core::split::ManifestItem;
 use serde::{Deserialize, Serialize};
 
 use crate::infer::Classifier;
-use casebook_vision::{load_items, ImageSet, ScannedDataset, Skipped};
+use casebook_vision::{load_items, png_bytes, read_rgb, ImageSet, ScannedDataset, Skipped};
 
 /// Everything measured on one evaluation set.
 pub type Evaluation = Classification;
@@ -28,6 +29,103 @@ pub fn evaluate(classifier: &Classifier, set: &ImageSet) -> Evaluation {
         set.labels.clone(),
         classifier.probabilities(&set.images),
     )
+}
+
+/// Every readable image of the class-per-folder dataset `folder`, at side
+/// `load_size`, and the files left out (also reported to `observer`). A
+/// class folder the model does not know is an error.
+pub fn load_labelled_folder(
+    folder: &Path,
+    encoder: &LabelEncoder,
+    load_size: u32,
+    observer: &dyn Observer,
+) -> Result<(ImageSet, Vec<Skipped>)> {
+    let scan = ScannedDataset::scan(folder)?;
+    for class in &scan.classes {
+        if encoder.encode(class).is_none() {
+            bail!(
+                "{} has a class folder '{class}' that the model does not know (model classes: {})",
+                folder.display(),
+                encoder.classes().join(", ")
+            );
+        }
+    }
+    let items: Vec<ManifestItem> = scan
+        .items
+        .iter()
+        .map(|(path, l)| ManifestItem {
+            path: path.clone(),
+            label: scan.classes[*l].clone(),
+        })
+        .collect();
+    let phase = observer.phase("loading", items.len() as u64);
+    let (set, unreadable) = load_items(folder, &items, encoder, load_size, || phase.advance(1))?;
+    drop(phase);
+    let skipped: Vec<Skipped> = scan.skipped.into_iter().chain(unreadable).collect();
+    for s in &skipped {
+        observer.skipped(&s.path, &s.reason);
+    }
+    Ok((set, skipped))
+}
+
+/// Most misclassified images a report shows.
+const MAX_SHOWN: usize = 100;
+/// Side of their thumbnails, in pixels.
+const THUMBNAIL: u32 = 128;
+
+/// A section with a thumbnail of each image `evaluation` got wrong (the
+/// surest mistakes first), its true and predicted class and its file.
+pub fn add_misclassified(
+    report: &mut Report,
+    evaluation: &Evaluation,
+    set: &ImageSet,
+) -> Result<()> {
+    let mut wrong: Vec<(usize, usize, f32)> = evaluation
+        .truth
+        .iter()
+        .zip(&evaluation.probabilities)
+        .enumerate()
+        .filter_map(|(i, (&truth, p))| {
+            let predicted = argmax(p);
+            (predicted != truth).then_some((i, predicted, p[predicted]))
+        })
+        .collect();
+    report.heading(&format!("Misclassified {ITEMS} ({})", wrong.len()));
+    if wrong.is_empty() {
+        report.paragraph("None.");
+        return Ok(());
+    }
+    wrong.sort_by(|a, b| b.2.total_cmp(&a.2));
+    if wrong.len() > MAX_SHOWN {
+        report.paragraph(&format!("The {MAX_SHOWN} the model was surest of:"));
+    }
+    let mut html = String::from("<div class=\"gallery\">");
+    for &(i, predicted, confidence) in wrong.iter().take(MAX_SHOWN) {
+        let path = &set.paths[i];
+        // The file again, for a sharper thumbnail than the network's input;
+        // the network's input if it cannot be read now.
+        let picture = read_rgb(path).unwrap_or_else(|_| set.images[i].clone());
+        let png = png_bytes(&image::imageops::thumbnail(
+            &picture,
+            THUMBNAIL,
+            THUMBNAIL * picture.height() / picture.width().max(1),
+        ))?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        html.push_str(&format!(
+            "<figure>{}<figcaption>{} → <b>{}</b> {:.0}%<br>{}</figcaption></figure>",
+            png_img(&png, &path.display().to_string()),
+            escape(&evaluation.classes[evaluation.truth[i]]),
+            escape(&evaluation.classes[predicted]),
+            100.0 * confidence,
+            escape(&name),
+        ));
+    }
+    html.push_str("</div>");
+    report.html(&html);
+    Ok(())
 }
 
 /// What `image eval` measures: a model file on a class-per-folder dataset.
@@ -53,38 +151,13 @@ pub fn evaluate_folder(
     observer: &dyn Observer,
 ) -> Result<FolderEvaluation> {
     run.start(config, |run| {
-        let classifier = Classifier::load(&config.model)?;
-        let scan = ScannedDataset::scan(&config.data)?;
-        for class in &scan.classes {
-            if !classifier.classes().contains(class) {
-                bail!(
-                    "{} has a class folder '{class}' that the model does not know (model classes: {})",
-                    config.data.display(),
-                    classifier.classes().join(", ")
-                );
-            }
-        }
-        let items: Vec<ManifestItem> = scan
-            .items
-            .iter()
-            .map(|(path, l)| ManifestItem {
-                path: path.clone(),
-                label: scan.classes[*l].clone(),
-            })
-            .collect();
-        let phase = observer.phase("loading", items.len() as u64);
-        let (set, unreadable) = load_items(
+        let classifier = Classifier::open(&config.model)?;
+        let (set, skipped) = load_labelled_folder(
             &config.data,
-            &items,
             classifier.encoder(),
             classifier.preprocessing.load_size,
-            || phase.advance(1),
+            observer,
         )?;
-        drop(phase);
-        let skipped: Vec<Skipped> = scan.skipped.into_iter().chain(unreadable).collect();
-        for s in &skipped {
-            observer.skipped(&s.path, &s.reason);
-        }
         if set.is_empty() {
             bail!("no readable images in {}", config.data.display());
         }
@@ -97,6 +170,7 @@ pub fn evaluate_folder(
             set.len()
         ));
         evaluation.add_section(&mut report, "Evaluation", ITEMS)?;
+        add_misclassified(&mut report, &evaluation, &set)?;
         report.save(&run.report_path())?;
         Ok(FolderEvaluation {
             evaluation,

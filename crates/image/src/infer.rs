@@ -60,7 +60,17 @@ pub struct Classifier {
     device: Device,
 }
 
+/// The committed day/night model (see the README in its folder), compiled
+/// into the binary so an installed `casebook` needs no source tree.
+static BUILTIN_MODEL: &[u8] = include_bytes!("../models/daynight.casebook");
+
 impl Classifier {
+    /// A model file, or the committed day/night model for
+    /// [`casebook_core::model_file::BUILTIN`].
+    pub fn open(model: &Path) -> Result<Self> {
+        Self::load_or_builtin(model, BUILTIN_MODEL)
+    }
+
     /// Wraps a model; switches it to inference mode on a plain device.
     pub fn new(
         model: &Cnn,

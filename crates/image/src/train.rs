@@ -27,7 +27,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::eval::{Evaluation, ITEMS};
+use crate::eval::{load_labelled_folder, Evaluation, ITEMS};
 use crate::infer::{Classifier, Preprocessing};
 use crate::model::CnnConfig;
 use casebook_core::classification::Classification;
@@ -35,6 +35,10 @@ use casebook_vision::{
     load_items, load_size, to_tensor, Augment, ImageSet, Normalization, ScannedDataset, Skipped,
     MAX_RESOLUTION,
 };
+
+/// Metrics of the `--val` folder, per epoch.
+const VAL_FOLDER_LOSS: &str = "val_folder_loss";
+const VAL_FOLDER_ACCURACY: &str = "val_folder_accuracy";
 
 /// Everything that defines a training run; written to `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +58,11 @@ pub struct TrainConfig {
     pub augment: Augment,
     /// Train on this stratified fraction of the training split (learning curves).
     pub train_fraction: f64,
+    /// A labelled folder scored after every epoch beside the validation
+    /// split (say, real photographs while training on generated scenes):
+    /// watched, never trained on or used to pick the best epoch.
+    #[serde(default)]
+    pub val_folder: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +80,7 @@ impl Default for TrainConfig {
             widths: CnnConfig::new(2).widths,
             augment: Augment::default(),
             train_fraction: 1.0,
+            val_folder: None,
         }
     }
 }
@@ -83,6 +93,8 @@ pub struct TrainOutcome {
     pub best_epoch: usize,
     pub stopped_early: bool,
     pub test: Evaluation,
+    /// The best model on the `--val` folder, if one was given.
+    pub val_folder: Option<Evaluation>,
     pub train_count: usize,
     pub train_seconds: f64,
     /// Mean prediction time per test image, in milliseconds.
@@ -108,6 +120,8 @@ struct Loaded {
     train: ImageSet,
     val: ImageSet,
     test: ImageSet,
+    /// The images of `--val` ([`TrainConfig::val_folder`]), if given.
+    val_folder: Option<ImageSet>,
     skipped: Vec<Skipped>,
     balance: BalanceReport,
 }
@@ -218,6 +232,20 @@ fn load(config: &TrainConfig, run: &RunDir, observer: &dyn Observer) -> Result<L
             config.data.display()
         );
     }
+    let val_folder = match &config.val_folder {
+        Some(folder) => {
+            let (set, bad) = load_labelled_folder(folder, &encoder, size, observer)?;
+            if set.is_empty() {
+                bail!(
+                    "no readable images in the --val folder {}",
+                    folder.display()
+                );
+            }
+            skipped.extend(bad);
+            Some(set)
+        }
+        None => None,
+    };
     let balance = BalanceReport::new(&classes, &train.labels);
     if balance.counts.iter().filter(|&&c| c > 0).count() < 2 {
         bail!("the training split of {} holds only one class: a classifier needs examples of at least two", config.data.display());
@@ -227,6 +255,7 @@ fn load(config: &TrainConfig, run: &RunDir, observer: &dyn Observer) -> Result<L
         train,
         val,
         test,
+        val_folder,
         skipped,
         balance,
     })
@@ -367,22 +396,36 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
             data.val.labels.clone(),
             classifier.probabilities(&data.val.images),
         );
+        let watched = data
+            .val_folder
+            .as_ref()
+            .map(|set| crate::eval::evaluate(&classifier, set));
         let seconds = started.elapsed().as_secs_f64();
         state.train_seconds += seconds;
         let (train_loss, train_accuracy) = (
             loss_sum / seen.max(1) as f64,
             correct as f64 / seen.max(1) as f64,
         );
-        let record = MetricsRecord::new(epoch)
+        let mut record = MetricsRecord::new(epoch)
             .with("train_loss", train_loss)
             .with("train_accuracy", train_accuracy)
             .with("val_loss", val.log_loss)
             .with("val_accuracy", val.accuracy)
             .with("learning_rate", config.learning_rate)
             .with("seconds", seconds);
+        let mut watched_note = String::new();
+        if let Some(watched) = &watched {
+            record = record
+                .with(VAL_FOLDER_LOSS, watched.log_loss)
+                .with(VAL_FOLDER_ACCURACY, watched.accuracy);
+            watched_note = format!(
+                " | --val loss {:.4} acc {:.3}",
+                watched.log_loss, watched.accuracy
+            );
+        }
         observer.event(Event::Metrics(&record));
         observer.note(&format!(
-            "epoch {epoch:>3}: train loss {train_loss:.4} acc {train_accuracy:.3} | val loss {:.4} acc {:.3} | {seconds:.1}s",
+            "epoch {epoch:>3}: train loss {train_loss:.4} acc {train_accuracy:.3} | val loss {:.4} acc {:.3}{watched_note} | {seconds:.1}s",
             val.log_loss, val.accuracy
         ));
         state.history.push(record);
@@ -414,8 +457,15 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
     };
     let inference_ms_per_image =
         1000.0 * timer.elapsed().as_secs_f64() / data.test.len().max(1) as f64;
+    let val_folder = data
+        .val_folder
+        .as_ref()
+        .map(|set| crate::eval::evaluate(&best, set));
     let mut record = training_record(&state);
     record["test_accuracy"] = serde_json::json!(test.accuracy);
+    if let Some(watched) = &val_folder {
+        record["val_folder_accuracy"] = serde_json::json!(watched.accuracy);
+    }
     best.save(&run.model_path(), record)?;
 
     let outcome = TrainOutcome {
@@ -427,6 +477,7 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
         inference_ms_per_image,
         skipped: data.skipped.clone(),
         test,
+        val_folder,
         run,
     };
     write_report(config, &data, &outcome)?;
@@ -490,26 +541,42 @@ fn write_report(config: &TrainConfig, data: &Loaded, outcome: &TrainOutcome) -> 
         report.table(&["file", "reason"], &rows);
     }
     report.heading("Training curves");
-    let series = |name| series(&outcome.history, name);
+    let curves = |train_key, val_key, watched_key| {
+        let mut curves = vec![
+            plot::Series::new("train", series(&outcome.history, train_key)),
+            plot::Series::new("validation", series(&outcome.history, val_key)),
+        ];
+        if config.val_folder.is_some() {
+            curves.push(plot::Series::new(
+                "--val folder",
+                series(&outcome.history, watched_key),
+            ));
+        }
+        curves
+    };
     report.figure(&plot::line_chart(
         "loss",
         "epoch",
         "cross-entropy",
-        &[
-            plot::Series::new("train", series("train_loss")),
-            plot::Series::new("validation", series("val_loss")),
-        ],
+        &curves("train_loss", "val_loss", VAL_FOLDER_LOSS),
     )?);
     report.figure(&plot::line_chart(
         "accuracy",
         "epoch",
         "accuracy",
-        &[
-            plot::Series::new("train", series("train_accuracy")),
-            plot::Series::new("validation", series("val_accuracy")),
-        ],
+        &curves("train_accuracy", "val_accuracy", VAL_FOLDER_ACCURACY),
     )?);
     outcome.test.add_section(&mut report, "Test split", ITEMS)?;
+    if let (Some(folder), Some(watched), Some(set)) =
+        (&config.val_folder, &outcome.val_folder, &data.val_folder)
+    {
+        watched.add_section(
+            &mut report,
+            &format!("The --val folder, {}", folder.display()),
+            ITEMS,
+        )?;
+        crate::eval::add_misclassified(&mut report, watched, set)?;
+    }
     report.heading("Configuration");
     report.html(&format!(
         "<pre>{}</pre>",

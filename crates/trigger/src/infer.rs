@@ -93,11 +93,7 @@ impl TriggerModel {
 
     /// A model file, or the committed model for [`BUILTIN`].
     pub fn open(model: &str) -> Result<Self> {
-        if model == BUILTIN {
-            Self::from_bytes(BUILTIN_MODEL, Path::new("the built-in model"))
-        } else {
-            Self::load(Path::new(model))
-        }
+        Self::load_or_builtin(Path::new(model), BUILTIN_MODEL)
     }
 
     /// The model file `model` (a path or `builtin`) as stored, header and all.
