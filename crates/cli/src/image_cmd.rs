@@ -96,11 +96,8 @@ pub struct TrainArgs {
     /// Early stopping: stop after this many epochs without a better validation accuracy.
     #[arg(long, default_value_t = TrainConfig::default().patience)]
     pub patience: usize,
-    /// A labelled folder (one sub-folder per class) to score after every epoch, e.g. real
-    /// photographs while training on generated scenes: shown in the report, never trained on,
-    /// and not used to pick the best epoch.
-    #[arg(long, value_name = "DIR")]
-    pub val: Option<PathBuf>,
+    #[command(flatten)]
+    pub val: ValFolderArg,
     /// Reuse a split manifest from `image split` instead of splitting anew.
     #[arg(long)]
     pub split: Option<PathBuf>,
@@ -109,6 +106,16 @@ pub struct TrainArgs {
     /// Continue a killed run from its last checkpoint (pass its run folder; other flags are taken from it).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "data")]
     pub resume: Option<PathBuf>,
+}
+
+/// `--val DIR`, for training and the studies.
+#[derive(Args)]
+pub struct ValFolderArg {
+    /// A labelled folder (one sub-folder per class) to score after every epoch, e.g. real
+    /// photographs while training on generated scenes: shown in the report, never trained on,
+    /// and not used to pick the best epoch.
+    #[arg(long = "val", value_name = "DIR")]
+    pub folder: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -130,6 +137,8 @@ pub struct StudyArgs {
     #[arg(long, default_value_t = 20)]
     pub human_count: usize,
     #[command(flatten)]
+    pub val: ValFolderArg,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
@@ -148,6 +157,8 @@ pub struct CurveArgs {
     pub epochs: usize,
     #[command(flatten)]
     pub seed: SeedArg,
+    #[command(flatten)]
+    pub val: ValFolderArg,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -197,7 +208,7 @@ pub fn train_config(args: &TrainArgs, data: PathBuf) -> TrainConfig {
         balance: args.balance,
         seed: args.seed.seed,
         patience: args.patience,
-        val_folder: args.val.clone(),
+        val_folder: args.val.folder.clone(),
         ..TrainConfig::default()
     }
 }
@@ -252,6 +263,7 @@ fn resolution_study(args: &StudyArgs, observer: &dyn Observer) -> Result<()> {
         data: args.data.clone(),
         epochs: args.epochs,
         seed: args.seed.seed,
+        val_folder: args.val.folder.clone(),
         ..TrainConfig::default()
     };
     ScannedDataset::scan_for_training(&args.data)?; // fail on bad data before making the study folder
@@ -287,24 +299,13 @@ fn learning_curve(args: &CurveArgs, observer: &dyn Observer) -> Result<()> {
         resolution: args.resolution,
         epochs: args.epochs,
         seed: args.seed.seed,
+        val_folder: args.val.folder.clone(),
         ..TrainConfig::default()
     };
     ScannedDataset::scan_for_training(&args.data)?; // fail on bad data before making the study folder
     let study_dir = args.run.create("learning-curve")?;
     let curve = study::learning_curve(&study_dir, &base, &args.fractions, observer)?;
-    println!(
-        "{:>9} {:>16} {:>14}",
-        "fraction", "training images", "test accuracy"
-    );
-    for p in &curve.points {
-        println!(
-            "{:>9} {:>16} {:>13.2}%",
-            p.train_fraction,
-            p.train_images,
-            100.0 * p.test_accuracy
-        );
-    }
-    println!("reading: {}", curve.reading);
+    print!("{}", study::curve_table(&curve));
     println!("report: {}", study_dir.report_path().display());
     Ok(())
 }

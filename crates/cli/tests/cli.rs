@@ -477,6 +477,7 @@ fn studies_write_their_tables_and_reports() {
     let w = work.path();
     let d = data.to_str().unwrap();
     let page = w.join("human.html");
+    let watched = daynight(w, "watched", 12, 0.5, 29);
     let out = ok(
         &[
             "image",
@@ -492,11 +493,25 @@ fn studies_write_their_tables_and_reports() {
             page.to_str().unwrap(),
             "--human-count",
             "4",
+            "--val",
+            watched.to_str().unwrap(),
             "--quiet",
         ],
         w,
     );
     assert!(out.contains("recommended resolution"), "{out}");
+    // Each resolution's row ends with its accuracy on the --val folder.
+    assert!(
+        out.lines().next().unwrap().ends_with("--val accuracy"),
+        "{out}"
+    );
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains('×')).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows.iter()
+            .all(|r| r.ends_with('%') && r.matches('%').count() == 2),
+        "{out}"
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(html.matches("<img").count(), 8);
     assert!(
@@ -546,12 +561,22 @@ fn studies_write_their_tables_and_reports() {
             "2",
             "--run",
             "lc",
+            "--val",
+            watched.to_str().unwrap(),
             "--quiet",
         ],
         w,
     );
     assert!(out.contains("reading:"), "{out}");
-    assert!(w.join("runs/lc/report.html").exists());
+    assert!(
+        out.lines().next().unwrap().ends_with("--val accuracy"),
+        "{out}"
+    );
+    let report = std::fs::read_to_string(w.join("runs/lc/report.html")).unwrap();
+    assert!(
+        report.contains("<th>--val accuracy</th>"),
+        "no --val column"
+    );
 }
 
 #[test]

@@ -35,6 +35,9 @@ pub struct StudyPoint {
     pub train_images: usize,
     pub test_accuracy: f64,
     pub best_val_accuracy: f64,
+    /// The chosen model's accuracy on the `--val` folder, if one was given.
+    #[serde(default)]
+    pub val_folder_accuracy: Option<f64>,
     pub train_seconds: f64,
     pub inference_ms_per_image: f64,
 }
@@ -51,6 +54,7 @@ impl StudyPoint {
                 .iter()
                 .map(|r| r.get("val_accuracy"))
                 .fold(0.0, f64::max),
+            val_folder_accuracy: o.val_folder.as_ref().map(|e| e.accuracy),
             train_seconds: o.train_seconds,
             inference_ms_per_image: o.inference_ms_per_image,
         }
@@ -161,15 +165,16 @@ pub fn resolution_study(
         base.data.display(),
         GOOD_ENOUGH * 100.0
     ));
-    report.table(
-        &[
-            "resolution",
-            "test accuracy",
-            "train time (s)",
-            "inference (ms/image)",
-        ],
-        &point_rows(&result.points),
-    );
+    let mut headers = vec![
+        "resolution",
+        "test accuracy",
+        "train time (s)",
+        "inference (ms/image)",
+    ];
+    if has_val_folder(&result.points) {
+        headers.push(VAL_FOLDER_COLUMN);
+    }
+    report.table(&headers, &point_rows(&result.points));
     let series = |f: fn(&StudyPoint) -> f64| {
         result
             .points
@@ -181,7 +186,11 @@ pub fn resolution_study(
         "test accuracy",
         "resolution (px)",
         "accuracy",
-        &[plot::Series::new("model", series(|p| p.test_accuracy))],
+        &with_val_folder(
+            vec![plot::Series::new("test", series(|p| p.test_accuracy))],
+            &result.points,
+            |p| p.resolution as f64,
+        ),
     )?);
     report.figure(&plot::line_chart(
         "training time",
@@ -212,27 +221,92 @@ fn point_rows(points: &[StudyPoint]) -> Vec<Vec<String>> {
     points
         .iter()
         .map(|p| {
-            vec![
+            let mut row = vec![
                 format!("{}×{}", p.resolution, p.resolution),
                 format!("{:.2}%", 100.0 * p.test_accuracy),
                 format!("{:.1}", p.train_seconds),
                 format!("{:.2}", p.inference_ms_per_image),
-            ]
+            ];
+            row.extend(val_folder_cell(p));
+            row
         })
         .collect()
+}
+
+/// Header of the `--val` folder's column.
+const VAL_FOLDER_COLUMN: &str = "--val accuracy";
+
+/// Whether the study's runs scored a `--val` folder.
+fn has_val_folder(points: &[StudyPoint]) -> bool {
+    points.iter().any(|p| p.val_folder_accuracy.is_some())
+}
+
+/// The `--val` folder's cell of a point's row, if it has one.
+fn val_folder_cell(p: &StudyPoint) -> Option<String> {
+    p.val_folder_accuracy.map(|a| format!("{:.2}%", 100.0 * a))
+}
+
+/// `curves` and, where the runs scored a `--val` folder, its curve.
+fn with_val_folder(
+    mut curves: Vec<plot::Series>,
+    points: &[StudyPoint],
+    x: fn(&StudyPoint) -> f64,
+) -> Vec<plot::Series> {
+    if has_val_folder(points) {
+        let values = points
+            .iter()
+            .filter_map(|p| p.val_folder_accuracy.map(|a| (x(p), a)))
+            .collect();
+        curves.push(plot::Series::new("--val folder", values));
+    }
+    curves
+}
+
+/// Renders the learning curve's table and reading for the terminal.
+pub fn curve_table(curve: &LearningCurve) -> String {
+    let mut s = format!(
+        "{:>9} {:>16} {:>14}",
+        "fraction", "training images", "test accuracy"
+    );
+    if has_val_folder(&curve.points) {
+        s.push_str(&format!(" {VAL_FOLDER_COLUMN:>15}"));
+    }
+    s.push('\n');
+    for p in &curve.points {
+        s.push_str(&format!(
+            "{:>9} {:>16} {:>13.2}%",
+            p.train_fraction,
+            p.train_images,
+            100.0 * p.test_accuracy
+        ));
+        if let Some(cell) = val_folder_cell(p) {
+            s.push_str(&format!(" {cell:>15}"));
+        }
+        s.push('\n');
+    }
+    s.push_str(&format!("reading: {}\n", curve.reading));
+    s
 }
 
 /// Renders the study table for the terminal.
 pub fn resolution_table(study: &ResolutionStudy) -> String {
     let mut s = format!(
-        "{:>10} {:>14} {:>15} {:>14}\n",
+        "{:>10} {:>14} {:>15} {:>14}",
         "resolution", "test accuracy", "train time (s)", "ms per image"
     );
+    if has_val_folder(&study.points) {
+        s.push_str(&format!(" {VAL_FOLDER_COLUMN:>15}"));
+    }
+    s.push('\n');
     for row in point_rows(&study.points) {
         s.push_str(&format!(
-            "{:>10} {:>14} {:>15} {:>14}\n",
+            "{:>10} {:>14} {:>15} {:>14}",
             row[0], row[1], row[2], row[3]
         ));
+        if let Some(cell) = row.get(4) {
+            s.push_str(&format!(" {cell:>15}"));
+        }
+        s.push('\n');
     }
     s.push_str(&format!("recommended resolution: {}\n", study.recommended));
     s
@@ -366,23 +440,26 @@ pub fn learning_curve(
         .points
         .iter()
         .map(|p| {
-            vec![
+            let mut row = vec![
                 format!("{}", p.train_fraction),
                 p.train_images.to_string(),
                 format!("{:.2}%", 100.0 * p.test_accuracy),
                 format!("{:.2}%", 100.0 * p.best_val_accuracy),
-            ]
+            ];
+            row.extend(val_folder_cell(p));
+            row
         })
         .collect();
-    report.table(
-        &[
-            "fraction",
-            "training images",
-            "test accuracy",
-            "best validation accuracy",
-        ],
-        &rows,
-    );
+    let mut headers = vec![
+        "fraction",
+        "training images",
+        "test accuracy",
+        "best validation accuracy",
+    ];
+    if has_val_folder(&curve.points) {
+        headers.push(VAL_FOLDER_COLUMN);
+    }
+    report.table(&headers, &rows);
     let series = |f: fn(&StudyPoint) -> f64| {
         curve
             .points
@@ -394,10 +471,14 @@ pub fn learning_curve(
         "accuracy against training-set size",
         "training images",
         "accuracy",
-        &[
-            plot::Series::new("test", series(|p| p.test_accuracy)),
-            plot::Series::new("validation", series(|p| p.best_val_accuracy)),
-        ],
+        &with_val_folder(
+            vec![
+                plot::Series::new("test", series(|p| p.test_accuracy)),
+                plot::Series::new("validation", series(|p| p.best_val_accuracy)),
+            ],
+            &curve.points,
+            |p| p.train_images as f64,
+        ),
     )?);
     report.save(&study.report_path())?;
     Ok(curve)
@@ -414,6 +495,7 @@ mod tests {
             train_images: n,
             test_accuracy: acc,
             best_val_accuracy: acc,
+            val_folder_accuracy: None,
             train_seconds: 1.0,
             inference_ms_per_image: 1.0,
         }

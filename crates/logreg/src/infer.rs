@@ -120,6 +120,12 @@ impl SavedModel for Model {
     fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
         let arch: Architecture = file.architecture(path)?;
         let features: Features = file.preprocessing(path)?;
+        arch.targets.check().map_err(|e| {
+            anyhow::anyhow!(
+                "{}'s targets are damaged ({e}); retrain the model",
+                path.display()
+            )
+        })?;
         if arch.inputs != features.width()
             || arch.outputs != arch.targets.output_names().len()
             || arch.mode != arch.targets.mode

@@ -444,6 +444,38 @@ mod tests {
         assert_eq!(loaded.decode(&[0.9]), "low");
     }
 
+    /// Every hostile edit of any header value is refused with an error or
+    /// loads as a model that predicts: never a panic.
+    #[test]
+    fn every_edited_header_value_is_refused_or_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainConfig {
+            data: toy_csv(dir.path()),
+            targets: vec!["label".into()],
+            holdout: 0.0,
+            ..TrainConfig::default()
+        };
+        let run = RunDir::create(dir.path(), Some("toy"), "logreg").unwrap();
+        let outcome = train(&config, run, &casebook_core::observe::Silent).unwrap();
+        let file = casebook_core::model_file::ModelFile::load(&outcome.run.model_path()).unwrap();
+        let edits = casebook_core::model_file::header_edits(&file);
+        assert!(edits.len() >= 10, "{} edits", edits.len());
+        let table = Table::read(&config.data).unwrap();
+        let rows: Vec<usize> = (0..table.rows.len()).collect();
+        for (what, edited) in edits {
+            let outcome = std::panic::catch_unwind(|| {
+                match Model::from_bytes(&edited.to_bytes(), std::path::Path::new("edited")) {
+                    Ok(model) => model
+                        .probabilities(&table, &rows)
+                        .map(|(p, _)| p.len())
+                        .unwrap_or(0),
+                    Err(_) => 0,
+                }
+            });
+            assert!(outcome.is_ok(), "{what}: panicked");
+        }
+    }
+
     #[test]
     fn class_weights_balance_the_loss() {
         // 3 positives, 1 negative: balanced weights are n/(2·n_c) = 4/6 and 4/2.

@@ -282,6 +282,27 @@ impl Targets {
         })
     }
 
+    /// Refuses a layout its mode cannot use (as a crafted model file could
+    /// hold): binary needs exactly two classes, multiclass at least two, the
+    /// multilabel layouts at least one label.
+    pub fn check(&self) -> Result<()> {
+        let fits = match (&self.spec, self.mode) {
+            (TargetSpec::Classes { classes, .. }, Mode::Binary) => classes.len() == 2,
+            (TargetSpec::Classes { classes, .. }, Mode::Multiclass) => classes.len() >= 2,
+            (TargetSpec::Flags { columns }, Mode::Multilabel) => !columns.is_empty(),
+            (TargetSpec::Tags { labels, .. }, Mode::Multilabel) => !labels.is_empty(),
+            _ => false,
+        };
+        if !fits {
+            bail!(
+                "the targets do not fit the {:?} mode: {:?}",
+                self.mode,
+                self.spec
+            );
+        }
+        Ok(())
+    }
+
     /// Names of the model outputs: the positive class (binary), each class, or each label.
     pub fn output_names(&self) -> Vec<String> {
         match (&self.spec, self.mode) {

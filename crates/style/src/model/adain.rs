@@ -288,4 +288,35 @@ mod tests {
         let v = values(out);
         assert!(v[0] < v[1] && v[1] < v[2] && v[2] < v[3], "{v:?}");
     }
+
+    /// Every hostile edit of any header value is refused with an error or
+    /// loads as a model that draws: never a panic.
+    #[test]
+    fn every_edited_header_value_is_refused_or_works() {
+        let device = casebook_core::device::compute_device();
+        let net = FeatureNet {
+            vgg: Vgg::random([2, 3, 4, 5, 5], 1, Pool::Average, &device),
+            source: Source::Builtin,
+        };
+        let (encoder, arch) = AdaIn::encoder_of(net).unwrap();
+        let model = AdaIn {
+            arch,
+            encoder,
+            decoder: Decoder::new(&arch, 2, &device),
+            record: serde_json::json!({}),
+        };
+        let file = model.to_file(serde_json::json!({})).unwrap();
+        let edits = casebook_core::model_file::header_edits(&file);
+        assert!(edits.len() >= 10, "{} edits", edits.len());
+        let picture = RgbImage::from_pixel(16, 12, image::Rgb([200, 120, 40]));
+        for (what, edited) in edits {
+            let outcome = std::panic::catch_unwind(|| {
+                match AdaIn::from_bytes(&edited.to_bytes(), Path::new("edited")) {
+                    Ok(model) => model.apply(&picture, &picture, 0.5).dimensions(),
+                    Err(_) => (0, 0),
+                }
+            });
+            assert!(outcome.is_ok(), "{what}: panicked");
+        }
+    }
 }
