@@ -99,7 +99,7 @@ pub fn add_misclassified(
     if wrong.len() > MAX_SHOWN {
         report.paragraph(&format!("The {MAX_SHOWN} the model was surest of:"));
     }
-    let mut html = String::from("<div class=\"gallery\">");
+    let mut html = String::from("<div>");
     for &(i, predicted, confidence) in wrong.iter().take(MAX_SHOWN) {
         let path = &set.paths[i];
         // The file again, for a sharper thumbnail than the network's input;
@@ -108,7 +108,7 @@ pub fn add_misclassified(
         let png = png_bytes(&image::imageops::thumbnail(
             &picture,
             THUMBNAIL,
-            THUMBNAIL * picture.height() / picture.width().max(1),
+            (THUMBNAIL * picture.height() / picture.width().max(1)).max(1),
         ))?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),

@@ -116,6 +116,17 @@ const RESAMPLE_CHUNK: usize = 1024;
 
 impl StreamResampler {
     pub fn new(from: u32, to: u32) -> Result<Self> {
+        // A rate outside these (a crafted WAV header says 4 GHz) would build
+        // an FFT of gigabytes.
+        for rate in [from, to] {
+            if !super::SUPPORTED_RATES.contains(&rate) {
+                bail!(
+                    "a sample rate of {rate} Hz is outside what casebook reads ({}–{} Hz)",
+                    super::SUPPORTED_RATES.start(),
+                    super::SUPPORTED_RATES.end()
+                );
+            }
+        }
         let inner = if from == to {
             None
         } else {
@@ -288,7 +299,8 @@ impl WavChunks {
             hound::SampleFormat::Int => Some(1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32),
         };
         Ok(Self {
-            resampler: StreamResampler::new(spec.sample_rate, rate)?,
+            resampler: StreamResampler::new(spec.sample_rate, rate)
+                .with_context(|| format!("cannot read {name}"))?,
             channels: spec.channels.max(1) as usize,
             reader,
             name,
@@ -338,6 +350,28 @@ impl WavChunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (fuzz/regressions/wav_file/rate-4ghz.wav): a 64-byte
+    /// WAV whose header claims 4.29 GHz took 12 GB and hung.
+    #[test]
+    fn a_sample_rate_beyond_what_is_read_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fast.wav");
+        // RIFF, PCM mono, 8-bit, 4 sample bytes; rate and byte rate u32::MAX.
+        let mut bytes = b"RIFF\x28\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0".to_vec();
+        bytes.extend([0xff; 8]);
+        bytes.extend(b"\x01\0\x08\0data\x04\0\0\0\x10\x20\x30\x40");
+        std::fs::write(&path, bytes).unwrap();
+        for opened in [
+            WavChunks::open(&path, 16_000),
+            WavChunks::open_at_own_rate(&path),
+        ] {
+            let err = format!("{:#}", opened.err().expect("refused"));
+            assert!(err.contains("4294967295 Hz is outside"), "{err}");
+            assert!(err.contains("fast.wav"), "{err}");
+        }
+        assert!(StreamResampler::new(16_000, 999).is_err());
+    }
 
     fn write(path: &Path, spec: hound::WavSpec, frames: &[Vec<i32>]) {
         let mut w = hound::WavWriter::create(path, spec).unwrap();
