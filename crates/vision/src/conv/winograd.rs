@@ -50,7 +50,9 @@ const POINTS: usize = ALPHA * ALPHA;
 /// Tiles (or kernels) transformed together, one per SIMD lane.
 const LANES: usize = 8;
 /// Bytes of transformed tiles (input and output side) one run holds, where
-/// the weights allow: about what the L2 caches of 2 cores hold.
+/// the weights allow. Runs go to one thread each; 512 KB (half a tile row
+/// at 512² and 32 channels) measured no faster than this on the AdaIN
+/// layers, nor 4 MB slower (`bench/conv.sh adain`).
 const CHUNK_BYTES: usize = 2 << 20;
 
 type Lanes = [f32; LANES];
@@ -416,6 +418,15 @@ fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
 
 /// The forward pass, `[batch, c_out, h_out, w_out]` (no bias when `bias`
 /// is `None`).
+///
+/// Runs go to the threads whole: a run's tiles are transformed, multiplied
+/// and transformed back by the core whose cache holds them, and the
+/// threads meet once per layer rather than three times per run (the AdaIN
+/// encoder's 32 → 32 layer at 512² has 128 runs: 32.6 → 19.3 ms,
+/// `bench/conv.sh adain`). The loops within a run are parallel too, for
+/// layers with fewer runs than threads; a thread busy with its own run
+/// takes its pieces itself. Every GEMM still runs on one thread, so sums
+/// are added in a fixed order.
 pub(super) fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -> Vec<f32> {
     assert!(serves(s), "not a 3×3 stride-1 convolution");
     assert_eq!(input.len(), s.batch * s.c_in * s.h * s.w, "input size");
@@ -423,63 +434,110 @@ pub(super) fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &S
     assert!(bias.is_none_or(|b| b.len() == s.c_out), "bias size");
     let t = Tiling::new(s);
     let u = transform_weights(weight, s);
-    let plane = s.h_out * s.w_out;
-    let mut out = vec![0f32; s.batch * s.c_out * plane];
-    let (mut v, mut products) = (Vec::new(), Vec::new());
-    for run in t.runs(s) {
-        let tiles = run.len() * t.across;
-        transform_input(input, s, &t, run.clone(), &mut v);
-        // The output transform always loads a group's 8 lanes whole (one
-        // vector, no branch per lane); past a row's last tile they read the
-        // next row's, or this padding, and their results are dropped.
-        products.resize(POINTS * s.c_out * tiles + LANES, 0.0);
-        // One GEMM per point: `[c_out][tiles] = U · V`.
-        products
-            .par_chunks_exact_mut(s.c_out * tiles)
-            .enumerate()
-            .for_each(|(point, dst)| {
-                gemm(
-                    [s.c_out, s.c_in, tiles],
-                    (&u[point * s.c_in..], [POINTS * s.c_in, 1]),
-                    (&v[point * tiles..], [POINTS * tiles, 1]),
-                    (dst, [tiles, 1]),
-                    false,
-                    false,
-                );
-            });
-        // `Aᵀ [·] A` per output plane of the run's pictures.
-        let pictures = run.start / t.down..(run.end - 1) / t.down + 1;
-        out[pictures.start * s.c_out * plane..pictures.end * s.c_out * plane]
-            .par_chunks_exact_mut(plane)
-            .enumerate()
-            .for_each(|(i, dst)| {
-                let (b, channel) = (pictures.start + i / s.c_out, i % s.c_out);
-                let share = PlaneShare {
-                    channel,
-                    bias: bias.map_or(0.0, |bias| bias[channel]),
-                    rows: (b * t.down).max(run.start)..((b + 1) * t.down).min(run.end),
-                };
-                output_plane(&products, s, &t, run.clone(), share, dst);
-            });
-    }
+    let mut out = vec![0f32; s.batch * s.c_out * s.h_out * s.w_out];
+    let runs: Vec<Range<usize>> = t.runs(s).collect();
+    let shares = run_shares(&mut out, s, &t, &runs);
+    runs.into_par_iter().zip(shares).for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(v, products), (run, shares)| {
+            let buffers = RunBuffers { v, products };
+            forward_run(input, &u, bias, s, &t, run, shares, buffers);
+        },
+    );
     out
 }
 
-/// One output plane's share of a run: its channel, that channel's bias,
-/// and the run's tile rows that fall in the plane's picture.
-struct PlaneShare {
+/// A thread's working space for its runs: the transformed tiles and their
+/// products with the transformed weights.
+struct RunBuffers<'a> {
+    v: &'a mut Vec<f32>,
+    products: &'a mut Vec<f32>,
+}
+
+/// One run of [`forward`]: its tiles transformed, multiplied by the
+/// transformed weights `u`, and transformed back into its shares of the
+/// output planes.
+#[allow(clippy::too_many_arguments)]
+fn forward_run(
+    input: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    s: &Shape,
+    t: &Tiling,
+    run: Range<usize>,
+    shares: Vec<PlaneShare>,
+    RunBuffers { v, products }: RunBuffers,
+) {
+    let tiles = run.len() * t.across;
+    transform_input(input, s, t, run.clone(), v);
+    // The output transform always loads a group's 8 lanes whole (one
+    // vector, no branch per lane); past a row's last tile they read the
+    // next row's, or this padding, and their results are dropped.
+    products.resize(POINTS * s.c_out * tiles + LANES, 0.0);
+    // One GEMM per point: `[c_out][tiles] = U · V`.
+    products
+        .par_chunks_exact_mut(s.c_out * tiles)
+        .enumerate()
+        .for_each(|(point, dst)| {
+            gemm(
+                [s.c_out, s.c_in, tiles],
+                (&u[point * s.c_in..], [POINTS * s.c_in, 1]),
+                (&v[point * tiles..], [POINTS * tiles, 1]),
+                (dst, [tiles, 1]),
+                false,
+                false,
+            );
+        });
+    // `Aᵀ [·] A` per output plane of the run's pictures.
+    shares.into_par_iter().for_each(|share| {
+        let bias = bias.map_or(0.0, |bias| bias[share.channel]);
+        output_plane(products, s, t, run.clone(), share, bias);
+    });
+}
+
+/// The output rows of one plane that one run writes: its channel, the
+/// run's tile rows that fall in the plane's picture, and those rows of the
+/// plane (from the first tile row's first output row on).
+struct PlaneShare<'a> {
     channel: usize,
-    bias: f32,
     rows: Range<usize>,
+    dst: &'a mut [f32],
+}
+
+/// `out` cut into each run's shares of the output planes, run by run: the
+/// runs cover disjoint tile rows, so their shares are disjoint slices.
+fn run_shares<'a>(
+    out: &'a mut [f32],
+    s: &Shape,
+    t: &Tiling,
+    runs: &[Range<usize>],
+) -> Vec<Vec<PlaneShare<'a>>> {
+    let mut shares: Vec<Vec<PlaneShare>> = runs.iter().map(|_| Vec::new()).collect();
+    for (p, mut plane) in out.chunks_exact_mut(s.h_out * s.w_out).enumerate() {
+        let (b, channel) = (p / s.c_out, p % s.c_out);
+        let picture = b * t.down..(b + 1) * t.down;
+        for (r, run) in runs.iter().enumerate() {
+            let rows = run.start.max(picture.start)..run.end.min(picture.end);
+            if rows.is_empty() {
+                continue;
+            }
+            let last_row = ((rows.end - picture.start) * M).min(s.h_out);
+            let first_row = (rows.start - picture.start) * M;
+            let (dst, rest) = plane.split_at_mut((last_row - first_row) * s.w_out);
+            plane = rest;
+            shares[r].push(PlaneShare { channel, rows, dst });
+        }
+    }
+    shares
 }
 
 simd_fn!(output_plane => output_plane_body(
     products: &[f32], s: &Shape, t: &Tiling, run: Range<usize>, share: PlaneShare,
-    dst: &mut [f32],
+    added: f32,
 ));
 
-/// `Aᵀ [·] A` plus the bias for one plane's share of a run, from the run's
-/// products (`[point][c_out][tile]`), into `dst`, the plane.
+/// `Aᵀ [·] A` plus `added` (the bias) for one plane's share of a run, from
+/// the run's products (`[point][c_out][tile]`).
 #[inline(always)]
 fn output_plane_body(
     products: &[f32],
@@ -487,10 +545,11 @@ fn output_plane_body(
     t: &Tiling,
     run: Range<usize>,
     share: PlaneShare,
-    dst: &mut [f32],
+    added: f32,
 ) {
     let tiles = run.len() * t.across;
-    let (co, added) = (share.channel, share.bias);
+    let (co, dst) = (share.channel, share.dst);
+    let first_ty = share.rows.start % t.down;
     for row in share.rows {
         let ty = row % t.down;
         for group in (0..t.across).step_by(LANES) {
@@ -509,7 +568,8 @@ fn output_plane_body(
                 }
                 let line = at(six!(j => columns[j][i]));
                 let x0 = group * M;
-                let dst = &mut dst[oy * s.w_out + x0..(oy + 1) * s.w_out];
+                let y = oy - first_ty * M;
+                let dst = &mut dst[y * s.w_out + x0..(y + 1) * s.w_out];
                 // Tile `l`'s 4 outputs are columns 4l..4l + 4: a 4 × 8
                 // transpose, with a fixed length when the group is whole.
                 if let Some(whole) = dst.first_chunk_mut::<{ LANES * M }>() {
