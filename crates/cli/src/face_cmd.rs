@@ -22,7 +22,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::args::{choice, non_negative, RunArgs, SeedArg};
-use crate::terminal::tsv_field;
+use crate::terminal::{print_evaluation, tsv_field};
 
 #[derive(Subcommand)]
 pub enum FaceCommand {
@@ -682,28 +682,29 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             };
             let outcome = evaluate(&config, run.create("face-eval")?, observer)?;
             let v = &outcome.verification;
-            if json {
-                println!("{}", serde_json::to_string(v)?);
-            } else {
-                println!(
-                    "accuracy {:.2}% ± {:.2} over {} folds ({} same, {} different pairs)",
-                    100.0 * v.mean_accuracy,
-                    100.0 * v.std_accuracy,
-                    v.folds.len(),
-                    v.same_pairs,
-                    v.different_pairs
-                );
-                println!("ROC AUC {:.4}", v.auc);
-                match v.tar_at_far_1e3 {
-                    Some(t) => println!("TAR at FAR=1e-3 {:.2}%", 100.0 * t),
-                    None => println!("TAR at FAR=1e-3: needs at least 1000 different-person pairs"),
-                }
-                println!(
-                    "threshold {:.3} ({:.2}% of all pairs right)",
-                    v.threshold,
-                    100.0 * v.threshold_accuracy
-                );
-            }
+            let tar = match v.tar_at_far_1e3 {
+                Some(t) => format!("TAR at FAR=1e-3 {:.2}%", 100.0 * t),
+                None => "TAR at FAR=1e-3: needs at least 1000 different-person pairs".to_string(),
+            };
+            let summary = format!(
+                "accuracy {:.2}% ± {:.2} over {} folds ({} same, {} different pairs)\n\
+                 ROC AUC {:.4}\n{tar}\nthreshold {:.3} ({:.2}% of all pairs right)\n",
+                100.0 * v.mean_accuracy,
+                100.0 * v.std_accuracy,
+                v.folds.len(),
+                v.same_pairs,
+                v.different_pairs,
+                v.auc,
+                v.threshold,
+                100.0 * v.threshold_accuracy
+            );
+            print_evaluation(
+                json,
+                &summary,
+                &outcome.run.report_path(),
+                v,
+                &outcome.pairs,
+            )?;
             if outcome.dropped_pairs > 0 {
                 observer.note(&format!(
                     "{} pairs left out: a photo without a face",

@@ -16,7 +16,7 @@ use casebook_vision::ScannedDataset;
 use clap::{Args, Subcommand};
 
 use crate::args::{choice, RunArgs, SeedArg};
-use crate::terminal::tsv_field;
+use crate::terminal::{print_evaluation, tsv_field};
 
 #[derive(Subcommand)]
 pub enum ImageCommand {
@@ -43,6 +43,9 @@ pub enum ImageCommand {
         model: PathBuf,
         /// Dataset folder with one sub-folder per class, named as the model's classes.
         data: PathBuf,
+        /// Print one JSON object (report, metrics and every item's result) instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -167,7 +170,12 @@ pub fn run(cmd: ImageCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
         ImageCommand::Split { data, out, seed } => split(&data, out, seed.seed, observer),
         ImageCommand::Train(args) => train_cmd(args, observer),
-        ImageCommand::Eval { model, data, run } => eval(model, data, &run, observer),
+        ImageCommand::Eval {
+            model,
+            data,
+            json,
+            run,
+        } => eval(model, data, json, &run, observer),
         ImageCommand::Predict { model, files, json } => predict(&model, &files, json),
         ImageCommand::ResolutionStudy(args) => resolution_study(&args, observer),
         ImageCommand::HumanBaseline { answers, key } => human_baseline(&answers, key.as_deref()),
@@ -228,12 +236,22 @@ fn train_cmd(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
     Ok(())
 }
 
-fn eval(model: PathBuf, data: PathBuf, run: &RunArgs, observer: &dyn Observer) -> Result<()> {
+fn eval(
+    model: PathBuf,
+    data: PathBuf,
+    json: bool,
+    run: &RunArgs,
+    observer: &dyn Observer,
+) -> Result<()> {
     let config = EvalConfig { model, data };
     let result = evaluate_folder(&config, run.create("eval")?, observer)?;
-    print!("{}", result.evaluation.summary(ITEMS));
-    println!("report: {}", result.run.report_path().display());
-    Ok(())
+    print_evaluation(
+        json,
+        &result.evaluation.summary(ITEMS),
+        &result.run.report_path(),
+        &result.evaluation,
+        &result.outcomes,
+    )
 }
 
 fn predict(model: &Path, files: &[PathBuf], json: bool) -> Result<()> {

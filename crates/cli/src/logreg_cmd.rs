@@ -13,6 +13,7 @@ use casebook_logreg::train::{self, TrainConfig};
 use clap::{Args, Subcommand};
 
 use crate::args::{choice, choice_or_auto, non_negative, OrAuto, RunArgs, SeedArg};
+use crate::terminal::print_evaluation;
 
 #[derive(Subcommand)]
 pub enum LogregCommand {
@@ -29,6 +30,9 @@ pub enum LogregCommand {
         model: PathBuf,
         /// CSV with the same feature and target columns as the training file.
         data: PathBuf,
+        /// Print one JSON object (report, metrics and every item's result) instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -84,15 +88,24 @@ pub struct TrainArgs {
 pub fn run(cmd: LogregCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
         LogregCommand::Train(args) => train_cmd(&args, observer),
-        LogregCommand::Eval { model, data, run } => {
-            let (evaluation, run) = evaluate_csv(
+        LogregCommand::Eval {
+            model,
+            data,
+            json,
+            run,
+        } => {
+            let result = evaluate_csv(
                 &EvalConfig { model, data },
                 run.create("logreg-eval")?,
                 observer,
             )?;
-            print!("{}", evaluation.summary());
-            println!("report: {}", run.report_path().display());
-            Ok(())
+            print_evaluation(
+                json,
+                &result.evaluation.summary(),
+                &result.run.report_path(),
+                &result.evaluation,
+                &result.outcomes,
+            )
         }
         LogregCommand::Predict { model, data, out } => {
             let out = out.unwrap_or_else(|| data.with_extension("predictions.csv"));

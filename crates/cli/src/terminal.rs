@@ -118,6 +118,31 @@ pub fn tsv_field(path: &std::path::Path) -> String {
     field
 }
 
+/// What an `eval` prints: its summary and report path as text, or with
+/// `--json` one JSON object, `{"report", "metrics", "items"}`, whose items
+/// are the per-item results of the run folder's CSV (the same field names
+/// in every case).
+pub fn print_evaluation(
+    json: bool,
+    summary: &str,
+    report: &std::path::Path,
+    metrics: &impl serde::Serialize,
+    items: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    if json {
+        let value = serde_json::json!({
+            "report": report.display().to_string(),
+            "metrics": metrics,
+            "items": items,
+        });
+        println!("{}", serde_json::to_string(&value)?);
+    } else {
+        print!("{summary}");
+        println!("report: {}", report.display());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use casebook_trigger::train::TrainConfig;
 use clap::{Args, Subcommand};
 
 use crate::args::{choice, non_negative, unit_interval, RunArgs, SeedArg};
-use crate::terminal::tsv_field;
+use crate::terminal::{print_evaluation, tsv_field};
 
 #[derive(Subcommand)]
 pub enum TriggerCommand {
@@ -189,6 +189,9 @@ pub enum TriggerCommand {
         /// apart from training.
         #[arg(long, value_name = "OUT.casebook")]
         calibrate: Option<PathBuf>,
+        /// Print one JSON object (report, metrics and every item's result) instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -469,6 +472,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             detection,
             target_fa_per_hour,
             calibrate,
+            json,
             run,
         } => {
             let config = EvalConfig {
@@ -479,19 +483,30 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
                 target_fa_per_hour,
             };
             let (summary, run) = evaluate(&config, run.create("eval")?, observer)?;
-            print!("{summary}");
-            println!("report: {}", run.report_path().display());
+            print_evaluation(
+                json,
+                &summary.to_string(),
+                &run.report_path(),
+                &summary,
+                &summary.events,
+            )?;
             if let Some(out) = calibrate {
                 let c = calibration(&config, &summary)
                     .with_context(|| format!("{} was not written", out.display()))?;
                 TriggerModel::write_calibrated(&config.model, &c, &out)?;
-                println!(
+                let wrote = format!(
                     "wrote {} with threshold {} (false-reject rate {:.1} % at {:.2} false accepts per hour here)",
                     out.display(),
                     c.threshold,
                     100.0 * c.false_reject_rate,
                     c.false_accepts_per_hour
                 );
+                // Standard output holds the one JSON object with --json.
+                if json {
+                    eprintln!("{wrote}");
+                } else {
+                    println!("{wrote}");
+                }
             }
             Ok(())
         }

@@ -107,6 +107,23 @@ fn split_train_eval_predict_end_to_end() {
         .unwrap();
     assert!(accuracy > 80.0, "eval accuracy {accuracy}%:\n{eval}");
     assert!(work.path().join("runs/e1/report.html").exists());
+    // Every image's result is in the run folder, and agrees with the accuracy.
+    let mut rows = csv::Reader::from_path(work.path().join("runs/e1/predictions.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let right = rows.iter().filter(|r| r[1] == r[2]).count();
+    assert!((100.0 * right as f64 / rows.len() as f64 - accuracy).abs() < 0.01);
+    assert!(rows.iter().all(|r| std::path::Path::new(&r[0]).exists()));
+    // --json: one object with the same metrics and one item per image.
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &[
+            "image", "eval", m, d, "--run", "e1-json", "--json", "--quiet",
+        ],
+        work.path(),
+    ))
+    .unwrap();
+    assert_eq!(json["items"].as_array().unwrap().len(), rows.len());
+    assert_eq!(json["items"][0]["file"], rows[0][0]);
+    assert!((100.0 * json["metrics"]["accuracy"].as_f64().unwrap() - accuracy).abs() < 0.01);
 
     // Evaluating on one class folder alone is legitimate (e.g. only night photos).
     let only_night = work.path().join("only-night");

@@ -362,6 +362,34 @@ fn eval_measures_a_threshold_that_verify_then_uses() {
         out.contains("accuracy 100.00% ± 0.00 over 2 folds (2 same, 2 different pairs)"),
         "{out}"
     );
+    // Each pair's distance and verdict, in the run folder and with --json.
+    let scored = std::fs::read_to_string(work.path().join("runs/e/predictions.csv")).unwrap();
+    assert!(
+        scored.starts_with("file_a,file_b,label,prediction,distance,fold\n")
+            && scored.lines().count() == 5,
+        "{scored}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &[
+            "face",
+            "eval",
+            "people",
+            "--pairs",
+            "runs/e/pairs.txt",
+            "--run",
+            "e-json",
+            "--json",
+        ],
+        work.path(),
+    ))
+    .unwrap();
+    let items = json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert!(
+        items.iter().all(|i| i["label"] == i["prediction"]),
+        "{items:?}"
+    );
+    assert_eq!(json["metrics"]["mean_accuracy"], 1.0);
     let pairs = std::fs::read_to_string(work.path().join("runs/e/pairs.txt")).unwrap();
     assert!(
         pairs.starts_with("2\t1\n") && pairs.lines().count() == 5,

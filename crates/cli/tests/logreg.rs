@@ -72,6 +72,31 @@ fn three_modes_train_evaluate_and_predict_label_strings() {
             w,
         );
         assert!(eval.contains("accuracy"), "{eval}");
+        // Each row's result, named by its line in the CSV (the header is line 1).
+        let run = w.join("runs").join(format!("{kind}-eval"));
+        let mut rows = csv::Reader::from_path(run.join("predictions.csv")).unwrap();
+        assert_eq!(&rows.headers().unwrap()[0], "line");
+        let lines: Vec<u64> = rows
+            .records()
+            .map(|r| r.unwrap()[0].parse().unwrap())
+            .collect();
+        assert!(lines.iter().all(|&l| l >= 2), "{lines:?}");
+        let json: serde_json::Value = serde_json::from_str(&ok(
+            &[
+                "logreg",
+                "eval",
+                &model,
+                &csv,
+                "--json",
+                "--run",
+                &format!("{kind}-eval-json"),
+            ],
+            w,
+        ))
+        .unwrap();
+        assert_eq!(json["items"].as_array().unwrap().len(), lines.len());
+        assert_eq!(json["items"][0]["line"], lines[0]);
+        assert!(json["metrics"]["accuracy"].as_f64().unwrap() > 0.0);
 
         // New rows: an unseen colour and missing values predict, with a warning.
         std::fs::write(

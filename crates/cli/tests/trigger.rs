@@ -169,6 +169,28 @@ fn synth_detect_listen_and_eval_agree() {
     assert!(std::fs::read_to_string(w.join("runs/ev/report.html"))
         .unwrap()
         .contains("DET curve"));
+    // Every word and false accept at the threshold, in the run folder and with --json.
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &[
+            "trigger", "eval", "builtin", c, "--run", "ev-json", "--json", "--quiet",
+        ],
+        w,
+    ))
+    .unwrap();
+    let items = json["items"].as_array().unwrap();
+    let count = |outcome: &str| items.iter().filter(|i| i["outcome"] == outcome).count();
+    let at = &json["metrics"]["at_threshold"];
+    assert_eq!(count("missed"), at["missed"].as_u64().unwrap() as usize);
+    assert_eq!(
+        count("false_accept"),
+        at["false_accepts"].as_u64().unwrap() as usize
+    );
+    assert_eq!(
+        count("hit") + count("missed"),
+        json["metrics"]["words"].as_u64().unwrap() as usize
+    );
+    let events = std::fs::read_to_string(w.join("runs/ev-json/events.csv")).unwrap();
+    assert_eq!(events.lines().count(), items.len() + 1);
 }
 
 #[test]

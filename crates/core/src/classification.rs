@@ -4,6 +4,8 @@
 //! as it is; logistic regression once per target (binary, multiclass) or per
 //! label (multilabel); verification and recognition reuse its ROC.
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use crate::metrics::{accuracy, auc, roc_curve, ClassScores, ConfusionMatrix, RocPoint};
@@ -134,6 +136,88 @@ impl Classification {
     }
 }
 
+/// What one evaluated item is: a file, or a line of a CSV file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Item {
+    File(String),
+    Line(u64),
+}
+
+/// One item's result as every `eval` writes it (`predictions.csv` in the
+/// run folder, and `--json`): the same fields in every case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub item: Item,
+    /// The true class.
+    pub label: String,
+    pub prediction: String,
+    /// The probability the model gave its prediction.
+    pub probability: f32,
+    /// The probability it gave the true class: low on a confident mistake
+    /// (fastai's "top losses" are the lowest).
+    pub label_probability: f32,
+}
+
+impl Classification {
+    /// Each item's outcome, in order; `item(i)` says what item `i` is.
+    pub fn outcomes(&self, item: impl Fn(usize) -> Item) -> Vec<Outcome> {
+        self.truth
+            .iter()
+            .zip(&self.probabilities)
+            .enumerate()
+            .map(|(i, (&truth, p))| {
+                let predicted = argmax(p);
+                Outcome {
+                    item: item(i),
+                    label: self.classes[truth].clone(),
+                    prediction: self.classes[predicted].clone(),
+                    probability: p[predicted],
+                    label_probability: p[truth],
+                }
+            })
+            .collect()
+    }
+}
+
+/// The name of the per-item file in an evaluation's run folder.
+pub const OUTCOMES_FILE: &str = "predictions.csv";
+
+/// Writes `outcomes` as CSV (header `file` or `line`, then `label`,
+/// `prediction`, `probability`, `label_probability`), atomically.
+pub fn write_outcomes(path: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    let item_column = match outcomes.first().map(|o| &o.item) {
+        Some(Item::Line(_)) => "line",
+        _ => "file",
+    };
+    crate::fsx::write_atomic_with(path, |file| {
+        let mut csv = csv::Writer::from_writer(file);
+        csv.write_record([
+            item_column,
+            "label",
+            "prediction",
+            "probability",
+            "label_probability",
+        ])?;
+        for o in outcomes {
+            let item = match &o.item {
+                Item::File(f) => f.clone(),
+                Item::Line(l) => l.to_string(),
+            };
+            csv.write_record([
+                item,
+                o.label.clone(),
+                o.prediction.clone(),
+                o.probability.to_string(),
+                o.label_probability.to_string(),
+            ])?;
+        }
+        csv.flush()?;
+        Ok(())
+    })
+}
+
 /// Index of the largest value (the first of ties); 0 for an empty slice.
 pub fn argmax(values: &[f32]) -> usize {
     values
@@ -177,5 +261,44 @@ mod tests {
         );
         assert!(c.roc.is_none() && c.accuracy == 1.0);
         assert_eq!(argmax(&[0.2, 0.5, 0.5]), 1);
+    }
+
+    #[test]
+    fn outcomes_name_each_item_and_round_trip_through_csv() {
+        let classes = vec!["day".to_string(), "night, dark".to_string()];
+        let c = Classification::from_binary(classes, vec![0, 1], &[0.9, 0.75]);
+        let outcomes = c.outcomes(|i| Item::File(format!("pic{i}.png")));
+        assert_eq!(outcomes[0].label, "day");
+        assert_eq!(outcomes[0].prediction, "night, dark");
+        assert!((outcomes[0].probability - 0.9).abs() < 1e-6);
+        assert!((outcomes[0].label_probability - 0.1).abs() < 1e-6);
+        assert_eq!(outcomes[1].prediction, "night, dark");
+        let json = serde_json::to_value(&outcomes[1]).unwrap();
+        assert_eq!(json["file"], "pic1.png");
+        assert_eq!(json["label"], "night, dark");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(OUTCOMES_FILE);
+        write_outcomes(&path, &outcomes).unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec![
+                "file",
+                "label",
+                "prediction",
+                "probability",
+                "label_probability"
+            ]
+        );
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[0][0], "pic0.png");
+        assert_eq!(&rows[0][2], "night, dark");
+        let lines = c.outcomes(|i| Item::Line(i as u64 + 2));
+        write_outcomes(&path, &lines).unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(&reader.headers().unwrap()[0], "line");
+        assert_eq!(&reader.records().next().unwrap().unwrap()[0], "2");
     }
 }

@@ -359,8 +359,35 @@ pub fn score_pairs(scored: &[(f32, bool, usize)], folds: usize) -> Result<Verifi
     })
 }
 
+/// One scored pair as `face eval` writes it (`predictions.csv`, `--json`),
+/// decided at the evaluation's threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairOutcome {
+    pub file_a: String,
+    pub file_b: String,
+    /// `same` or `different`: the truth...
+    pub label: &'static str,
+    /// ... and what the distance says at the threshold.
+    pub prediction: &'static str,
+    pub distance: f32,
+    pub fold: usize,
+}
+
+fn same_or_different(same: bool) -> &'static str {
+    if same {
+        "same"
+    } else {
+        "different"
+    }
+}
+
+/// The name of the per-pair file in an evaluation's run folder.
+pub const OUTCOMES_FILE: &str = casebook_core::classification::OUTCOMES_FILE;
+
 pub struct EvalOutcome {
     pub verification: Verification,
+    /// Each scored pair, as in the run's `predictions.csv`.
+    pub pairs: Vec<PairOutcome>,
     /// Pairs left out because a photo had no face or could not be read.
     pub dropped_pairs: usize,
     pub run: RunDir,
@@ -411,21 +438,37 @@ pub fn evaluate(config: &EvalConfig, run: RunDir, observer: &dyn Observer) -> Re
             phase.advance(1);
         }
         drop(phase);
-        let scored: Vec<(f32, bool, usize)> = pairs
+        let measured: Vec<(&Pair, f32)> = pairs
             .iter()
-            .filter_map(|p| {
-                Some((
-                    distance(vectors.get(&p.a)?, vectors.get(&p.b)?),
-                    p.same,
-                    p.fold,
-                ))
-            })
+            .filter_map(|p| Some((p, distance(vectors.get(&p.a)?, vectors.get(&p.b)?))))
             .collect();
+        let scored: Vec<(f32, bool, usize)> =
+            measured.iter().map(|(p, d)| (*d, p.same, p.fold)).collect();
         let verification = score_pairs(&scored, folds)?;
         casebook_core::fsx::write_json(&run.path().join("metrics.json"), &verification)?;
+        let outcomes: Vec<PairOutcome> = measured
+            .iter()
+            .map(|(p, d)| PairOutcome {
+                file_a: p.a.display().to_string(),
+                file_b: p.b.display().to_string(),
+                label: same_or_different(p.same),
+                prediction: same_or_different(*d <= verification.threshold),
+                distance: *d,
+                fold: p.fold,
+            })
+            .collect();
+        casebook_core::fsx::write_atomic_with(&run.path().join(OUTCOMES_FILE), |file| {
+            let mut csv = csv::Writer::from_writer(file);
+            for o in &outcomes {
+                csv.serialize(o)?;
+            }
+            csv.flush()?;
+            Ok(())
+        })?;
         report(&run, config, &verification, pairs.len() - scored.len())?;
         Ok(EvalOutcome {
             verification,
+            pairs: outcomes,
             dropped_pairs: pairs.len() - scored.len(),
             run,
         })

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use casebook_core::classification::argmax;
-use casebook_core::classification::Classification;
+use casebook_core::classification::{
+    argmax, write_outcomes, Classification, Item, Outcome, OUTCOMES_FILE,
+};
 use casebook_core::encoding::LabelEncoder;
 use casebook_core::observe::Observer;
 use casebook_core::report::{escape, png_img, Report};
@@ -139,6 +140,8 @@ pub struct EvalConfig {
 #[derive(Debug)]
 pub struct FolderEvaluation {
     pub evaluation: Evaluation,
+    /// Each image's result, as in the run's `predictions.csv`.
+    pub outcomes: Vec<Outcome>,
     pub skipped: Vec<Skipped>,
     pub run: RunDir,
 }
@@ -163,6 +166,8 @@ pub fn evaluate_folder(
         }
         let evaluation = evaluate(&classifier, &set);
         casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
+        let outcomes = evaluation.outcomes(|i| Item::File(set.paths[i].display().to_string()));
+        write_outcomes(&run.path().join(OUTCOMES_FILE), &outcomes)?;
         let mut report = Report::new(format!("Evaluation of {}", config.model.display()));
         report.paragraph(&format!(
             "Data: {} ({} images).",
@@ -174,6 +179,7 @@ pub fn evaluate_folder(
         report.save(&run.report_path())?;
         Ok(FolderEvaluation {
             evaluation,
+            outcomes,
             skipped,
             run,
         })

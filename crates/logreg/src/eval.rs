@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use casebook_core::classification::{argmax, Classification};
+use casebook_core::classification::{
+    argmax, write_outcomes, Classification, Item, Outcome, OUTCOMES_FILE,
+};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::report::Report;
@@ -161,6 +163,45 @@ impl Evaluation {
     }
 }
 
+/// Rows a report lists as the worst.
+const WORST_SHOWN: usize = 20;
+
+/// A table of the rows the model was surest about and wrong on (lowest
+/// probability given to the true class first).
+fn add_worst_rows(report: &mut Report, outcomes: &[Outcome]) {
+    let mut wrong: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.prediction != o.label)
+        .collect();
+    report.heading(&format!("Misclassified {ITEMS} ({})", wrong.len()));
+    if wrong.is_empty() {
+        report.paragraph("None.");
+        return;
+    }
+    wrong.sort_by(|a, b| a.label_probability.total_cmp(&b.label_probability));
+    report.paragraph(&format!(
+        "The {} the model was surest of; every row is in {OUTCOMES_FILE}.",
+        wrong.len().min(WORST_SHOWN)
+    ));
+    let rows: Vec<Vec<String>> = wrong
+        .iter()
+        .take(WORST_SHOWN)
+        .map(|o| {
+            let line = match &o.item {
+                Item::Line(l) => l.to_string(),
+                Item::File(f) => f.clone(),
+            };
+            vec![
+                line,
+                o.label.clone(),
+                o.prediction.clone(),
+                format!("{:.3}", o.probability),
+            ]
+        })
+        .collect();
+    report.table(&["line", "label", "prediction", "probability"], &rows);
+}
+
 /// What `logreg eval` measures: a model file on a labelled CSV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalConfig {
@@ -168,13 +209,24 @@ pub struct EvalConfig {
     pub data: PathBuf,
 }
 
+/// The result of `logreg eval`.
+#[derive(Debug)]
+pub struct CsvEvaluation {
+    pub evaluation: Evaluation,
+    /// Each row's result (multilabel: each row's, label by label), as in
+    /// the run's `predictions.csv`.
+    pub outcomes: Vec<Outcome>,
+    pub run: RunDir,
+}
+
 /// Evaluates the model on every row of the CSV that has its targets, and
-/// writes `metrics.json` and the report into the new run `run`.
+/// writes `metrics.json`, `predictions.csv` and the report into the new run
+/// `run`.
 pub fn evaluate_csv(
     config: &EvalConfig,
     run: RunDir,
     observer: &dyn Observer,
-) -> Result<(Evaluation, RunDir)> {
+) -> Result<CsvEvaluation> {
     run.start(config, |run| {
         let model = Model::load(&config.model)?;
         let table = Table::read(&config.data)?;
@@ -196,9 +248,23 @@ pub fn evaluate_csv(
         let k = model.targets.output_names().len();
         let evaluation = evaluate(model.targets.mode, &model.targets.class_names(), &p, &y, k);
         casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
+        let outcomes: Vec<Outcome> = evaluation
+            .parts
+            .iter()
+            .flat_map(|part| {
+                part.classification
+                    .outcomes(|i| Item::Line(table.line(rows[i])))
+            })
+            .collect();
+        write_outcomes(&run.path().join(OUTCOMES_FILE), &outcomes)?;
         let mut report = Report::new(format!("Evaluation of {}", config.model.display()));
         evaluation.add_to_report(&mut report, "Evaluation")?;
+        add_worst_rows(&mut report, &outcomes);
         report.save(&run.report_path())?;
-        Ok((evaluation, run))
+        Ok(CsvEvaluation {
+            evaluation,
+            outcomes,
+            run,
+        })
     })
 }

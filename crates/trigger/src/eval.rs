@@ -39,29 +39,125 @@ pub struct OperatingPoint {
     pub mean_latency_s: Option<f64>,
 }
 
-/// Detections matched against words: (missed words, false accepts, latencies).
-pub fn match_detections(words: &[(f64, f64)], detections: &[f64]) -> (usize, usize, Vec<f64>) {
-    let mut used = vec![false; words.len()];
-    let mut false_accepts = 0;
-    let mut latencies = Vec::new();
-    for &d in detections {
+/// Which detection, if any, hit each word (a detection within
+/// [`HIT_WINDOW_S`] after its end, each used once), and the detections
+/// that hit none: the false accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matching {
+    pub hits: Vec<Option<usize>>,
+    pub false_accepts: Vec<usize>,
+}
+
+pub fn match_words(words: &[(f64, f64)], detections: &[f64]) -> Matching {
+    let mut hits = vec![None; words.len()];
+    let mut false_accepts = Vec::new();
+    for (j, &d) in detections.iter().enumerate() {
         let hit = words
             .iter()
             .enumerate()
-            .find(|(i, (start, end))| !used[*i] && d >= *start && d <= end + HIT_WINDOW_S);
+            .find(|(i, (start, end))| hits[*i].is_none() && d >= *start && d <= end + HIT_WINDOW_S);
         match hit {
-            Some((i, (_, end))) => {
-                used[i] = true;
-                latencies.push(d - end);
-            }
-            None => false_accepts += 1,
+            Some((i, _)) => hits[i] = Some(j),
+            None => false_accepts.push(j),
         }
     }
-    (
-        used.iter().filter(|u| !**u).count(),
+    Matching {
+        hits,
         false_accepts,
+    }
+}
+
+/// Detections matched against words: (missed words, false accepts, latencies).
+pub fn match_detections(words: &[(f64, f64)], detections: &[f64]) -> (usize, usize, Vec<f64>) {
+    let matching = match_words(words, detections);
+    let latencies = words
+        .iter()
+        .zip(&matching.hits)
+        .filter_map(|((_, end), hit)| hit.map(|j| detections[j] - end))
+        .collect();
+    (
+        matching.hits.iter().filter(|h| h.is_none()).count(),
+        matching.false_accepts.len(),
         latencies,
     )
+}
+
+/// What happened at one word or detection, as `trigger eval` writes it
+/// (`events.csv`, `--json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub file: String,
+    /// `hit`, `missed` or `false_accept`.
+    pub outcome: &'static str,
+    /// The word's start and end in seconds (none for a false accept).
+    pub start_s: Option<f64>,
+    pub end_s: Option<f64>,
+    /// When the detection fired (none for a missed word).
+    pub time_s: Option<f64>,
+    /// The detection's score; for a missed word the highest step score
+    /// from its start to [`HIT_WINDOW_S`] after its end: how near it came.
+    pub score: f32,
+}
+
+/// Every word (hit or missed) and every false accept at `threshold`, file by file.
+pub fn events(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> Vec<Event> {
+    let mut events = Vec::new();
+    for f in files {
+        let detections = Debouncer::run(threshold, rule, &f.scores);
+        let times: Vec<f64> = detections.iter().map(|d| d.time).collect();
+        let matching = match_words(&f.words, &times);
+        for (&(start, end), hit) in f.words.iter().zip(&matching.hits) {
+            let (outcome, time_s, score) = match hit {
+                Some(j) => ("hit", Some(times[*j]), detections[*j].score),
+                None => {
+                    let near = f
+                        .scores
+                        .iter()
+                        .filter(|s| s.time >= start && s.time <= end + HIT_WINDOW_S)
+                        .map(|s| s.probability)
+                        .fold(0.0, f32::max);
+                    ("missed", None, near)
+                }
+            };
+            events.push(Event {
+                file: f.name.clone(),
+                outcome,
+                start_s: Some(start),
+                end_s: Some(end),
+                time_s,
+                score,
+            });
+        }
+        for &j in &matching.false_accepts {
+            events.push(Event {
+                file: f.name.clone(),
+                outcome: "false_accept",
+                start_s: None,
+                end_s: None,
+                time_s: Some(times[j]),
+                score: detections[j].score,
+            });
+        }
+    }
+    events
+}
+
+/// The name of the per-event file in an evaluation's run folder.
+pub const EVENTS_FILE: &str = "events.csv";
+
+/// Writes `events` as CSV, atomically; empty cells where a field is none.
+pub fn write_events(path: &Path, events: &[Event]) -> Result<()> {
+    casebook_core::fsx::write_atomic_with(path, |file| {
+        let mut csv = csv::Writer::from_writer(file);
+        for e in events {
+            csv.serialize(e)?;
+        }
+        if events.is_empty() {
+            csv.write_record(["file", "outcome", "start_s", "end_s", "time_s", "score"])?;
+        }
+        csv.flush()?;
+        Ok(())
+    })
 }
 
 /// The operating point of `threshold` over scored files.
@@ -212,6 +308,10 @@ pub struct FolderEvaluation {
     pub target_fa_per_hour: f64,
     pub meeting_target: Option<OperatingPoint>,
     pub det_curve: Vec<OperatingPoint>,
+    /// Every word and false accept at [`Self::at_threshold`] (in
+    /// `events.csv`, not in `metrics.json`).
+    #[serde(skip)]
+    pub events: Vec<Event>,
 }
 
 impl FolderEvaluation {
@@ -344,6 +444,64 @@ pub fn calibration(config: &EvalConfig, evaluation: &FolderEvaluation) -> Result
     })
 }
 
+/// Mistakes a report lists, of each kind.
+const MAX_LISTED: usize = 100;
+
+/// Tables of the missed words and the false accepts at `threshold`, the
+/// nearest misses and the surest false accepts first.
+fn report_mistakes(report: &mut Report, events: &[Event], threshold: f32) {
+    let seconds = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.2}"));
+    for (outcome, title, headers) in [
+        (
+            "missed",
+            "Missed words",
+            [
+                "file",
+                "word start (s)",
+                "word end (s)",
+                "highest score near it",
+            ],
+        ),
+        (
+            "false_accept",
+            "False accepts",
+            ["file", "time (s)", "", "score"],
+        ),
+    ] {
+        let mut listed: Vec<&Event> = events.iter().filter(|e| e.outcome == outcome).collect();
+        report.heading(&format!(
+            "{title} at threshold {threshold} ({})",
+            listed.len()
+        ));
+        if listed.is_empty() {
+            report.paragraph("None.");
+            continue;
+        }
+        listed.sort_by(|a, b| b.score.total_cmp(&a.score));
+        if listed.len() > MAX_LISTED {
+            report.paragraph(&format!(
+                "The first {MAX_LISTED} by score; all of them are in {EVENTS_FILE}."
+            ));
+        }
+        let headers: Vec<&str> = headers.into_iter().filter(|h| !h.is_empty()).collect();
+        let rows: Vec<Vec<String>> = listed
+            .iter()
+            .take(MAX_LISTED)
+            .map(|e| {
+                let mut row = vec![e.file.clone()];
+                if outcome == "missed" {
+                    row.extend([seconds(e.start_s), seconds(e.end_s)]);
+                } else {
+                    row.push(seconds(e.time_s));
+                }
+                row.push(format!("{:.3}", e.score));
+                row
+            })
+            .collect();
+        report.table(&headers, &rows);
+    }
+}
+
 fn evaluate_in(
     model: &TriggerModel,
     config: &EvalConfig,
@@ -369,21 +527,20 @@ fn evaluate_in(
     let names = names.join(", ");
     let rule = config.rule;
     let curve = det_curve(&files, rule);
+    let threshold = config.threshold.unwrap_or(model.default_threshold());
     let evaluation = FolderEvaluation {
         files: files.len(),
         hours: files.iter().map(|f| f.seconds).sum::<f64>() / 3600.0,
         words: files.iter().map(|f| f.words.len()).sum(),
-        at_threshold: operating_point(
-            &files,
-            config.threshold.unwrap_or(model.default_threshold()),
-            rule,
-        ),
+        at_threshold: operating_point(&files, threshold, rule),
         rule,
         target_fa_per_hour: config.target_fa_per_hour,
         meeting_target: threshold_for(&curve, config.target_fa_per_hour),
         det_curve: curve,
+        events: events(&files, threshold, rule),
     };
     casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
+    write_events(&run.path().join(EVENTS_FILE), &evaluation.events)?;
     let model_name = if config.model == crate::infer::BUILTIN {
         "the built-in model".to_string()
     } else {
@@ -401,6 +558,7 @@ fn evaluate_in(
         casebook_core::report::escape(&evaluation.to_string())
     ));
     report_curve(&mut report, &names, &evaluation.det_curve)?;
+    report_mistakes(&mut report, &evaluation.events, threshold);
     report.save(&run.report_path())?;
     Ok(evaluation)
 }
@@ -431,6 +589,7 @@ mod tests {
             target_fa_per_hour: 0.5,
             meeting_target: None,
             det_curve: vec![point],
+            events: Vec::new(),
         }
         .to_string()
     }
@@ -483,6 +642,7 @@ mod tests {
             target_fa_per_hour: 0.5,
             meeting_target: None,
             det_curve: vec![point(0.5, 3.0)],
+            events: Vec::new(),
         };
         let err = calibration(&config, &evaluation).unwrap_err().to_string();
         assert!(
@@ -501,8 +661,66 @@ mod tests {
         // a hit 0.2 s after the first word, a second detection of the same word,
         // one far from any word, and none for the second word.
         let (missed, fa, lat) = match_detections(&words, &[1.8, 2.0, 9.0]);
+        let matching = match_words(&words, &[1.8, 2.0, 9.0]);
+        assert_eq!(matching.false_accepts, vec![1, 2]);
+        assert_eq!(matching.hits, vec![Some(0), None]);
         assert_eq!((missed, fa), (1, 2));
         assert!((lat[0] - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn events_list_each_word_and_false_accept_with_its_score() {
+        // Steps every 0.1 s: 0.9 just after the first word, 0.3 at most
+        // over the second, 0.8 far from both.
+        let scores: Vec<StepScore> = (0..100)
+            .map(|step| {
+                let time = step as f64 / 10.0;
+                let probability = match step {
+                    18 => 0.9,
+                    52 => 0.3,
+                    90 => 0.8,
+                    _ => 0.05,
+                };
+                StepScore {
+                    step,
+                    time,
+                    probability,
+                }
+            })
+            .collect();
+        let file = ScoredFile {
+            name: "a.wav".into(),
+            seconds: 10.0,
+            scores,
+            words: vec![(1.0, 1.6), (5.0, 5.5)],
+        };
+        let rule = DetectionRule {
+            refractory_s: 1.0,
+            patience: 1,
+        };
+        let events = events(&[file], 0.5, rule);
+        let outcomes: Vec<&str> = events.iter().map(|e| e.outcome).collect();
+        assert_eq!(outcomes, ["hit", "missed", "false_accept"]);
+        assert_eq!(events[0].time_s, Some(1.8));
+        assert_eq!((events[1].start_s, events[1].time_s), (Some(5.0), None));
+        assert!((events[1].score - 0.3).abs() < 1e-6);
+        assert_eq!((events[2].start_s, events[2].time_s), (None, Some(9.0)));
+        assert!((events[2].score - 0.8).abs() < 1e-6);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(EVENTS_FILE);
+        write_events(&path, &events).unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["file", "outcome", "start_s", "end_s", "time_s", "score"]
+        );
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[2][1], "false_accept");
+        assert_eq!(&rows[2][2], "");
+        write_events(&path, &[]).unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(reader.headers().unwrap().len(), 6);
     }
 
     #[test]
