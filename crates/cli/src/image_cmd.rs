@@ -11,7 +11,7 @@ use casebook_core::split::SplitFractions;
 use casebook_image::eval::{evaluate_folder, EvalConfig, ITEMS};
 use casebook_image::infer::Classifier;
 use casebook_image::study;
-use casebook_image::train::TrainConfig;
+use casebook_image::train::{TrainConfig, SPLIT_FILE};
 use casebook_vision::ScannedDataset;
 use clap::{Args, Subcommand};
 
@@ -101,7 +101,8 @@ pub struct TrainArgs {
     pub patience: usize,
     #[command(flatten)]
     pub val: ValFolderArg,
-    /// Reuse a split manifest from `image split` instead of splitting anew.
+    /// Reuse a split manifest from `image split` [default: DATA/split.json if it exists, else a
+    /// new split].
     #[arg(long)]
     pub split: Option<PathBuf>,
     #[command(flatten)]
@@ -189,7 +190,7 @@ fn split(data: &Path, out: Option<PathBuf>, seed: u64, observer: &dyn Observer) 
         observer.skipped(&s.path, &s.reason);
     }
     let manifest = scan.split(SplitFractions::default(), seed);
-    let out = out.unwrap_or_else(|| data.join("split.json"));
+    let out = out.unwrap_or_else(|| data.join(SPLIT_FILE));
     manifest.save(&out)?;
     let labels: Vec<usize> = scan.items.iter().map(|(_, l)| *l).collect();
     println!("{} images in {} classes:", labels.len(), scan.classes.len());
@@ -225,7 +226,15 @@ fn train_cmd(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
     let outcome = match (&args.resume, &args.data) {
         (Some(run_dir), _) => TrainConfig::resume(RunDir::open(run_dir)?, observer)?,
         (None, Some(data)) => {
-            let config = train_config(&args, data.clone());
+            let config = train_config(&args, data.clone()).with_dataset_split();
+            observer.note(&match &config.split {
+                Some(split) => format!("split: {}", split.display()),
+                None => format!(
+                    "split: a new seeded 80/10/10 one, saved in the run folder (`casebook image \
+                     split {}` makes one that every run on this data reuses)",
+                    data.display()
+                ),
+            });
             config.train(args.run.create_resumable("image")?, observer)?
         }
         (None, None) => bail!("give a dataset folder to train on, or --resume RUN_DIR"),

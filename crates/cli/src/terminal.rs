@@ -91,6 +91,7 @@ impl Observer for Terminal {
             Event::Skipped { path, reason } => {
                 self.line(&format!("skipped {}: {reason}", path.display()))
             }
+            Event::Warning(text) => self.line(&format!("warning: {text}")),
             // The same numbers arrive as notes worded for people.
             Event::Metrics(_) => {}
         }

@@ -25,6 +25,43 @@ fn metrics(run: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `image split DATA` leaves DATA/split.json, and `image train DATA` then
+/// trains on that split, not on a new one (the split's seed differs from
+/// training's, so a new split would differ).
+#[test]
+fn train_reuses_the_split_left_in_the_dataset() {
+    let work = tempfile::tempdir().unwrap();
+    let data = daynight(work.path(), "data", 40, 0.5, 5);
+    let d = data.to_str().unwrap();
+    ok(&["image", "split", d, "--seed", "7"], work.path());
+    let train = |run: &str| {
+        ok(
+            &[
+                "image",
+                "train",
+                d,
+                "--resolution",
+                "16",
+                "--epochs",
+                "1",
+                "--run",
+                run,
+                "--quiet",
+            ],
+            work.path(),
+        )
+    };
+    let manifest = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    train("shared");
+    let shared = manifest(data.join("split.json"));
+    assert_eq!(manifest(work.path().join("runs/shared/split.json")), shared);
+    std::fs::remove_file(data.join("split.json")).unwrap();
+    train("fresh");
+    assert_ne!(manifest(work.path().join("runs/fresh/split.json")), shared);
+}
+
 #[test]
 fn split_train_eval_predict_end_to_end() {
     let data = dataset();
@@ -124,6 +161,20 @@ fn split_train_eval_predict_end_to_end() {
     assert_eq!(json["items"].as_array().unwrap().len(), rows.len());
     assert_eq!(json["items"][0]["file"], rows[0][0]);
     assert!((100.0 * json["metrics"]["accuracy"].as_f64().unwrap() - accuracy).abs() < 0.01);
+    // The model remembers the images it learnt from: evaluating on them warns,
+    // even with --quiet, and counts exactly the training and validation splits.
+    let split: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&split_file).unwrap()).unwrap();
+    let learnt = split["train"].as_array().unwrap().len() + split["val"].as_array().unwrap().len();
+    let out = casebook(
+        &["image", "eval", m, d, "--run", "e1-seen", "--quiet"],
+        work.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains(&format!("warning: {learnt} of these")),
+        "{stderr}"
+    );
 
     // Evaluating on one class folder alone is legitimate (e.g. only night photos).
     let only_night = work.path().join("only-night");
@@ -265,7 +316,7 @@ fn the_built_in_model_trained_on_photographs_sees_day_and_night_in_generated_sce
     // 97 % it aims for on photographs.
     let work = tempfile::tempdir().unwrap();
     let scenes = daynight(work.path(), "scenes", 60, 0.5, 23);
-    let eval = ok(
+    let out = casebook(
         &[
             "image",
             "eval",
@@ -277,7 +328,10 @@ fn the_built_in_model_trained_on_photographs_sees_day_and_night_in_generated_sce
         ],
         work.path(),
     );
+    let eval = String::from_utf8_lossy(&out.stdout);
     assert!(printed_accuracy(&eval) > 65.0, "{eval}");
+    // None of these images taught the model anything.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
     let night = std::fs::read_dir(scenes.join("night"))
         .unwrap()
         .next()

@@ -11,6 +11,7 @@ pub mod classification;
 pub mod config;
 pub mod device;
 pub mod encoding;
+pub mod fingerprint;
 pub mod fsx;
 pub mod human;
 pub mod interval;

@@ -31,6 +31,9 @@ pub enum Event<'a> {
     Note(&'a str),
     /// An input was left out, and why.
     Skipped { path: &'a Path, reason: &'a str },
+    /// Something that makes a result mean less than it seems (shown even
+    /// when notes are hidden).
+    Warning(&'a str),
     /// A record of measurements (an epoch, an evaluation interval).
     Metrics(&'a MetricsRecord),
 }
@@ -90,6 +93,10 @@ impl dyn Observer + '_ {
 
     pub fn skipped(&self, path: &Path, reason: &str) {
         self.event(Event::Skipped { path, reason });
+    }
+
+    pub fn warn(&self, text: &str) {
+        self.event(Event::Warning(text));
     }
 
     /// Starts a phase of `total` units; it finishes when the guard drops, also

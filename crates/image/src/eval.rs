@@ -9,6 +9,7 @@ use casebook_core::classification::{
     argmax, write_outcomes, Classification, Item, Outcome, OUTCOMES_FILE,
 };
 use casebook_core::encoding::LabelEncoder;
+use casebook_core::fingerprint;
 use casebook_core::observe::Observer;
 use casebook_core::report::{escape, png_img, Report};
 use casebook_core::run::RunDir;
@@ -67,6 +68,19 @@ pub fn load_labelled_folder(
         observer.skipped(&s.path, &s.reason);
     }
     Ok((set, skipped))
+}
+
+/// How many images of `set` have the contents of one the classifier was
+/// trained or validated on.
+fn seen_in_training(classifier: &Classifier, set: &ImageSet) -> usize {
+    if classifier.seen.is_empty() {
+        return 0;
+    }
+    set.paths
+        .iter()
+        .filter_map(|path| std::fs::read(path).ok())
+        .filter(|bytes| classifier.seen.contains(fingerprint::of_bytes(bytes)))
+        .count()
 }
 
 /// Most misclassified images a report shows.
@@ -142,6 +156,9 @@ pub struct FolderEvaluation {
     pub evaluation: Evaluation,
     /// Each image's result, as in the run's `predictions.csv`.
     pub outcomes: Vec<Outcome>,
+    /// How many of the images the model was trained or validated on (the
+    /// same contents, under any name).
+    pub seen_in_training: usize,
     pub skipped: Vec<Skipped>,
     pub run: RunDir,
 }
@@ -165,6 +182,17 @@ pub fn evaluate_folder(
             bail!("no readable images in {}", config.data.display());
         }
         let evaluation = evaluate(&classifier, &set);
+        let seen_in_training = seen_in_training(&classifier, &set);
+        let seen_note = (seen_in_training > 0).then(|| {
+            format!(
+                "{seen_in_training} of these {} images were in the model's training or validation \
+                 split: its accuracy on them overstates how it does on new images",
+                set.len()
+            )
+        });
+        if let Some(note) = &seen_note {
+            observer.warn(note);
+        }
         casebook_core::fsx::write_json(&run.path().join("metrics.json"), &evaluation)?;
         let outcomes = evaluation.outcomes(|i| Item::File(set.paths[i].display().to_string()));
         write_outcomes(&run.path().join(OUTCOMES_FILE), &outcomes)?;
@@ -174,12 +202,16 @@ pub fn evaluate_folder(
             config.data.display(),
             set.len()
         ));
+        if let Some(note) = &seen_note {
+            report.paragraph(&format!("Warning: {note}."));
+        }
         evaluation.add_section(&mut report, "Evaluation", ITEMS)?;
         add_misclassified(&mut report, &evaluation, &set)?;
         report.save(&run.report_path())?;
         Ok(FolderEvaluation {
             evaluation,
             outcomes,
+            seen_in_training,
             skipped,
             run,
         })

@@ -8,6 +8,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::Device;
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::encoding::LabelEncoder;
+use casebook_core::fingerprint::Fingerprints;
 use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,13 @@ pub struct Classifier {
     encoder: LabelEncoder,
     pub preprocessing: Preprocessing,
     device: Device,
+    /// Fingerprints of the images the model was trained and validated on
+    /// (empty for models that did not record them).
+    pub seen: Fingerprints,
 }
+
+/// The model file section holding [`Classifier::seen`].
+const SEEN: &str = "seen_images";
 
 /// The committed day/night model (see the README in its folder), compiled
 /// into the binary so an installed `casebook` needs no source tree.
@@ -89,7 +96,14 @@ impl Classifier {
             encoder: LabelEncoder::from_classes(classes),
             preprocessing,
             device,
+            seen: Fingerprints::default(),
         }
+    }
+
+    /// The model, remembering the fingerprints of the images it learnt from.
+    pub fn with_seen(mut self, seen: Fingerprints) -> Self {
+        self.seen = seen;
+        self
     }
 
     /// Class names in output order.
@@ -161,14 +175,19 @@ impl SavedModel for Classifier {
 
     /// The weights and everything needed to use them.
     fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
-        Ok(ModelFile::new(
+        let file = ModelFile::new(
             TASK,
             self.classes().to_vec(),
             &self.preprocessing,
             &self.architecture,
             training,
         )?
-        .with_section(WEIGHTS, module_to_bytes(&self.model)?))
+        .with_section(WEIGHTS, module_to_bytes(&self.model)?);
+        Ok(if self.seen.is_empty() {
+            file
+        } else {
+            file.with_section(SEEN, self.seen.to_bytes())
+        })
     }
 
     fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
@@ -200,7 +219,16 @@ impl SavedModel for Classifier {
         let device = casebook_core::device::compute_device();
         let model = module_from_bytes(architecture.init(&device), file.section(WEIGHTS, path)?)
             .with_context(|| format!("cannot load weights from {}", path.display()))?;
-        Ok(Self::new(&model, architecture, classes, preprocessing))
+        let seen = match file.sections.get(SEEN) {
+            None => Fingerprints::default(),
+            Some(bytes) => Fingerprints::from_bytes(bytes).with_context(|| {
+                format!(
+                    "{}'s {SEEN} section is damaged; retrain the model",
+                    path.display()
+                )
+            })?,
+        };
+        Ok(Self::new(&model, architecture, classes, preprocessing).with_seen(seen))
     }
 }
 
@@ -245,6 +273,21 @@ mod tests {
             });
             assert!(outcome.is_ok(), "{what}: panicked");
         }
+    }
+
+    #[test]
+    fn the_images_a_model_learnt_from_round_trip_and_a_damaged_list_is_refused() {
+        let seen: Fingerprints = [3, 1, 2].into_iter().collect();
+        let file = small_classifier()
+            .with_seen(seen.clone())
+            .to_file(serde_json::json!({}))
+            .unwrap();
+        let back = Classifier::from_bytes(&file.to_bytes(), Path::new("m")).unwrap();
+        assert_eq!(back.seen, seen);
+        let mut damaged = file;
+        damaged.sections.insert(SEEN.into(), vec![1, 2, 3]);
+        let err = Classifier::from_bytes(&damaged.to_bytes(), Path::new("m")).unwrap_err();
+        assert!(format!("{err:#}").contains("damaged"), "{err:#}");
     }
 
     #[test]

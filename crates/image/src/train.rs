@@ -17,6 +17,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use casebook_core::balance::{balanced_sample, class_weights, Balance, BalanceReport};
 use casebook_core::config::{require, require_positive};
 use casebook_core::encoding::LabelEncoder;
+use casebook_core::fingerprint::{self, Fingerprints};
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::{Event, Observer};
 use casebook_core::run::{series, MetricsRecord, RunDir, Training};
@@ -122,6 +123,9 @@ struct Loaded {
     test: ImageSet,
     /// The images of `--val` ([`TrainConfig::val_folder`]), if given.
     val_folder: Option<ImageSet>,
+    /// Fingerprints of the training and validation splits' files, kept in
+    /// the model so `image eval` can tell when it is shown them again.
+    seen: Fingerprints,
     skipped: Vec<Skipped>,
     balance: BalanceReport,
 }
@@ -164,9 +168,26 @@ impl Training for TrainConfig {
     }
 }
 
+/// The split manifest's name: in a run folder, and where `image split`
+/// leaves it in a dataset folder for every run on it to share.
+pub const SPLIT_FILE: &str = "split.json";
+
+impl TrainConfig {
+    /// `split`, or else the manifest `image split` left in the dataset
+    /// folder: runs on one dataset compare on the same images unless told
+    /// otherwise.
+    pub fn with_dataset_split(mut self) -> Self {
+        if self.split.is_none() {
+            let beside = self.data.join(SPLIT_FILE);
+            self.split = beside.is_file().then_some(beside);
+        }
+        self
+    }
+}
+
 fn load(config: &TrainConfig, run: &RunDir, observer: &dyn Observer) -> Result<Loaded> {
     let scan = ScannedDataset::scan_for_training(&config.data)?;
-    let manifest_path = run.path().join("split.json");
+    let manifest_path = run.path().join(SPLIT_FILE);
     let manifest = if manifest_path.exists() {
         SplitManifest::load(&manifest_path)?
     } else if let Some(split) = &config.split {
@@ -250,12 +271,20 @@ fn load(config: &TrainConfig, run: &RunDir, observer: &dyn Observer) -> Result<L
     if balance.counts.iter().filter(|&&c| c > 0).count() < 2 {
         bail!("the training split of {} holds only one class: a classifier needs examples of at least two", config.data.display());
     }
+    let seen = manifest
+        .train
+        .iter()
+        .chain(&manifest.val)
+        .filter_map(|item| std::fs::read(config.data.join(&item.path)).ok())
+        .map(|bytes| fingerprint::of_bytes(&bytes))
+        .collect();
     Ok(Loaded {
         classes,
         train,
         val,
         test,
         val_folder,
+        seen,
         skipped,
         balance,
     })
@@ -390,7 +419,8 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
             architecture.clone(),
             data.classes.clone(),
             preprocessing,
-        );
+        )
+        .with_seen(data.seen.clone());
         let val = Classification::from_probabilities(
             data.classes.clone(),
             data.val.labels.clone(),
