@@ -107,8 +107,16 @@ pub struct TrainArgs {
     pub split: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
-    /// Continue a killed run from its last checkpoint (pass its run folder; other flags are taken from it).
-    #[arg(long, value_name = "RUN_DIR", conflicts_with = "data")]
+    /// Continue a killed run from its last checkpoint (pass its run folder). It keeps the settings
+    /// it was started with: flags that would change them are refused.
+    #[arg(
+        long,
+        value_name = "RUN_DIR",
+        conflicts_with_all = [
+            "data", "resolution", "epochs", "batch_size", "lr", "balance", "seed", "patience",
+            "folder", "split", "run", "runs_dir",
+        ]
+    )]
     pub resume: Option<PathBuf>,
 }
 

@@ -345,6 +345,18 @@ fn the_built_in_model_trained_on_photographs_sees_day_and_night_in_generated_sce
     assert!(out.contains("night") || out.contains("day"), "{out}");
 }
 
+/// A resumed run keeps its settings: a flag that would change one (say,
+/// more epochs) is refused rather than silently ignored.
+#[test]
+fn resume_refuses_flags_that_would_change_the_run() {
+    let work = tempfile::tempdir().unwrap();
+    for flag in [["--epochs", "30"], ["--lr", "0.1"], ["--val", "photos"]] {
+        let args = ["image", "train", "--resume", "runs/r", flag[0], flag[1]];
+        let err = fails(&args, work.path());
+        assert!(err.contains(flag[0]), "{err}");
+    }
+}
+
 #[test]
 fn killed_training_resumes_to_the_same_result() {
     let data = dataset();
