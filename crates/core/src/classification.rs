@@ -77,9 +77,15 @@ impl Classification {
     /// The headline: accuracy, count of `items` ("images", "rows"), log-loss, AUC.
     pub fn headline(&self, items: &str) -> String {
         let mut s = format!(
-            "accuracy {:.2}% on {} {items}, log-loss {:.4}",
+            "accuracy {:.2}% on {} {items}{}, log-loss {:.4}",
             100.0 * self.accuracy,
             self.count,
+            self.accuracy_interval()
+                .map_or(String::new(), |(low, high)| format!(
+                    " (95 % interval {:.1}–{:.1} %)",
+                    100.0 * low,
+                    100.0 * high
+                )),
             self.log_loss
         );
         if let Some(a) = self.auc {
@@ -88,11 +94,25 @@ impl Classification {
         s
     }
 
+    /// Wilson's 95 % interval of the accuracy: how far it could be from the
+    /// accuracy on all such items, on this few (`None` without items).
+    pub fn accuracy_interval(&self) -> Option<(f64, f64)> {
+        let right = (self.accuracy * self.count as f64).round() as usize;
+        crate::interval::wilson(right, self.count)
+    }
+
     /// One line of precision, recall and F1 for class `i`.
+    /// The recall carries its 95 % interval: per-class counts are often
+    /// small (19 night photos: one more or less moves recall by 5 points).
     pub fn class_line(&self, i: usize, items: &str) -> String {
         let sc = &self.class_scores[i];
+        let found = (sc.recall * sc.support as f64).round() as usize;
+        let interval = crate::interval::wilson(found, sc.support)
+            .map_or(String::new(), |(low, high)| {
+                format!(" [{low:.3}–{high:.3}]")
+            });
         format!(
-            "  {:<20} precision {:.3}  recall {:.3}  F1 {:.3}  ({} {items})",
+            "  {:<20} precision {:.3}  recall {:.3}{interval}  F1 {:.3}  ({} {items})",
             self.classes[i], sc.precision, sc.recall, sc.f1, sc.support
         )
     }
@@ -242,9 +262,17 @@ mod tests {
         // Positives score 0.7 and 0.6; negatives 0.2 and 0.6: 3.5 of 4 pairs ordered.
         assert!((c.auc.unwrap() - 0.875).abs() < 1e-9, "{:?}", c.auc);
         assert_eq!(c.class_scores[1].support, 2);
+        // 'day' found 1 of 2 times: recall 0.5, interval 9.5–90.5 %.
         assert!(c
-            .summary("images")
-            .starts_with("accuracy 75.00% on 4 images"));
+            .class_line(0, "images")
+            .contains("recall 0.500 [0.095–0.905]"));
+        // 3 of 4: Wilson's interval is 30.1–95.4 %.
+        assert!(
+            c.summary("images")
+                .starts_with("accuracy 75.00% on 4 images (95 % interval 30.1–95.4 %)"),
+            "{}",
+            c.summary("images")
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct StudyPoint {
     pub train_fraction: f64,
     pub train_images: usize,
     pub test_accuracy: f64,
+    /// Images in the test split the accuracy was measured on.
+    #[serde(default)]
+    pub test_images: usize,
     pub best_val_accuracy: f64,
     /// The chosen model's accuracy on the `--val` folder, if one was given.
     #[serde(default)]
@@ -49,6 +52,7 @@ impl StudyPoint {
             train_fraction: config.train_fraction,
             train_images: o.train_count,
             test_accuracy: o.test.accuracy,
+            test_images: o.test.count,
             best_val_accuracy: o
                 .history
                 .iter()
@@ -382,19 +386,46 @@ pub struct LearningCurve {
 }
 
 /// Reads the end of the curve: does the last step up in data still pay?
+/// A step up only counts where the two accuracies' 95 % intervals do not
+/// overlap; a flat end says how large a step this test set could not see.
 pub fn read_curve(points: &[StudyPoint]) -> String {
     match points {
         [.., a, b] => {
             let gain = b.test_accuracy - a.test_accuracy;
-            if gain > GOOD_ENOUGH {
+            let interval = |p: &StudyPoint| {
+                let right = (p.test_accuracy * p.test_images as f64).round() as usize;
+                casebook_core::interval::wilson(right, p.test_images).unwrap_or((0.0, 1.0))
+            };
+            let ((a_low, a_high), (b_low, b_high)) = (interval(a), interval(b));
+            let step = format!(
+                "{:+.1} points from {} to {} training images",
+                100.0 * gain,
+                a.train_images,
+                b.train_images
+            );
+            if gain > GOOD_ENOUGH && a_high < b_low {
+                format!("more data still helps: {step}")
+            } else if gain > GOOD_ENOUGH {
                 format!(
-                    "more data still helps: +{:.1} points from {} to {} training images",
-                    100.0 * gain,
-                    a.train_images,
-                    b.train_images
+                    "not measurable here: {step}, but on {} test images the two accuracies' \
+                     95 % intervals ({:.1}–{:.1} % and {:.1}–{:.1} %) overlap, so the step may \
+                     be chance; measure on more images (a larger dataset, or --val with a \
+                     labelled folder)",
+                    b.test_images,
+                    100.0 * a_low,
+                    100.0 * a_high,
+                    100.0 * b_low,
+                    100.0 * b_high
                 )
             } else {
-                format!("flat: {:+.1} points from {} to {} training images; more data of the same kind is unlikely to help, try a larger model or harder examples", 100.0 * gain, a.train_images, b.train_images)
+                format!(
+                    "flat: {step}; more data of the same kind is unlikely to help, try a larger \
+                     model or harder examples (on {} test images, the accuracy's 95 % interval \
+                     is {:.1}–{:.1} %)",
+                    b.test_images,
+                    100.0 * b_low,
+                    100.0 * b_high
+                )
             }
         }
         _ => "one point only: give several --fractions to see a trend".to_string(),
@@ -494,6 +525,7 @@ mod tests {
             train_fraction: 1.0,
             train_images: n,
             test_accuracy: acc,
+            test_images: 10_000,
             best_val_accuracy: acc,
             val_folder_accuracy: None,
             train_seconds: 1.0,
@@ -517,5 +549,12 @@ mod tests {
         assert!(read_curve(&[point(64, 0.8, 100), point(64, 0.9, 200)])
             .starts_with("more data still helps"));
         assert!(read_curve(&[point(64, 0.95, 100), point(64, 0.953, 200)]).starts_with("flat"));
+        // The same 10-point step measured on 20 test images proves nothing.
+        let small = |acc, n| StudyPoint {
+            test_images: 20,
+            ..point(64, acc, n)
+        };
+        let reading = read_curve(&[small(0.8, 100), small(0.9, 200)]);
+        assert!(reading.starts_with("not measurable"), "{reading}");
     }
 }
