@@ -141,7 +141,7 @@ fn train_cmd(args: &TrainArgs, observer: &dyn Observer) -> Result<()> {
     } else {
         ""
     };
-    println!("mode: {:?}{picked}", outcome.mode);
+    println!("mode: {}{picked}", outcome.mode.name());
     for note in &outcome.notes {
         println!("{note}");
     }

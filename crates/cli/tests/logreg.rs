@@ -23,9 +23,9 @@ fn three_modes_train_evaluate_and_predict_label_strings() {
     let w = work.path();
     // (kind, target, expected mode, chance-level accuracy to beat by a margin)
     for (kind, target, mode, chance) in [
-        ("binary", "approved", "Binary", 55.0),
-        ("multiclass", "species", "Multiclass", 40.0),
-        ("multilabel", "tags", "Multilabel", 20.0),
+        ("binary", "approved", "binary", 55.0),
+        ("multiclass", "species", "multiclass", 40.0),
+        ("multilabel", "tags", "multilabel", 20.0),
     ] {
         let csv = format!("{kind}.csv");
         ok(
@@ -398,4 +398,27 @@ fn trainings_racing_for_one_run_folder_leave_one_run() {
         ],
         w,
     );
+}
+
+/// A column with a different value in every row (the generated tables'
+/// `id`) is pointed out with the flag that leaves it out.
+#[test]
+fn an_id_column_is_pointed_out() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(
+        &[
+            "data", "tabular", "--kind", "binary", "--rows", "200", "--out", "b.csv",
+        ],
+        w,
+    );
+    let train = |extra: &[&str], run: &str| {
+        let mut args = vec![
+            "logreg", "train", "b.csv", "--target", "approved", "--run", run,
+        ];
+        args.extend(extra);
+        ok(&args, w)
+    };
+    assert!(train(&[], "with-id").contains("--ignore id"));
+    assert!(!train(&["--ignore", "id"], "without").contains("like an ID"));
 }

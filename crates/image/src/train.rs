@@ -15,6 +15,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Int, Tensor, TensorData};
 use casebook_core::balance::{balanced_sample, class_weights, Balance, BalanceReport};
+use casebook_core::choice::Choice;
 use casebook_core::config::{require, require_positive};
 use casebook_core::encoding::LabelEncoder;
 use casebook_core::fingerprint::{self, Fingerprints};
@@ -556,10 +557,10 @@ fn write_report(config: &TrainConfig, data: &Loaded, outcome: &TrainOutcome) -> 
         .collect();
     report.table(&["class", "train", "validation", "test"], &split_rows);
     report.paragraph(&format!(
-        "Imbalance ratio {:.2}: {}. Mitigation used: {:?}.",
+        "Imbalance ratio {:.2}: {}. Mitigation used: {}.",
         data.balance.imbalance_ratio,
         data.balance.advice(),
-        config.balance
+        config.balance.name()
     ));
     if !data.skipped.is_empty() {
         let rows: Vec<Vec<String>> = data

@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 use burn::optim::{GradientsParams, LBFGSConfig, LineSearchFn};
 use burn::tensor::{Device, Tensor, TensorData};
 use casebook_core::balance::{class_weights, Balance};
+use casebook_core::choice::Choice;
 use casebook_core::config::require;
 use casebook_core::fsx;
 use casebook_core::model_file::SavedModel;
@@ -266,6 +267,14 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
     if feature_columns.is_empty() {
         bail!("no feature columns left: every column is a target or ignored");
     }
+    for name in &feature_columns {
+        if crate::data::id_like(&table, name, &train_rows)? {
+            notes.push(format!(
+                "warning: column '{name}' has a different value in every row, like an ID: as a \
+                 feature it can only memorise rows; pass --ignore {name}"
+            ));
+        }
+    }
     let features = Features::fit(
         &table,
         &feature_columns,
@@ -303,8 +312,8 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
         l2: config.l2,
     };
     observer.note(&format!(
-        "{:?} logistic regression: {n} rows × {d} inputs -> {k} output(s); fitting with L-BFGS",
-        targets.mode
+        "{} logistic regression: {n} rows × {d} inputs -> {k} output(s); fitting with L-BFGS",
+        targets.mode.name()
     ));
     let (net, fit_info) = fit(&problem, d, k, config.max_iter, config.tolerance);
     if !fit_info.final_loss.is_finite() {
@@ -354,8 +363,8 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
         config.data.display()
     ));
     report.paragraph(&format!(
-        "{:?} mode, target {}: {n} training rows, {d} inputs, {k} output(s). L-BFGS: {} evaluations, {:.3} s, final objective {:.6}, largest gradient {:.2e}{}.",
-        model.targets.mode,
+        "{} mode, target {}: {n} training rows, {d} inputs, {k} output(s). L-BFGS: {} evaluations, {:.3} s, final objective {:.6}, largest gradient {:.2e}{}.",
+        model.targets.mode.name(),
         config.targets.join(", "),
         fit_info.evaluations,
         fit_info.seconds,

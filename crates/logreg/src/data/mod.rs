@@ -221,8 +221,8 @@ impl Targets {
         if idx.len() > 1 {
             if matches!(mode, Some(Mode::Binary | Mode::Multiclass)) {
                 bail!(
-                    "{:?} mode takes one --target column; several columns mean multilabel",
-                    mode.unwrap_or(Mode::Binary)
+                    "{} mode takes one --target column; several columns mean multilabel",
+                    mode.unwrap_or(Mode::Binary).name()
                 );
             }
             for (&col, name) in idx.iter().zip(columns) {
@@ -295,8 +295,8 @@ impl Targets {
         };
         if !fits {
             bail!(
-                "the targets do not fit the {:?} mode: {:?}",
-                self.mode,
+                "the targets do not fit the {} mode: {:?}",
+                self.mode.name(),
                 self.spec
             );
         }
@@ -491,6 +491,33 @@ impl FeatureColumn {
             _ => 1,
         }
     }
+}
+
+/// Rows below which a column of distinct values is not taken for an ID.
+const MIN_ROWS_FOR_ID: usize = 20;
+
+/// Whether column `name` looks like an identifier on `rows`: a different
+/// text in every row, or the integers of a row count (1, 2, 3, …, in any
+/// order). As a feature it can only memorise the training rows.
+pub fn id_like(table: &Table, name: &str, rows: &[usize]) -> Result<bool> {
+    let col = table.column(name)?;
+    let values: Vec<&str> = rows
+        .iter()
+        .map(|&r| table.rows[r][col].as_str())
+        .filter(|v| !is_missing(v))
+        .collect();
+    let distinct: std::collections::HashSet<&str> = values.iter().copied().collect();
+    if values.len() < MIN_ROWS_FOR_ID || distinct.len() < values.len() {
+        return Ok(false);
+    }
+    let integers: Option<Vec<i64>> = values.iter().map(|v| v.parse::<i64>().ok()).collect();
+    Ok(match integers {
+        Some(n) => {
+            let (low, high) = (n.iter().min(), n.iter().max());
+            matches!((low, high), (Some(l), Some(h)) if (h - l) as usize + 1 == n.len())
+        }
+        None => values.iter().all(|v| v.parse::<f64>().is_err()),
+    })
 }
 
 /// The fitted feature encoder: column types, statistics and categories.
@@ -741,6 +768,28 @@ mod tests {
 
     fn table(text: &str) -> Table {
         Table::from_reader(text.as_bytes(), "t.csv").unwrap()
+    }
+
+    #[test]
+    fn identifiers_are_told_from_features() {
+        let mut text = String::from("name,row,height,colour,code\n");
+        for i in 0..30 {
+            let colour = ["red", "blue"][i % 2];
+            // `code`: distinct integers with gaps, like measured counts.
+            text.push_str(&format!(
+                "p{i},{},{:.2},{colour},{}\n",
+                30 - i,
+                1.5 + i as f64 / 7.0,
+                i * 3
+            ));
+        }
+        let t = table(&text);
+        let rows: Vec<usize> = (0..30).collect();
+        let id = |name| id_like(&t, name, &rows).unwrap();
+        assert!(id("name") && id("row"));
+        assert!(!id("height") && !id("colour") && !id("code"));
+        // Too few rows to tell.
+        assert!(!id_like(&t, "name", &rows[..10]).unwrap());
     }
 
     /// Issue 16: values past ~1e154 overflowed the variance, and the
