@@ -422,3 +422,55 @@ fn an_id_column_is_pointed_out() {
     assert!(train(&[], "with-id").contains("--ignore id"));
     assert!(!train(&["--ignore", "id"], "without").contains("like an ID"));
 }
+
+/// After measuring on the held-out rows, the saved model is fit again on
+/// every row: it predicts as a model trained with no holdout does.
+#[test]
+fn the_saved_model_is_refit_on_every_row() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(
+        &[
+            "data", "tabular", "--kind", "binary", "--rows", "300", "--out", "b.csv",
+        ],
+        w,
+    );
+    let probabilities = |holdout: &str| -> Vec<f64> {
+        let run = format!("h{holdout}");
+        let args = [
+            "logreg",
+            "train",
+            "b.csv",
+            "--target",
+            "approved",
+            "--ignore",
+            "id",
+            "--holdout",
+            holdout,
+            "--run",
+            &run,
+        ];
+        ok(&args, w);
+        let model = format!("runs/{run}/model.casebook");
+        let out = format!("{run}.csv");
+        ok(&["logreg", "predict", &model, "b.csv", "--out", &out], w);
+        let mut reader = csv::Reader::from_path(w.join(&out)).unwrap();
+        let column = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "p_yes")
+            .unwrap();
+        reader
+            .records()
+            .map(|r| r.unwrap()[column].parse().unwrap())
+            .collect()
+    };
+    let (all, refit) = (probabilities("0"), probabilities("0.3"));
+    let largest = all
+        .iter()
+        .zip(&refit)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(largest < 1e-3, "largest difference {largest}");
+}

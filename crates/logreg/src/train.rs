@@ -18,7 +18,7 @@ use casebook_core::run::RunDir;
 use casebook_core::split::{stratified_split, SplitFractions};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Encoding, Features, Missing, Mode, Table, Targets};
+use crate::data::{EncodeNotes, Encoding, Features, Missing, Mode, Table, Targets};
 use crate::eval::{evaluate, Evaluation};
 use crate::infer::{describe_notes, Model};
 use crate::model::LogisticRegression;
@@ -151,6 +151,58 @@ pub fn fit(
 
 /// Loss weights: per row from class counts (binary, multiclass), or per
 /// entry from each label's positive/negative counts (multilabel).
+/// Features fitted on `rows` of `table` and the network fitted to them,
+/// with what encoding them found worth telling.
+fn fit_rows(
+    table: &Table,
+    feature_columns: &[String],
+    targets: Targets,
+    config: &TrainConfig,
+    rows: &[usize],
+    observer: &dyn Observer,
+) -> Result<(Model, FitInfo, EncodeNotes)> {
+    let features = Features::fit(
+        table,
+        feature_columns,
+        config.encoding,
+        config.missing,
+        rows,
+    )?;
+    let (x, enc_notes) = features.encode(table, rows)?;
+    let k = targets.output_names().len();
+    let y = targets.encode(table, rows)?;
+    let (weights, wk) = loss_weights(targets.mode, config.balance, &y, k)?;
+    let (n, d) = (rows.len(), features.width());
+    let device = casebook_core::device::compute_device().autodiff();
+    let t2 = |v: Vec<f32>, shape: [usize; 2], device: &Device| {
+        Tensor::<2>::from_data(TensorData::new(v, shape), device)
+    };
+    let problem = Problem {
+        x: t2(x, [n, d], &device),
+        y: t2(y, [n, k], &device),
+        weights: t2(weights, [n, wk], &device),
+        mode: targets.mode,
+        l2: config.l2,
+    };
+    observer.note(&format!(
+        "{} logistic regression: {n} rows × {d} inputs -> {k} output(s); fitting with L-BFGS",
+        targets.mode.name()
+    ));
+    let (net, fit_info) = fit(&problem, d, k, config.max_iter, config.tolerance);
+    if !fit_info.final_loss.is_finite() {
+        bail!(
+            "the fit diverged (loss is {}); check for extreme values or raise --l2",
+            fit_info.final_loss
+        );
+    }
+    let model = Model {
+        net,
+        features,
+        targets,
+    };
+    Ok((model, fit_info, enc_notes))
+}
+
 fn loss_weights(mode: Mode, balance: Balance, y: &[f32], k: usize) -> Result<(Vec<f32>, usize)> {
     let n = y.len() / k;
     match (balance, mode) {
@@ -294,45 +346,23 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
     if train_rows.is_empty() {
         bail!("no training rows left in {}", config.data.display());
     }
-    let (x, enc_notes) = features.encode(&table, &train_rows)?;
+    let (model, fit_info, enc_notes) = fit_rows(
+        &table,
+        &feature_columns,
+        targets,
+        config,
+        &train_rows,
+        observer,
+    )?;
     notes.extend(describe_notes(&enc_notes));
-    let y = targets.encode(&table, &train_rows)?;
-    let (weights, wk) = loss_weights(targets.mode, config.balance, &y, k)?;
-    let n = train_rows.len();
-    let d = features.width();
-    let device = casebook_core::device::compute_device().autodiff();
-    let t2 = |v: Vec<f32>, shape: [usize; 2], device: &Device| {
-        Tensor::<2>::from_data(TensorData::new(v, shape), device)
-    };
-    let problem = Problem {
-        x: t2(x, [n, d], &device),
-        y: t2(y.clone(), [n, k], &device),
-        weights: t2(weights, [n, wk], &device),
-        mode: targets.mode,
-        l2: config.l2,
-    };
-    observer.note(&format!(
-        "{} logistic regression: {n} rows × {d} inputs -> {k} output(s); fitting with L-BFGS",
-        targets.mode.name()
-    ));
-    let (net, fit_info) = fit(&problem, d, k, config.max_iter, config.tolerance);
-    if !fit_info.final_loss.is_finite() {
-        bail!(
-            "the fit diverged (loss is {}); check for extreme values or raise --l2",
-            fit_info.final_loss
-        );
-    }
     if !fit_info.converged {
         notes.push(format!(
             "warning: not converged after {} evaluations (largest gradient {:.2e}); raise --max-iter or --l2",
             fit_info.evaluations, fit_info.max_gradient
         ));
     }
-    let model = Model {
-        net,
-        features,
-        targets,
-    };
+    let (n, d) = (train_rows.len(), model.features.width());
+    let y = model.targets.encode(&table, &train_rows)?;
     let names = model.targets.class_names();
     let (p_train, _) = model.probabilities(&table, &train_rows)?;
     let train_eval = evaluate(model.targets.mode, &names, &p_train, &y, k);
@@ -349,8 +379,37 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
         ))
     };
 
+    // Once measured on the held-out rows, the model is fit again on every
+    // row before it is saved, as scikit-learn users refit before use: the
+    // scores above are those of the model that had not seen those rows.
+    let model = if test_rows.is_empty() {
+        model
+    } else {
+        let all_rows: Vec<usize> = train_rows.iter().chain(&test_rows).copied().collect();
+        let (refit, refit_info, _) = fit_rows(
+            &table,
+            &feature_columns,
+            model.targets.clone(),
+            config,
+            &all_rows,
+            observer,
+        )?;
+        notes.push(format!(
+            "the saved model was fit again on all {} rows after the held-out measurement \
+             ({} L-BFGS evaluations{}); the train and test scores are the {n}-row model's",
+            all_rows.len(),
+            refit_info.evaluations,
+            if refit_info.converged {
+                ""
+            } else {
+                ", NOT converged"
+            }
+        ));
+        refit
+    };
+    let refit_rows = n + test_rows.len();
     let record = serde_json::json!({
-        "config": config, "fit": fit_info, "train_rows": n,
+        "config": config, "fit": fit_info, "train_rows": n, "model_rows": refit_rows,
         "train_accuracy": train_eval.accuracy, "test_accuracy": test_eval.as_ref().map(|e| e.accuracy),
     });
     model.save(&run.model_path(), record.clone())?;
