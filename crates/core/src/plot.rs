@@ -30,6 +30,9 @@ impl Series {
     }
 }
 
+/// The axis range of `values`, padded; values that all lie in [0, 1]
+/// (accuracies, rates) keep an axis within it: a flat accuracy of 0.9 drew
+/// an axis up to 1.4.
 fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -39,11 +42,17 @@ fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    if (hi - lo).abs() < 1e-12 {
-        return (lo - 0.5, hi + 0.5);
+    let (low, high) = if (hi - lo).abs() < 1e-12 {
+        (lo - 0.5, hi + 0.5)
+    } else {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    };
+    if lo >= 0.0 && hi <= 1.0 {
+        (low.max(0.0), high.min(1.0))
+    } else {
+        (low, high)
     }
-    let pad = (hi - lo) * 0.05;
-    (lo - pad, hi + pad)
 }
 
 /// A line chart with markers and a legend.
@@ -220,6 +229,17 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axes_of_rates_stay_within_zero_and_one() {
+        // Issue 14: one learning-curve point at 0.9 drew an axis to 1.4.
+        assert_eq!(span([0.9].into_iter()), (0.4, 1.0));
+        let (low, high) = span([0.2, 1.0].into_iter());
+        assert!(low > 0.15 && low < 0.2 && high == 1.0, "{low} {high}");
+        // Other values keep their padding on both sides.
+        assert_eq!(span([2.0].into_iter()), (1.5, 2.5));
+        assert_eq!(span([-1.0, 1.0].into_iter()), (-1.1, 1.1));
+    }
 
     #[test]
     fn charts_are_svg_with_their_labels() {
