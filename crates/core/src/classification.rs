@@ -211,31 +211,33 @@ pub fn write_outcomes(path: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
         Some(Item::Line(_)) => "line",
         _ => "file",
     };
-    crate::fsx::write_atomic_with(path, |file| {
-        let mut csv = csv::Writer::from_writer(file);
-        csv.write_record([
-            item_column,
-            "label",
-            "prediction",
-            "probability",
-            "label_probability",
-        ])?;
-        for o in outcomes {
+    let rows: Vec<[String; 5]> = outcomes
+        .iter()
+        .map(|o| {
             let item = match &o.item {
                 Item::File(f) => f.clone(),
                 Item::Line(l) => l.to_string(),
             };
-            csv.write_record([
+            [
                 item,
                 o.label.clone(),
                 o.prediction.clone(),
                 o.probability.to_string(),
                 o.label_probability.to_string(),
-            ])?;
-        }
-        csv.flush()?;
-        Ok(())
-    })
+            ]
+        })
+        .collect();
+    crate::fsx::write_csv(
+        path,
+        &[
+            item_column,
+            "label",
+            "prediction",
+            "probability",
+            "label_probability",
+        ],
+        &rows,
+    )
 }
 
 /// Index of the largest value (the first of ties); 0 for an empty slice.

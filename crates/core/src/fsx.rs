@@ -113,6 +113,22 @@ pub fn ensure_not_input(input: &Path, out: &Path) -> Result<()> {
 }
 
 /// Serialises `value` as pretty JSON and writes it atomically.
+/// Writes `records` as CSV after the line `header` (there also when there
+/// are no records), atomically.
+pub fn write_csv<T: serde::Serialize>(path: &Path, header: &[&str], records: &[T]) -> Result<()> {
+    write_atomic_with(path, |file| {
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(file);
+        csv.write_record(header)?;
+        for record in records {
+            csv.serialize(record)?;
+        }
+        csv.flush()?;
+        Ok(())
+    })
+}
+
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');

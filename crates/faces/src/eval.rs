@@ -457,14 +457,18 @@ pub fn evaluate(config: &EvalConfig, run: RunDir, observer: &dyn Observer) -> Re
                 fold: p.fold,
             })
             .collect();
-        casebook_core::fsx::write_atomic_with(&run.path().join(OUTCOMES_FILE), |file| {
-            let mut csv = csv::Writer::from_writer(file);
-            for o in &outcomes {
-                csv.serialize(o)?;
-            }
-            csv.flush()?;
-            Ok(())
-        })?;
+        casebook_core::fsx::write_csv(
+            &run.path().join(OUTCOMES_FILE),
+            &[
+                "file_a",
+                "file_b",
+                "label",
+                "prediction",
+                "distance",
+                "fold",
+            ],
+            &outcomes,
+        )?;
         report(&run, config, &verification, pairs.len() - scored.len())?;
         Ok(EvalOutcome {
             verification,

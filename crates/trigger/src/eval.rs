@@ -147,17 +147,11 @@ pub const EVENTS_FILE: &str = "events.csv";
 
 /// Writes `events` as CSV, atomically; empty cells where a field is none.
 pub fn write_events(path: &Path, events: &[Event]) -> Result<()> {
-    casebook_core::fsx::write_atomic_with(path, |file| {
-        let mut csv = csv::Writer::from_writer(file);
-        for e in events {
-            csv.serialize(e)?;
-        }
-        if events.is_empty() {
-            csv.write_record(["file", "outcome", "start_s", "end_s", "time_s", "score"])?;
-        }
-        csv.flush()?;
-        Ok(())
-    })
+    casebook_core::fsx::write_csv(
+        path,
+        &["file", "outcome", "start_s", "end_s", "time_s", "score"],
+        events,
+    )
 }
 
 /// The operating point of `threshold` over scored files.
