@@ -161,6 +161,18 @@ fn split_train_eval_predict_end_to_end() {
     assert_eq!(json["items"].as_array().unwrap().len(), rows.len());
     assert_eq!(json["items"][0]["file"], rows[0][0]);
     assert!((100.0 * json["metrics"]["accuracy"].as_f64().unwrap() - accuracy).abs() < 0.01);
+    // The macro average F1 is the mean of each class's F1 as the rows give it.
+    let f1 = |class: &str| {
+        let count = |f: &dyn Fn(&csv::StringRecord) -> bool| rows.iter().filter(|r| f(r)).count();
+        let hits = count(&|r| &r[1] == class && &r[2] == class) as f64;
+        let (truth, predicted) = (count(&|r| &r[1] == class), count(&|r| &r[2] == class));
+        2.0 * hits / (truth + predicted) as f64
+    };
+    let macro_f1 = json["metrics"]["macro_average"]["f1"].as_f64().unwrap();
+    assert!(
+        (macro_f1 - (f1("day") + f1("night")) / 2.0).abs() < 1e-9,
+        "{macro_f1}"
+    );
     // The model remembers the images it learnt from: evaluating on them warns,
     // even with --quiet, and counts exactly the training and validation splits.
     let split: serde_json::Value =

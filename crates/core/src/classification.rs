@@ -23,6 +23,9 @@ pub struct Classification {
     pub log_loss: f64,
     pub confusion: ConfusionMatrix,
     pub class_scores: Vec<ClassScores>,
+    /// The per-class scores' plain and support-weighted means.
+    pub macro_average: ClassScores,
+    pub weighted_average: ClassScores,
     /// ROC of the second class against the first (two classes, both present).
     pub roc: Option<Vec<RocPoint>>,
     pub auc: Option<f64>,
@@ -47,6 +50,9 @@ impl Classification {
             .sum::<f64>()
             / truth.len().max(1) as f64;
         let confusion = ConfusionMatrix::new(classes.len(), &truth, &predicted);
+        let class_scores = confusion.class_scores();
+        let macro_average = ClassScores::macro_average(&class_scores);
+        let weighted_average = ClassScores::weighted_average(&class_scores);
         // ROC needs both classes present; with one, AUC is undefined.
         let both_present = truth.contains(&0) && truth.contains(&1);
         let roc = (classes.len() == 2 && both_present).then(|| {
@@ -58,8 +64,10 @@ impl Classification {
             count: truth.len(),
             accuracy: accuracy(&truth, &predicted),
             log_loss,
-            class_scores: confusion.class_scores(),
+            class_scores,
             confusion,
+            macro_average,
+            weighted_average,
             auc: roc.as_deref().map(auc),
             roc,
             classes,
@@ -117,7 +125,7 @@ impl Classification {
         )
     }
 
-    /// The headline and one line per class, for the terminal.
+    /// The headline, one line per class and the averages, for the terminal.
     pub fn summary(&self, items: &str) -> String {
         let mut s = self.headline(items);
         s.push('\n');
@@ -125,7 +133,18 @@ impl Classification {
             s.push_str(&self.class_line(i, items));
             s.push('\n');
         }
+        s.push_str(&self.averages_line());
+        s.push('\n');
         s
+    }
+
+    /// The macro and weighted average F1: one number per class, and one
+    /// weighted by the classes' sizes.
+    pub fn averages_line(&self) -> String {
+        format!(
+            "  F1 macro average {:.3}, weighted average {:.3}",
+            self.macro_average.f1, self.weighted_average.f1
+        )
     }
 
     /// A report section: heading, headline, confusion matrix, ROC.

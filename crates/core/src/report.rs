@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::metrics::{ConfusionMatrix, RocPoint};
+use crate::metrics::{ClassScores, ConfusionMatrix, RocPoint};
 
 /// Builds a report section by section, then writes it atomically.
 #[derive(Debug, Clone)]
@@ -81,12 +81,19 @@ impl Report {
         classes: &[String],
         confusion: &ConfusionMatrix,
     ) -> Result<&mut Self> {
+        let scores = confusion.class_scores();
+        let averages = [
+            ("macro average", ClassScores::macro_average(&scores)),
+            ("weighted average", ClassScores::weighted_average(&scores)),
+        ];
         let rows: Vec<Vec<String>> = classes
             .iter()
-            .zip(confusion.class_scores())
+            .map(String::as_str)
+            .zip(scores.iter().copied())
+            .chain(averages)
             .map(|(c, s)| {
                 vec![
-                    c.clone(),
+                    c.to_string(),
                     format!("{:.3}", s.precision),
                     format!("{:.3}", s.recall),
                     format!("{:.3}", s.f1),

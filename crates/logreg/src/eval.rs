@@ -148,6 +148,10 @@ impl Evaluation {
                 s.push_str(&c.class_line(i, ITEMS));
                 s.push('\n');
             }
+            if self.mode != Mode::Multilabel {
+                s.push_str(&c.averages_line());
+                s.push('\n');
+            }
         }
         s
     }

@@ -439,7 +439,16 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
         t.add_to_report(&mut report, "Held-out rows")?;
     }
     report.heading("Weights");
+    report.paragraph(
+        "Each weight is the change in log-odds (the softmax's score in multiclass mode) when its input rises by one: a numeric column or a label-encoded category is standardised (one standard deviation of the training rows is one unit), so weights of different columns compare; a one-hot input is 0 or 1. The intercept is the log-odds with every numeric input at its training mean and every one-hot input at 0.",
+    );
     let w = casebook_core::tensor::values(model.net.linear.weight.val());
+    let intercepts = model
+        .net
+        .linear
+        .bias
+        .as_ref()
+        .map(|b| casebook_core::tensor::values(b.val()));
     let outputs = model.targets.output_names();
     let mut header = vec!["input"];
     header.extend(outputs.iter().map(String::as_str));
@@ -453,6 +462,11 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
                 .chain((0..k).map(|j| format!("{:+.4}", w[i * k + j])))
                 .collect()
         })
+        .chain(intercepts.map(|b| {
+            std::iter::once("(intercept)".to_string())
+                .chain(b.iter().map(|v| format!("{v:+.4}")))
+                .collect()
+        }))
         .collect();
     report.table(&header, &rows);
     report.save(&run.report_path())?;
