@@ -374,6 +374,41 @@ fn says(text: &str, word: &str) -> bool {
     !word.is_empty() && text.windows(word.len()).any(|w| w == word.as_slice())
 }
 
+/// The program that speaks `voice` and the Debian package it comes in.
+fn program_of(voice: &str) -> (&'static str, &'static str) {
+    match voice.split(':').next() {
+        Some("espeak") => ("espeak-ng", "espeak-ng"),
+        Some("pico") => ("pico2wave", "libttspico-utils (non-free)"),
+        Some("rhvoice") => ("RHVoice-test", "rhvoice-english (non-free)"),
+        _ => ("flite", "flite"),
+    }
+}
+
+/// Fails, naming each missing program and its package, unless every
+/// program that `voices` need is on `path` (the `PATH` variable's value):
+/// a missing one is found before anything is spoken, not after an hour.
+fn check_programs<'a>(
+    voices: impl IntoIterator<Item = &'a str>,
+    path: &std::ffi::OsStr,
+) -> Result<()> {
+    let mut needed: Vec<(&str, &str)> = voices.into_iter().map(program_of).collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let missing: Vec<String> = needed
+        .into_iter()
+        .filter(|(program, _)| !std::env::split_paths(path).any(|dir| dir.join(program).is_file()))
+        .map(|(program, package)| format!("{program} (Debian package {package})"))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "these voices need {}, not found on PATH: install {}, or choose another --set",
+            missing.join(" and "),
+            if missing.len() > 1 { "them" } else { "it" }
+        );
+    }
+    Ok(())
+}
+
 fn speak(voice: &str, text: &str, out: &Path) -> Result<()> {
     let parts: Vec<&str> = voice.split(':').collect();
     let status = match parts.as_slice() {
@@ -407,12 +442,7 @@ fn speak(voice: &str, text: &str, out: &Path) -> Result<()> {
             .status(),
         _ => bail!("unknown voice {voice}"),
     };
-    let (program, package) = match parts[0] {
-        "espeak" => ("espeak-ng", "espeak-ng"),
-        "pico" => ("pico2wave", "libttspico-utils (non-free)"),
-        "rhvoice" => ("RHVoice-test", "rhvoice-english (non-free)"),
-        _ => ("flite", "flite"),
-    };
+    let (program, package) = program_of(voice);
     match status {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => bail!("{program} failed for voice {voice} ({s})"),
@@ -476,18 +506,21 @@ pub fn make_voices(
     out: &Path,
     on_clip: impl FnMut(),
 ) -> Result<Vec<PoolEntry>> {
-    casebook_core::fsx::build_folder(out, |out| make_voices_into(word, set, out, on_clip))
+    let utterances = utterances(word, set);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    check_programs(utterances.iter().map(|u| u.0.as_str()), &path)?;
+    casebook_core::fsx::build_folder(out, |out| make_voices_into(utterances, set, out, on_clip))
 }
 
 fn make_voices_into(
-    word: &str,
+    utterances: Vec<(String, String, bool, bool)>,
     set: VoiceSet,
     out: &Path,
     mut on_clip: impl FnMut(),
 ) -> Result<Vec<PoolEntry>> {
     let scratch = tempfile_dir(out)?;
     let mut entries = Vec::new();
-    for (i, (voice, text, positive, held_out)) in utterances(word, set).into_iter().enumerate() {
+    for (i, (voice, text, positive, held_out)) in utterances.into_iter().enumerate() {
         let raw = scratch.join("raw.wav");
         speak(&voice, &text, &raw)?;
         let clip = trim(&Clip::read_wav(&raw)?.resample(RATE)?);
@@ -650,6 +683,22 @@ pub fn load_folder(dir: &Path, rate: u32) -> Result<Vec<Clip>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every program a voice set needs is looked for before anything is
+    /// spoken, and the error names exactly the missing ones.
+    #[test]
+    fn missing_programs_are_named_before_anything_is_spoken() {
+        let bin = tempfile::tempdir().unwrap();
+        std::fs::write(bin.path().join("espeak-ng"), "").unwrap();
+        let path = bin.path().as_os_str();
+        let builtin = utterances("activate", VoiceSet::Builtin);
+        let voices = || builtin.iter().map(|u| u.0.as_str());
+        let err = check_programs(voices(), path).unwrap_err().to_string();
+        assert!(err.contains("flite (Debian package flite)"), "{err}");
+        assert!(!err.contains("espeak-ng"), "{err}");
+        std::fs::write(bin.path().join("flite"), "").unwrap();
+        check_programs(voices(), path).unwrap();
+    }
 
     #[test]
     fn builtin_pools_hold_out_whole_voices() {
