@@ -91,7 +91,7 @@ pub enum TriggerCommand {
     /// `--resume RUN_DIR`.
     Train(TrainArgs),
     /// Find the trigger word in WAV files: prints file, time (s, when the detection fired) and
-    /// score for each detection.
+    /// score (the highest over the detection) for each detection.
     ///
     /// Files are streamed through the model one second at a time, so hour-long recordings use
     /// constant memory. MODEL is a .casebook file, or `builtin` for the committed small model.
@@ -111,7 +111,8 @@ pub enum TriggerCommand {
         json: bool,
     },
     /// Detect in a live stream: raw 16-bit little-endian mono PCM on standard input, printed as
-    /// detections happen. Same output as `detect` on the same audio.
+    /// detections happen. The same detections as `detect` on the same audio, printed the moment
+    /// they fire: with the score of that step, where `detect` gives each detection's peak.
     ///
     /// The convolution's frames and both GRU states carry over between chunks, so nothing is
     /// recomputed; e.g. `arecord -f S16_LE -r 16000 -c 1 | casebook trigger listen builtin --stdin --rate 16000`.

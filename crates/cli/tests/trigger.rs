@@ -53,6 +53,18 @@ fn detections(out: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `listen`'s detections are `detect`'s, at the same times; listening fires
+/// without waiting for the peak, so its scores are at most `detect`'s (each
+/// detection's peak).
+fn same_detections(live: &str, offline: &str) {
+    let (live, offline) = (detections(live), detections(offline));
+    assert_eq!(live.len(), offline.len(), "{live:?} vs {offline:?}");
+    for ((live_time, live_score), (time, peak)) in live.iter().zip(&offline) {
+        assert_eq!(live_time, time);
+        assert!(live_score.parse::<f32>().unwrap() <= peak.parse::<f32>().unwrap());
+    }
+}
+
 fn listen(wav: &Path, rate: u32) -> String {
     let clip = hound::WavReader::open(wav)
         .unwrap()
@@ -133,9 +145,11 @@ fn synth_detect_listen_and_eval_agree() {
     );
     assert!(hound::WavReader::open(&chimed).unwrap().duration() > 0);
 
-    // Streaming output equals offline output on the same audio.
+    // Streaming detects what offline detection does, at the same times; it
+    // fires without waiting for the peak, so its scores are at most offline's
+    // (each detection's peak).
     let offline = ok(&["trigger", "detect", "builtin", wav.to_str().unwrap()], w);
-    assert_eq!(detections(&listen(&wav, 16_000)), detections(&offline));
+    same_detections(&listen(&wav, 16_000), &offline);
 
     let json = ok(
         &[
@@ -208,12 +222,9 @@ fn listen_resamples_other_rates() {
         .collect();
     let low = w.join("low.wav");
     write_wav(&low, 8000, samples);
-    assert_eq!(
-        detections(&listen(&low, 8000)),
-        detections(&ok(
-            &["trigger", "detect", "builtin", low.to_str().unwrap()],
-            w
-        ))
+    same_detections(
+        &listen(&low, 8000),
+        &ok(&["trigger", "detect", "builtin", low.to_str().unwrap()], w),
     );
 }
 

@@ -410,10 +410,58 @@ impl Debouncer {
         None
     }
 
-    /// Detections in a whole sequence of scores.
+    /// Detections in a whole sequence of scores, each with its peak score.
     pub fn run(threshold: f32, rule: DetectionRule, scores: &[StepScore]) -> Vec<Detection> {
-        let mut d = Self::new(threshold, rule);
-        scores.iter().filter_map(|s| d.feed(s)).collect()
+        let mut peaks = Peaks::new(threshold, rule);
+        let mut detections: Vec<Detection> = scores.iter().filter_map(|s| peaks.feed(s)).collect();
+        detections.extend(peaks.finish());
+        detections
+    }
+}
+
+/// Detections with the peak score over each, as a user reads a score (how
+/// sure the model was of that word), rather than the score of the step
+/// that first crossed the threshold. A detection is handed out when it
+/// closes: when the score falls below the threshold, or `refractory_s`
+/// after it fired, whichever comes first. Its time stays the step it
+/// fired on. Live listening uses the [`Debouncer`] itself, which fires
+/// without waiting for the peak.
+#[derive(Debug, Clone)]
+pub struct Peaks {
+    debouncer: Debouncer,
+    open: Option<Detection>,
+}
+
+impl Peaks {
+    pub fn new(threshold: f32, rule: DetectionRule) -> Self {
+        Self {
+            debouncer: Debouncer::new(threshold, rule),
+            open: None,
+        }
+    }
+
+    /// The detection that this step closes, if any.
+    pub fn feed(&mut self, score: &StepScore) -> Option<Detection> {
+        let (threshold, refractory_s) =
+            (self.debouncer.threshold, self.debouncer.rule.refractory_s);
+        let closed = match &mut self.open {
+            Some(open)
+                if score.probability >= threshold && score.time - open.time < refractory_s =>
+            {
+                open.score = open.score.max(score.probability);
+                None
+            }
+            _ => self.open.take(),
+        };
+        if let Some(fired) = self.debouncer.feed(score) {
+            self.open = Some(fired);
+        }
+        closed
+    }
+
+    /// The detection still open when the scores end.
+    pub fn finish(self) -> Option<Detection> {
+        self.open
     }
 }
 
@@ -444,7 +492,8 @@ pub use casebook_core::model_file::BUILTIN;
 static BUILTIN_MODEL: &[u8] = include_bytes!("../models/activate-small.casebook");
 
 /// Detections in one WAV file, streamed in one-second chunks (constant memory
-/// however long the file); `on_detection` sees each one as it fires.
+/// however long the file), each with its peak score ([`Peaks`]);
+/// `on_detection` sees each one as it closes.
 pub fn detect_file(
     model: &TriggerModel,
     path: &Path,
@@ -452,14 +501,18 @@ pub fn detect_file(
     rule: DetectionRule,
     mut on_detection: impl FnMut(&Detection),
 ) -> Result<Vec<Detection>> {
-    let mut debouncer = Debouncer::new(threshold, rule);
+    let mut peaks = Peaks::new(threshold, rule);
     let mut detections = Vec::new();
     stream_file(model, path, |score| {
-        if let Some(d) = debouncer.feed(&score) {
+        if let Some(d) = peaks.feed(&score) {
             on_detection(&d);
             detections.push(d);
         }
     })?;
+    if let Some(d) = peaks.finish() {
+        on_detection(&d);
+        detections.push(d);
+    }
     Ok(detections)
 }
 
@@ -495,7 +548,8 @@ pub fn write_chimed(input: &Path, detections: &[Detection], out: &Path) -> Resul
 }
 
 /// Detections in live raw 16-bit mono PCM at `rate` Hz read from `input` until
-/// it ends (100 ms per read); `on_detection` sees each one as it fires.
+/// it ends (100 ms per read); `on_detection` sees each one as it fires, with
+/// the score of that step (not waiting for the peak, as [`Peaks`] does).
 pub fn listen(
     model: &TriggerModel,
     mut input: impl std::io::Read,
@@ -695,7 +749,8 @@ mod tests {
             probability: p,
         };
         let mut probs = vec![0.1f32; 400];
-        probs[100..150].iter_mut().for_each(|p| *p = 0.9); // one word
+        probs[100..150].iter_mut().for_each(|p| *p = 0.6); // one word
+        probs[120] = 0.95; // its peak
         probs[152..160].iter_mut().for_each(|p| *p = 0.8); // flicker within the refractory period
         probs[300..320].iter_mut().for_each(|p| *p = 0.7); // a second word 2 s later
         let scores: Vec<StepScore> = probs
@@ -713,6 +768,22 @@ mod tests {
         );
         assert_eq!(d.len(), 2);
         assert!((d[0].time - 1.0).abs() < 1e-9 && (d[1].time - 3.0).abs() < 1e-9);
+        // Each carries its peak, not the first step's score.
+        assert_eq!((d[0].score, d[1].score), (0.95, 0.7));
+        // A detection still open when the scores end is kept; the peak is
+        // looked for only within the refractory period.
+        let mut tail = vec![0.1f32; 300];
+        tail[200..].iter_mut().for_each(|p| *p = 0.6);
+        tail[250] = 0.8;
+        tail[201] = 0.7;
+        let tail: Vec<StepScore> = tail.iter().enumerate().map(|(i, &p)| score(i, p)).collect();
+        let rule = DetectionRule {
+            refractory_s: 0.2,
+            patience: 1,
+        };
+        let d = Debouncer::run(0.5, rule, &tail);
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].time, d[0].score), (2.0, 0.7));
     }
 
     #[test]
