@@ -11,15 +11,14 @@ use anyhow::{bail, Result};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
-use burn::tensor::activation::relu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::model_file::{ModelFile, SavedModel};
 use casebook_core::tensor::device_of;
-use casebook_vision::conv::conv2d_forward;
-use casebook_vision::layers::{he_normal, reflect_pad};
+use casebook_vision::conv::{conv2d_fused, Fusion};
+use casebook_vision::layers::he_normal;
 use casebook_vision::picture::tensor_pictures;
 use image::RgbImage;
 use rand::SeedableRng;
@@ -93,8 +92,9 @@ impl DecoderConv {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        conv2d_forward(&self.conv, reflect_pad(x, 1))
+    /// The convolution, and a ReLU after it when `relu`.
+    fn forward(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
+        conv2d_fused(&self.conv, x, Fusion { reflect: 1, relu })
     }
 }
 
@@ -136,10 +136,8 @@ impl Decoder {
         let last = self.blocks.len() - 1;
         for (i, block) in self.blocks.iter().enumerate() {
             for (j, layer) in block.iter().enumerate() {
-                x = layer.forward(x);
-                if !(i == last && j == block.len() - 1) {
-                    x = relu(x);
-                }
+                // A ReLU after every convolution but the last.
+                x = layer.forward(x, !(i == last && j == block.len() - 1));
             }
             if i < last {
                 x = interpolate(

@@ -25,8 +25,8 @@ use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::config::{require, InvalidConfig};
 use casebook_core::model_file::{ModelFile, SavedModel};
 use casebook_core::tensor::device_of;
-use casebook_vision::conv::conv2d_forward;
-use casebook_vision::layers::{he_normal, reflect_pad};
+use casebook_vision::conv::{conv2d_fused, Fusion};
+use casebook_vision::layers::he_normal;
 use casebook_vision::norm::instance_norm;
 use casebook_vision::picture::tensor_pictures;
 use image::RgbImage;
@@ -102,7 +102,11 @@ impl ConvLayer {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = conv2d_forward(&self.conv, reflect_pad(x, self.pad));
+        let padded = Fusion {
+            reflect: self.pad,
+            relu: false,
+        };
+        let x = conv2d_fused(&self.conv, x, padded);
         match &self.norm {
             Some(norm) => instance_norm(norm, x),
             None => x,

@@ -7,11 +7,10 @@ use anyhow::{bail, ensure, Context, Result};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use burn_store::{ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore};
 use casebook_core::choice::Choice;
-use casebook_vision::conv::conv2d_forward;
+use casebook_vision::conv::{conv2d_fused, Fusion};
 use casebook_vision::layers::he_normal;
 use casebook_vision::pool::{avg_pool2x2, max_pool2d};
 use rand::SeedableRng;
@@ -155,7 +154,11 @@ impl Vgg {
         let mut layer = 0;
         'blocks: for convs in BLOCKS {
             for _ in 0..convs {
-                x = relu(conv2d_forward(&self.features[layer], x));
+                let relu = Fusion {
+                    relu: true,
+                    ..Fusion::default()
+                };
+                x = conv2d_fused(&self.features[layer], x, relu);
                 for (slot, &w) in found.iter_mut().zip(wanted) {
                     if w == layer {
                         *slot = Some(x.clone());

@@ -40,11 +40,12 @@ mod gemm;
 mod winograd;
 
 use crate::flex::{f32_values, flex_tensor};
+use crate::pad::CpuPadBackend;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::ops::ModuleOps;
+use burn::backend::ops::{ActivationOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
     backend_extension, Autodiff, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata,
@@ -66,6 +67,17 @@ const ROWS_IN_CACHE: usize = 24;
 /// `conv.forward(input)`, by the kernels of this module where they apply.
 pub fn conv2d_forward(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = input.dims();
+    let options = conv2d_options(conv, h, w);
+    conv2d(
+        input,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        options,
+    )
+}
+
+/// `conv`'s options on an input of `h`×`w`.
+fn conv2d_options(conv: &Conv2d, h: usize, w: usize) -> ConvOptions<2> {
     let padding = match conv.padding {
         PaddingConfig2d::Valid => [(0, 0), (0, 0)],
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
@@ -74,13 +86,7 @@ pub fn conv2d_forward(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
             same_padding(conv.kernel_size[1], conv.stride[1], w),
         ],
     };
-    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
-    conv2d(
-        input,
-        conv.weight.val(),
-        conv.bias.as_ref().map(|b| b.val()),
-        options,
-    )
+    ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups)
 }
 
 /// The padding before and after that burn's `PaddingConfig2d::Same` gives
@@ -90,6 +96,64 @@ fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
     let needed = (size.div_ceil(stride).max(1) - 1) * stride + kernel;
     let total = needed.saturating_sub(size);
     (total / 2, total - total / 2)
+}
+
+/// What [`conv2d_fused`] does around a convolution.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Fusion {
+    /// Pad the input by this many rows and columns on each side, mirrored
+    /// (reflection padding, as style networks pad).
+    pub reflect: usize,
+    /// Apply a ReLU to the output.
+    pub relu: bool,
+}
+
+/// `relu(conv.forward(reflect_pad(input)))`, each part as `fusion` asks.
+/// Inference on flex does them in one pass where the kernel can
+/// (Winograd's transforms read the mirrored rows and apply the ReLU as
+/// they write: the decoder of AdaIN pads and rectifies 32-channel
+/// pictures of 512² in each of its last layers); elsewhere, and under
+/// autodiff, they run one after another. With `reflect`, `conv` must not
+/// pad by itself, and the input's sides must be longer than `reflect`.
+pub fn conv2d_fused(conv: &Conv2d, input: Tensor<4>, fusion: Fusion) -> Tensor<4> {
+    let [_, _, h, w] = input.dims();
+    let unpadded = matches!(conv.padding, PaddingConfig2d::Valid)
+        || conv.padding == PaddingConfig2d::Explicit(0, 0, 0, 0);
+    assert!(
+        fusion.reflect == 0 || (unpadded && fusion.reflect < h.min(w)),
+        "reflection padding {} with the convolution's own {:?} on {h}×{w}",
+        fusion.reflect,
+        conv.padding
+    );
+    let on_flex = matches!(
+        input.device().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    );
+    if !(on_flex && conv.groups == 1 && input.dtype() == DType::F32) {
+        let out = conv2d_forward(conv, crate::pad::reflect_pad(input, fusion.reflect));
+        return if fusion.relu {
+            burn::tensor::activation::relu(out)
+        } else {
+            out
+        };
+    }
+    let options = if fusion.reflect > 0 {
+        let p = fusion.reflect;
+        ConvOptions::new(conv.stride, [p, p], conv.dilation, 1)
+    } else {
+        conv2d_options(conv, h, w)
+    };
+    let bias = conv.bias.as_ref().map_or_else(
+        || Tensor::zeros([conv.weight.dims()[0]], &conv.weight.device()),
+        |b| b.val(),
+    );
+    Tensor::from_dispatch(<Dispatch as CpuConvBackend>::cpu_conv2d_fused(
+        input.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
+        options,
+        fusion,
+    ))
 }
 
 /// burn's `conv2d` (input `[b, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`).
@@ -261,6 +325,17 @@ pub trait CpuConvBackend: Backend {
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
+
+    /// [`CpuConvBackend::cpu_conv2d`] with `fusion`'s padding before and
+    /// ReLU after, in the same pass where the kernel can (`options` then
+    /// carry the reflection padding).
+    fn cpu_conv2d_fused(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        fusion: Fusion,
+    ) -> FloatTensor<Self>;
 }
 
 impl CpuConvBackend for Flex {
@@ -273,11 +348,55 @@ impl CpuConvBackend for Flex {
         let s = Shape::new(dims4(&input), dims4(&weight), &options);
         let [input, weight, bias] = [&input, &weight, &bias].map(f32_values);
         let out = match forward_path(&s) {
-            Path::Direct => direct_conv(&input, &weight, Some(&bias), &s),
+            Path::Direct => direct_conv(&input, &weight, Some(&bias), &s, false),
             Path::Gemm => gemm::forward(&input, &weight, &bias, &s),
-            Path::Winograd => winograd::forward(&input, &weight, Some(&bias), &s),
+            Path::Winograd => winograd::forward(&input, &weight, Some(&bias), &s, false),
         };
         flex_tensor(out, &[s.batch, s.c_out, s.h_out, s.w_out])
+    }
+
+    fn cpu_conv2d_fused(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        fusion: Fusion,
+    ) -> FloatTensor<Self> {
+        let mut s = Shape::new(dims4(&input), dims4(&weight), &options);
+        let path = forward_path(&s);
+        if fusion.reflect > 0 {
+            if path != Path::Winograd {
+                // Only the Winograd transform reads mirrored rows itself.
+                let padded = <Flex as CpuPadBackend>::cpu_reflect_pad(input, fusion.reflect);
+                let options = ConvOptions::new(options.stride, [0, 0], options.dilation, 1);
+                let fusion = Fusion {
+                    reflect: 0,
+                    ..fusion
+                };
+                return Self::cpu_conv2d_fused(padded, weight, bias, options, fusion);
+            }
+            s.reflect = true;
+        }
+        let [input, weight, bias] = [&input, &weight, &bias].map(f32_values);
+        let mut out = match path {
+            Path::Direct => direct_conv(&input, &weight, Some(&bias), &s, fusion.relu),
+            Path::Gemm => gemm::forward(&input, &weight, &bias, &s),
+            Path::Winograd => winograd::forward(&input, &weight, Some(&bias), &s, fusion.relu),
+        };
+        if fusion.relu && path == Path::Gemm {
+            out.par_iter_mut().for_each(|x| *x = relu(*x));
+        }
+        flex_tensor(out, &[s.batch, s.c_out, s.h_out, s.w_out])
+    }
+}
+
+/// ReLU as burn's flex computes it: NaN stays NaN.
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    if x.is_nan() || x > 0.0 {
+        x
+    } else {
+        0.0
     }
 }
 
@@ -333,6 +452,32 @@ impl Backward<Flex, 3> for CpuConvBackward {
 }
 
 impl<C: CheckpointStrategy> CpuConvBackend for Autodiff<Flex, C> {
+    /// The three operations one after another, each with its own backward
+    /// pass: the fused forward pass is for inference.
+    fn cpu_conv2d_fused(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        fusion: Fusion,
+    ) -> FloatTensor<Self> {
+        let (input, options) = if fusion.reflect > 0 {
+            let padded = <Self as CpuPadBackend>::cpu_reflect_pad(input, fusion.reflect);
+            (
+                padded,
+                ConvOptions::new(options.stride, [0, 0], options.dilation, 1),
+            )
+        } else {
+            (input, options)
+        };
+        let out = Self::cpu_conv2d(input, weight, bias, options);
+        if fusion.relu {
+            <Self as ActivationOps<Self>>::relu(out)
+        } else {
+            out
+        }
+    }
+
     fn cpu_conv2d(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -358,7 +503,7 @@ impl<C: CheckpointStrategy> CpuConvBackend for Autodiff<Flex, C> {
 /// [`input_gradient_path`]) by the direct kernel.
 fn input_gradient_direct(weight: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
     let (flipped, transposed) = transposed(weight, s);
-    direct_conv(grad, &flipped, None, &transposed)
+    direct_conv(grad, &flipped, None, &transposed, false)
 }
 
 /// The convolution whose forward pass is the input's gradient of a
@@ -413,6 +558,10 @@ struct Shape {
     /// Length of one row of a stride phase of the padded input: every
     /// block's widest read fits.
     phase_row: usize,
+    /// Whether the padding mirrors the input (without repeating the edge)
+    /// rather than adding zeros: only [`winograd::forward`] reads it; the
+    /// other kernels get an input padded beforehand ([`Fusion`]).
+    reflect: bool,
 }
 
 impl Shape {
@@ -465,6 +614,7 @@ impl Shape {
             w_out,
             w_blocks,
             phase_row,
+            reflect: false,
         }
     }
 }
@@ -533,14 +683,24 @@ impl Output {
     }
 }
 
-fn direct_conv(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -> Vec<f32> {
+/// The convolution by the direct kernel, through a ReLU when `relu`.
+fn direct_conv(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    s: &Shape,
+    relu: bool,
+) -> Vec<f32> {
     assert_eq!(input.len(), s.batch * s.c_in * s.h * s.w, "input size");
     assert_eq!(weight.len(), s.c_out * s.c_in * s.kh * s.kw, "weight size");
     assert!(bias.is_none_or(|b| b.len() == s.c_out), "bias size");
     let packed = packed_weights(weight, s);
     let plane_out = s.h_out * s.w_out;
-    let mut out = vec![0f32; s.batch * s.c_out * plane_out];
+    // Not zeroed first: every value is written once below.
+    let len = s.batch * s.c_out * plane_out;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
     let target = Output(out.as_mut_ptr());
+    let finish = |x: f32| if relu { self::relu(x) } else { x };
     let groups = s.c_out.div_ceil(CHANNELS);
     let fma = has_fma();
     let picture = s.c_in * s.h * s.w;
@@ -583,16 +743,19 @@ fn direct_conv(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -
                         let sums =
                             row[c * (s.w_blocks / PIXELS)..][..s.w_blocks / PIXELS].as_flattened();
                         for (x, &value) in sums[..s.w_out].iter().enumerate() {
-                            // SAFETY: `base + x` is inside `out` (its length
-                            // is batch·c_out·h_out·w_out) and only this task
-                            // writes row `y` of picture `b`.
-                            unsafe { target.write(base + x, value) };
+                            // SAFETY: `base + x` is inside `out` (its
+                            // capacity is batch·c_out·h_out·w_out) and only
+                            // this task writes row `y` of picture `b`.
+                            unsafe { target.write(base + x, finish(value)) };
                         }
                     }
                 }
             },
         );
     }
+    // SAFETY: the tasks above wrote every output row of every picture, all
+    // `c_out` channels and `w_out` columns of each.
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -988,7 +1151,7 @@ mod tests {
             let reference = burns(&case);
             let what = format!("case {n}: {}", case.what);
             let (x, weight, bias) = (vec_of(case.x), vec_of(case.weight), vec_of(case.bias));
-            let output = direct_conv(&x, &weight, Some(&bias), &s);
+            let output = direct_conv(&x, &weight, Some(&bias), &s, false);
             assert_close(&output, &reference.output, &format!("{what}: forward"));
             let g = &reference.probe;
             let direct = weight_gradient_direct(&x, g, &s);
@@ -1082,7 +1245,7 @@ mod tests {
                 assert_close_within(ours, burns, WINOGRAD_TOLERANCE, &format!("{what}: {pass}"))
             };
             close(
-                &winograd::forward(&x, &weight, Some(&bias), &s),
+                &winograd::forward(&x, &weight, Some(&bias), &s, false),
                 &reference.output,
                 "forward",
             );
@@ -1192,5 +1355,96 @@ mod tests {
             1e-5,
             "grouped",
         );
+    }
+
+    /// The Winograd transforms with reflection padding and a ReLU, against
+    /// burn's padding, convolution and ReLU one after another: random
+    /// shapes with partial tiles and lane groups, paddings 1 and 2.
+    #[test]
+    fn winograd_pads_by_reflection_and_rectifies_as_burn_does() {
+        let device = Device::flex();
+        let normal = Distribution::Normal(0.0, 1.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for n in 0..24 {
+            let p = rng.gen_range(1..=2);
+            let input = [
+                rng.gen_range(1..=2),
+                rng.gen_range(1..=20),
+                rng.gen_range(p + 1..=23),
+                rng.gen_range(p + 1..=45),
+            ];
+            let (c_out, relu) = (rng.gen_range(1..=17), n % 2 == 0);
+            let x: Tensor<4> = Tensor::random(input, normal, &device);
+            let weight: Tensor<4> = Tensor::random([c_out, input[1], 3, 3], normal, &device);
+            let bias: Tensor<1> = Tensor::random([c_out], normal, &device);
+            let padded = x
+                .clone()
+                .pad((p, p, p, p), burn::tensor::ops::PadMode::Reflect);
+            let unpadded = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+            let mut expected =
+                burn::tensor::module::conv2d(padded, weight.clone(), Some(bias.clone()), unpadded);
+            if relu {
+                expected = burn::tensor::activation::relu(expected);
+            }
+            let options = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+            let mut s = Shape::new(input, weight.dims(), &options);
+            s.reflect = true;
+            let ours =
+                winograd::forward(&vec_of(x), &vec_of(weight), Some(&vec_of(bias)), &s, relu);
+            let what = format!("case {n}: {input:?} to {c_out}, reflect {p}, relu {relu}");
+            assert_close_within(&ours, &vec_of(expected), WINOGRAD_TOLERANCE, &what);
+        }
+    }
+
+    /// `conv2d_fused` on each kernel the routing picks (Winograd, direct,
+    /// a stride-2 GEMM or direct) equals the three operations one after
+    /// another, forward on flex and, under autodiff, with the same input
+    /// and weight gradients.
+    #[test]
+    fn fused_convolution_equals_its_parts_forward_and_backward() {
+        use burn::nn::conv::Conv2dConfig;
+        let normal = Distribution::Normal(0.0, 1.0);
+        let layers = [
+            ([1, 32, 40, 36], 32, 1), // Winograd
+            ([2, 3, 30, 33], 8, 1),   // direct
+            ([1, 24, 33, 31], 40, 2), // strided
+        ];
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            for (input, c_out, stride) in layers {
+                let conv = Conv2dConfig::new([input[1], c_out], [3, 3])
+                    .with_stride([stride, stride])
+                    .with_padding(PaddingConfig2d::Valid)
+                    .init(&device);
+                let mut x: Tensor<4> = Tensor::random(input, normal, &device);
+                if device.is_autodiff() {
+                    x = x.require_grad();
+                }
+                let fusion = Fusion {
+                    reflect: 1,
+                    relu: true,
+                };
+                let fused = conv2d_fused(&conv, x.clone(), fusion);
+                let parts = burn::tensor::activation::relu(conv2d_forward(
+                    &conv,
+                    crate::pad::reflect_pad(x.clone(), 1),
+                ));
+                let what = format!("{input:?} to {c_out}, stride {stride}");
+                assert_eq!(fused.dims(), parts.dims(), "{what}");
+                if !device.is_autodiff() {
+                    close(fused, parts, WINOGRAD_TOLERANCE, &what);
+                    continue;
+                }
+                let probe = Tensor::random(fused.dims(), normal, &device);
+                let gradients = |y: Tensor<4>| {
+                    let grads = (y * probe.clone()).sum().backward();
+                    let dx = x.grad(&grads).unwrap();
+                    (dx, conv.weight.val().grad(&grads).unwrap())
+                };
+                let (dx, dw) = gradients(fused);
+                let (dx_parts, dw_parts) = gradients(parts);
+                close(dx, dx_parts, 0.0, &format!("{what}: dX"));
+                close(dw, dw_parts, 0.0, &format!("{what}: dW"));
+            }
+        }
     }
 }

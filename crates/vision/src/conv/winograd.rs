@@ -16,6 +16,10 @@
 //! * forward: `Y = Aᵀ [U ⊙ V] A` with `U = G g Gᵀ`, `V = Bᵀ d B`;
 //! * input gradient: a forward pass of the output's gradient with the
 //!   kernels flipped and their channels swapped ([`super::transposed`]).
+//! * inference may ask the forward pass to pad by reflection (the input
+//!   transform reads mirrored rows and columns) and to apply a ReLU (the
+//!   output transform does as it writes): [`super::Fusion`]. Each saves a
+//!   pass over the whole activation (AdaIN's decoder: 32 × 512² floats).
 //!
 //! The weights' gradient has the same form read the other way,
 //! `dW = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`. Written and tested, it was
@@ -39,7 +43,10 @@
 use super::gemm::gemm;
 use super::Shape;
 use rayon::prelude::*;
+use std::cell::Cell;
+use std::mem::MaybeUninit;
 use std::ops::Range;
+use std::thread::LocalKey;
 
 /// Outputs per tile side.
 const M: usize = 4;
@@ -56,6 +63,17 @@ const LANES: usize = 8;
 const CHUNK_BYTES: usize = 2 << 20;
 
 type Lanes = [f32; LANES];
+
+/// The distance between two points' values, for `len` values each: `len`
+/// rounded up to whole cache lines, and an odd number of lines, so the 36
+/// streams of a transform fall in 36 different sets of the L1 cache. When
+/// the distance was a multiple of 4 KB (as `c_out × tiles` often is), the
+/// 36 loads of the output transform all fell in one set of an 8-way cache
+/// and evicted each other (AdaIN's 32 → 64 layer at 256²: 9.2–9.5 → 7.4–8.3
+/// ms over three alternations; others within the noise).
+fn spread(len: usize) -> usize {
+    16 * (len.div_ceil(16) | 1)
+}
 
 /// Whether this module computes `s`'s convolution: 3×3 kernels, stride 1,
 /// no dilation, padding below 3 (so the input's gradient is a convolution
@@ -250,21 +268,107 @@ impl Tiling {
 struct Phases {
     values: Vec<f32>,
     len: usize,
+    /// Rows, and the columns that [`Phases::fill_row`] writes: another
+    /// convolution of the same rows and columns can reuse these phases.
+    shape: Columns,
+}
+
+thread_local! {
+    /// Each thread's last phases, reused by its next channel or layer of
+    /// the same shape (they were zeroed anew per channel: 4k times a layer).
+    static PHASES: Cell<Option<Phases>> = const { Cell::new(None) };
+    /// Each thread's transformed tiles and products, grown to the largest
+    /// run it has met, so runs and layers neither allocate nor zero them.
+    static TILES: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static PRODUCTS: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `work` with this thread's buffer `key`, taken out and put back:
+/// a thread that takes up another run while it waits inside this one
+/// (rayon steals work in its joins) finds the buffer gone and works in a
+/// new one.
+fn with_buffer<T, R>(key: &'static LocalKey<Cell<T>>, work: impl FnOnce(&mut T) -> R) -> R
+where
+    T: Default,
+{
+    let mut buffer = key.take();
+    let result = work(&mut buffer);
+    key.set(buffer);
+    result
+}
+
+/// The first `len` values of `buffer`, grown to hold them if it must:
+/// never shrunk, so a buffer reused for smaller layers is not zeroed anew
+/// when they grow back (its values are written before they are read).
+fn at_least(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
+/// The columns of a row of [`Phases`] that its input fills: the input's
+/// `width` values from column `offset` on, and with reflection padding
+/// (`reflect`) the `offset` columns before them and `after` columns after
+/// them, mirrored (without repeating the edge). The others stay zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Columns {
+    rows: usize,
+    offset: usize,
+    width: usize,
+    after: usize,
+    reflect: bool,
+}
+
+impl Columns {
+    fn of(s: &Shape, rows: usize) -> Self {
+        Self {
+            rows,
+            offset: s.left,
+            width: s.w,
+            after: s.right,
+            reflect: s.reflect,
+        }
+    }
 }
 
 impl Phases {
-    fn new(rows: usize, t: &Tiling) -> Self {
+    /// Zeroed phases for `columns.rows` rows of `t`'s tiling.
+    fn new(t: &Tiling, columns: Columns) -> Self {
         let len = t.phase_len();
         Self {
-            values: vec![0f32; rows * M * len],
+            values: vec![0f32; columns.rows * M * len],
             len,
+            shape: columns,
         }
     }
 
+    /// Runs `work` with this thread's phases when they have this shape,
+    /// else with new ones (see [`Phases::new`]).
+    fn with(t: &Tiling, columns: Columns, work: impl FnOnce(&mut Self)) {
+        with_buffer(&PHASES, |kept| {
+            let fits = kept
+                .as_ref()
+                .is_some_and(|p| p.len == t.phase_len() && p.shape == columns);
+            if !fits {
+                *kept = Some(Self::new(t, columns));
+            }
+            work(kept.as_mut().expect("phases made above"));
+        });
+    }
+
     /// Fills row `i` from `line` (zeros where `None`), whose value `x` is
-    /// column `x + offset`, and which is `width` long.
+    /// column `x + offset`, and which is `width` long; with reflection, the
+    /// columns around it too.
     #[inline(always)]
-    fn fill_row(&mut self, i: usize, line: Option<&[f32]>, offset: usize, width: usize) {
+    fn fill_row(&mut self, i: usize, line: Option<&[f32]>) {
+        let Columns {
+            offset,
+            width,
+            after,
+            reflect,
+            ..
+        } = self.shape;
         let row = &mut self.values[i * M * self.len..][..M * self.len];
         let end = (offset + width).min(M * self.len);
         let (p0, rest) = row.split_at_mut(self.len);
@@ -272,11 +376,24 @@ impl Phases {
         let (p2, p3) = rest.split_at_mut(self.len);
         let phases = [p0, p1, p2, p3];
         let Some(line) = line else {
-            for column in offset..end {
+            let written = if reflect {
+                0..(end + after).min(M * self.len)
+            } else {
+                offset..end
+            };
+            for column in written {
                 phases[column % M][column / M] = 0.0;
             }
             return;
         };
+        if reflect {
+            for k in 1..=offset {
+                phases[(offset - k) % M][(offset - k) / M] = line[k];
+            }
+            for k in (0..after).filter(|k| end + k < M * self.len) {
+                phases[(end + k) % M][(end + k) / M] = line[width - 2 - k];
+            }
+        }
         // Whole groups of 4 columns inside the line, one per phase: a
         // pattern the compiler turns into vector shuffles; the columns
         // before and after them one by one.
@@ -318,21 +435,40 @@ fn store_points(points: &[Lanes], dst: &mut [f32], tiles: usize, first: usize, v
     }
 }
 
+/// The input row that row `padded` of the padded input shows (`None`: a
+/// zero row).
+#[inline(always)]
+fn source_row(padded: usize, s: &Shape) -> Option<usize> {
+    let y = padded.wrapping_sub(s.top);
+    if y < s.h {
+        Some(y)
+    } else if !s.reflect {
+        None
+    } else if padded < s.top {
+        Some(s.top - padded)
+    } else {
+        // Below the input: mirrored while inside the padding, else zeros
+        // (rows only tiles past the output's last row read).
+        let below = y - s.h;
+        (below < s.bottom).then(|| s.h - 2 - below)
+    }
+}
+
 /// `Bᵀ d B` for every input channel and tile of a run of tile rows, into
 /// `v` laid out `[c_in][point][tile]`.
 fn transform_input(input: &[f32], s: &Shape, t: &Tiling, run: Range<usize>, v: &mut Vec<f32>) {
-    let tiles = run.len() * t.across;
-    v.resize(s.c_in * POINTS * tiles, 0.0);
+    let stride = spread(run.len() * t.across);
+    v.resize(s.c_in * POINTS * stride, 0.0);
     let picture = s.c_in * s.h * s.w;
-    v.par_chunks_exact_mut(POINTS * tiles)
+    let columns = Columns::of(s, t.rows_per_run.min(t.down) * M + ALPHA - M);
+    v.par_chunks_exact_mut(POINTS * stride)
         .enumerate()
-        .for_each_init(
-            || Phases::new(t.rows_per_run.min(t.down) * M + ALPHA - M, t),
-            |phases, (c, v)| {
+        .for_each(|(c, v)| {
+            Phases::with(t, columns, |phases| {
                 let planes = &input[c * s.h * s.w..];
                 input_channel(planes, picture, s, t, run.clone(), phases, v);
-            },
-        );
+            });
+        });
 }
 
 simd_fn!(input_channel => input_channel_body(
@@ -352,7 +488,7 @@ fn input_channel_body(
     phases: &mut Phases,
     v: &mut [f32],
 ) {
-    let tiles = run.len() * t.across;
+    let stride = spread(run.len() * t.across);
     // The run's tile rows picture by picture: each input row is split into
     // phases once, though tiles overlap by 2 rows.
     let mut row = run.start;
@@ -360,11 +496,11 @@ fn input_channel_body(
         let (b, first_ty) = (row / t.down, row % t.down);
         let rows = ((b + 1) * t.down).min(run.end) - row;
         let plane = &planes[b * picture..][..s.h * s.w];
-        // Input rows first_ty·4 − top on, zero outside the picture.
+        // Input rows first_ty·4 − top on, zero outside the picture (or
+        // mirrored into it, with reflection padding).
         for i in 0..rows * M + ALPHA - M {
-            let y = (first_ty * M + i).wrapping_sub(s.top);
-            let line = (y < s.h).then(|| &plane[y * s.w..][..s.w]);
-            phases.fill_row(i, line, s.left, s.w);
+            let line = source_row(first_ty * M + i, s).map(|y| &plane[y * s.w..][..s.w]);
+            phases.fill_row(i, line);
         }
         for k in 0..rows {
             for group in (0..t.across).step_by(LANES) {
@@ -374,7 +510,7 @@ fn input_channel_body(
                 let columns = six!(j => bt(six!(i => phases.load(k * M + i, j, group))));
                 for i in 0..ALPHA {
                     let row = bt(six!(j => columns[j][i]));
-                    store_points(&row, &mut v[i * ALPHA * tiles..], tiles, first, valid);
+                    store_points(&row, &mut v[i * ALPHA * stride..], stride, first, valid);
                 }
             }
         }
@@ -417,7 +553,7 @@ fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
 }
 
 /// The forward pass, `[batch, c_out, h_out, w_out]` (no bias when `bias`
-/// is `None`).
+/// is `None`), through a ReLU when `relu`.
 ///
 /// Runs go to the threads whole: a run's tiles are transformed, multiplied
 /// and transformed back by the core whose cache holds them, and the
@@ -427,24 +563,45 @@ fn output_channel_weights_body(weight: &[f32], u: &mut [f32]) {
 /// layers with fewer runs than threads; a thread busy with its own run
 /// takes its pieces itself. Every GEMM still runs on one thread, so sums
 /// are added in a fixed order.
-pub(super) fn forward(input: &[f32], weight: &[f32], bias: Option<&[f32]>, s: &Shape) -> Vec<f32> {
+pub(super) fn forward(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    s: &Shape,
+    relu: bool,
+) -> Vec<f32> {
     assert!(serves(s), "not a 3×3 stride-1 convolution");
     assert_eq!(input.len(), s.batch * s.c_in * s.h * s.w, "input size");
     assert_eq!(weight.len(), s.c_out * s.c_in * 9, "weight size");
     assert!(bias.is_none_or(|b| b.len() == s.c_out), "bias size");
     let t = Tiling::new(s);
     let u = transform_weights(weight, s);
-    let mut out = vec![0f32; s.batch * s.c_out * s.h_out * s.w_out];
+    // Not zeroed first: every value is written once below (a zeroed
+    // output cost a pass over up to 32 MB per layer).
+    let len = s.batch * s.c_out * s.h_out * s.w_out;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
     let runs: Vec<Range<usize>> = t.runs(s).collect();
-    let shares = run_shares(&mut out, s, &t, &runs);
-    runs.into_par_iter().zip(shares).for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(v, products), (run, shares)| {
-            let buffers = RunBuffers { v, products };
-            forward_run(input, &u, bias, s, &t, run, shares, buffers);
-        },
-    );
+    let shares = run_shares(&mut out.spare_capacity_mut()[..len], s, &t, &runs);
+    runs.into_par_iter().zip(shares).for_each(|(run, shares)| {
+        with_buffer(&TILES, |v| {
+            with_buffer(&PRODUCTS, |products| {
+                let buffers = RunBuffers { v, products };
+                let finish = Finish { bias, relu };
+                forward_run(input, &u, finish, s, &t, run, shares, buffers);
+            })
+        })
+    });
+    // SAFETY: the shares cover every output plane whole (`run_shares`),
+    // and `output_plane` writes every row and column of its share.
+    unsafe { out.set_len(len) };
     out
+}
+
+/// What the output transform adds: the bias, and a ReLU.
+#[derive(Clone, Copy)]
+struct Finish<'a> {
+    bias: Option<&'a [f32]>,
+    relu: bool,
 }
 
 /// A thread's working space for its runs: the transformed tiles and their
@@ -461,7 +618,7 @@ struct RunBuffers<'a> {
 fn forward_run(
     input: &[f32],
     u: &[f32],
-    bias: Option<&[f32]>,
+    finish: Finish,
     s: &Shape,
     t: &Tiling,
     run: Range<usize>,
@@ -473,25 +630,26 @@ fn forward_run(
     // The output transform always loads a group's 8 lanes whole (one
     // vector, no branch per lane); past a row's last tile they read the
     // next row's, or this padding, and their results are dropped.
-    products.resize(POINTS * s.c_out * tiles + LANES, 0.0);
+    let (v_stride, product_stride) = (spread(tiles), spread(s.c_out * tiles));
+    let products = at_least(products, POINTS * product_stride + LANES);
     // One GEMM per point: `[c_out][tiles] = U · V`.
     products
-        .par_chunks_exact_mut(s.c_out * tiles)
+        .par_chunks_exact_mut(product_stride)
         .enumerate()
         .for_each(|(point, dst)| {
             gemm(
                 [s.c_out, s.c_in, tiles],
                 (&u[point * s.c_in..], [POINTS * s.c_in, 1]),
-                (&v[point * tiles..], [POINTS * tiles, 1]),
-                (dst, [tiles, 1]),
+                (&v[point * v_stride..], [POINTS * v_stride, 1]),
+                (&mut dst[..s.c_out * tiles], [tiles, 1]),
                 false,
                 false,
             );
         });
     // `Aᵀ [·] A` per output plane of the run's pictures.
     shares.into_par_iter().for_each(|share| {
-        let bias = bias.map_or(0.0, |bias| bias[share.channel]);
-        output_plane(products, s, t, run.clone(), share, bias);
+        let bias = finish.bias.map_or(0.0, |bias| bias[share.channel]);
+        output_plane(&*products, s, t, run.clone(), share, bias, finish.relu);
     });
 }
 
@@ -501,13 +659,13 @@ fn forward_run(
 struct PlaneShare<'a> {
     channel: usize,
     rows: Range<usize>,
-    dst: &'a mut [f32],
+    dst: &'a mut [MaybeUninit<f32>],
 }
 
 /// `out` cut into each run's shares of the output planes, run by run: the
 /// runs cover disjoint tile rows, so their shares are disjoint slices.
 fn run_shares<'a>(
-    out: &'a mut [f32],
+    out: &'a mut [MaybeUninit<f32>],
     s: &Shape,
     t: &Tiling,
     runs: &[Range<usize>],
@@ -533,11 +691,11 @@ fn run_shares<'a>(
 
 simd_fn!(output_plane => output_plane_body(
     products: &[f32], s: &Shape, t: &Tiling, run: Range<usize>, share: PlaneShare,
-    added: f32,
+    added: f32, relu: bool,
 ));
 
-/// `Aᵀ [·] A` plus `added` (the bias) for one plane's share of a run, from
-/// the run's products (`[point][c_out][tile]`).
+/// `Aᵀ [·] A` plus `added` (the bias), through a ReLU when `relu`, for one
+/// plane's share of a run, from the run's products (`[point][c_out][tile]`).
 #[inline(always)]
 fn output_plane_body(
     products: &[f32],
@@ -546,8 +704,11 @@ fn output_plane_body(
     run: Range<usize>,
     share: PlaneShare,
     added: f32,
+    relu: bool,
 ) {
+    let finish = |x: f32| if relu { super::relu(x) } else { x };
     let tiles = run.len() * t.across;
+    let product_stride = spread(s.c_out * tiles);
     let (co, dst) = (share.channel, share.dst);
     let first_ty = share.rows.start % t.down;
     for row in share.rows {
@@ -555,7 +716,7 @@ fn output_plane_body(
         for group in (0..t.across).step_by(LANES) {
             let valid = LANES.min(t.across - group);
             let first = co * tiles + (row - run.start) * t.across + group;
-            let points = |i: usize, j: usize| (i * ALPHA + j) * s.c_out * tiles + first;
+            let points = |i: usize, j: usize| (i * ALPHA + j) * product_stride + first;
             let load =
                 |at: usize| -> Lanes { products[at..at + LANES].try_into().expect("8 lanes") };
             let columns = six!(j => at(six!(i => load(points(i, j)))));
@@ -575,12 +736,12 @@ fn output_plane_body(
                 if let Some(whole) = dst.first_chunk_mut::<{ LANES * M }>() {
                     for (l, tile) in whole.chunks_exact_mut(M).enumerate() {
                         for (j, d) in tile.iter_mut().enumerate() {
-                            *d = line[j][l] + added;
+                            d.write(finish(line[j][l] + added));
                         }
                     }
                 } else {
                     for (x, d) in dst.iter_mut().take(valid * M).enumerate() {
-                        *d = line[x % M][x / M] + added;
+                        d.write(finish(line[x % M][x / M] + added));
                     }
                 }
             }
@@ -592,5 +753,5 @@ fn output_plane_body(
 /// forward pass of the transposed convolution.
 pub(super) fn input_gradient(weight: &[f32], grad: &[f32], s: &Shape) -> Vec<f32> {
     let (flipped, transposed) = super::transposed(weight, s);
-    forward(grad, &flipped, None, &transposed)
+    forward(grad, &flipped, None, &transposed, false)
 }
