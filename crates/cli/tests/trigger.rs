@@ -205,6 +205,57 @@ fn synth_detect_listen_and_eval_agree() {
     );
     let events = std::fs::read_to_string(w.join("runs/ev-json/events.csv")).unwrap();
     assert_eq!(events.lines().count(), items.len() + 1);
+    // Each event names a file that is there, and the report has a player
+    // of each listed mistake's moment. A low threshold gives false accepts.
+    let (missed, _) = players_match_mistakes(&w.join("runs/ev-json"), items);
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &[
+            "trigger",
+            "eval",
+            "builtin",
+            c,
+            "--run",
+            "ev-low",
+            "--json",
+            "--quiet",
+            "--threshold",
+            "0.02",
+        ],
+        w,
+    ))
+    .unwrap();
+    let (_, false_accepts) =
+        players_match_mistakes(&w.join("runs/ev-low"), json["items"].as_array().unwrap());
+    assert!(missed > 0 && false_accepts > 0, "{missed} {false_accepts}");
+}
+
+/// Checks that every event of an evaluation names a file that is there, and
+/// that its report has a player of each listed mistake's moment (the first
+/// 20 of each kind): a WAV that decodes, about a second long. Returns the
+/// numbers of missed words and false accepts.
+fn players_match_mistakes(run: &Path, items: &[serde_json::Value]) -> (usize, usize) {
+    use base64::Engine;
+    assert!(items
+        .iter()
+        .all(|i| Path::new(i["file"].as_str().unwrap()).exists()));
+    let count = |outcome: &str| items.iter().filter(|i| i["outcome"] == outcome).count();
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let players: Vec<&str> = report
+        .split("src=\"data:audio/wav;base64,")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    let (missed, false_accepts) = (count("missed"), count("false_accept"));
+    assert_eq!(players.len(), missed.min(20) + false_accepts.min(20));
+    for player in players {
+        let wav = base64::engine::general_purpose::STANDARD
+            .decode(player)
+            .unwrap();
+        let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+        let seconds = reader.duration() as f64 / reader.spec().sample_rate as f64;
+        assert!((0.4..3.0).contains(&seconds), "{seconds} s");
+    }
+    (missed, false_accepts)
 }
 
 #[test]

@@ -32,6 +32,16 @@ pub fn png_img(png: &[u8], alt: &str) -> String {
     )
 }
 
+/// An `<audio>` player holding a WAV file inline (the report stays one
+/// file).
+pub fn wav_audio(wav: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "<audio controls preload=\"none\" src=\"data:audio/wav;base64,{}\"></audio>",
+        base64::engine::general_purpose::STANDARD.encode(wav)
+    )
+}
+
 impl Report {
     pub fn new(title: impl Into<String>) -> Self {
         Self {
@@ -50,8 +60,18 @@ impl Report {
         self
     }
 
-    /// A table; the first column is shown as a row header.
+    /// A table of text; the first column is shown as a row header.
     pub fn table(&mut self, headers: &[&str], rows: &[Vec<String>]) -> &mut Self {
+        let rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| row.iter().map(|cell| escape(cell)).collect())
+            .collect();
+        self.table_html(headers, &rows)
+    }
+
+    /// A table whose cells are already-safe HTML (text passed through
+    /// [`escape`], players from [`wav_audio`], pictures from [`png_img`]).
+    pub fn table_html(&mut self, headers: &[&str], rows: &[Vec<String>]) -> &mut Self {
         self.body.push_str("<table>\n<tr>");
         for h in headers {
             self.body.push_str(&format!("<th>{}</th>", escape(h)));
@@ -60,7 +80,7 @@ impl Report {
         for row in rows {
             self.body.push_str("<tr>");
             for cell in row {
-                self.body.push_str(&format!("<td>{}</td>", escape(cell)));
+                self.body.push_str(&format!("<td>{cell}</td>"));
             }
             self.body.push_str("</tr>\n");
         }

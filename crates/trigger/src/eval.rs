@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use casebook_core::plot;
-use casebook_core::report::Report;
+use casebook_core::report::{escape, Report};
 use serde::{Deserialize, Serialize};
 
 use casebook_core::observe::Observer;
 use casebook_core::run::RunDir;
 
+use crate::data::audio::Clip;
 use crate::infer::{stream_file, Calibration, Debouncer, DetectionRule, StepScore, TriggerModel};
 
 /// A detection within this many seconds after a word's end counts as a hit.
@@ -20,7 +21,10 @@ pub const HIT_WINDOW_S: f64 = 1.0;
 /// Scores of one audio file and the words it holds (start, end seconds).
 #[derive(Debug, Clone)]
 pub struct ScoredFile {
+    /// The file's name in its folder (as `labels.csv` names it).
     pub name: String,
+    /// Where it is: what events and reports name.
+    pub path: String,
     pub seconds: f64,
     pub scores: Vec<StepScore>,
     pub words: Vec<(f64, f64)>,
@@ -120,7 +124,7 @@ pub fn events(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> Vec<
                 }
             };
             events.push(Event {
-                file: f.name.clone(),
+                file: f.path.clone(),
                 outcome,
                 start_s: Some(start),
                 end_s: Some(end),
@@ -130,7 +134,7 @@ pub fn events(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> Vec<
         }
         for &j in &matching.false_accepts {
             events.push(Event {
-                file: f.name.clone(),
+                file: f.path.clone(),
                 outcome: "false_accept",
                 start_s: None,
                 end_s: None,
@@ -284,6 +288,7 @@ pub fn score_folder(
             Ok(ScoredFile {
                 words,
                 name,
+                path: path.display().to_string(),
                 seconds,
                 scores,
             })
@@ -440,6 +445,31 @@ pub fn calibration(config: &EvalConfig, evaluation: &FolderEvaluation) -> Result
 
 /// Mistakes a report lists, of each kind.
 const MAX_LISTED: usize = 100;
+/// The first this many of each list carry a player of their moment (each
+/// adds ~60 KB to the report).
+const MAX_PLAYERS: usize = 20;
+
+/// A player of `event`'s moment, at 16 kHz: a missed word with a quarter
+/// of a second around it; a false accept's second and a quarter before
+/// it fired (detection comes as a word ends) and a quarter after.
+fn event_player(event: &Event) -> String {
+    let (start, end) = match (event.start_s, event.end_s, event.time_s) {
+        (Some(start), Some(end), _) => (start - 0.25, end + 0.25),
+        (_, _, Some(time)) => (time - 1.25, time + 0.25),
+        _ => return String::new(),
+    };
+    let path = Path::new(&event.file);
+    let wav = Clip::read_span(path, start, end - start)
+        .and_then(|clip| clip.resample(PLAYER_RATE))
+        .and_then(|clip| clip.to_wav_bytes());
+    match wav {
+        Ok(wav) => casebook_core::report::wav_audio(&wav),
+        Err(e) => escape(&format!("(no audio: {e:#})")),
+    }
+}
+
+/// The sample rate of the report's players.
+const PLAYER_RATE: u32 = 16_000;
 
 /// Tables of the missed words and the false accepts at `threshold`, the
 /// nearest misses and the surest false accepts first.
@@ -477,11 +507,13 @@ fn report_mistakes(report: &mut Report, events: &[Event], threshold: f32) {
                 "The first {MAX_LISTED} by score; all of them are in {EVENTS_FILE}."
             ));
         }
-        let headers: Vec<&str> = headers.into_iter().filter(|h| !h.is_empty()).collect();
+        let mut headers: Vec<&str> = headers.into_iter().filter(|h| !h.is_empty()).collect();
+        headers.push("listen");
         let rows: Vec<Vec<String>> = listed
             .iter()
             .take(MAX_LISTED)
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 let mut row = vec![e.file.clone()];
                 if outcome == "missed" {
                     row.extend([seconds(e.start_s), seconds(e.end_s)]);
@@ -489,10 +521,19 @@ fn report_mistakes(report: &mut Report, events: &[Event], threshold: f32) {
                     row.push(seconds(e.time_s));
                 }
                 row.push(format!("{:.3}", e.score));
+                let mut row: Vec<String> = row.iter().map(|cell| escape(cell)).collect();
+                row.push(if i < MAX_PLAYERS {
+                    event_player(e)
+                } else {
+                    String::new()
+                });
                 row
             })
             .collect();
-        report.table(&headers, &rows);
+        if listed.len() > MAX_PLAYERS {
+            report.paragraph(&format!("The first {MAX_PLAYERS} can be listened to here."));
+        }
+        report.table_html(&headers, &rows);
     }
 }
 
@@ -684,6 +725,7 @@ mod tests {
             .collect();
         let file = ScoredFile {
             name: "a.wav".into(),
+            path: "a.wav".into(),
             seconds: 10.0,
             scores,
             words: vec![(1.0, 1.6), (5.0, 5.5)],
@@ -730,6 +772,7 @@ mod tests {
         scores[50] = score(50, 0.6);
         let files = vec![ScoredFile {
             name: "a".into(),
+            path: "a".into(),
             seconds: 3600.0,
             scores,
             words: vec![(0.5, 1.0)],

@@ -307,6 +307,7 @@ impl ValidationSet {
                 let rate = m.clip.rate as f64;
                 files.push(ScoredFile {
                     name: String::new(),
+                    path: String::new(),
                     seconds: m.clip.seconds(),
                     scores: row
                         .iter()

@@ -83,6 +83,28 @@ impl Clip {
         casebook_core::fsx::write_atomic(path, &self.to_wav_bytes()?)
     }
 
+    /// `seconds` of the WAV file `path` from `start` (s), its mono mix at
+    /// its own rate: the reader seeks there, so a moment of an hour-long
+    /// recording reads no more than that moment. Shorter where the file
+    /// ends first.
+    pub fn read_span(path: &Path, start: f64, seconds: f64) -> Result<Self> {
+        let mut chunks = WavChunks::open_at_own_rate(path)?;
+        let rate = chunks.rate();
+        let duration = chunks.reader.duration();
+        let first = ((start.max(0.0) * rate as f64) as u32).min(duration);
+        chunks
+            .reader
+            .seek(first)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let frames = (seconds.max(0.0) * rate as f64).round() as usize;
+        let samples = if first < duration {
+            chunks.next_chunk(frames)?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(Self::new(rate, samples))
+    }
+
     /// The clip at another sample rate (band-limited FFT resampling by `rubato`).
     pub fn resample(&self, rate: u32) -> Result<Self> {
         if rate == self.rate {
@@ -350,6 +372,31 @@ impl WavChunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A span is the file's samples from its start on, seeking in the file;
+    /// shorter at the end, empty past it.
+    #[test]
+    fn a_span_is_read_from_where_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ramp.wav");
+        let ramp: Vec<f32> = (0..24_000)
+            .map(|i| (i % 1000) as f32 / 1000.0 - 0.5)
+            .collect();
+        Clip::new(8000, ramp.clone()).write_wav(&path).unwrap();
+        let span = Clip::read_span(&path, 1.0, 0.5).unwrap();
+        assert_eq!((span.rate, span.samples.len()), (8000, 4000));
+        for (got, want) in span.samples.iter().zip(&ramp[8000..12_000]) {
+            assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        }
+        assert_eq!(
+            Clip::read_span(&path, 2.8, 1.0).unwrap().samples.len(),
+            1600
+        );
+        assert!(Clip::read_span(&path, 5.0, 1.0).unwrap().samples.is_empty());
+        let first = Clip::read_span(&path, -1.0, 0.25).unwrap();
+        assert_eq!(first.samples.len(), 2000);
+        assert!((first.samples[1] - ramp[1]).abs() < 1e-4);
+    }
 
     /// Found by fuzzing (fuzz/regressions/wav_file/rate-4ghz.wav): a 64-byte
     /// WAV whose header claims 4.29 GHz took 12 GB and hung.
