@@ -223,10 +223,8 @@ pub fn report_curve(report: &mut Report, what: &str, curve: &[OperatingPoint]) -
         .iter()
         .map(|p| (p.false_accepts_per_hour, 100.0 * p.false_reject_rate))
         .collect();
-    report.figure(&plot::line_chart(
-        "DET curve (one point per threshold)",
-        "false accepts per hour",
-        "false-reject rate (%)",
+    report.figure(&plot::det_chart(
+        "DET curve: one point per threshold",
         &[plot::Series::new("model", points)],
     )?);
     let rows: Vec<Vec<String>> = curve
