@@ -20,13 +20,13 @@ use casebook_core::config::InvalidConfig;
 use casebook_core::observe::Stopped;
 use terminal::Terminal;
 
-/// mimalloc rather than glibc's allocator: glibc maps every block over
-/// 32 MB afresh and unmaps it when freed, so each activation of a 512²
-/// picture (32 channels: 33.5 MB) faulted in 8k new pages. `style
-/// apply-adain` at 512 px took 46k page faults and ~14 % of its CPU time in
-/// the kernel; with mimalloc, which keeps freed memory for reuse, 0.6k:
-/// medians of 12 alternated runs 320 → 280 ms (peak RSS 196 → 230 MB), the
-/// demo 20.2 → 18.2 s.
+/// mimalloc rather than glibc's allocator, even with
+/// [`casebook_core::memory::reuse_freed_memory`]'s settings (which this
+/// binary used before): `style apply-adain` at 512 px took 46k page faults
+/// and ~14 % of its CPU time in the kernel faulting in fresh activations
+/// (32 channels of 512²: 33.5 MB each); with mimalloc, which keeps freed
+/// memory for reuse, 0.6k: medians of 12 alternated runs 320 → 280 ms
+/// (peak RSS 196 → 230 MB), the demo 20.2 → 18.2 s (364 → 430 MB).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -143,7 +143,6 @@ enum DataCommand {
 }
 
 fn main() -> ExitCode {
-    casebook_core::memory::reuse_freed_memory();
     let cli = Cli::parse();
     terminal::stop_on_ctrl_c();
     let observer = Terminal::new(cli.quiet);

@@ -9,7 +9,9 @@
 /// defaults and 60 ms with these settings (2 cores). Peak memory rises
 /// somewhat (`face verify` 199 → 275 MB) and streaming detection is
 /// unchanged (15 MB). mimalloc was as fast but peaked higher (311 MB and
-/// 34 MB). Call it once, at the start of a program or benchmark.
+/// 34 MB). Call it once, at the start of a program or benchmark. (The
+/// `casebook` binary has since moved to mimalloc: on the style networks'
+/// 512² activations it took a tenth of the page faults; see its `main`.)
 pub fn reuse_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets parameters of glibc's allocator, under its
