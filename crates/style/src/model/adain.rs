@@ -11,6 +11,8 @@ use anyhow::{bail, Result};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::model_file::{ModelFile, SavedModel};
@@ -90,15 +92,9 @@ impl DecoderConv {
         }
     }
 
-    /// The convolution of `x` upsampled by `upsample` (nearest; 1: as it
-    /// is), and a ReLU after it when `relu`.
-    fn forward(&self, x: Tensor<4>, upsample: usize, relu: bool) -> Tensor<4> {
-        let fusion = Fusion {
-            upsample,
-            reflect: 1,
-            relu,
-        };
-        conv2d_fused(&self.conv, x, fusion)
+    /// The convolution, and a ReLU after it when `relu`.
+    fn forward(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
+        conv2d_fused(&self.conv, x, Fusion { reflect: 1, relu })
     }
 }
 
@@ -140,11 +136,14 @@ impl Decoder {
         let last = self.blocks.len() - 1;
         for (i, block) in self.blocks.iter().enumerate() {
             for (j, layer) in block.iter().enumerate() {
-                // Every block after the first starts by doubling the
-                // picture's sides; a ReLU after every convolution but the
-                // last.
-                let upsample = if i > 0 && j == 0 { 2 } else { 1 };
-                x = layer.forward(x, upsample, !(i == last && j == block.len() - 1));
+                // A ReLU after every convolution but the last.
+                x = layer.forward(x, !(i == last && j == block.len() - 1));
+            }
+            if i < last {
+                x = interpolate(
+                    x,
+                    InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]),
+                );
             }
         }
         x

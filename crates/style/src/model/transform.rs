@@ -18,6 +18,8 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{InstanceNorm, InstanceNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use casebook_core::checkpoint::{module_from_bytes, module_to_bytes};
 use casebook_core::config::{require, InvalidConfig};
@@ -100,13 +102,7 @@ impl ConvLayer {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_upsampled(x, 1)
-    }
-
-    /// The layer on `x` upsampled by `upsample` (nearest; 1: as it is).
-    fn forward_upsampled(&self, x: Tensor<4>, upsample: usize) -> Tensor<4> {
         let padded = Fusion {
-            upsample,
             reflect: self.pad,
             relu: false,
         };
@@ -194,7 +190,11 @@ impl TransformNet {
             x = block.forward(x);
         }
         for layer in &self.up {
-            x = relu(layer.forward_upsampled(x, 2));
+            let bigger = interpolate(
+                x,
+                InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]),
+            );
+            x = relu(layer.forward(bigger));
         }
         sigmoid(self.output.forward(x))
     }

@@ -52,7 +52,7 @@ use burn::backend::{
 };
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
-use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
@@ -98,13 +98,9 @@ fn same_padding(kernel: usize, stride: usize, size: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
 }
 
-/// What [`conv2d_fused`] does around a convolution, in this order:
-/// upsample, pad, convolve, rectify.
+/// What [`conv2d_fused`] does around a convolution.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Fusion {
-    /// Upsample the input by this whole factor first, each value repeated
-    /// (nearest interpolation, as a decoder's upsampling); 0 and 1: not.
-    pub upsample: usize,
     /// Pad the input by this many rows and columns on each side, mirrored
     /// (reflection padding, as style networks pad).
     pub reflect: usize,
@@ -112,19 +108,15 @@ pub struct Fusion {
     pub relu: bool,
 }
 
-/// `relu(conv.forward(reflect_pad(upsample(input))))`, each part as
-/// `fusion` asks.
+/// `relu(conv.forward(reflect_pad(input)))`, each part as `fusion` asks.
 /// Inference on flex does them in one pass where the kernel can
 /// (Winograd's transforms read the mirrored rows and apply the ReLU as
 /// they write: the decoder of AdaIN pads and rectifies 32-channel
 /// pictures of 512² in each of its last layers); elsewhere, and under
 /// autodiff, they run one after another. With `reflect`, `conv` must not
-/// pad by itself, and the (upsampled) input's sides must be longer than
-/// `reflect`.
+/// pad by itself, and the input's sides must be longer than `reflect`.
 pub fn conv2d_fused(conv: &Conv2d, input: Tensor<4>, fusion: Fusion) -> Tensor<4> {
-    let up = fusion.upsample.max(1);
     let [_, _, h, w] = input.dims();
-    let (h, w) = (h * up, w * up);
     let unpadded = matches!(conv.padding, PaddingConfig2d::Valid)
         || conv.padding == PaddingConfig2d::Explicit(0, 0, 0, 0);
     assert!(
@@ -138,13 +130,6 @@ pub fn conv2d_fused(conv: &Conv2d, input: Tensor<4>, fusion: Fusion) -> Tensor<4
         DispatchDevice::Flex(_)
     );
     if !(on_flex && conv.groups == 1 && input.dtype() == DType::F32) {
-        let input = if up > 1 {
-            let nearest = InterpolateOptions::new(InterpolateMode::Nearest)
-                .with_scale_factor([up as f32, up as f32]);
-            burn::tensor::module::interpolate(input, nearest)
-        } else {
-            input
-        };
         let out = conv2d_forward(conv, crate::pad::reflect_pad(input, fusion.reflect));
         return if fusion.relu {
             burn::tensor::activation::relu(out)
@@ -377,23 +362,8 @@ impl CpuConvBackend for Flex {
         options: ConvOptions<2>,
         fusion: Fusion,
     ) -> FloatTensor<Self> {
-        let up = fusion.upsample.max(1);
-        let [batch, channels, h, w] = dims4(&input);
-        let mut s = Shape::new([batch, channels, h * up, w * up], dims4(&weight), &options);
+        let mut s = Shape::new(dims4(&input), dims4(&weight), &options);
         let path = forward_path(&s);
-        if up > 1 {
-            if path != Path::Winograd {
-                // Only the Winograd transform reads rows repeatedly itself.
-                let values = upsample_nearest(&f32_values(&input), [batch, channels, h, w], up);
-                let input = flex_tensor(values, &[batch, channels, h * up, w * up]);
-                let fusion = Fusion {
-                    upsample: 1,
-                    ..fusion
-                };
-                return Self::cpu_conv2d_fused(input, weight, bias, options, fusion);
-            }
-            s.upsample = up;
-        }
         if fusion.reflect > 0 {
             if path != Path::Winograd {
                 // Only the Winograd transform reads mirrored rows itself.
@@ -418,19 +388,6 @@ impl CpuConvBackend for Flex {
         }
         flex_tensor(out, &[s.batch, s.c_out, s.h_out, s.w_out])
     }
-}
-
-/// `[b, c, h, w]` values upsampled by `up` to `[b, c, h·up, w·up]`, each
-/// value repeated (burn's nearest interpolation at a whole factor).
-fn upsample_nearest(values: &[f32], [b, c, h, w]: [usize; 4], up: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(b * c * h * up * w * up);
-    for plane in values.chunks_exact(h * w) {
-        for y in 0..h * up {
-            let row = &plane[y / up * w..][..w];
-            out.extend(row.iter().flat_map(|&v| std::iter::repeat_n(v, up)));
-        }
-    }
-    out
 }
 
 /// ReLU as burn's flex computes it: NaN stays NaN.
@@ -504,14 +461,6 @@ impl<C: CheckpointStrategy> CpuConvBackend for Autodiff<Flex, C> {
         options: ConvOptions<2>,
         fusion: Fusion,
     ) -> FloatTensor<Self> {
-        let up = fusion.upsample.max(1);
-        let input = if up > 1 {
-            let [_, _, h, w] = input.shape().dims();
-            let nearest = InterpolateOptions::new(InterpolateMode::Nearest);
-            <Self as ModuleOps<Self>>::interpolate(input, [h * up, w * up], nearest)
-        } else {
-            input
-        };
         let (input, options) = if fusion.reflect > 0 {
             let padded = <Self as CpuPadBackend>::cpu_reflect_pad(input, fusion.reflect);
             (
@@ -613,10 +562,6 @@ struct Shape {
     /// rather than adding zeros: only [`winograd::forward`] reads it; the
     /// other kernels get an input padded beforehand ([`Fusion`]).
     reflect: bool,
-    /// The whole factor by which the input was upsampled (nearest) to
-    /// `h`×`w` (1: not at all): only [`winograd::forward`] reads it, and
-    /// reads the input at `h / upsample` × `w / upsample`.
-    upsample: usize,
 }
 
 impl Shape {
@@ -670,13 +615,7 @@ impl Shape {
             w_blocks,
             phase_row,
             reflect: false,
-            upsample: 1,
         }
-    }
-
-    /// Values in one plane of the input as given (before any upsampling).
-    fn source_plane(&self) -> usize {
-        (self.h / self.upsample) * (self.w / self.upsample)
     }
 }
 
@@ -1458,10 +1397,9 @@ mod tests {
     }
 
     /// `conv2d_fused` on each kernel the routing picks (Winograd, direct,
-    /// a stride-2 GEMM or direct), with and without upsampling, equals the
-    /// operations one after another (burn's nearest interpolation, the
-    /// reflection padding, the convolution and the ReLU), forward on flex
-    /// and, under autodiff, with the same input and weight gradients.
+    /// a stride-2 GEMM or direct) equals the three operations one after
+    /// another, forward on flex and, under autodiff, with the same input
+    /// and weight gradients.
     #[test]
     fn fused_convolution_equals_its_parts_forward_and_backward() {
         use burn::nn::conv::Conv2dConfig;
@@ -1471,11 +1409,8 @@ mod tests {
             ([2, 3, 30, 33], 8, 1),   // direct
             ([1, 24, 33, 31], 40, 2), // strided
         ];
-        let upsampled = [1, 2]
-            .into_iter()
-            .flat_map(|up| layers.map(|layer| (layer, up)));
         for device in [Device::flex(), Device::flex().autodiff()] {
-            for ((input, c_out, stride), up) in upsampled.clone() {
+            for (input, c_out, stride) in layers {
                 let conv = Conv2dConfig::new([input[1], c_out], [3, 3])
                     .with_stride([stride, stride])
                     .with_padding(PaddingConfig2d::Valid)
@@ -1485,19 +1420,15 @@ mod tests {
                     x = x.require_grad();
                 }
                 let fusion = Fusion {
-                    upsample: up,
                     reflect: 1,
                     relu: true,
                 };
                 let fused = conv2d_fused(&conv, x.clone(), fusion);
-                let nearest = InterpolateOptions::new(InterpolateMode::Nearest)
-                    .with_scale_factor([up as f32, up as f32]);
-                let wide = burn::tensor::module::interpolate(x.clone(), nearest);
                 let parts = burn::tensor::activation::relu(conv2d_forward(
                     &conv,
-                    crate::pad::reflect_pad(wide, 1),
+                    crate::pad::reflect_pad(x.clone(), 1),
                 ));
-                let what = format!("{input:?} to {c_out}, stride {stride}, upsampled {up}×");
+                let what = format!("{input:?} to {c_out}, stride {stride}");
                 assert_eq!(fused.dims(), parts.dims(), "{what}");
                 if !device.is_autodiff() {
                     close(fused, parts, WINOGRAD_TOLERANCE, &what);

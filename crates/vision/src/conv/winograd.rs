@@ -16,12 +16,10 @@
 //! * forward: `Y = Aᵀ [U ⊙ V] A` with `U = G g Gᵀ`, `V = Bᵀ d B`;
 //! * input gradient: a forward pass of the output's gradient with the
 //!   kernels flipped and their channels swapped ([`super::transposed`]).
-//! * inference may ask the forward pass to upsample its input (nearest, by
-//!   a whole factor: the input transform reads each row and column that
-//!   many times), to pad it by reflection (it reads mirrored rows and
-//!   columns) and to apply a ReLU (the output transform does as it
-//!   writes): [`super::Fusion`]. Each saves a pass over the whole
-//!   activation (AdaIN's decoder: 32 × 512² floats).
+//! * inference may ask the forward pass to pad by reflection (the input
+//!   transform reads mirrored rows and columns) and to apply a ReLU (the
+//!   output transform does as it writes): [`super::Fusion`]. Each saves a
+//!   pass over the whole activation (AdaIN's decoder: 32 × 512² floats).
 //!
 //! The weights' gradient has the same form read the other way,
 //! `dW = Gᵀ [Σ_tiles (A dY Aᵀ) ⊙ (Bᵀ d B)] G`. Written and tested, it was
@@ -269,8 +267,6 @@ impl Tiling {
 /// columns.
 struct Phases {
     values: Vec<f32>,
-    /// An upsampled input row, before it is split into phases.
-    wide: Vec<f32>,
     len: usize,
     /// Rows, and the columns that [`Phases::fill_row`] writes: another
     /// convolution of the same rows and columns can reuse these phases.
@@ -342,7 +338,6 @@ impl Phases {
         let len = t.phase_len();
         Self {
             values: vec![0f32; columns.rows * M * len],
-            wide: Vec::new(),
             len,
             shape: columns,
         }
@@ -360,20 +355,6 @@ impl Phases {
             }
             work(kept.as_mut().expect("phases made above"));
         });
-    }
-
-    /// [`Phases::fill_row`] from a row of the input before its nearest
-    /// upsampling by `up`: each value repeated `up` times first.
-    #[inline(always)]
-    fn fill_upsampled_row(&mut self, i: usize, line: Option<&[f32]>, up: usize) {
-        let Some(line) = line.filter(|_| up > 1) else {
-            return self.fill_row(i, line);
-        };
-        let mut wide = std::mem::take(&mut self.wide);
-        wide.clear();
-        wide.extend(line.iter().flat_map(|&v| std::iter::repeat_n(v, up)));
-        self.fill_row(i, Some(&wide));
-        self.wide = wide;
     }
 
     /// Fills row `i` from `line` (zeros where `None`), whose value `x` is
@@ -478,14 +459,13 @@ fn source_row(padded: usize, s: &Shape) -> Option<usize> {
 fn transform_input(input: &[f32], s: &Shape, t: &Tiling, run: Range<usize>, v: &mut Vec<f32>) {
     let stride = spread(run.len() * t.across);
     v.resize(s.c_in * POINTS * stride, 0.0);
-    let plane = s.source_plane();
-    let picture = s.c_in * plane;
+    let picture = s.c_in * s.h * s.w;
     let columns = Columns::of(s, t.rows_per_run.min(t.down) * M + ALPHA - M);
     v.par_chunks_exact_mut(POINTS * stride)
         .enumerate()
         .for_each(|(c, v)| {
             Phases::with(t, columns, |phases| {
-                let planes = &input[c * plane..];
+                let planes = &input[c * s.h * s.w..];
                 input_channel(planes, picture, s, t, run.clone(), phases, v);
             });
         });
@@ -515,14 +495,12 @@ fn input_channel_body(
     while row < run.end {
         let (b, first_ty) = (row / t.down, row % t.down);
         let rows = ((b + 1) * t.down).min(run.end) - row;
-        let plane = &planes[b * picture..][..s.source_plane()];
-        let (up, source_w) = (s.upsample, s.w / s.upsample);
+        let plane = &planes[b * picture..][..s.h * s.w];
         // Input rows first_ty·4 − top on, zero outside the picture (or
         // mirrored into it, with reflection padding).
         for i in 0..rows * M + ALPHA - M {
-            let line =
-                source_row(first_ty * M + i, s).map(|y| &plane[y / up * source_w..][..source_w]);
-            phases.fill_upsampled_row(i, line, up);
+            let line = source_row(first_ty * M + i, s).map(|y| &plane[y * s.w..][..s.w]);
+            phases.fill_row(i, line);
         }
         for k in 0..rows {
             for group in (0..t.across).step_by(LANES) {
@@ -593,11 +571,7 @@ pub(super) fn forward(
     relu: bool,
 ) -> Vec<f32> {
     assert!(serves(s), "not a 3×3 stride-1 convolution");
-    assert_eq!(
-        input.len(),
-        s.batch * s.c_in * s.source_plane(),
-        "input size"
-    );
+    assert_eq!(input.len(), s.batch * s.c_in * s.h * s.w, "input size");
     assert_eq!(weight.len(), s.c_out * s.c_in * 9, "weight size");
     assert!(bias.is_none_or(|b| b.len() == s.c_out), "bias size");
     let t = Tiling::new(s);
