@@ -317,7 +317,9 @@ fn resolution_study(args: &StudyArgs, observer: &dyn Observer) -> Result<()> {
 }
 
 fn human_baseline(answers: &Path, key: Option<&Path>) -> Result<()> {
-    let (answers, key) = casebook_core::human::load_answers(answers, key)?;
+    let answers = crate::terminal::find_answers(answers)?;
+    let study = casebook_image::study::HUMAN_STUDY;
+    let (answers, key) = casebook_core::human::load_answers(&answers, key, study)?;
     print!(
         "{}",
         casebook_core::human::scores_table(

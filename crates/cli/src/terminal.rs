@@ -3,6 +3,7 @@
 //! Ctrl-C as a request to stop cleanly at the next safe point; and file
 //! names as fields of the results printed on stdout.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -142,6 +143,17 @@ pub fn print_evaluation(
         println!("report: {}", report.display());
     }
     Ok(())
+}
+
+/// The answers file of a human page: as given, or where a browser saved it
+/// (`~/Downloads`), said on standard error when it is there.
+pub fn find_answers(path: &Path) -> anyhow::Result<PathBuf> {
+    let downloads = std::env::var_os("HOME").map(|home| PathBuf::from(home).join("Downloads"));
+    let found = casebook_core::human::find_answers(path, downloads.as_deref())?;
+    if found != path {
+        eprintln!("reading the answers from {}", found.display());
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -389,7 +389,10 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             Ok(())
         }
         TriggerCommand::HumanBaseline { answers, key } => {
-            let (answers, key) = casebook_core::human::load_answers(&answers, key.as_deref())?;
+            let answers = crate::terminal::find_answers(&answers)?;
+            let study = casebook_trigger::study::HUMAN_STUDY;
+            let (answers, key) =
+                casebook_core::human::load_answers(&answers, key.as_deref(), study)?;
             print!(
                 "{}",
                 casebook_core::human::scores_table(

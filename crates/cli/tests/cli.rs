@@ -624,6 +624,14 @@ fn studies_write_their_tables_and_reports() {
         .keys()
         .map(|k| (k.clone(), "day".into()))
         .collect();
+    // Each photo appears at one resolution only.
+    let paths: std::collections::BTreeSet<&str> = key["questions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|q| q["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 8);
     let answers_file = w.join("answers.json");
     std::fs::write(
         &answers_file,
@@ -642,6 +650,22 @@ fn studies_write_their_tables_and_reports() {
         w,
     );
     assert!(table.contains("4/4"), "{table}");
+    // The trigger study's command refuses these answers.
+    let refused = casebook(
+        &[
+            "trigger",
+            "human-baseline",
+            answers_file.to_str().unwrap(),
+            "--key",
+            key_file.to_str().unwrap(),
+        ],
+        w,
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("image resolution page"),
+        "{stderr}"
+    );
 
     let out = ok(
         &[

@@ -15,6 +15,10 @@ use crate::report::escape;
 /// The answer key kept beside the human page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HumanKey {
+    /// Which study the page belongs to ([`PageText::study`]); keys written
+    /// before it was recorded have none.
+    #[serde(default)]
+    pub study: Option<String>,
     pub classes: Vec<String>,
     /// question id → (condition, true label, source path)
     pub questions: BTreeMap<String, KeyEntry>,
@@ -47,6 +51,9 @@ pub struct Question {
 
 /// The words of a page.
 pub struct PageText<'a> {
+    /// The kind of study, e.g. "image resolution": recorded in the key, so
+    /// the other study's command can refuse its answers.
+    pub study: &'a str,
     pub heading: &'a str,
     /// What the person sees and does, in HTML.
     pub intro: &'a str,
@@ -65,6 +72,7 @@ pub fn write_page(
     model_accuracy: BTreeMap<u32, f64>,
 ) -> Result<()> {
     let mut key = HumanKey {
+        study: Some(text.study.to_string()),
         classes: classes.to_vec(),
         questions: BTreeMap::new(),
         model_accuracy,
@@ -83,7 +91,8 @@ pub fn write_page(
             })
             .collect();
         cards.push_str(&format!(
-            "<div class=card>{}<div>{choices}</div></div>\n",
+            "<div class=card><div class=num>{}</div>{}<div>{choices}</div></div>\n",
+            i + 1,
             q.media_html
         ));
         key.questions.insert(id, q.entry);
@@ -111,15 +120,27 @@ const PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"
 <style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto}
 .card{display:inline-block;margin:8px;padding:6px;border:1px solid #ccc;text-align:center}
 .card img{width:192px;height:192px;image-rendering:pixelated;display:block}
-.card audio{display:block;margin-bottom:4px}</style></head><body>
+.card audio{display:block;margin-bottom:4px}.num{font-weight:bold;text-align:left}
+#progress{position:sticky;top:0;background:#fff;padding:4px 0}</style></head><body>
 <h1>{{HEADING}}</h1>
-<p>{{COUNT}} questions. {{INTRO}} Then press <b>Save answers</b> and run <code>{{COMMAND}} answers.json</code>.</p>
+<p>{{COUNT}} questions. {{INTRO}} Then press <b>Save answers</b> and run <code>{{COMMAND}} answers.json</code>
+(your browser saves it to its downloads folder, where that command also looks).</p>
+<p id=progress>0 of {{COUNT}} answered</p>
 {{CARDS}}
 <p><button id=save>Save answers</button> <span id=status></span></p>
 <script>
-document.getElementById('save').onclick = function () {
+function chosen() {
   var answers = {};
   document.querySelectorAll('input[type=radio]:checked').forEach(function (el) { answers[el.name] = el.value; });
+  return answers;
+}
+document.addEventListener('change', function () {
+  document.getElementById('progress').textContent = Object.keys(chosen()).length + ' of {{COUNT}} answered';
+});
+document.getElementById('save').onclick = function () {
+  var answers = chosen();
+  var left = {{COUNT}} - Object.keys(answers).length;
+  if (left > 0 && !confirm(left + ' questions are unanswered and will count as wrong. Save anyway?')) return;
   var blob = new Blob([JSON.stringify({key: {{KEY}}, answers: answers}, null, 1)], {type: 'application/json'});
   var a = document.createElement('a');
   a.href = URL.createObjectURL(blob); a.download = 'answers.json'; a.click();
@@ -162,8 +183,31 @@ pub fn score_human(answers: &HumanAnswers, key: &HumanKey) -> Vec<HumanScore> {
         .collect()
 }
 
-/// Loads answers and their key (`key` overrides the path the page recorded).
-pub fn load_answers(answers_path: &Path, key: Option<&Path>) -> Result<(HumanAnswers, HumanKey)> {
+/// Where the answers are: `path` when it exists, else a file of the same
+/// name in `downloads` (a browser's downloads folder: where the page's
+/// save lands), else an error that says where to look.
+pub fn find_answers(path: &Path, downloads: Option<&Path>) -> Result<PathBuf> {
+    if path.exists() {
+        return Ok(path.to_path_buf());
+    }
+    let name = path.file_name().unwrap_or_default();
+    if let Some(found) = downloads.map(|d| d.join(name)).filter(|p| p.is_file()) {
+        return Ok(found);
+    }
+    bail!(
+        "{} not found; the page's Save answers button puts it in the browser's downloads folder{} (a second save may be named answers (1).json): pass that path",
+        path.display(),
+        downloads.map_or(String::new(), |d| format!(", here {}", d.display()))
+    )
+}
+
+/// Loads answers and their key (`key` overrides the path the page recorded),
+/// refusing answers to another kind of study than `study`.
+pub fn load_answers(
+    answers_path: &Path,
+    key: Option<&Path>,
+    study: &str,
+) -> Result<(HumanAnswers, HumanKey)> {
     let answers: HumanAnswers = fsx::read_json(answers_path)?;
     let key_path = match (key, &answers.key) {
         (Some(k), _) => k.to_path_buf(),
@@ -172,6 +216,12 @@ pub fn load_answers(answers_path: &Path, key: Option<&Path>) -> Result<(HumanAns
     };
     let key: HumanKey = fsx::read_json(&key_path)
         .with_context(|| "pass --key with the key file written beside the page".to_string())?;
+    if let Some(theirs) = key.study.as_deref().filter(|theirs| *theirs != study) {
+        bail!(
+            "{} holds answers to the {theirs} page, not the {study} one: score it with that study's human-baseline command",
+            answers_path.display()
+        );
+    }
     Ok((answers, key))
 }
 
@@ -208,6 +258,7 @@ mod tests {
             path: String::new(),
         };
         let key = HumanKey {
+            study: None,
             classes: vec!["day".into(), "night".into()],
             questions: [
                 ("a", entry(16, "day")),
@@ -251,6 +302,7 @@ mod tests {
         };
         let classes = vec!["yes".to_string(), "no".to_string()];
         let text = PageText {
+            study: "image resolution",
             heading: "H",
             intro: "Pick.",
             command: "casebook x human-baseline",
@@ -272,5 +324,45 @@ mod tests {
         let old: KeyEntry =
             serde_json::from_str(r#"{"resolution":32,"label":"day","path":"p"}"#).unwrap();
         assert_eq!(old.condition, 32);
+        // Items are numbered; answers load for their own study only.
+        assert!(html.contains("<div class=num>2</div>") && html.contains("of 2 answered"));
+        let answers = dir.path().join("answers.json");
+        let saved = serde_json::json!({"key": key_path_of(&dir), "answers": {"q000": "yes"}});
+        fsx::write_json(&answers, &saved).unwrap();
+        assert!(load_answers(&answers, None, "image resolution").is_ok());
+        let err = load_answers(&answers, None, "trigger sample rate").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("answers to the image resolution page"),
+            "{err}"
+        );
+    }
+
+    fn key_path_of(dir: &tempfile::TempDir) -> String {
+        dir.path().join("k.json").display().to_string()
+    }
+
+    /// Answers missing where given are looked for in the downloads folder,
+    /// and the error says where to look.
+    #[test]
+    fn answers_are_found_in_the_downloads_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let downloads = dir.path().join("Downloads");
+        std::fs::create_dir(&downloads).unwrap();
+        let asked = dir.path().join("answers.json");
+        let err = find_answers(&asked, Some(&downloads))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("downloads folder") && err.contains("Downloads"),
+            "{err}"
+        );
+        std::fs::write(downloads.join("answers.json"), "{}").unwrap();
+        assert_eq!(
+            find_answers(&asked, Some(&downloads)).unwrap(),
+            downloads.join("answers.json")
+        );
+        std::fs::write(&asked, "{}").unwrap();
+        assert_eq!(find_answers(&asked, Some(&downloads)).unwrap(), asked);
     }
 }

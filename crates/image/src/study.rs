@@ -16,7 +16,7 @@ use casebook_core::observe::Observer;
 use casebook_core::report::{escape, png_img, Report};
 use casebook_core::run::{RunDir, Training};
 use casebook_core::seed::{self, purpose};
-use casebook_core::split::{SplitFractions, SplitManifest};
+use casebook_core::split::{ManifestItem, SplitFractions, SplitManifest};
 use casebook_core::{fsx, plot};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -316,6 +316,9 @@ pub fn resolution_table(study: &ResolutionStudy) -> String {
     s
 }
 
+/// The kind of study its human page records ([`PageText::study`]).
+pub const HUMAN_STUDY: &str = "image resolution";
+
 struct HumanPage<'a> {
     out: &'a Path,
     key_path: &'a Path,
@@ -331,17 +334,18 @@ fn write_human_page(
     seed: u64,
 ) -> Result<()> {
     let mut rng = seed::stream(seed, &[purpose::HUMAN_PAGE]);
-    let mut picks = Vec::new();
-    for &r in resolutions {
-        let mut items = manifest.test.clone();
-        items.shuffle(&mut rng);
-        picks.extend(
-            items
-                .into_iter()
-                .take(page.per_resolution)
-                .map(|item| (r, item)),
-        );
-    }
+    // Each photo at one resolution only: a sharp copy would give its
+    // blurred one away. With too few test photos, fewer per resolution.
+    let mut items = manifest.test.clone();
+    items.shuffle(&mut rng);
+    let per = page
+        .per_resolution
+        .min(items.len() / resolutions.len().max(1));
+    let mut picks: Vec<(u32, ManifestItem)> = resolutions
+        .iter()
+        .zip(items.chunks(per.max(1)))
+        .flat_map(|(&r, chunk)| chunk.iter().take(per).map(move |item| (r, item.clone())))
+        .collect();
     picks.shuffle(&mut rng);
     let questions = picks
         .into_iter()
@@ -364,6 +368,7 @@ fn write_human_page(
         escape(&manifest.classes.join(" / "))
     );
     let text = PageText {
+        study: HUMAN_STUDY,
         heading: "Which class is each photo?",
         intro: &intro,
         command: "casebook image human-baseline",

@@ -17,6 +17,9 @@ use crate::data::mixer::MixConfig;
 use crate::data::synth::{draw, PoolSources, Pools};
 use crate::data::SUPPORTED_RATES;
 
+/// The kind of study its human page records ([`PageText::study`]).
+pub const HUMAN_STUDY: &str = "trigger sample rate";
+
 /// Writes the page to `out` and its key beside it (`<out>.key.json`); returns the key path.
 pub fn write_human_page(
     out: &Path,
@@ -69,6 +72,7 @@ pub fn write_human_page(
         casebook_core::report::escape(word)
     );
     let text = PageText {
+        study: HUMAN_STUDY,
         heading: "Do you hear the trigger word?",
         intro: &intro,
         command: "casebook trigger human-baseline",
