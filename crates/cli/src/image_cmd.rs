@@ -319,14 +319,15 @@ fn resolution_study(args: &StudyArgs, observer: &dyn Observer) -> Result<()> {
 fn human_baseline(answers: &Path, key: Option<&Path>) -> Result<()> {
     let answers = crate::terminal::find_answers(answers)?;
     let study = casebook_image::study::HUMAN_STUDY;
-    let (answers, key) = casebook_core::human::load_answers(&answers, key, study)?;
+    let (answers, key, key_path) = casebook_core::human::load_answers(&answers, key, study)?;
+    let scores = casebook_core::human::score_human(&answers, &key);
     print!(
         "{}",
-        casebook_core::human::scores_table(
-            "resolution",
-            &casebook_core::human::score_human(&answers, &key),
-        )
+        casebook_core::human::scores_table("resolution", &scores)
     );
+    if let Some(report) = casebook_core::human::add_to_report(&key_path, "resolution", &scores)? {
+        println!("report: {} (with these scores)", report.display());
+    }
     Ok(())
 }
 

@@ -391,7 +391,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
         TriggerCommand::HumanBaseline { answers, key } => {
             let answers = crate::terminal::find_answers(&answers)?;
             let study = casebook_trigger::study::HUMAN_STUDY;
-            let (answers, key) =
+            let (answers, key, _) =
                 casebook_core::human::load_answers(&answers, key.as_deref(), study)?;
             print!(
                 "{}",

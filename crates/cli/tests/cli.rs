@@ -650,6 +650,20 @@ fn studies_write_their_tables_and_reports() {
         w,
     );
     assert!(table.contains("4/4"), "{table}");
+    // The scores go into the study's report, once however often it is scored.
+    ok(
+        &[
+            "image",
+            "human-baseline",
+            answers_file.to_str().unwrap(),
+            "--key",
+            key_file.to_str().unwrap(),
+        ],
+        w,
+    );
+    let report = std::fs::read_to_string(w.join("runs/rs/report.html")).unwrap();
+    assert_eq!(report.matches("<h2>Human baseline</h2>").count(), 1);
+    assert!(report.contains("<td>4/4</td>") && report.ends_with("</html>\n"));
     // The trigger study's command refuses these answers.
     let refused = casebook(
         &[

@@ -201,13 +201,14 @@ pub fn find_answers(path: &Path, downloads: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
-/// Loads answers and their key (`key` overrides the path the page recorded),
-/// refusing answers to another kind of study than `study`.
+/// Loads answers, their key and the key's path (`key` overrides the path
+/// the page recorded), refusing answers to another kind of study than
+/// `study`.
 pub fn load_answers(
     answers_path: &Path,
     key: Option<&Path>,
     study: &str,
-) -> Result<(HumanAnswers, HumanKey)> {
+) -> Result<(HumanAnswers, HumanKey, PathBuf)> {
     let answers: HumanAnswers = fsx::read_json(answers_path)?;
     let key_path = match (key, &answers.key) {
         (Some(k), _) => k.to_path_buf(),
@@ -222,7 +223,58 @@ pub fn load_answers(
             answers_path.display()
         );
     }
-    Ok((answers, key))
+    Ok((answers, key, key_path))
+}
+
+/// Puts the human scores into the study's report (`report.html` beside
+/// the key), beside the model's accuracy: a section before its footer,
+/// replacing the one an earlier scoring put there. Does nothing when the
+/// study left no report there; returns the report's path when it did.
+pub fn add_to_report(
+    key_path: &Path,
+    condition: &str,
+    scores: &[HumanScore],
+) -> Result<Option<PathBuf>> {
+    const START: &str = "<section id=human-baseline>";
+    const END: &str = "</section>";
+    let path = key_path.with_file_name("report.html");
+    let Ok(html) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let Some(footer) = html.rfind("<footer>") else {
+        return Ok(None);
+    };
+    let rows: String = scores
+        .iter()
+        .map(|s| {
+            format!(
+                "<tr><td>{}</td><td>{}/{}</td><td>{:.1} %</td><td>{}</td></tr>",
+                s.condition,
+                s.answered,
+                s.questions,
+                100.0 * s.human_accuracy,
+                s.model_accuracy
+                    .map_or("–".to_string(), |a| format!("{:.1} %", 100.0 * a))
+            )
+        })
+        .collect();
+    let section = format!(
+        "{START}<h2>Human baseline</h2><p>A person's answers on the study's human page (unanswered questions count as wrong), beside the model's test accuracy.</p><table><tr><th>{}</th><th>answered</th><th>human accuracy</th><th>model accuracy</th></tr>{rows}</table>{END}\n",
+        escape(condition)
+    );
+    let (before, after) = html.split_at(footer);
+    // An earlier scoring's section goes.
+    let before = match before.find(START) {
+        Some(at) => {
+            let end = before[at..]
+                .find(END)
+                .map_or(before.len(), |e| at + e + END.len() + 1);
+            format!("{}{}", &before[..at], &before[end.min(before.len())..])
+        }
+        None => before.to_string(),
+    };
+    fsx::write_atomic(&path, format!("{before}{section}{after}").as_bytes())?;
+    Ok(Some(path))
 }
 
 /// The per-condition table as text (`condition` names the column, e.g. "resolution").
