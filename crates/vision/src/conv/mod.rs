@@ -345,14 +345,7 @@ impl CpuConvBackend for Flex {
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        let s = Shape::new(dims4(&input), dims4(&weight), &options);
-        let [input, weight, bias] = [&input, &weight, &bias].map(f32_values);
-        let out = match forward_path(&s) {
-            Path::Direct => direct_conv(&input, &weight, Some(&bias), &s, false),
-            Path::Gemm => gemm::forward(&input, &weight, &bias, &s),
-            Path::Winograd => winograd::forward(&input, &weight, Some(&bias), &s, false),
-        };
-        flex_tensor(out, &[s.batch, s.c_out, s.h_out, s.w_out])
+        Self::cpu_conv2d_fused(input, weight, bias, options, Fusion::default())
     }
 
     fn cpu_conv2d_fused(
