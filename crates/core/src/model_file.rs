@@ -329,12 +329,58 @@ pub trait SavedModel: Sized {
     }
 }
 
-/// Copies of `file` with one value of its header's `preprocessing` or
-/// `architecture` (at any depth) replaced by a hostile one: zero, negative,
-/// huge, fractional, a string, an empty list. Each is named by its JSON path.
-/// For robustness tests: a case must load each with a clear error, or as a
-/// working model, and never panic or allocate without bound, since a model
-/// file is untrusted input.
+/// The header sections that header edits reach: what a case reads to build
+/// and run its model. `training` is in: the face encoder reads its
+/// verification threshold there.
+const EDITED_SECTIONS: [&str; 3] = ["preprocessing", "architecture", "training"];
+
+fn section<'a>(meta: &'a ModelMeta, name: &str) -> &'a serde_json::Value {
+    match name {
+        "preprocessing" => &meta.preprocessing,
+        "architecture" => &meta.architecture,
+        _ => &meta.training,
+    }
+}
+
+fn section_mut<'a>(meta: &'a mut ModelMeta, name: &str) -> &'a mut serde_json::Value {
+    match name {
+        "preprocessing" => &mut meta.preprocessing,
+        "architecture" => &mut meta.architecture,
+        _ => &mut meta.training,
+    }
+}
+
+/// Every value [`header_edit`] can replace, as (section, JSON pointer).
+fn header_slots(file: &ModelFile) -> Vec<(&'static str, String)> {
+    EDITED_SECTIONS
+        .into_iter()
+        .flat_map(|name| {
+            leaf_pointers(section(&file.meta, name), String::new())
+                .into_iter()
+                .map(move |pointer| (name, pointer))
+        })
+        .collect()
+}
+
+fn with_value(
+    file: &ModelFile,
+    (name, pointer): &(&str, String),
+    value: serde_json::Value,
+) -> (String, ModelFile) {
+    let mut edited = file.clone();
+    let what = format!("{name}{pointer} = {value}");
+    if let Some(slot) = section_mut(&mut edited.meta, name).pointer_mut(pointer) {
+        *slot = value;
+    }
+    (what, edited)
+}
+
+/// Copies of `file` with one value of its header's `preprocessing`,
+/// `architecture` or `training` (at any depth) replaced by a hostile one:
+/// zero, negative, huge, fractional, a string, an empty list. Each is named
+/// by its JSON path. For robustness tests: a case must load each with a clear
+/// error, or as a working model, and never panic or allocate without bound,
+/// since a model file is untrusted input. [`header_edit`] draws further ones.
 pub fn header_edits(file: &ModelFile) -> Vec<(String, ModelFile)> {
     let hostile = [
         serde_json::json!(0),
@@ -345,28 +391,138 @@ pub fn header_edits(file: &ModelFile) -> Vec<(String, ModelFile)> {
         serde_json::json!("x"),
         serde_json::json!([]),
     ];
-    let mut edits = Vec::new();
-    for section in ["preprocessing", "architecture"] {
-        let root = match section {
-            "preprocessing" => &file.meta.preprocessing,
-            _ => &file.meta.architecture,
+    header_slots(file)
+        .iter()
+        .flat_map(|slot| {
+            hostile
+                .iter()
+                .map(|value| with_value(file, slot, value.clone()))
+        })
+        .collect()
+}
+
+/// One edit of `file`'s header drawn from `seed` (for property tests, which
+/// shrink the seed): a value of `preprocessing`, `architecture` or
+/// `training` (picked by the seed among all of them, lists included) or the
+/// class list, replaced by a value near the old one (±1, doubled, halved,
+/// negated), an integer or float at the edge of a type's range, a string,
+/// null, or a list or object of such values; or the whole section emptied.
+pub fn header_edit(file: &ModelFile, seed: u64) -> (String, ModelFile) {
+    let mut draws = SplitMix(seed);
+    let slots = header_slots(file);
+    let pick = draws.below(slots.len() as u64 + 2) as usize;
+    if pick == slots.len() {
+        let mut edited = file.clone();
+        let count = draws.below(4) as usize;
+        edited.meta.classes = (0..count).map(|i| format!("class{i}")).collect();
+        return (format!("classes = {:?}", edited.meta.classes), edited);
+    }
+    if pick == slots.len() + 1 {
+        let section = EDITED_SECTIONS[draws.below(3) as usize];
+        let empty = if draws.below(2) == 0 {
+            serde_json::json!({})
+        } else {
+            serde_json::Value::Null
         };
-        for pointer in leaf_pointers(root, String::new()) {
-            for value in &hostile {
-                let mut edited = file.clone();
-                let meta = &mut edited.meta;
-                let root = match section {
-                    "preprocessing" => &mut meta.preprocessing,
-                    _ => &mut meta.architecture,
-                };
-                if let Some(slot) = root.pointer_mut(&pointer) {
-                    *slot = value.clone();
-                    edits.push((format!("{section}{pointer} = {value}"), edited));
+        return with_value(file, &(section, String::new()), empty);
+    }
+    let slot = &slots[pick];
+    let old = section(&file.meta, slot.0)
+        .pointer(&slot.1)
+        .cloned()
+        .unwrap_or_default();
+    with_value(file, slot, hostile_value(&mut draws, &old, 2))
+}
+
+/// A value to put where `old` was; `depth` bounds nested lists and objects.
+fn hostile_value(draws: &mut SplitMix, old: &serde_json::Value, depth: u32) -> serde_json::Value {
+    use serde_json::json;
+    const INTEGERS: [i64; 12] = [
+        0,
+        1,
+        -1,
+        2,
+        3,
+        255,
+        65_536,
+        i32::MAX as i64,
+        1 << 32,
+        1 << 53,
+        i64::MAX,
+        i64::MIN,
+    ];
+    const FLOATS: [f64; 9] = [
+        0.5,
+        -0.5,
+        1e-300,
+        5e-324,
+        0.999_999,
+        1.000_001,
+        1e12,
+        1e300,
+        -f64::MAX,
+    ];
+    let near = |x: f64, draws: &mut SplitMix| match draws.below(5) {
+        0 => x + 1.0,
+        1 => x - 1.0,
+        2 => x * 2.0,
+        3 => x / 2.0,
+        _ => -x,
+    };
+    match draws.below(if depth == 0 { 7 } else { 9 }) {
+        0 | 1 => match old.as_f64() {
+            Some(x) => {
+                let x = near(x, draws);
+                if x.fract() == 0.0 && x.abs() < 9e15 {
+                    json!(x as i64)
+                } else {
+                    json!(x)
                 }
             }
+            None => json!(INTEGERS[draws.below(12) as usize]),
+        },
+        2 => json!(INTEGERS[draws.below(12) as usize]),
+        3 => json!(FLOATS[draws.below(9) as usize]),
+        4 => json!(u64::MAX - draws.below(2)),
+        5 => json!(["", "x", "NaN", "-1", "1e400", "\u{0}"][draws.below(6) as usize]),
+        6 => [json!(null), json!(true), json!(false)][draws.below(3) as usize].clone(),
+        7 => {
+            let len = draws.below(4);
+            let first = old
+                .as_array()
+                .and_then(|a| a.first())
+                .cloned()
+                .unwrap_or_default();
+            json!((0..len)
+                .map(|_| hostile_value(draws, &first, depth - 1))
+                .collect::<Vec<_>>())
+        }
+        _ => {
+            let len = draws.below(3);
+            let map: serde_json::Map<String, serde_json::Value> = (0..len)
+                .map(|i| {
+                    (
+                        format!("k{i}"),
+                        hostile_value(draws, &json!(null), depth - 1),
+                    )
+                })
+                .collect();
+            json!(map)
         }
     }
-    edits
+}
+
+/// SplitMix64: a small, seedable source of numbers for [`header_edit`].
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n.max(1)
+    }
 }
 
 /// JSON pointers to the leaves of `value` (and to each list, and its first
@@ -448,6 +604,33 @@ mod tests {
             .into_iter()
             .collect(),
         }
+    }
+
+    /// Drawn edits are the same for the same seed, reach every value of
+    /// the three sections and the class list, and keep what they do not
+    /// edit.
+    #[test]
+    fn drawn_header_edits_reach_every_value_and_repeat_by_seed() {
+        let file = sample();
+        let mut reached = std::collections::BTreeSet::new();
+        for seed in 0..400 {
+            let (what, edited) = header_edit(&file, seed);
+            assert_eq!(header_edit(&file, seed), (what.clone(), edited.clone()));
+            assert_eq!(edited.sections, file.sections);
+            let slot = what.split(" = ").next().unwrap().to_string();
+            reached.insert(slot);
+        }
+        for slot in [
+            "preprocessing/resolution",
+            "architecture/widths",
+            "architecture/widths/0",
+            "training/epochs",
+            "classes",
+            "training",
+        ] {
+            assert!(reached.contains(slot), "{slot} never edited: {reached:?}");
+        }
+        assert_eq!(header_edits(&file).len(), 4 * 7);
     }
 
     #[test]

@@ -72,3 +72,141 @@ fn headers_that_do_not_fit_the_weights_are_refused() {
     });
     assert!(err.contains("face-encoder"), "{err}");
 }
+
+/// A small encoder of the same family as dlib's, as a model file: the
+/// committed one is 22 MB, too slow to decode hundreds of times.
+fn small_encoder_file() -> ModelFile {
+    use casebook_faces::model::encoder::{ChipInput, Encoder, EncoderArch, Stage, Threshold};
+    let arch = EncoderArch {
+        input_size: 32,
+        stem_filters: 4,
+        stages: vec![Stage {
+            filters: 8,
+            blocks: 1,
+            downsample: true,
+        }],
+        embedding: 6,
+        normalize: true,
+    };
+    let encoder = FaceEncoder {
+        net: Encoder::new(&arch, &casebook_core::device::compute_device()),
+        arch,
+        input: ChipInput { mean: [120.0; 3] },
+        threshold: Threshold {
+            distance: 0.6,
+            source: "a test".into(),
+        },
+        id: "0123456789abcdef".into(),
+        record: serde_json::json!({}),
+    };
+    encoder.to_file(serde_json::json!({})).unwrap()
+}
+
+/// A gallery of three vectors, as a model file.
+fn small_gallery_file(dir: &Path) -> ModelFile {
+    use casebook_faces::gallery::{EncoderIdentity, Gallery};
+    let mut gallery = Gallery::with_identity(EncoderIdentity {
+        id: "0123456789abcdef".into(),
+        dimension: 4,
+    });
+    for (name, v) in [("ada", 0.1), ("bo", 0.5), ("ada", 0.2)] {
+        gallery
+            .enroll(name, &[v, 1.0 - v, 0.3, 0.0], "a.png")
+            .unwrap();
+    }
+    let path = dir.join("gallery.casebook");
+    gallery.save(&path).unwrap();
+    ModelFile::load(&path).unwrap()
+}
+
+/// Loads an edited face model of any kind and, where it loads, runs it
+/// once on a small picture: false when that panicked.
+fn refused_or_works(edited: &ModelFile) -> bool {
+    use casebook_faces::gallery::Gallery;
+    use casebook_faces::geometry::Rect;
+    use casebook_faces::model::landmarks::LandmarkPredictor;
+    let picture = image::RgbImage::from_fn(48, 40, |x, y| {
+        image::Rgb([(x * 5) as u8, (y * 6) as u8, 90])
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.casebook");
+    std::panic::catch_unwind(|| {
+        let bytes = edited.to_bytes();
+        let name = Path::new("edited");
+        if let Ok(detector) = Detector::from_bytes(&bytes, name) {
+            detector.detect(&picture, 0);
+        }
+        if let Ok(encoder) = FaceEncoder::from_bytes(&bytes, name) {
+            let side = encoder.arch.input_size.min(256) as u32;
+            let _ = encoder.embed(&[image::imageops::resize(
+                &picture,
+                side,
+                side,
+                image::imageops::FilterType::Nearest,
+            )]);
+        }
+        if let Ok(landmarks) = LandmarkPredictor::from_bytes(&bytes, name) {
+            let rect = Rect {
+                left: 4,
+                top: 4,
+                right: 40,
+                bottom: 36,
+            };
+            landmarks.predict(&picture, rect);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        if let Ok(gallery) = Gallery::load(&path) {
+            let _ = gallery.identify(&[0.2, 0.8, 0.3, 0.0], 0.5);
+            let _ = gallery.identify_exact(&[0.2, 0.8, 0.3, 0.0], 0.5);
+        }
+    })
+    .is_ok()
+}
+
+/// Every face model file, the committed detector and landmark predictor,
+/// a small encoder and a gallery: each hostile edit of a header value is
+/// refused or loads as a working model, never a panic (issue 16).
+#[test]
+fn every_edited_header_value_is_refused_or_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ModelFile::load(&model("detector-dlib-mmod.casebook")).unwrap(),
+        ModelFile::load(&model("landmarks-dlib-5pt.casebook")).unwrap(),
+        small_encoder_file(),
+        small_gallery_file(dir.path()),
+    ];
+    for file in &files {
+        let edits = casebook_core::model_file::header_edits(file);
+        assert!(
+            edits.len() >= 7,
+            "{}: {} edits",
+            file.meta.task,
+            edits.len()
+        );
+        for (what, edited) in edits {
+            assert!(
+                refused_or_works(&edited),
+                "{} {what}: panicked",
+                file.meta.task
+            );
+        }
+    }
+}
+
+/// The same for edits drawn at random.
+#[test]
+fn any_drawn_header_edit_is_refused_or_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        ModelFile::load(&model("detector-dlib-mmod.casebook")).unwrap(),
+        ModelFile::load(&model("landmarks-dlib-5pt.casebook")).unwrap(),
+        small_encoder_file(),
+        small_gallery_file(dir.path()),
+    ];
+    let config = proptest::test_runner::Config::with_cases(64);
+    proptest::proptest!(config, |(which in 0..files.len(), seed: u64)| {
+        let file = &files[which];
+        let (what, edited) = casebook_core::model_file::header_edit(file, seed);
+        proptest::prop_assert!(refused_or_works(&edited), "{} {}: panicked", file.meta.task, what);
+    });
+}

@@ -141,7 +141,9 @@ impl SavedModel for Detector {
         let sound = s.window.iter().all(|w| (8..=1024).contains(w))
             && s.nms_overlap.is_finite()
             && s.nms_covered.is_finite()
-            && s.pyramid_padding <= 1024
+            // Without padding between levels, the tiled pyramid's first
+            // column is empty and the layout has no level 0.
+            && (1..=1024).contains(&s.pyramid_padding)
             && s.pyramid_outer_padding <= 1024
             && s.mean.iter().all(|m| m.is_finite());
         if !sound {

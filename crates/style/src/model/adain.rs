@@ -287,10 +287,7 @@ mod tests {
         assert!(v[0] < v[1] && v[1] < v[2] && v[2] < v[3], "{v:?}");
     }
 
-    /// Every hostile edit of any header value is refused with an error or
-    /// loads as a model that draws: never a panic.
-    #[test]
-    fn every_edited_header_value_is_refused_or_works() {
+    fn small_model_file() -> casebook_core::model_file::ModelFile {
         let device = casebook_core::device::compute_device();
         let net = FeatureNet {
             vgg: Vgg::random([2, 3, 4, 5, 5], 1, Pool::Average, &device),
@@ -303,18 +300,40 @@ mod tests {
             decoder: Decoder::new(&arch, 2, &device),
             record: serde_json::json!({}),
         };
-        let file = model.to_file(serde_json::json!({})).unwrap();
+        model.to_file(serde_json::json!({})).unwrap()
+    }
+
+    /// Loads an edited model file and, where it loads, draws a picture:
+    /// false when that panicked.
+    fn refused_or_works(edited: &casebook_core::model_file::ModelFile) -> bool {
+        let picture = RgbImage::from_pixel(16, 12, image::Rgb([200, 120, 40]));
+        std::panic::catch_unwind(|| {
+            if let Ok(model) = AdaIn::from_bytes(&edited.to_bytes(), Path::new("edited")) {
+                model.apply(&picture, &picture, 0.5);
+            }
+        })
+        .is_ok()
+    }
+
+    /// Every hostile edit of any header value is refused with an error or
+    /// loads as a model that draws: never a panic.
+    #[test]
+    fn every_edited_header_value_is_refused_or_works() {
+        let file = small_model_file();
         let edits = casebook_core::model_file::header_edits(&file);
         assert!(edits.len() >= 10, "{} edits", edits.len());
-        let picture = RgbImage::from_pixel(16, 12, image::Rgb([200, 120, 40]));
         for (what, edited) in edits {
-            let outcome = std::panic::catch_unwind(|| {
-                match AdaIn::from_bytes(&edited.to_bytes(), Path::new("edited")) {
-                    Ok(model) => model.apply(&picture, &picture, 0.5).dimensions(),
-                    Err(_) => (0, 0),
-                }
-            });
-            assert!(outcome.is_ok(), "{what}: panicked");
+            assert!(refused_or_works(&edited), "{what}: panicked");
         }
+    }
+
+    /// The same for edits drawn at random (issue 16).
+    #[test]
+    fn any_drawn_header_edit_is_refused_or_works() {
+        let file = small_model_file();
+        proptest::proptest!(|(seed: u64)| {
+            let (what, edited) = casebook_core::model_file::header_edit(&file, seed);
+            proptest::prop_assert!(refused_or_works(&edited), "{}: panicked", what);
+        });
     }
 }

@@ -260,10 +260,7 @@ impl SavedModel for FastStyle {
 mod tests {
     use super::*;
 
-    /// Every hostile edit of any header value is refused with an error or
-    /// loads as a network that draws: never a panic.
-    #[test]
-    fn every_edited_header_value_is_refused_or_works() {
+    fn small_model_file() -> casebook_core::model_file::ModelFile {
         let arch = TransformArch {
             width: 2,
             residual_blocks: 1,
@@ -274,18 +271,40 @@ mod tests {
             net: TransformNet::new(&arch, 3, &device),
             record: serde_json::json!({}),
         };
-        let file = model.to_file(serde_json::json!({})).unwrap();
+        model.to_file(serde_json::json!({})).unwrap()
+    }
+
+    /// Loads an edited model file and, where it loads, draws a picture:
+    /// false when that panicked.
+    fn refused_or_works(edited: &casebook_core::model_file::ModelFile) -> bool {
+        let picture = RgbImage::from_pixel(18, 13, image::Rgb([200, 120, 40]));
+        std::panic::catch_unwind(|| {
+            if let Ok(model) = FastStyle::from_bytes(&edited.to_bytes(), Path::new("edited")) {
+                model.apply(&picture);
+            }
+        })
+        .is_ok()
+    }
+
+    /// Every hostile edit of any header value is refused with an error or
+    /// loads as a network that draws: never a panic.
+    #[test]
+    fn every_edited_header_value_is_refused_or_works() {
+        let file = small_model_file();
         let edits = casebook_core::model_file::header_edits(&file);
         assert!(edits.len() >= 14, "{} edits", edits.len());
-        let picture = RgbImage::from_pixel(18, 13, image::Rgb([200, 120, 40]));
         for (what, edited) in edits {
-            let outcome = std::panic::catch_unwind(|| {
-                match FastStyle::from_bytes(&edited.to_bytes(), Path::new("edited")) {
-                    Ok(model) => model.apply(&picture).dimensions(),
-                    Err(_) => (0, 0),
-                }
-            });
-            assert!(outcome.is_ok(), "{what}: panicked");
+            assert!(refused_or_works(&edited), "{what}: panicked");
         }
+    }
+
+    /// The same for edits drawn at random (issue 16).
+    #[test]
+    fn any_drawn_header_edit_is_refused_or_works() {
+        let file = small_model_file();
+        proptest::proptest!(|(seed: u64)| {
+            let (what, edited) = casebook_core::model_file::header_edit(&file, seed);
+            proptest::prop_assert!(refused_or_works(&edited), "{}: panicked", what);
+        });
     }
 }

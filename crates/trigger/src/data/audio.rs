@@ -463,6 +463,62 @@ mod tests {
         );
     }
 
+    /// Rates people record at, and any other in the supported range.
+    fn any_rate() -> impl proptest::strategy::Strategy<Value = u32> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::sample::select(vec![
+                8_000, 11_025, 16_000, 22_050, 44_100, 48_000, 96_000, 192_000, 384_000
+            ]),
+            super::super::SUPPORTED_RATES,
+        ]
+    }
+
+    /// Lengths near whole resampler blocks (where rubato once refused the
+    /// flush, issue 16 item 1) as often as lengths of any kind.
+    fn any_length() -> impl proptest::strategy::Strategy<Value = usize> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0usize..6, -2i64..=2).prop_map(|(blocks, off)| (blocks as i64 * RESAMPLE_CHUNK as i64
+                + off)
+                .max(0) as usize),
+            0usize..8_000,
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any rate pair and any length, fed in pieces of any sizes, gives
+        /// `round(n · to / from)` samples, the same as fed whole, and never
+        /// an error.
+        #[test]
+        fn any_rate_and_length_resamples_to_the_expected_count(
+            from in any_rate(),
+            to in any_rate(),
+            length in any_length(),
+            pieces in proptest::collection::vec(1usize..3_000, 1..6),
+        ) {
+            let samples: Vec<f32> = (0..length).map(|i| ((i * 7919) % 200) as f32 / 100.0 - 1.0).collect();
+            let whole = Clip::new(from, samples.clone()).resample(to).unwrap().samples;
+            let expected = (length as f64 * to as f64 / from as f64).round() as usize;
+            proptest::prop_assert_eq!(whole.len(), expected);
+            let mut streamed = StreamResampler::new(from, to).unwrap();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for size in pieces.iter().cycle() {
+                if at >= length {
+                    break;
+                }
+                let end = (at + size).min(length);
+                out.extend(streamed.push(&samples[at..end]).unwrap());
+                at = end;
+            }
+            out.extend(streamed.finish().unwrap());
+            proptest::prop_assert_eq!(out, whole);
+        }
+    }
+
     #[test]
     fn pcm_pieces_of_any_length_decode_like_the_whole() {
         let samples: Vec<i16> = vec![0, 16384, -32768, 32767, -1, 7];
