@@ -10,6 +10,7 @@ use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeMap;
 
 /// Serialises a module's parameters (burn's burnpack format).
 pub fn module_to_bytes<M: Module>(module: &M) -> Result<Vec<u8>> {
@@ -28,6 +29,40 @@ pub fn module_from_bytes<M: Module>(module: M, bytes: &[u8]) -> Result<M> {
     module
         .try_load_record(record)
         .map_err(|e| anyhow!("weights do not fit the architecture in the model file: {e}"))
+}
+
+/// One tensor of saved weights, as [`weight_values`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightValues {
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    /// The values' bytes, little-endian.
+    pub data: Vec<u8>,
+}
+
+/// The tensors of weights saved by [`module_to_bytes`], by name: dtype,
+/// shape and data, without the parameter ids burn stores beside them. Those
+/// are drawn afresh in every process, so the same weights saved twice differ
+/// in bytes; these values do not.
+pub fn weight_values(bytes: &[u8]) -> Result<BTreeMap<String, WeightValues>> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| anyhow!("weights are damaged: {e}"))?;
+    reader
+        .into_tensors()
+        .map_err(|e| anyhow!("weights are damaged: {e}"))?
+        .into_iter()
+        .map(|tensor| {
+            let (name, dtype, shape, _param_id, data) = tensor
+                .into_parts()
+                .map_err(|e| anyhow!("weights are damaged: {e}"))?;
+            let values = WeightValues {
+                dtype: format!("{dtype:?}"),
+                shape: shape.to_vec(),
+                data: data.to_vec(),
+            };
+            Ok((name, values))
+        })
+        .collect()
 }
 
 const MODEL: &str = "model.bpk";
