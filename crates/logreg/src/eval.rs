@@ -234,7 +234,7 @@ pub fn evaluate_csv(
     run.start(config, |run| {
         let model = Model::load(&config.model)?;
         let table = Table::read(&config.data)?;
-        let rows: Vec<usize> = (0..table.rows.len())
+        let rows: Vec<usize> = (0..table.len())
             .filter(|&r| model.targets.present(&table, r))
             .collect();
         if rows.is_empty() {

@@ -83,11 +83,11 @@ impl Model {
         table: &Table,
         writer: &mut csv::Writer<impl std::io::Write>,
     ) -> Result<EncodeNotes> {
-        let rows: Vec<usize> = (0..table.rows.len()).collect();
+        let rows: Vec<usize> = (0..table.len()).collect();
         let (p, notes) = self.probabilities(table, &rows)?;
         let k = self.targets.output_names().len();
-        for (row, probs) in table.rows.iter().zip(p.chunks(k)) {
-            let mut record = row.clone();
+        for (r, probs) in p.chunks(k).enumerate() {
+            let mut record: Vec<String> = table.row(r).map(String::from).collect();
             record.extend(probs.iter().map(|v| format!("{v:.6}")));
             record.push(self.decode(probs));
             writer.write_record(&record)?;
@@ -173,7 +173,7 @@ pub fn predict_csv(
         writer.write_record(model.predictions_header(parts.headers()))?;
         while let Some(table) = parts.next_chunk(ROWS_PER_PART)? {
             notes.add(model.write_predictions(&table, &mut writer)?);
-            rows += table.rows.len();
+            rows += table.len();
         }
         if rows == 0 {
             bail!("{} has a header but no data rows", data.display());
