@@ -36,10 +36,17 @@ fn main() -> anyhow::Result<()> {
         let architecture = TriggerNetConfig::new(MODEL_SPECTROGRAM.bins())
             .with_filters(2)
             .with_hidden(2);
-        let noise: Vec<f32> = (0..16_000).map(|i| ((i * 7919) % 200) as f32 / 1000.0 - 0.1).collect();
+        let noise: Vec<f32> = (0..16_000)
+            .map(|i| ((i * 7919) % 200) as f32 / 1000.0 - 0.1)
+            .collect();
         let features = FeatureConfig::fit(MODEL_SPECTROGRAM, &[&noise]);
-        TriggerModel::new(&architecture.init(&device), architecture, features, "activate".into())
-            .to_file(serde_json::json!({}))?
+        TriggerModel::new(
+            &architecture.init(&device),
+            architecture,
+            features,
+            "activate".into(),
+        )
+        .to_file(serde_json::json!({}))?
     };
     let fast_style = {
         use casebook_style::model::transform::{FastStyle, TransformArch, TransformNet};
@@ -86,15 +93,18 @@ fn main() -> anyhow::Result<()> {
     for file in [image, trigger, fast_style, encoder] {
         let path = corpus.join(format!("seed-{}.casebook", file.meta.task));
         file.save(&path)?;
-        println!("{} ({} bytes)", path.display(), std::fs::metadata(&path)?.len());
+        println!(
+            "{} ({} bytes)",
+            path.display(),
+            std::fs::metadata(&path)?.len()
+        );
     }
     let gallery_path = corpus.join("seed-face-gallery.casebook");
-    let mut gallery = casebook_faces::gallery::Gallery::with_identity(
-        casebook_faces::gallery::EncoderIdentity {
+    let mut gallery =
+        casebook_faces::gallery::Gallery::with_identity(casebook_faces::gallery::EncoderIdentity {
             id: "0123456789abcdef".into(),
             dimension: 4,
-        },
-    );
+        });
     gallery.enroll("ada", &[0.1, 0.9, 0.3, 0.0], "a.png")?;
     gallery.enroll("bo", &[0.5, 0.5, 0.3, 0.0], "b.png")?;
     gallery.save(&gallery_path)?;
