@@ -24,6 +24,19 @@ pub fn module_to_bytes<M: Module>(module: &M) -> Result<Vec<u8>> {
 
 /// Loads parameters saved by [`module_to_bytes`] into `module`, checking shapes.
 pub fn module_from_bytes<M: Module>(module: M, bytes: &[u8]) -> Result<M> {
+    // burn panics loading a tensor of another dtype (I32, say) into a float
+    // parameter (found by fuzzing, fuzz/regressions/model_file/
+    // weights-int-dtype.casebook); every parameter here is a float.
+    let tensors = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .and_then(burn_pack::Reader::into_tensors)
+        .map_err(|e| anyhow!("weights are damaged: {e}"))?;
+    if let Some(odd) = tensors.iter().find(|t| !t.dtype.is_float()) {
+        return Err(anyhow!(
+            "weights are damaged: {} holds {:?} values where a float is expected",
+            odd.name,
+            odd.dtype
+        ));
+    }
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| anyhow!("weights are damaged: {e}"))?;
     module
