@@ -233,7 +233,7 @@ fn png_palette_is_sound(bytes: &[u8]) -> bool {
     while let Some(header) = bytes.get(at..at + 8) {
         let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         if &header[4..8] == b"PLTE" {
-            return length % 3 == 0 && length <= 3 * 256;
+            return length.is_multiple_of(3) && length <= 3 * 256;
         }
         at = at.saturating_add(12).saturating_add(length);
     }
