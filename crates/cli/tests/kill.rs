@@ -68,7 +68,14 @@ struct Training<'a> {
     args: Vec<String>,
 }
 
-impl Training<'_> {
+impl<'a> Training<'a> {
+    fn new(work: &'a Path, args: &[&str]) -> Self {
+        Self {
+            work,
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
     fn run(&self, name: &str) -> PathBuf {
         self.work.join("runs").join(name)
     }
@@ -124,6 +131,16 @@ impl Training<'_> {
         let outcome = self.attempt(name, Moment::After(Duration::MAX));
         assert_eq!(outcome, Outcome::Finished);
         start.elapsed()
+    }
+
+    /// Runs `straight` uninterrupted, then `killed` under a schedule of
+    /// kills drawn from `seed` (`case` names it in the output), and checks
+    /// that both end the same.
+    fn survives_kills(&self, case: &str, seed: u64) {
+        let span = self.straight("straight");
+        let kills = schedule(seed, span, 6, 4);
+        report_kills(case, &kills, &self.with_kills("killed", &kills));
+        assert_same_end(self, "killed", "straight");
     }
 
     /// Runs `name` under `kills` (each attempt resuming the last), then to
@@ -228,71 +245,52 @@ fn schedule(seed: u64, span: Duration, random: usize, writing: usize) -> Vec<Mom
 #[test]
 fn trigger_training_survives_kills_at_random_and_while_writing() {
     let work = tempfile::tempdir().unwrap();
-    let training = Training {
-        work: work.path(),
-        args: [
-            "trigger",
-            "train",
-            "--preset",
-            "small",
-            "--steps",
-            "24",
-            "--batch-size",
-            "4",
-            "--eval-every",
-            "4",
-            "--val-clips",
-            "4",
-        ]
-        .map(String::from)
-        .to_vec(),
-    };
-    let span = training.straight("straight");
-    let kills = schedule(16, span, 6, 4);
-    report_kills("trigger", &kills, &training.with_kills("killed", &kills));
-    assert_same_end(&training, "killed", "straight");
+    let args = [
+        "trigger",
+        "train",
+        "--preset",
+        "small",
+        "--steps",
+        "24",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "4",
+        "--val-clips",
+        "4",
+    ];
+    Training::new(work.path(), &args).survives_kills("trigger", 16);
 }
 
 #[test]
 fn image_training_survives_kills_at_random_and_while_writing() {
     let work = tempfile::tempdir().unwrap();
     let data = daynight(work.path(), "scenes", 120, 0.5, 3);
-    let training = Training {
-        work: work.path(),
-        args: [
-            "image",
-            "train",
-            data.to_str().unwrap(),
-            "--resolution",
-            "32",
-            "--epochs",
-            "6",
-            "--batch-size",
-            "16",
-            "--patience",
-            "10",
-        ]
-        .map(String::from)
-        .to_vec(),
-    };
-    let span = training.straight("straight");
-    let kills = schedule(11, span, 6, 4);
-    report_kills("image", &kills, &training.with_kills("killed", &kills));
-    assert_same_end(&training, "killed", "straight");
-    ok(
-        &[
-            "image",
-            "eval",
-            training
-                .run("killed")
-                .join("model.casebook")
-                .to_str()
-                .unwrap(),
-            data.to_str().unwrap(),
-            "--run",
-            "eval",
-            "--quiet",
-        ],
-        work.path(),
-    );
+    let d = data.to_str().unwrap();
+    let args = [
+        "image",
+        "train",
+        d,
+        "--resolution",
+        "32",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "16",
+        "--patience",
+        "10",
+    ];
+    let training = Training::new(work.path(), &args);
+    training.survives_kills("image", 11);
+    let model = training.run("killed").join("model.casebook");
+    let eval = [
+        "image",
+        "eval",
+        model.to_str().unwrap(),
+        d,
+        "--run",
+        "eval",
+        "--quiet",
+    ];
+    ok(&eval, work.path());
 }

@@ -163,18 +163,23 @@ fn refused_or_works(edited: &ModelFile) -> bool {
     .is_ok()
 }
 
-/// Every face model file, the committed detector and landmark predictor,
-/// a small encoder and a gallery: each hostile edit of a header value is
+/// One model file of each face kind: the committed detector and landmark
+/// predictor, a small encoder and a gallery (written in `dir`).
+fn face_model_files(dir: &Path) -> [ModelFile; 4] {
+    [
+        ModelFile::load(&model("detector-dlib-mmod.casebook")).unwrap(),
+        ModelFile::load(&model("landmarks-dlib-5pt.casebook")).unwrap(),
+        small_encoder_file(),
+        small_gallery_file(dir),
+    ]
+}
+
+/// Every kind of face model file: each hostile edit of a header value is
 /// refused or loads as a working model, never a panic (issue 16).
 #[test]
 fn every_edited_header_value_is_refused_or_works() {
     let dir = tempfile::tempdir().unwrap();
-    let files = [
-        ModelFile::load(&model("detector-dlib-mmod.casebook")).unwrap(),
-        ModelFile::load(&model("landmarks-dlib-5pt.casebook")).unwrap(),
-        small_encoder_file(),
-        small_gallery_file(dir.path()),
-    ];
+    let files = face_model_files(dir.path());
     for file in &files {
         let edits = casebook_core::model_file::header_edits(file);
         assert!(
@@ -197,12 +202,7 @@ fn every_edited_header_value_is_refused_or_works() {
 #[test]
 fn any_drawn_header_edit_is_refused_or_works() {
     let dir = tempfile::tempdir().unwrap();
-    let files = [
-        ModelFile::load(&model("detector-dlib-mmod.casebook")).unwrap(),
-        ModelFile::load(&model("landmarks-dlib-5pt.casebook")).unwrap(),
-        small_encoder_file(),
-        small_gallery_file(dir.path()),
-    ];
+    let files = face_model_files(dir.path());
     let config = proptest::test_runner::Config::with_cases(64);
     proptest::proptest!(config, |(which in 0..files.len(), seed: u64)| {
         let file = &files[which];
