@@ -13,7 +13,7 @@
 #
 # Data: POOL (/tmp/tw/pool-all), BACKGROUNDS (/tmp/tw/backgrounds), EVAL
 # (/tmp/tw/eval2), made by casebook's own scripts from the repository root:
-#   target/release/casebook trigger make-voices --set all --out POOL
+#   target/release/casebook trigger make-voices --set all --out-dir POOL
 #   python3 scripts/trigger/training_audio.py BACKGROUNDS
 #   scripts/trigger/eval_set.sh EVAL POOL
 # Writes OUT (/tmp/tw/rp): model.rpw, detections*.csv, score.txt.

@@ -60,7 +60,7 @@ python=$(torch_python)
 
 echo "== casebook ($work/casebook copied from ${CASEBOOK:-target/release/casebook}; RAYON_NUM_THREADS=$threads, nproc $(nproc))"
 pictures=$work/pictures
-"$work/casebook" --quiet data daynight --out "$pictures" --count $((runs + 1)) >/dev/null
+"$work/casebook" --quiet data daynight --out-dir "$pictures" --count $((runs + 1)) >/dev/null
 results=$work/results
 : >"$results"
 for width in $widths; do
@@ -71,7 +71,7 @@ for size in $sizes; do
   for width in $widths; do
     echo "-- apply, size $size, width $width"
     /usr/bin/time -f '%M' -o "$work/rss" "$work/casebook" --quiet style apply \
-      "$work/runs/width$width/model.casebook" "$pictures" --size "$size" --out "$work/out" >"$work/stdout"
+      "$work/runs/width$width/model.casebook" "$pictures" --size "$size" --out-dir "$work/out" >"$work/stdout"
     sed 's/^/  /' "$work/stdout"
     drawn=$(grep -c "($size×$size," "$work/stdout" || true)
     [ "$drawn" -eq $((runs + 1)) ] || { echo "expected $((runs + 1)) pictures of $size×$size"; exit 1; }

@@ -33,13 +33,13 @@ pool=${2:-$out/pool}
 # threshold on (`eval --calibrate`), apart from the one that reports it.
 seed=${SEED:-2026}
 mkdir -p "$out"
-[ -f "$pool/voices.csv" ] || "$casebook" trigger make-voices --set all --out "$pool"
+[ -f "$pool/voices.csv" ] || "$casebook" trigger make-voices --set all --out-dir "$pool"
 python3 "$here/real_audio.py" "$out/real"
 synth() { "$casebook" trigger synth --voices "$pool" --test-voices --seed "$seed" "$@"; }
-synth --backgrounds "$out/real/music" --count 300 --out "$out/clips-music"
-synth --backgrounds "$out/real/speech" --count 150 --out "$out/clips-speech"
+synth --backgrounds "$out/real/music" --count 300 --out-dir "$out/clips-music"
+synth --backgrounds "$out/real/speech" --count 150 --out-dir "$out/clips-speech"
 synth --backgrounds "$out/real/music" --count 6 --seconds 3600 --max-positives 0 \
-  --max-negatives 600 --out "$out/stream"
+  --max-negatives 600 --out-dir "$out/stream"
 # A speaker is a TTS program's voice (espeak-ng's accent, all its variants together).
 python3 - "$pool" "$out/speakers" <<'PY'
 import csv, os, shutil, sys
@@ -55,5 +55,5 @@ for row in csv.DictReader(open(os.path.join(pool, "voices.csv"))):
 PY
 for speaker in "$out"/speakers/*; do
   "$casebook" trigger synth --positives "$speaker/positives" --negatives "$speaker/negatives" \
-    --backgrounds "$out/real/music" --count 60 --seed "$seed" --out "$speaker/clips"
+    --backgrounds "$out/real/music" --count 60 --seed "$seed" --out-dir "$speaker/clips"
 done

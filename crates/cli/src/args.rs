@@ -11,7 +11,7 @@ use clap::Args;
 /// Where a command writes its run folder.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Run folder name under --runs-dir [default: <command>-<time>].
+    /// Run folder name under --runs-dir [default: <case>-<command>-<unix seconds>, e.g. image-train-1764858000].
     #[arg(long)]
     pub run: Option<String>,
     /// Folder holding run folders.

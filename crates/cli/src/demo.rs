@@ -15,8 +15,8 @@ use crate::args::SeedArg;
 #[derive(Args)]
 pub struct DemoArgs {
     /// Folder for the demo's data and runs.
-    #[arg(long, default_value = "demo")]
-    pub out: PathBuf,
+    #[arg(long = "out-dir", alias = "out", default_value = "demo", value_hint = clap::ValueHint::DirPath)]
+    pub out_dir: PathBuf,
     /// Number of day/night images to generate.
     #[arg(long, default_value_t = 1500)]
     pub count: usize,
@@ -60,7 +60,7 @@ pub fn generate_daynight(
 
 pub fn run(args: &DemoArgs, observer: &dyn Observer) -> Result<()> {
     let seed = args.seed.seed;
-    let data = args.out.join("daynight");
+    let data = args.out_dir.join("daynight");
     println!(
         "== 1. Generate {} day/night scenes into {}",
         args.count,
@@ -72,7 +72,7 @@ pub fn run(args: &DemoArgs, observer: &dyn Observer) -> Result<()> {
         generate_daynight(&data, args.count, 0.5, seed, observer)?;
     }
     println!("== 2. Split, train and evaluate the day/night classifier");
-    let runs = args.out.join("runs");
+    let runs = args.out_dir.join("runs");
     let run_dir = runs.join("daynight");
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
@@ -84,11 +84,14 @@ pub fn run(args: &DemoArgs, observer: &dyn Observer) -> Result<()> {
         seed,
         ..TrainConfig::default()
     };
-    let outcome = config.train(RunDir::create(&runs, Some("daynight"), "image")?, observer)?;
+    let outcome = config.train(
+        RunDir::create(&runs, Some("daynight"), "image-train")?,
+        observer,
+    )?;
     print!("{}", outcome.test.summary(ITEMS));
 
     println!("== 3. Logistic regression on a generated table (multiclass, categorical column, missing values)");
-    let table = args.out.join("species.csv");
+    let table = args.out_dir.join("species.csv");
     casebook_logreg::data::generate::write_table(
         &table,
         casebook_logreg::data::Mode::Multiclass,
@@ -106,7 +109,7 @@ pub fn run(args: &DemoArgs, observer: &dyn Observer) -> Result<()> {
         seed,
         ..Default::default()
     };
-    let lr_run = RunDir::create(&runs, Some("logreg-species"), "logreg")?;
+    let lr_run = RunDir::create(&runs, Some("logreg-species"), "logreg-train")?;
     let lr = casebook_logreg::train::train(&logreg_config, lr_run, observer)?;
     println!(
         "   {:?} mode, L-BFGS converged in {} evaluations; held-out {}",
@@ -138,7 +141,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result
     };
 
     const CLIPS: usize = 30;
-    let clips = args.out.join("trigger-clips");
+    let clips = args.out_dir.join("trigger-clips");
     println!("== 4. Trigger word: mix {CLIPS} clips of 10 s with held-out voices into {}, detect 'activate', evaluate", clips.display());
     let pools = Pools::load(&PoolSources {
         test_voices: true,
@@ -184,7 +187,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result
         said.join(", "),
         heard.join(", ")
     );
-    let chimed = args.out.join("trigger-chimed.wav");
+    let chimed = args.out_dir.join("trigger-chimed.wav");
     write_chimed(&clips.join(&first), &found, &chimed)?;
     println!(
         "   listen: {} (a chime after each detection)",
@@ -203,7 +206,7 @@ fn trigger_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result
     };
     let (evaluation, run) = evaluate(
         &config,
-        RunDir::create(runs, Some("trigger-eval"), "eval")?,
+        RunDir::create(runs, Some("trigger-eval"), "trigger-eval")?,
         observer,
     )?;
     for line in evaluation.to_string().lines() {
@@ -221,7 +224,7 @@ fn faces_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result<(
     use casebook_faces::infer::group::{cluster_folder, ClusterConfig, Method};
     use casebook_faces::infer::{main_face, read_image, FacePipeline, BUILTIN};
 
-    let people = args.out.join("faces");
+    let people = args.out_dir.join("faces");
     println!(
         "== 5. Faces: detect, align, encode {} sample photos (public domain / CC0) in {}",
         7,
@@ -348,7 +351,7 @@ fn style_step(scenes: &Path, runs: &Path, observer: &dyn Observer) -> Result<()>
             weight: 1.0,
         }],
         &record,
-        RunDir::create(runs, Some("style"), "style")?,
+        RunDir::create(runs, Some("style"), "style-transfer")?,
         observer,
         &mut |_, _| Ok(()),
     )?;

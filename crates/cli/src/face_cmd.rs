@@ -147,7 +147,7 @@ pub enum FaceCommand {
         /// dlib .dat file.
         file: PathBuf,
         /// casebook model file to write.
-        #[arg(long)]
+        #[arg(long, value_hint = clap::ValueHint::FilePath)]
         out: PathBuf,
         /// Where the file came from and its licence, as JSON (stored in the model's record).
         #[arg(long, default_value = "{}")]
@@ -227,7 +227,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
     lr: f64,
     /// Share of the people held out for validation.
-    #[arg(long, default_value_t = TrainConfig::default().validation_fraction)]
+    #[arg(long = "holdout", alias = "validation", default_value_t = TrainConfig::default().validation_fraction)]
     validation: f64,
     /// Continue the run in this folder from its last checkpoint.
     #[arg(long, value_name = "RUN_DIR")]

@@ -27,7 +27,7 @@ pub enum ImageCommand {
         /// Dataset folder with one sub-folder per class.
         data: PathBuf,
         /// Where to write the manifest [default: DATA/split.json].
-        #[arg(long)]
+        #[arg(long, value_hint = clap::ValueHint::FilePath)]
         out: Option<PathBuf>,
         #[command(flatten)]
         seed: SeedArg,
@@ -187,7 +187,12 @@ pub fn run(cmd: ImageCommand, observer: &dyn Observer) -> Result<()> {
         } => eval(model, data, json, &run, observer),
         ImageCommand::Predict { model, files, json } => predict(&model, &files, json),
         ImageCommand::ResolutionStudy(args) => resolution_study(&args, observer),
-        ImageCommand::HumanBaseline { answers, key } => human_baseline(&answers, key.as_deref()),
+        ImageCommand::HumanBaseline { answers, key } => crate::terminal::human_baseline(
+            &answers,
+            key.as_deref(),
+            casebook_image::study::HUMAN_STUDY,
+            "resolution",
+        ),
         ImageCommand::LearningCurve(args) => learning_curve(&args, observer),
     }
 }
@@ -243,7 +248,7 @@ fn train_cmd(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                     data.display()
                 ),
             });
-            config.train(args.run.create_resumable("image")?, observer)?
+            config.train(args.run.create_resumable("image-train")?, observer)?
         }
         (None, None) => bail!("give a dataset folder to train on, or --resume RUN_DIR"),
     };
@@ -261,7 +266,7 @@ fn eval(
     observer: &dyn Observer,
 ) -> Result<()> {
     let config = EvalConfig { model, data };
-    let result = evaluate_folder(&config, run.create("eval")?, observer)?;
+    let result = evaluate_folder(&config, run.create("image-eval")?, observer)?;
     print_evaluation(
         json,
         &result.evaluation.summary(ITEMS),
@@ -302,7 +307,7 @@ fn resolution_study(args: &StudyArgs, observer: &dyn Observer) -> Result<()> {
         ..TrainConfig::default()
     };
     ScannedDataset::scan_for_training(&args.data)?; // fail on bad data before making the study folder
-    let study_dir = args.run.create("resolution")?;
+    let study_dir = args.run.create("image-resolution-study")?;
     let page = args.human_page.as_deref().map(|p| (p, args.human_count));
     let result = study::resolution_study(&study_dir, &base, &args.resolutions, page, observer)?;
     print!("{}", study::resolution_table(&result));
@@ -316,21 +321,6 @@ fn resolution_study(args: &StudyArgs, observer: &dyn Observer) -> Result<()> {
     Ok(())
 }
 
-fn human_baseline(answers: &Path, key: Option<&Path>) -> Result<()> {
-    let answers = crate::terminal::find_answers(answers)?;
-    let study = casebook_image::study::HUMAN_STUDY;
-    let (answers, key, key_path) = casebook_core::human::load_answers(&answers, key, study)?;
-    let scores = casebook_core::human::score_human(&answers, &key);
-    print!(
-        "{}",
-        casebook_core::human::scores_table("resolution", &scores)
-    );
-    if let Some(report) = casebook_core::human::add_to_report(&key_path, "resolution", &scores)? {
-        println!("report: {} (with these scores)", report.display());
-    }
-    Ok(())
-}
-
 fn learning_curve(args: &CurveArgs, observer: &dyn Observer) -> Result<()> {
     let base = TrainConfig {
         data: args.data.clone(),
@@ -341,7 +331,7 @@ fn learning_curve(args: &CurveArgs, observer: &dyn Observer) -> Result<()> {
         ..TrainConfig::default()
     };
     ScannedDataset::scan_for_training(&args.data)?; // fail on bad data before making the study folder
-    let study_dir = args.run.create("learning-curve")?;
+    let study_dir = args.run.create("image-learning-curve")?;
     let curve = study::learning_curve(&study_dir, &base, &args.fractions, observer)?;
     print!("{}", study::curve_table(&curve));
     println!("report: {}", study_dir.report_path().display());

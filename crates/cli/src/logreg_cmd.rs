@@ -43,7 +43,7 @@ pub enum LogregCommand {
         /// CSV with the training file's feature columns (target columns are not needed).
         data: PathBuf,
         /// Output CSV [default: DATA with .predictions.csv].
-        #[arg(long)]
+        #[arg(long, value_hint = clap::ValueHint::FilePath)]
         out: Option<PathBuf>,
     },
 }
@@ -135,7 +135,7 @@ pub fn config_from(args: &TrainArgs) -> TrainConfig {
 
 fn train_cmd(args: &TrainArgs, observer: &dyn Observer) -> Result<()> {
     let config = config_from(args);
-    let outcome = train::train(&config, args.run.create("logreg")?, observer)?;
+    let outcome = train::train(&config, args.run.create("logreg-train")?, observer)?;
     let picked = if args.mode.0.is_none() {
         " (picked from the targets)"
     } else {

@@ -89,8 +89,8 @@ enum DataCommand {
     /// JPEG artefacts. The same --seed always writes the same images.
     Daynight {
         /// Folder to write into (created if missing).
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long = "out-dir", alias = "out", value_hint = clap::ValueHint::DirPath)]
+        out_dir: PathBuf,
         /// Number of images to write.
         #[arg(long, default_value_t = 1000)]
         count: usize,
@@ -109,8 +109,8 @@ enum DataCommand {
     /// vary. They are simple renders, not photographs: no built-in encoder is judged on them.
     Faces {
         /// Folder to write into (created if missing).
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long = "out-dir", alias = "out", value_hint = clap::ValueHint::DirPath)]
+        out_dir: PathBuf,
         /// Number of people.
         #[arg(long, default_value_t = 100)]
         people: usize,
@@ -131,10 +131,10 @@ enum DataCommand {
         #[arg(long, value_parser = args::choice::<casebook_logreg::data::Mode>(), default_value = "binary")]
         kind: casebook_logreg::data::Mode,
         /// Number of rows.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long = "count", alias = "rows", default_value_t = 1000)]
         rows: usize,
         /// CSV file to write.
-        #[arg(long)]
+        #[arg(long, value_hint = clap::ValueHint::FilePath)]
         out: PathBuf,
         /// Random seed: same seed, same table.
         #[arg(long, default_value_t = 42)]
@@ -148,13 +148,13 @@ fn main() -> ExitCode {
     let observer = Terminal::new(cli.quiet);
     let result = match cli.command {
         Command::Data(DataCommand::Daynight {
-            out,
+            out_dir: out,
             count,
             night_fraction,
             seed,
         }) => demo::generate_daynight(&out, count, night_fraction, seed, &observer),
         Command::Data(DataCommand::Faces {
-            out,
+            out_dir: out,
             people,
             min_images,
             max_images,
@@ -199,7 +199,81 @@ fn flag_of(field: &str) -> String {
         "learning_rate" => "lr",
         "train_fraction" => "fractions",
         "targets" => "target",
+        "validation_fraction" => "holdout",
         other => other,
     };
     format!("--{}", flag.replace('_', "-"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, ValueHint};
+
+    /// Every subcommand, with its path (`["image", "train"]`).
+    fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, clap::Command)>) {
+        if !cmd.has_subcommands() {
+            out.push((path, cmd.clone()));
+            return;
+        }
+        for sub in cmd.get_subcommands() {
+            let mut p = path.clone();
+            p.push(sub.get_name().to_string());
+            leaves(sub, p, out);
+        }
+    }
+
+    /// The shared vocabulary (README, "Flags"): `--out` is always one file
+    /// and `--out-dir` always a folder, so a flag's name tells what it writes.
+    #[test]
+    fn out_is_a_file_and_out_dir_a_folder_in_every_command() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), Vec::new(), &mut all);
+        assert!(all.len() > 30, "found {} commands", all.len());
+        let mut outs = 0;
+        for (path, cmd) in &all {
+            for arg in cmd.get_arguments() {
+                let want = match arg.get_long() {
+                    Some("out") => ValueHint::FilePath,
+                    Some("out-dir") => ValueHint::DirPath,
+                    _ => continue,
+                };
+                outs += 1;
+                assert_eq!(
+                    arg.get_value_hint(),
+                    want,
+                    "{path:?} --{}",
+                    arg.get_long().unwrap()
+                );
+            }
+        }
+        assert!(outs >= 14, "found {outs} --out/--out-dir flags");
+    }
+
+    #[test]
+    fn a_library_field_error_names_the_flag_that_sets_it() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), Vec::new(), &mut all);
+        let flags: std::collections::BTreeSet<String> = all
+            .iter()
+            .flat_map(|(_, c)| {
+                c.get_arguments()
+                    .filter_map(|a| a.get_long().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for field in [
+            "learning_rate",
+            "train_fraction",
+            "targets",
+            "validation_fraction",
+            "config.epochs",
+        ] {
+            let flag = flag_of(field);
+            assert!(
+                flags.contains(flag.trim_start_matches("--")),
+                "{field} -> {flag}"
+            );
+        }
+    }
 }

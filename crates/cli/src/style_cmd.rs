@@ -57,7 +57,7 @@ pub struct TransferArgs {
     #[arg(long, value_delimiter = ',')]
     blend: Vec<f32>,
     /// Where to write the picture (.png or .jpg).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::FilePath)]
     out: PathBuf,
     /// Longer side of the result in pixels.
     #[arg(long, default_value_t = TransferConfig::default().size)]
@@ -173,7 +173,7 @@ pub struct ApplyAdainArgs {
     #[arg(long)]
     model: PathBuf,
     /// Where to write the picture (.png or .jpg).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::FilePath)]
     out: PathBuf,
     /// How much style: 0 gives the decoded content, 1 the full style.
     #[arg(long, default_value_t = 1.0)]
@@ -242,8 +242,8 @@ pub struct ApplyArgs {
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Folder for the results (NAME.png for each input).
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long = "out-dir", alias = "out", value_hint = clap::ValueHint::DirPath)]
+    out_dir: PathBuf,
     /// Scale each picture so its longer side is this many pixels first [default: as it is].
     #[arg(long)]
     size: Option<u32>,
@@ -279,7 +279,10 @@ fn train_adain(args: TrainAdainArgs, observer: &dyn Observer) -> Result<()> {
                 style_weight: args.style_weight,
                 schedule: args.training.schedule(),
             };
-            config.train(args.training.run.create_resumable("style-adain")?, observer)?
+            config.train(
+                args.training.run.create_resumable("style-train-adain")?,
+                observer,
+            )?
         }
     };
     let next = format!(
@@ -361,7 +364,10 @@ fn train_fast(args: TrainFastArgs, observer: &dyn Observer) -> Result<()> {
                 tv_weight: args.tv_weight,
                 schedule: args.training.schedule(),
             };
-            config.train(args.training.run.create_resumable("style-fast")?, observer)?
+            config.train(
+                args.training.run.create_resumable("style-train-fast")?,
+                observer,
+            )?
         }
     };
     let next = format!(
@@ -385,8 +391,8 @@ fn apply(args: ApplyArgs, observer: &dyn Observer) -> Result<()> {
     for s in &skipped {
         observer.skipped(&s.path, &s.reason);
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
     let mut taken = std::collections::HashSet::new();
     let mut written = 0;
     for file in &files {
@@ -418,7 +424,7 @@ fn apply(args: ApplyArgs, observer: &dyn Observer) -> Result<()> {
             })
             .find(|name| taken.insert(name.clone()))
             .expect("some name is free");
-        let out = args.out.join(name);
+        let out = args.out_dir.join(name);
         save_picture(&out, &drawn)?;
         written += 1;
         println!(
@@ -506,7 +512,7 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
         &content,
         &styles,
         &record,
-        args.run.create("style")?,
+        args.run.create("style-transfer")?,
         observer,
         &mut |iteration, picture| match &frames {
             Some(dir) => save_picture(&dir.join(format!("frame_{iteration:04}.png")), picture)

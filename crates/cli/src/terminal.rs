@@ -145,15 +145,29 @@ pub fn print_evaluation(
     Ok(())
 }
 
-/// The answers file of a human page: as given, or where a browser saved it
-/// (`~/Downloads`), said on standard error when it is there.
-pub fn find_answers(path: &Path) -> anyhow::Result<PathBuf> {
+/// `human-baseline` of either study: scores a person's answers per
+/// condition (`condition` names it: "resolution", "rate (Hz)"), prints the
+/// table and adds it to the study's report. The answers are read as given,
+/// or from where a browser saved them (`~/Downloads`, said on stderr).
+pub fn human_baseline(
+    answers: &Path,
+    key: Option<&Path>,
+    study: &str,
+    condition: &str,
+) -> anyhow::Result<()> {
+    use casebook_core::human;
     let downloads = std::env::var_os("HOME").map(|home| PathBuf::from(home).join("Downloads"));
-    let found = casebook_core::human::find_answers(path, downloads.as_deref())?;
-    if found != path {
+    let found = human::find_answers(answers, downloads.as_deref())?;
+    if found != answers {
         eprintln!("reading the answers from {}", found.display());
     }
-    Ok(found)
+    let (answers, key, key_path) = human::load_answers(&found, key, study)?;
+    let scores = human::score_human(&answers, &key);
+    print!("{}", human::scores_table(condition, &scores));
+    if let Some(report) = human::add_to_report(&key_path, condition, &scores)? {
+        println!("report: {} (with these scores)", report.display());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

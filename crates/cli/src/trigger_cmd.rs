@@ -37,8 +37,8 @@ pub enum TriggerCommand {
         word: String,
         /// Folder to write positives/, negatives/ and voices.csv into (crates/trigger/voices is the
         /// pool compiled into casebook).
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long = "out-dir", alias = "out", value_hint = clap::ValueHint::DirPath)]
+        out_dir: PathBuf,
         /// Which voices and texts.
         #[arg(long, value_parser = choice::<VoiceSet>(), default_value = "builtin")]
         set: VoiceSet,
@@ -49,8 +49,8 @@ pub enum TriggerCommand {
     /// trigger words and 0-4 other words inserted at random, non-overlapping positions and SNRs.
     Synth {
         /// Folder to write into.
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long = "out-dir", alias = "out", value_hint = clap::ValueHint::DirPath)]
+        out_dir: PathBuf,
         /// Number of clips.
         #[arg(long, default_value_t = 100)]
         count: usize,
@@ -134,14 +134,15 @@ pub enum TriggerCommand {
     /// Write a page of 3 s clips (held-out voices) played at several sample rates, for a person to
     /// mark "word present?": how much audio resolution does a listener need?
     ///
-    /// The page holds no answers; its key is written beside it. Score the saved answers with
-    /// `casebook trigger human-baseline answers.json`.
+    /// The page holds no answers. The run folder gets its key and a report of the model's verdict
+    /// on the same clips at each rate; `casebook trigger human-baseline answers.json` scores the
+    /// person's saved answers and adds them to that report.
     HumanPage(HumanPageArgs),
-    /// Score the answers saved by a human page: accuracy per sample rate.
+    /// Score the answers saved by a human page: accuracy per sample rate, beside the model's.
     HumanBaseline {
         /// answers.json saved by the page.
         answers: PathBuf,
-        /// The page's key file, if it has moved since the page was written.
+        /// The human-key.json in the study's run folder [default: the key path the page recorded].
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -158,8 +159,8 @@ pub enum TriggerCommand {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
         /// Folder to write the windows into.
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long = "out-dir", alias = "out", value_hint = clap::ValueHint::DirPath)]
+        out_dir: PathBuf,
         /// Score that counts as firing; lower than the detection threshold finds near misses too.
         #[arg(long, default_value_t = 0.5, value_parser = unit_interval::<f32>)]
         threshold: f32,
@@ -232,9 +233,12 @@ pub struct HumanPageArgs {
     /// Sample rates to play clips at, in Hz (the built-in clips are 16 kHz: higher rates sound the same).
     #[arg(long, value_delimiter = ',', default_value = "4000,8000,16000,44100")]
     pub rates: Vec<u32>,
-    /// The page to write (its answer key is written beside it as <page>.key.json).
-    #[arg(long)]
+    /// The page to write (its answer key and the model's scores go to the run folder).
+    #[arg(long, value_hint = clap::ValueHint::FilePath)]
     pub out: PathBuf,
+    /// The model scored on the same clips, beside the person (a file or `builtin`).
+    #[arg(long, default_value = "builtin")]
+    pub model: String,
     /// Clips per sample rate.
     #[arg(long, default_value_t = 10)]
     pub count: usize,
@@ -243,6 +247,8 @@ pub struct HumanPageArgs {
     pub word: String,
     #[command(flatten)]
     pub seed: SeedArg,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args)]
@@ -308,7 +314,11 @@ pub struct TrainArgs {
 
 pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
     match cmd {
-        TriggerCommand::MakeVoices { word, out, set } => {
+        TriggerCommand::MakeVoices {
+            word,
+            out_dir: out,
+            set,
+        } => {
             let phase = observer.phase("speaking", 0);
             let entries = voices::make_voices(&word, set, &out, || phase.advance(1))?;
             drop(phase);
@@ -321,7 +331,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             Ok(())
         }
         TriggerCommand::Synth {
-            out,
+            out_dir: out,
             count,
             positives,
             negatives,
@@ -359,7 +369,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
         TriggerCommand::Mine {
             model,
             dirs,
-            out,
+            out_dir: out,
             threshold,
             seconds,
         } => {
@@ -378,30 +388,55 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             Ok(())
         }
         TriggerCommand::HumanPage(args) => {
-            let key = casebook_trigger::study::write_human_page(
-                &args.out,
-                &args.rates,
-                args.count,
-                &args.word,
-                args.seed.seed,
-            )?;
-            println!("page: {}\nkey:  {}", args.out.display(), key.display());
-            Ok(())
-        }
-        TriggerCommand::HumanBaseline { answers, key } => {
-            let answers = crate::terminal::find_answers(&answers)?;
-            let study = casebook_trigger::study::HUMAN_STUDY;
-            let (answers, key, _) =
-                casebook_core::human::load_answers(&answers, key.as_deref(), study)?;
-            print!(
-                "{}",
-                casebook_core::human::scores_table(
-                    "rate (Hz)",
-                    &casebook_core::human::score_human(&answers, &key),
+            casebook_trigger::study::check_rates(&args.rates)?;
+            let model = TriggerModel::open(&args.model)?;
+            let run = args.run.create("trigger-human-page")?;
+            let report = run.report_path();
+            let config = serde_json::json!({
+                "study": casebook_trigger::study::HUMAN_STUDY,
+                "page": args.out,
+                "model": args.model,
+                "rates": args.rates,
+                "count": args.count,
+                "word": args.word,
+                "seed": args.seed.seed,
+            });
+            let study = run.start(&config, |run| {
+                casebook_trigger::study::rate_study(
+                    &run,
+                    &args.out,
+                    &model,
+                    &args.rates,
+                    args.count,
+                    &args.word,
+                    args.seed.seed,
                 )
+            })?;
+            println!(
+                "{:>10} {:>6} {:>14}",
+                "rate (Hz)", "clips", "model accuracy"
+            );
+            for s in &study.scores {
+                println!(
+                    "{:>10} {:>6} {:>13.1}%",
+                    s.rate,
+                    s.clips,
+                    100.0 * s.model_accuracy
+                );
+            }
+            println!(
+                "page:   {} (answer it, then `casebook trigger human-baseline answers.json`)\nreport: {}",
+                args.out.display(),
+                report.display()
             );
             Ok(())
         }
+        TriggerCommand::HumanBaseline { answers, key } => crate::terminal::human_baseline(
+            &answers,
+            key.as_deref(),
+            casebook_trigger::study::HUMAN_STUDY,
+            "rate (Hz)",
+        ),
         TriggerCommand::Detect {
             model,
             files,
@@ -486,7 +521,7 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
                 rule: detection.rule(),
                 target_fa_per_hour,
             };
-            let (summary, run) = evaluate(&config, run.create("eval")?, observer)?;
+            let (summary, run) = evaluate(&config, run.create("trigger-eval")?, observer)?;
             print_evaluation(
                 json,
                 &summary.to_string(),
@@ -546,7 +581,7 @@ fn train(args: TrainArgs, observer: &dyn Observer) -> Result<()> {
                 },
                 init: args.init,
             };
-            config.train(args.run.create_resumable("trigger")?, observer)?
+            config.train(args.run.create_resumable("trigger-train")?, observer)?
         }
     };
     let v = outcome.validation;

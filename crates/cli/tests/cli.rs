@@ -839,7 +839,15 @@ fn trigger_synth_writes_labelled_clips_from_the_built_in_voices() {
     let w = work.path();
     let out = ok(
         &[
-            "trigger", "synth", "--out", "clips", "--count", "4", "--seed", "5", "--quiet",
+            "trigger",
+            "synth",
+            "--out-dir",
+            "clips",
+            "--count",
+            "4",
+            "--seed",
+            "5",
+            "--quiet",
         ],
         w,
     );
@@ -870,7 +878,7 @@ fn trigger_synth_writes_labelled_clips_from_the_built_in_voices() {
         &[
             "trigger",
             "synth",
-            "--out",
+            "--out-dir",
             "o",
             "--count",
             "1",
@@ -883,4 +891,74 @@ fn trigger_synth_writes_labelled_clips_from_the_built_in_voices() {
         err.contains("x.wav") && err.contains("not a readable WAV"),
         "{err}"
     );
+}
+
+/// The README's flag vocabulary: `--count` for how many, `--out-dir` for a
+/// folder; the old spellings still work; a run folder is named after its
+/// case and command when `--run` is not given.
+#[test]
+fn one_flag_vocabulary_and_the_old_spellings() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    ok(&["data", "tabular", "--count", "40", "--out", "new.csv"], w);
+    ok(&["data", "tabular", "--rows", "40", "--out", "old.csv"], w);
+    let new = std::fs::read_to_string(w.join("new.csv")).unwrap();
+    assert_eq!(new.lines().count(), 41, "header and 40 rows");
+    assert_eq!(new, std::fs::read_to_string(w.join("old.csv")).unwrap());
+
+    ok(
+        &[
+            "data", "daynight", "--out", "old", "--count", "3", "--quiet",
+        ],
+        w,
+    );
+    ok(
+        &[
+            "data",
+            "daynight",
+            "--out-dir",
+            "new",
+            "--count",
+            "3",
+            "--quiet",
+        ],
+        w,
+    );
+    let files = |d: &str| {
+        walk(&w.join(d))
+            .into_iter()
+            .map(|p| p.strip_prefix(w.join(d)).unwrap().to_path_buf())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(files("old"), files("new"));
+    assert!(files("new").len() >= 3);
+
+    ok(
+        &[
+            "logreg", "train", "new.csv", "--target", "approved", "--quiet",
+        ],
+        w,
+    );
+    let runs: Vec<String> = std::fs::read_dir(w.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        runs.len() == 1 && runs[0].starts_with("logreg-train-"),
+        "{runs:?}"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
 }

@@ -61,7 +61,7 @@ fn a_full_disk_names_the_file_and_leaves_nothing_partial() {
         &[
             "data",
             "daynight",
-            "--out",
+            "--out-dir",
             dataset.to_str().unwrap(),
             "--count",
             "300",
@@ -77,7 +77,7 @@ fn a_full_disk_names_the_file_and_leaves_nothing_partial() {
         &[
             "trigger",
             "synth",
-            "--out",
+            "--out-dir",
             clips.to_str().unwrap(),
             "--count",
             "30",
@@ -135,4 +135,9 @@ fn a_full_disk_names_the_file_and_leaves_nothing_partial() {
         "{err}"
     );
     assert_eq!(entries(&d.join("page")), Vec::<String>::new());
+    assert_eq!(
+        entries(&d.join("runs")),
+        Vec::<String>::new(),
+        "the study's run folder was left"
+    );
 }

@@ -433,7 +433,7 @@ fn train_an_encoder_on_synthetic_people_and_use_it() {
         &[
             "data",
             "faces",
-            "--out",
+            "--out-dir",
             "people",
             "--people",
             "12",

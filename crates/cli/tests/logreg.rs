@@ -30,7 +30,7 @@ fn three_modes_train_evaluate_and_predict_label_strings() {
         let csv = format!("{kind}.csv");
         ok(
             &[
-                "data", "tabular", "--kind", kind, "--rows", "1500", "--out", &csv,
+                "data", "tabular", "--kind", kind, "--count", "1500", "--out", &csv,
             ],
             w,
         );
@@ -145,7 +145,7 @@ fn label_encoding_and_drop_are_honoured() {
             "tabular",
             "--kind",
             "multiclass",
-            "--rows",
+            "--count",
             "600",
             "--out",
             "t.csv",
@@ -408,7 +408,7 @@ fn an_id_column_is_pointed_out() {
     let w = work.path();
     ok(
         &[
-            "data", "tabular", "--kind", "binary", "--rows", "200", "--out", "b.csv",
+            "data", "tabular", "--kind", "binary", "--count", "200", "--out", "b.csv",
         ],
         w,
     );
@@ -431,7 +431,7 @@ fn the_saved_model_is_refit_on_every_row() {
     let w = work.path();
     ok(
         &[
-            "data", "tabular", "--kind", "binary", "--rows", "300", "--out", "b.csv",
+            "data", "tabular", "--kind", "binary", "--count", "300", "--out", "b.csv",
         ],
         w,
     );

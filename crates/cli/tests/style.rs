@@ -213,7 +213,7 @@ fn train_fast_then_apply_draws_pictures_of_any_size_the_same_way_twice() {
             "runs/fast/model.casebook",
             "odd.png",
             "pics",
-            "--out",
+            "--out-dir",
             out,
         ];
         args.extend_from_slice(extra);
@@ -260,7 +260,12 @@ fn bad_fast_style_input_gives_one_error_line() {
                 .is_none()
     );
 
-    let apply = |model: &str| fails(&["style", "apply", model, "pics", "--out", "drawn"], cwd);
+    let apply = |model: &str| {
+        fails(
+            &["style", "apply", model, "pics", "--out-dir", "drawn"],
+            cwd,
+        )
+    };
     assert!(apply("notes.png").contains("is not a casebook model file"));
     assert!(apply("missing.casebook").contains("cannot read model file missing.casebook"));
     assert!(!cwd.join("drawn").exists());

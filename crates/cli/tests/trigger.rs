@@ -17,7 +17,7 @@ fn synth(w: &Path, count: usize, extra: &[&str]) -> std::path::PathBuf {
     let args = [
         "trigger",
         "synth",
-        "--out",
+        "--out-dir",
         clips.to_str().unwrap(),
         "--count",
         &count,
@@ -317,11 +317,14 @@ fn human_page_and_baseline() {
             "2",
             "--out",
             page.to_str().unwrap(),
+            "--run",
+            "rates",
         ],
         w,
     );
+    let key_file = w.join("runs/rates/human-key.json");
     let key: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(w.join("page.key.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
     let answers: serde_json::Map<String, serde_json::Value> = key["questions"]
         .as_object()
         .unwrap()
@@ -331,7 +334,7 @@ fn human_page_and_baseline() {
     let answers_file = w.join("answers.json");
     std::fs::write(
         &answers_file,
-        serde_json::json!({ "key": w.join("page.key.json"), "answers": answers }).to_string(),
+        serde_json::json!({ "key": key_file, "answers": answers }).to_string(),
     )
     .unwrap();
     let table = ok(
@@ -341,6 +344,12 @@ fn human_page_and_baseline() {
     assert!(
         table.contains("rate (Hz)") && table.contains("2/2"),
         "{table}"
+    );
+    // The person's scores join the model's in the study's report.
+    let report = std::fs::read_to_string(w.join("runs/rates/report.html")).unwrap();
+    assert!(
+        report.contains("Sample-rate study") && report.contains("Human baseline"),
+        "the report lacks the model's or the person's table"
     );
 }
 
@@ -624,7 +633,13 @@ fn an_installed_binary_needs_nothing_from_the_source_tree() {
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     run(&[
-        "trigger", "synth", "--out", "clips", "--count", "2", "--quiet",
+        "trigger",
+        "synth",
+        "--out-dir",
+        "clips",
+        "--count",
+        "2",
+        "--quiet",
     ]);
     run(&["trigger", "detect", "builtin", "clips/clip_00000.wav"]);
 }
@@ -693,7 +708,7 @@ fn mine_cuts_a_window_around_each_false_accept() {
         &[
             "trigger",
             "synth",
-            "--out",
+            "--out-dir",
             "free",
             "--count",
             "3",
@@ -714,7 +729,7 @@ fn mine_cuts_a_window_around_each_false_accept() {
             "mine",
             "builtin",
             "free",
-            "--out",
+            "--out-dir",
             "mined",
             "--threshold",
             "0.01",
@@ -745,7 +760,7 @@ fn mine_cuts_a_window_around_each_false_accept() {
             "mine",
             "builtin",
             "free",
-            "--out",
+            "--out-dir",
             "m2",
             "--seconds",
             "0.5",

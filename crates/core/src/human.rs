@@ -259,7 +259,7 @@ pub fn add_to_report(
         })
         .collect();
     let section = format!(
-        "{START}<h2>Human baseline</h2><p>A person's answers on the study's human page (unanswered questions count as wrong), beside the model's test accuracy.</p><table><tr><th>{}</th><th>answered</th><th>human accuracy</th><th>model accuracy</th></tr>{rows}</table>{END}\n",
+        "{START}<h2>Human baseline</h2><p>A person's answers on the study's human page (unanswered questions count as wrong), beside the model's accuracy in the study.</p><table><tr><th>{}</th><th>answered</th><th>human accuracy</th><th>model accuracy</th></tr>{rows}</table>{END}\n",
         escape(condition)
     );
     let (before, after) = html.split_at(footer);

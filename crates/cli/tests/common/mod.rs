@@ -56,7 +56,7 @@ pub fn daynight(
     let args = [
         "data",
         "daynight",
-        "--out",
+        "--out-dir",
         data.to_str().unwrap(),
         "--count",
         &count,

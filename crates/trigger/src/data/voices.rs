@@ -601,7 +601,7 @@ fn load_pool_with(
 pub fn load_pool(dir: &Path, held_out: bool) -> Result<(Vec<Clip>, Vec<Clip>)> {
     if !dir.join(LIST).exists() {
         bail!(
-            "no {LIST} in {}; make a pool with `casebook trigger make-voices --out DIR`",
+            "no {LIST} in {}; make a pool with `casebook trigger make-voices --out-dir DIR`",
             dir.display()
         );
     }
