@@ -109,14 +109,7 @@ pub struct TrainArgs {
     pub run: RunArgs,
     /// Continue a killed run from its last checkpoint (pass its run folder). It keeps the settings
     /// it was started with: flags that would change them are refused.
-    #[arg(
-        long,
-        value_name = "RUN_DIR",
-        conflicts_with_all = [
-            "data", "resolution", "epochs", "batch_size", "lr", "balance", "seed", "patience",
-            "folder", "split", "run", "runs_dir",
-        ]
-    )]
+    #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod args;
 mod demo;
@@ -143,7 +143,12 @@ enum DataCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    if let Some(message) = flags_beside_resume(&Cli::command(), &matches) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     terminal::stop_on_ctrl_c();
     let observer = Terminal::new(cli.quiet);
     let result = match cli.command {
@@ -190,6 +195,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--resume RUN_DIR` continues a run with the settings it started with (its
+/// config.json), so any other flag given beside it would be silently
+/// ignored: name them instead. Checked for every command that has
+/// `--resume`, so a flag added later is covered too.
+fn flags_beside_resume(cmd: &clap::Command, matches: &clap::ArgMatches) -> Option<String> {
+    if let Some((name, sub)) = matches.subcommand() {
+        return flags_beside_resume(cmd.find_subcommand(name)?, sub);
+    }
+    let from_user =
+        |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    if !cmd.get_arguments().any(|a| a.get_id() == "resume") || !from_user("resume") {
+        return None;
+    }
+    let others: Vec<String> = cmd
+        .get_arguments()
+        .filter(|a| !["resume", "quiet"].contains(&a.get_id().as_str()))
+        .filter(|a| from_user(a.get_id().as_str()))
+        .map(|a| match a.get_long() {
+            Some(long) => format!("--{long}"),
+            None => a
+                .get_value_names()
+                .map_or(a.get_id().to_string(), |v| v[0].to_string()),
+        })
+        .collect();
+    (!others.is_empty()).then(|| {
+        format!(
+            "--resume continues a run with the settings it was started with; leave out {} (a \
+             finished run is not extended: start a new run{})",
+            others.join(", "),
+            if cmd.get_arguments().any(|a| a.get_id() == "init") {
+                ", e.g. from its model with --init"
+            } else {
+                ""
+            }
+        )
+    })
 }
 
 /// The flag that sets a library configuration field.
@@ -248,6 +291,55 @@ mod tests {
             }
         }
         assert!(outs >= 14, "found {outs} --out/--out-dir flags");
+    }
+
+    /// Every flag of every training command with `--resume` is refused
+    /// beside it, by its name; `--quiet` is not a setting and is allowed.
+    #[test]
+    fn resume_refuses_every_other_flag_by_name() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), Vec::new(), &mut all);
+        let mut checked = 0;
+        for (path, cmd) in all
+            .iter()
+            .filter(|(_, c)| c.get_arguments().any(|a| a.get_id() == "resume"))
+        {
+            let mut base: Vec<String> = vec!["casebook".into()];
+            base.extend(path.iter().cloned());
+            base.extend(["--resume".into(), "runs/r".into(), "--quiet".into()]);
+            let plain = Cli::command().try_get_matches_from(&base).unwrap();
+            assert_eq!(
+                flags_beside_resume(&Cli::command(), &plain),
+                None,
+                "{path:?}"
+            );
+            for arg in cmd.get_arguments().filter(|a| {
+                a.get_long()
+                    .is_some_and(|l| l != "resume" && l != "quiet" && l != "help")
+            }) {
+                let long = format!("--{}", arg.get_long().unwrap());
+                let mut argv = base.clone();
+                argv.push(long.clone());
+                if arg.get_action().takes_values() {
+                    let value = arg
+                        .get_possible_values()
+                        .first()
+                        .map_or("1".to_string(), |v| v.get_name().to_string());
+                    argv.push(value);
+                }
+                let matches = Cli::command().try_get_matches_from(&argv);
+                let refused = match matches {
+                    Ok(m) => flags_beside_resume(&Cli::command(), &m),
+                    Err(e) => Some(e.to_string()),
+                };
+                assert!(
+                    refused.is_some_and(|m| m.contains(&long)),
+                    "{argv:?} accepted"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 60, "checked {checked} flags");
     }
 
     #[test]

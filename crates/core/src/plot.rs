@@ -362,7 +362,7 @@ pub fn confusion_chart(title: &str, classes: &[String], matrix: &[Vec<usize>]) -
             for (p, &count) in matrix[t].iter().enumerate().take(k) {
                 let x = left + cell * p as i32;
                 let share = count as f64 / row_total.max(1) as f64;
-                let shade = (255.0 - 200.0 * share) as u8;
+                let shade = (255.0 - 215.0 * share) as u8;
                 let color = RGBColor(shade, shade, 255);
                 draw(root.draw(&Rectangle::new(
                     [(x, y), (x + cell, y + cell)],
@@ -372,8 +372,15 @@ pub fn confusion_chart(title: &str, classes: &[String], matrix: &[Vec<usize>]) -
                     [(x, y), (x + cell, y + cell)],
                     BLACK.stroke_width(1),
                 )))?;
-                // The count in the middle, the row's share under it.
-                let centred = |size: u32| style(size).pos(Pos::new(HPos::Center, VPos::Center));
+                // The count in the middle, the row's share under it; white
+                // on the darker cells, where black would not be read.
+                let ink = if share > 0.5 { WHITE } else { BLACK };
+                let centred = |size: u32| {
+                    ("sans-serif", size)
+                        .into_font()
+                        .color(&ink)
+                        .pos(Pos::new(HPos::Center, VPos::Center))
+                };
                 let (middle, shown_share) = (x + cell / 2, cell >= 44);
                 let count_y = if shown_share {
                     y + cell / 2 - 8

@@ -164,6 +164,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;marg
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
 th{background:#f3f3f3}td:first-child{text-align:left}figure{display:inline-block;margin:0.5em}\
 figcaption{font-size:small;max-width:160px;overflow-wrap:anywhere}\
+pre{white-space:pre-wrap;overflow-wrap:anywhere}\
 footer{margin-top:3em;color:#888;font-size:small}";
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ const MAX_SHOWN: usize = 100;
 const THUMBNAIL: u32 = 128;
 
 /// A section with a thumbnail of each image `evaluation` got wrong (the
-/// surest mistakes first), its true and predicted class and its file.
+/// highest loss first), its true and predicted class and its file.
 pub fn add_misclassified(
     report: &mut Report,
     evaluation: &Evaluation,
@@ -110,9 +110,14 @@ pub fn add_misclassified(
         report.paragraph("None.");
         return Ok(());
     }
-    wrong.sort_by(|a, b| b.2.total_cmp(&a.2));
+    // Highest loss first: the least probability on the true class (fastai's
+    // top losses; for two classes, the surest wrong prediction).
+    let on_truth = |i: usize| evaluation.probabilities[i][evaluation.truth[i]];
+    wrong.sort_by(|a, b| on_truth(a.0).total_cmp(&on_truth(b.0)));
     if wrong.len() > MAX_SHOWN {
-        report.paragraph(&format!("The {MAX_SHOWN} the model was surest of:"));
+        report.paragraph(&format!(
+            "The {MAX_SHOWN} with the highest loss (the least probability on the true class) first:"
+        ));
     }
     let mut html = String::from("<div>");
     for &(i, predicted, confidence) in wrong.iter().take(MAX_SHOWN) {

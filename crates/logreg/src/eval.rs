@@ -170,8 +170,8 @@ impl Evaluation {
 /// Rows a report lists as the worst.
 const WORST_SHOWN: usize = 20;
 
-/// A table of the rows the model was surest about and wrong on (lowest
-/// probability given to the true class first).
+/// A table of the misclassified rows, highest loss first (the lowest
+/// probability given to the true class: fastai's top losses).
 fn add_worst_rows(report: &mut Report, outcomes: &[Outcome]) {
     let mut wrong: Vec<&Outcome> = outcomes
         .iter()
@@ -184,7 +184,7 @@ fn add_worst_rows(report: &mut Report, outcomes: &[Outcome]) {
     }
     wrong.sort_by(|a, b| a.label_probability.total_cmp(&b.label_probability));
     report.paragraph(&format!(
-        "The {} the model was surest of; every row is in {OUTCOMES_FILE}.",
+        "The {} with the highest loss (the least probability on the true label) first; every row is in {OUTCOMES_FILE}.",
         wrong.len().min(WORST_SHOWN)
     ));
     let rows: Vec<Vec<String>> = wrong
@@ -200,10 +200,20 @@ fn add_worst_rows(report: &mut Report, outcomes: &[Outcome]) {
                 o.label.clone(),
                 o.prediction.clone(),
                 format!("{:.3}", o.probability),
+                format!("{:.3}", o.label_probability),
             ]
         })
         .collect();
-    report.table(&["line", "label", "prediction", "probability"], &rows);
+    report.table(
+        &[
+            "line",
+            "label",
+            "prediction",
+            "probability of prediction",
+            "probability of label",
+        ],
+        &rows,
+    );
 }
 
 /// What `logreg eval` measures: a model file on a labelled CSV.
@@ -271,4 +281,38 @@ pub fn evaluate_csv(
             run,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(line: u64, label: &str, prediction: &str, p: f32, on_label: f32) -> Outcome {
+        Outcome {
+            item: Item::Line(line),
+            label: label.into(),
+            prediction: prediction.into(),
+            probability: p,
+            label_probability: on_label,
+        }
+    }
+
+    /// Top losses: the row with the least probability on its label comes
+    /// first, though another was predicted more confidently.
+    #[test]
+    fn worst_rows_come_highest_loss_first_and_right_rows_are_left_out() {
+        let outcomes = [
+            outcome(2, "cat", "dog", 0.90, 0.08),
+            outcome(3, "cat", "cat", 0.99, 0.99),
+            outcome(4, "bird", "dog", 0.60, 0.01),
+            outcome(5, "dog", "cat", 0.55, 0.45),
+        ];
+        let mut report = Report::new("t");
+        add_worst_rows(&mut report, &outcomes);
+        let html = report.to_html();
+        assert!(html.contains("Misclassified rows (3)"), "{html}");
+        let at = |line: &str| html.find(&format!("<td>{line}</td>")).unwrap();
+        assert!(at("4") < at("2") && at("2") < at("5"), "{html}");
+        assert!(!html.contains("<td>3</td>"));
+    }
 }
