@@ -12,6 +12,7 @@ mod demo;
 mod face_cmd;
 mod image_cmd;
 mod logreg_cmd;
+mod serve_cmd;
 mod style_cmd;
 mod terminal;
 mod trigger_cmd;
@@ -77,6 +78,12 @@ enum Command {
     Style(style_cmd::StyleCommand),
     /// Run the whole tour offline on built-in data and print where the report is.
     Demo(demo::DemoArgs),
+    /// The local web studio: day/night on your photos, the trigger word on your recordings, your
+    /// logistic-regression models on a CSV, and every run folder with its report, in a browser.
+    ///
+    /// Listens on the loopback address (127.0.0.1) unless told otherwise, so only this computer
+    /// can reach it. It runs the same library code as these commands.
+    Serve(serve_cmd::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -177,6 +184,7 @@ fn main() -> ExitCode {
         Command::Face(cmd) => face_cmd::run(cmd, &observer),
         Command::Style(cmd) => style_cmd::run(cmd, &observer),
         Command::Demo(args) => demo::run(&args, &observer),
+        Command::Serve(args) => serve_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,11 @@ pub fn stop_on_ctrl_c() {
     });
 }
 
+/// Whether Ctrl-C has asked the work to stop.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(Ordering::SeqCst)
+}
+
 pub struct Terminal {
     quiet: bool,
     bar: Mutex<Option<ProgressBar>>,

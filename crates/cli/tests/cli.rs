@@ -962,3 +962,49 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     found.sort();
     found
 }
+
+/// `casebook serve` says where it listens (the loopback address by default),
+/// answers there, and Ctrl-C stops it cleanly; a taken port is one error line.
+#[test]
+fn serve_listens_on_loopback_answers_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, Read, Write};
+    let work = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_casebook"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--runs-dir", "runs"])
+        .current_dir(work.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("this computer only"), "{first}");
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "GET /runs HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("No run folders"), "{reply}");
+
+    let taken = fails(&["serve", "--addr", &addr], work.path());
+    assert!(taken.contains("cannot listen on"), "{taken}");
+
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -14,7 +14,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Cnn, CnnConfig};
-use casebook_vision::{load_size, load_square, to_tensor, Normalization, MAX_RESOLUTION};
+use casebook_vision::{load_size, load_square, square, to_tensor, Normalization, MAX_RESOLUTION};
 
 /// The task name written into image-classifier model files.
 pub const TASK: &str = "image-classifier";
@@ -133,6 +133,23 @@ impl Classifier {
             out.extend(probs.chunks(k).map(<[f32]>::to_vec));
         }
         out
+    }
+
+    /// The class and its probability for one decoded image of any size
+    /// (squared as the files are): `(label, probability, probabilities)`.
+    pub fn predict_image(&self, image: &RgbImage) -> (String, f32, Vec<f32>) {
+        let squared = square(image, self.preprocessing.load_size);
+        let p = self
+            .probabilities(std::slice::from_ref(&squared))
+            .pop()
+            .unwrap_or_default();
+        let (best, &probability) = p
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap_or((0, &0.0));
+        let label = self.encoder.decode(best).unwrap_or_default().to_string();
+        (label, probability, p)
     }
 
     /// Predicts each file; unreadable files give an error for that file only.

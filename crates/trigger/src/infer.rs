@@ -137,6 +137,13 @@ impl TriggerModel {
         out.chunks(steps).map(|c| c.to_vec()).collect()
     }
 
+    /// Every output step's score over a clip at any sample rate (resampled
+    /// to the model's first, as `listen --rate` does).
+    pub fn score_clip(&self, clip: &crate::data::audio::Clip) -> Result<Vec<StepScore>> {
+        let audio = clip.resample(self.features.spectrogram.rate)?;
+        Ok(self.stream().push(&audio.samples))
+    }
+
     /// A fresh stream over this model.
     pub fn stream(&self) -> Stream {
         Stream::new(self)

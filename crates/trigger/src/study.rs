@@ -97,8 +97,7 @@ pub fn rate_study(
             let m = draw(&pools, &mix, &mut rng);
             let present = m.segments.iter().any(|s| s.positive);
             let heard = m.clip.resample(rate)?;
-            let at_model_rate = heard.resample(model_rate)?;
-            let steps = model.stream().push(&at_model_rate.samples);
+            let steps = model.score_clip(&heard)?;
             let detected = !Debouncer::run(threshold, DetectionRule::default(), &steps).is_empty();
             score.with_word += usize::from(present);
             score.model_correct += usize::from(detected == present);

@@ -197,14 +197,19 @@ impl ImageSet {
 /// ended, and it would be trained on or predicted as if whole.
 pub fn read_rgb(path: &Path) -> Result<RgbImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot open: {e}"))?;
-    let format = image::guess_format(&bytes).map_err(|e| format!("not a readable image: {e}"))?;
-    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(&bytes) {
+    decode_rgb(&bytes)
+}
+
+/// [`read_rgb`] for an image already in memory (an upload).
+pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
+    let format = image::guess_format(bytes).map_err(|e| format!("not a readable image: {e}"))?;
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err("a truncated JPEG (its image data ends early)".into());
     }
-    if format == image::ImageFormat::Png && !png_palette_is_sound(&bytes) {
+    if format == image::ImageFormat::Png && !png_palette_is_sound(bytes) {
         return Err("a damaged PNG (its palette is not whole colours)".into());
     }
-    Ok(image::load_from_memory_with_format(&bytes, format)
+    Ok(image::load_from_memory_with_format(bytes, format)
         .map_err(|e| format!("not a readable image: {e}"))?
         .to_rgb8())
 }

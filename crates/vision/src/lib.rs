@@ -27,6 +27,6 @@ pub mod pool;
 
 pub use batch::{load_size, to_tensor, Augment, Normalization, MAX_RESOLUTION};
 pub use folder::{
-    image_files, load_items, load_square, png_bytes, read_rgb, square, ImageSet, ScannedDataset,
-    Skipped,
+    decode_rgb, image_files, load_items, load_square, png_bytes, read_rgb, square, ImageSet,
+    ScannedDataset, Skipped,
 };

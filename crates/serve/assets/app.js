@@ -1,0 +1,344 @@
+// casebook studio: the pages' script. Plain JavaScript, no build step; every
+// result comes from the server's API (/api/...), which runs the same library
+// code as the command line.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function showError(text) {
+  const box = $("error");
+  if (!box) return;
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+// POSTs `body` and returns the response; a failure throws the server's
+// one-line reason.
+async function send(url, body, type) {
+  const response = await fetch(url, {
+    method: "POST",
+    body,
+    headers: { "Content-Type": type || "application/octet-stream" },
+  });
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      message = (await response.json()).error || message;
+    } catch (_) {
+      // not JSON: keep the status line
+    }
+    throw new Error(message);
+  }
+  return response;
+}
+
+async function fillModels() {
+  const select = $("model");
+  if (!select) return;
+  const offers = await (await fetch(`/api/models/${select.dataset.kind}`)).json();
+  select.replaceChildren(
+    ...offers.map((offer) => {
+      const option = document.createElement("option");
+      option.value = offer.name;
+      option.textContent = offer.label;
+      return option;
+    }),
+  );
+  if (!offers.length) {
+    showError("No model of this kind under the runs folder yet: train one on the command line, then reload.");
+  }
+}
+
+const modelQuery = () => "model=" + encodeURIComponent($("model").value);
+
+function cell(row, content, className) {
+  const td = row.insertCell();
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content;
+  if (className) td.className = className;
+  return td;
+}
+
+// ---- Day or night? -------------------------------------------------------
+
+function initDaynight() {
+  const input = $("files");
+  const drop = $("drop");
+  input.addEventListener("change", () => classify([...input.files]));
+  drop.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    classify([...e.dataTransfer.files]);
+  });
+}
+
+async function classify(files) {
+  showError("");
+  const progress = $("progress");
+  const text = $("progress-text");
+  const table = $("results");
+  progress.hidden = false;
+  progress.max = files.length;
+  progress.value = 0;
+  table.hidden = false;
+  let failed = 0;
+  for (const file of files) {
+    const row = table.tBodies[0].insertRow();
+    const thumb = document.createElement("img");
+    thumb.className = "thumb";
+    thumb.alt = file.name;
+    thumb.src = URL.createObjectURL(file);
+    cell(row, thumb);
+    cell(row, file.name);
+    try {
+      const response = await send(`/api/image/predict?${modelQuery()}`, file, file.type);
+      const answer = await response.json();
+      row.className = "result";
+      row.dataset.label = answer.label;
+      cell(row, answer.label);
+      cell(row, `${(100 * answer.probability).toFixed(1)} %`, "num");
+    } catch (err) {
+      failed += 1;
+      row.className = "failed";
+      thumb.remove();
+      const reason = cell(row, err.message, "error");
+      reason.colSpan = 2;
+    }
+    progress.value += 1;
+    text.textContent =
+      `${progress.value} of ${files.length} photos` + (failed ? `; ${failed} could not be read` : "");
+  }
+}
+
+// ---- Trigger word --------------------------------------------------------
+
+function initTrigger() {
+  const input = $("wav");
+  input.addEventListener("change", () => {
+    if (input.files[0]) detect(input.files[0], input.files[0].name);
+  });
+  $("record").addEventListener("click", record);
+}
+
+async function detect(blob, name) {
+  showError("");
+  const status = $("status");
+  status.textContent = `Listening to ${name}…`;
+  try {
+    const response = await send(`/api/trigger/detect?${modelQuery()}`, blob, "audio/wav");
+    const answer = await response.json();
+    plot(answer);
+    const table = $("detections");
+    table.tBodies[0].replaceChildren();
+    for (const d of answer.detections) {
+      const row = table.tBodies[0].insertRow();
+      row.className = "detection";
+      cell(row, d.time.toFixed(2), "num");
+      cell(row, d.score.toFixed(3), "num");
+    }
+    table.hidden = answer.detections.length === 0;
+    status.textContent =
+      `${name}: ${answer.seconds.toFixed(1)} s at ${answer.rate} Hz; ` +
+      `${answer.detections.length} detection${answer.detections.length === 1 ? "" : "s"} of ` +
+      `"${answer.word}" at threshold ${answer.threshold}`;
+    status.dataset.detections = answer.detections.length;
+    if (answer.detections.length) {
+      status.classList.add("lit");
+      setTimeout(() => status.classList.remove("lit"), 1500);
+    }
+  } catch (err) {
+    status.textContent = "";
+    showError(err.message);
+  }
+}
+
+// The waveform above, the score curve below with the threshold (dashed)
+// and each detection (orange).
+function plot(answer) {
+  const canvas = $("plot");
+  canvas.hidden = false;
+  const g = canvas.getContext("2d");
+  const W = canvas.width;
+  const H = canvas.height;
+  const x = (t) => 40 + (t / Math.max(answer.seconds, 1e-9)) * (W - 50);
+  g.clearRect(0, 0, W, H);
+  g.font = "12px sans-serif";
+  const waveMid = 55;
+  g.fillStyle = "#8a9bc0";
+  const span = (W - 50) / Math.max(answer.waveform.length, 1);
+  answer.waveform.forEach(([lo, hi], i) => {
+    g.fillRect(40 + i * span, waveMid - hi * 45, Math.max(span, 1), Math.max((hi - lo) * 45, 1));
+  });
+  const top = 115;
+  const h = H - top - 25;
+  const y = (p) => top + h - p * h;
+  g.strokeStyle = "#ccc";
+  g.strokeRect(40, top, W - 50, h);
+  g.fillStyle = "#444";
+  g.fillText("score", 2, top + 10);
+  g.fillText("1", 28, top + 10);
+  g.fillText("0", 28, top + h);
+  for (let t = 0; t <= answer.seconds; t += Math.max(1, Math.round(answer.seconds / 10))) {
+    g.fillText(`${t} s`, x(t) - 8, H - 8);
+  }
+  g.setLineDash([5, 4]);
+  g.strokeStyle = "#c00";
+  g.beginPath();
+  g.moveTo(40, y(answer.threshold));
+  g.lineTo(W - 10, y(answer.threshold));
+  g.stroke();
+  g.setLineDash([]);
+  g.strokeStyle = "#1f5fbf";
+  g.beginPath();
+  answer.scores.forEach(([t, p], i) => (i ? g.lineTo(x(t), y(p)) : g.moveTo(x(t), y(p))));
+  g.stroke();
+  g.strokeStyle = "#e07b00";
+  g.lineWidth = 2;
+  for (const d of answer.detections) {
+    g.beginPath();
+    g.moveTo(x(d.time), 5);
+    g.lineTo(x(d.time), top + h);
+    g.stroke();
+  }
+  g.lineWidth = 1;
+}
+
+// Records 5 s from the microphone as 16-bit mono WAV and detects in it.
+async function record() {
+  const button = $("record");
+  showError("");
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    showError(`No microphone: ${err.message}`);
+    return;
+  }
+  button.disabled = true;
+  button.textContent = "Recording…";
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(stream);
+  const tap = context.createScriptProcessor(4096, 1, 1);
+  const chunks = [];
+  tap.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+  source.connect(tap);
+  tap.connect(context.destination);
+  await new Promise((done) => setTimeout(done, 5000));
+  tap.disconnect();
+  source.disconnect();
+  stream.getTracks().forEach((track) => track.stop());
+  const rate = context.sampleRate;
+  await context.close();
+  button.disabled = false;
+  button.textContent = "Record 5 s";
+  const samples = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    samples.set(c, at);
+    at += c.length;
+  }
+  await detect(wavBlob(samples, rate), "the recording");
+}
+
+function wavBlob(samples, rate) {
+  const view = new DataView(new ArrayBuffer(44 + 2 * samples.length));
+  const text = (at, s) => [...s].forEach((ch, i) => view.setUint8(at + i, ch.charCodeAt(0)));
+  text(0, "RIFF");
+  view.setUint32(4, 36 + 2 * samples.length, true);
+  text(8, "WAVEfmt ");
+  view.setUint32(16, 16, true);
+  view.setUint16(20, 1, true);
+  view.setUint16(22, 1, true);
+  view.setUint32(24, rate, true);
+  view.setUint32(28, 2 * rate, true);
+  view.setUint16(32, 2, true);
+  view.setUint16(34, 16, true);
+  text(36, "data");
+  view.setUint32(40, 2 * samples.length, true);
+  samples.forEach((s, i) => view.setInt16(44 + 2 * i, Math.max(-1, Math.min(1, s)) * 32767, true));
+  return new Blob([view], { type: "audio/wav" });
+}
+
+// ---- Logistic regression -------------------------------------------------
+
+function initLogreg() {
+  const input = $("csv");
+  input.addEventListener("change", async () => {
+    const file = input.files[0];
+    if (!file) return;
+    showError("");
+    const status = $("status");
+    status.textContent = `Scoring ${file.name}…`;
+    try {
+      const response = await send(`/api/logreg/predict?${modelQuery()}`, file, file.type || "text/csv");
+      const text = await response.text();
+      status.textContent = `${file.name}: ${response.headers.get("x-rows")} rows scored; the first 20 below.`;
+      const link = $("download");
+      link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+      link.hidden = false;
+      preview(parseCsv(text).slice(0, 21));
+    } catch (err) {
+      status.textContent = "";
+      showError(err.message);
+    }
+  });
+}
+
+function preview(rows) {
+  const table = $("preview");
+  table.replaceChildren();
+  rows.forEach((fields, i) => {
+    const row = table.insertRow();
+    for (const field of fields) {
+      const c = document.createElement(i === 0 ? "th" : "td");
+      c.textContent = field;
+      row.append(c);
+    }
+  });
+  table.hidden = rows.length === 0;
+}
+
+// RFC 4180: quoted fields may hold commas, quotes ("") and line breaks.
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else field += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") {
+      row.push(field);
+      field = "";
+    } else if (ch === "\n" || ch === "\r") {
+      if (ch === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else field += ch;
+  }
+  if (field || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+// ---- Start ---------------------------------------------------------------
+
+fillModels().catch((err) => showError(`Cannot list the models: ${err.message}`));
+if ($("files")) initDaynight();
+if ($("wav")) initTrigger();
+if ($("csv")) initLogreg();

@@ -1,0 +1,146 @@
+//! `casebook serve`: a local web studio over the case libraries. Each page
+//! calls the same library code as the CLI (`Classifier::predict_image`,
+//! `TriggerModel::score_clip`, `logreg::infer::predict_csv`); this crate
+//! only moves bytes between HTTP and those calls.
+//!
+//! Safety, since a browser is a client like any other: uploads are capped
+//! ([`Config::max_upload`]) and decoded by the libraries' own checked
+//! readers; the client names models and runs only by a run folder's plain
+//! name ([`models::is_plain_name`]), never by a path; temporary files get
+//! server-made names in [`Config::temp_dir`] and go when the request ends;
+//! every request has a time limit; heavy work runs on a bounded pool of
+//! workers and a full queue is answered 503 rather than grown.
+
+mod api;
+mod error;
+mod models;
+mod pages;
+mod runs;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Semaphore;
+
+pub use error::ApiError;
+pub use models::is_plain_name;
+
+/// How the studio is run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder of run folders (the CLI's `--runs-dir`).
+    pub runs_dir: PathBuf,
+    /// Largest upload accepted, in bytes.
+    pub max_upload: usize,
+    /// Longest a request may take before it is answered 408.
+    pub timeout: Duration,
+    /// Requests that may wait for a worker before the server answers 503.
+    pub max_waiting: usize,
+    /// Where uploads that a library reads from a file are put while it works.
+    pub temp_dir: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            runs_dir: PathBuf::from("runs"),
+            max_upload: 32 << 20,
+            timeout: Duration::from_secs(120),
+            max_waiting: 64,
+            temp_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// The shared state of every handler.
+#[derive(Clone)]
+struct Studio {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    catalogue: models::Catalogue,
+    images: models::Cache<casebook_image::infer::Classifier>,
+    triggers: models::Cache<casebook_trigger::infer::TriggerModel>,
+    workers: Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Studio {
+    fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Runs `work` on a blocking worker (the models are CPU-bound); at most
+    /// one per core at a time, and at most `max_waiting` queued behind them.
+    async fn work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let inner = &self.inner;
+        if inner.waiting.fetch_add(1, Ordering::SeqCst) >= inner.config.max_waiting {
+            inner.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::busy());
+        }
+        let permit = inner.workers.acquire().await;
+        inner.waiting.fetch_sub(1, Ordering::SeqCst);
+        let _permit = permit.map_err(|_| ApiError::busy())?;
+        let shared = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|e| ApiError::internal(format!("the work failed: {e}")))?
+    }
+}
+
+/// The studio's routes (pages, their API and the run folders).
+pub fn router(config: Config) -> Router {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let limit = config.max_upload;
+    let timeout = config.timeout;
+    let studio = Studio {
+        inner: Arc::new(Inner {
+            config,
+            catalogue: models::Catalogue::default(),
+            images: models::Cache::default(),
+            triggers: models::Cache::default(),
+            workers: Semaphore::new(workers),
+            waiting: AtomicUsize::new(0),
+        }),
+    };
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/runs", get(runs::list_page))
+        .route("/runs/{name}/{file}", get(runs::file))
+        .route("/daynight", get(pages::daynight))
+        .route("/trigger", get(pages::trigger))
+        .route("/logreg", get(pages::logreg))
+        .route("/assets/{file}", get(pages::asset))
+        .route("/api/models/{kind}", get(api::models))
+        .route("/api/runs", get(runs::list_json))
+        .route("/api/image/predict", post(api::image_predict))
+        .route("/api/trigger/detect", post(api::trigger_detect))
+        .route("/api/logreg/predict", post(api::logreg_predict))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(studio)
+}
+
+/// Serves the studio on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
