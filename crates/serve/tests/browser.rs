@@ -112,6 +112,25 @@ async fn wait_until(client: &Client, condition: &str, what: &str) -> serde_json:
     }
 }
 
+/// Opens `url`, waits for its model list, and chooses `files` in the file
+/// input `input` as a person would (several: one path a line).
+async fn upload(client: &Client, url: &str, input: &str, files: &[String]) {
+    client.goto(url).await.unwrap();
+    wait_until(
+        client,
+        "document.querySelectorAll('#model option').length",
+        "the model list",
+    )
+    .await;
+    client
+        .find(Locator::Id(input))
+        .await
+        .unwrap()
+        .send_keys(&files.join("\n"))
+        .await
+        .unwrap();
+}
+
 async fn screenshot(client: &Client, name: &str) {
     if let Some(dir) = std::env::var_os("CASEBOOK_SCREENSHOTS") {
         std::fs::create_dir_all(&dir).unwrap();
@@ -154,25 +173,12 @@ async fn every_page_works_in_a_real_browser() {
         .take(2)
         .chain(scenes.iter().filter(|(_, c)| c == "night").take(2))
         .collect();
-    client.goto(&page("/daynight")).await.unwrap();
-    wait_until(
-        &client,
-        "document.querySelectorAll('#model option').length",
-        "the model list",
-    )
-    .await;
     let files: Vec<String> = picked
         .iter()
         .map(|(p, _)| p.display().to_string())
         .chain([bad.display().to_string()])
         .collect();
-    client
-        .find(Locator::Id("files"))
-        .await
-        .unwrap()
-        .send_keys(&files.join("\n"))
-        .await
-        .unwrap();
+    upload(&client, &page("/daynight"), "files", &files).await;
     wait_until(
         &client,
         "document.getElementById('progress-text').textContent.startsWith('5 of 5')",
@@ -210,20 +216,13 @@ async fn every_page_works_in_a_real_browser() {
     let (wav, said_until) = common::word_in_noise(22_050);
     let wav_path = work.path().join("word.wav");
     std::fs::write(&wav_path, wav).unwrap();
-    client.goto(&page("/trigger")).await.unwrap();
-    wait_until(
+    upload(
         &client,
-        "document.querySelectorAll('#model option').length",
-        "the model list",
+        &page("/trigger"),
+        "wav",
+        &[wav_path.display().to_string()],
     )
     .await;
-    client
-        .find(Locator::Id("wav"))
-        .await
-        .unwrap()
-        .send_keys(&wav_path.display().to_string())
-        .await
-        .unwrap();
     wait_until(
         &client,
         "document.getElementById('status').dataset.detections",
@@ -264,20 +263,13 @@ async fn every_page_works_in_a_real_browser() {
     assert!(status.as_str().unwrap().contains(" s at "), "{status}");
 
     // Logistic regression: score a CSV with the trained run.
-    client.goto(&page("/logreg")).await.unwrap();
-    wait_until(
+    upload(
         &client,
-        "document.querySelectorAll('#model option').length",
-        "the model list",
+        &page("/logreg"),
+        "csv",
+        &[work.path().join("species.csv").display().to_string()],
     )
     .await;
-    client
-        .find(Locator::Id("csv"))
-        .await
-        .unwrap()
-        .send_keys(&work.path().join("species.csv").display().to_string())
-        .await
-        .unwrap();
     wait_until(
         &client,
         "!document.getElementById('download').hidden",
