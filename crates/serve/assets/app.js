@@ -289,6 +289,88 @@ function initLogreg() {
   });
 }
 
+// Training as a job: the page follows it over server-sent events and finds
+// it again after a reload.
+function initTraining() {
+  const input = $("train-csv");
+  const target = $("target");
+  input.addEventListener("change", async () => {
+    const file = input.files[0];
+    if (!file) return;
+    const header = parseCsv((await file.slice(0, 65536).text()).split(/\r?\n/)[0] + "\n")[0] || [];
+    target.replaceChildren(
+      ...header.map((name) => {
+        const option = document.createElement("option");
+        option.textContent = name;
+        return option;
+      }),
+    );
+    target.value = header[header.length - 1] || "";
+    target.disabled = $("train").disabled = header.length === 0;
+  });
+  $("train").addEventListener("click", async () => {
+    showError("");
+    const query = `target=${encodeURIComponent(target.value)}&ignore=${encodeURIComponent($("ignore").value)}`;
+    try {
+      const job = await (await send(`/api/jobs/logreg-train?${query}`, input.files[0], "text/csv")).json();
+      follow(job);
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  fetch("/api/jobs")
+    .then((r) => r.json())
+    .then((jobs) => jobs.filter((j) => j.kind === "logreg-train").slice(0, 5).reverse().forEach(follow));
+}
+
+function jobBox(job) {
+  let box = document.getElementById(`job-${job.id}`);
+  if (!box) {
+    box = document.createElement("div");
+    box.id = `job-${job.id}`;
+    box.className = "job";
+    box.innerHTML =
+      '<p><b class=title></b>: <span class=state></span> <button type=button class=cancel>Cancel</button></p>' +
+      '<progress max=1 value=0></progress> <span class=reading></span>';
+    box.querySelector(".title").textContent = job.title;
+    box.querySelector(".cancel").addEventListener("click", () =>
+      fetch(`/api/jobs/${job.id}/cancel`, { method: "POST" }),
+    );
+    $("jobs").prepend(box);
+  }
+  return box;
+}
+
+function showJob(job) {
+  const box = jobBox(job);
+  box.dataset.status = job.status;
+  const state = box.querySelector(".state");
+  state.textContent = job.status === "running" ? job.phase : job.status;
+  const bar = box.querySelector("progress");
+  bar.max = Math.max(job.total, 1);
+  bar.value = job.status === "done" ? bar.max : job.done;
+  box.querySelector(".reading").textContent = job.error || job.reading;
+  box.querySelector(".cancel").hidden = !["queued", "running"].includes(job.status);
+  if (job.status === "done" && job.run && !box.querySelector("a")) {
+    const link = document.createElement("a");
+    link.href = `/runs/${encodeURIComponent(job.run)}/report.html`;
+    link.textContent = `report of run ${job.run}`;
+    state.after(" — ", link);
+    fillModels().catch(() => {});
+  }
+}
+
+function follow(job) {
+  showJob(job);
+  if (!["queued", "running"].includes(job.status)) return;
+  const events = new EventSource(`/api/jobs/${job.id}/events`);
+  events.onmessage = (message) => {
+    const now = JSON.parse(message.data);
+    showJob(now);
+    if (!["queued", "running"].includes(now.status)) events.close();
+  };
+}
+
 function preview(rows) {
   const table = $("preview");
   table.replaceChildren();
@@ -342,3 +424,4 @@ fillModels().catch((err) => showError(`Cannot list the models: ${err.message}`))
 if ($("files")) initDaynight();
 if ($("wav")) initTrigger();
 if ($("csv")) initLogreg();
+if ($("train-csv")) initTraining();

@@ -30,6 +30,14 @@ fn builtin() -> String {
     casebook_core::model_file::BUILTIN.into()
 }
 
+/// What browsers declare for a CSV file (Windows says Excel).
+pub(crate) const CSV_TYPES: &[&str] = &[
+    "text/csv",
+    "text/plain",
+    "application/csv",
+    "application/vnd.ms-excel",
+];
+
 /// Audio longer than this is for `casebook trigger detect`, which streams.
 const MAX_AUDIO_SECONDS: f64 = 600.0;
 /// Points of the waveform and score curves sent to the page.
@@ -51,7 +59,11 @@ pub async fn models(
 /// Refuses a declared content type that is not one of `accepted` (prefixes
 /// such as `image/`); none declared, or `application/octet-stream`, is let
 /// through to the decoder, which has the last word anyway.
-fn check_type(headers: &HeaderMap, accepted: &[&str], wanted: &str) -> Result<(), ApiError> {
+pub(crate) fn check_type(
+    headers: &HeaderMap,
+    accepted: &[&str],
+    wanted: &str,
+) -> Result<(), ApiError> {
     let Some(declared) = headers.get(header::CONTENT_TYPE) else {
         return Ok(());
     };
@@ -74,7 +86,7 @@ fn check_type(headers: &HeaderMap, accepted: &[&str], wanted: &str) -> Result<()
 }
 
 /// The upload, or why it cannot be had.
-fn upload(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) fn upload(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     match body {
         Ok(bytes) if bytes.is_empty() => Err(ApiError::bad_request("the upload is empty")),
         Ok(bytes) => Ok(bytes),

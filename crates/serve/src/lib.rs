@@ -13,6 +13,7 @@
 
 mod api;
 mod error;
+mod jobs;
 mod models;
 mod pages;
 mod runs;
@@ -70,6 +71,7 @@ struct Inner {
     triggers: models::Cache<casebook_trigger::infer::TriggerModel>,
     workers: Semaphore,
     waiting: AtomicUsize,
+    jobs: Arc<jobs::Jobs>,
 }
 
 impl Studio {
@@ -111,6 +113,7 @@ pub fn router(config: Config) -> Router {
             triggers: models::Cache::default(),
             workers: Semaphore::new(workers),
             waiting: AtomicUsize::new(0),
+            jobs: Arc::default(),
         }),
     };
     Router::new()
@@ -126,6 +129,10 @@ pub fn router(config: Config) -> Router {
         .route("/api/image/predict", post(api::image_predict))
         .route("/api/trigger/detect", post(api::trigger_detect))
         .route("/api/logreg/predict", post(api::logreg_predict))
+        .route("/api/jobs", get(jobs::list))
+        .route("/api/jobs/logreg-train", post(jobs::logreg_train))
+        .route("/api/jobs/{id}/events", get(jobs::events))
+        .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -262,14 +262,52 @@ async fn every_page_works_in_a_real_browser() {
     .await;
     assert!(status.as_str().unwrap().contains(" s at "), "{status}");
 
-    // Logistic regression: score a CSV with the trained run.
+    // Logistic regression: train on a CSV through the page, as a job that a
+    // reload does not lose; then score a CSV with a trained run.
+    let species = work.path().join("species.csv").display().to_string();
     upload(
         &client,
         &page("/logreg"),
-        "csv",
-        &[work.path().join("species.csv").display().to_string()],
+        "train-csv",
+        std::slice::from_ref(&species),
     )
     .await;
+    wait_until(
+        &client,
+        "!document.getElementById('train').disabled",
+        "the CSV's columns",
+    )
+    .await;
+    client
+        .execute("document.getElementById('target').value = 'species'; document.getElementById('ignore').value = 'id';", vec![])
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("train"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until(
+        &client,
+        "document.querySelector('.job[data-status=done] a')",
+        "the training job",
+    )
+    .await;
+    client.refresh().await.unwrap();
+    let report = wait_until(
+        &client,
+        "(document.querySelector('.job[data-status=done] a') || {}).href",
+        "the job after a reload",
+    )
+    .await;
+    assert!(
+        report.as_str().unwrap().contains("/runs/logreg-train-"),
+        "{report}"
+    );
+    screenshot(&client, "studio-logreg-train").await;
+    upload(&client, &page("/logreg"), "csv", &[species]).await;
     wait_until(
         &client,
         "!document.getElementById('download').hidden",

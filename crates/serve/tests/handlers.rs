@@ -469,3 +469,134 @@ async fn a_full_queue_is_answered_busy_not_grown() {
     assert_eq!(reply.status, 503);
     assert!(reply.error().contains("busy"));
 }
+
+/// The JSON states of a job's server-sent events, to its end.
+async fn job_events(app: &Router, id: u64) -> Vec<serde_json::Value> {
+    let reply = get(app, &format!("/api/jobs/{id}/events")).await;
+    assert!(reply.content_type.starts_with("text/event-stream"));
+    reply
+        .text()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn training_runs_as_a_job_followed_by_events_and_its_model_is_then_offered() {
+    let f = fixture();
+    let data = f.temp.parent().unwrap().join("species.csv");
+    casebook_logreg::data::generate::write_table(
+        &data,
+        casebook_logreg::data::Mode::Multiclass,
+        300,
+        4,
+    )
+    .unwrap();
+    let csv = std::fs::read(&data).unwrap();
+    let app = studio(&f);
+
+    let reply = post(
+        &app,
+        "/api/jobs/logreg-train?target=species&ignore=id",
+        "text/csv",
+        csv.clone(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["id"].as_u64().unwrap();
+    let states = job_events(&app, id).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "done", "{states:?}");
+    let run = last["run"].as_str().unwrap();
+    assert!(run.starts_with("logreg-train-"), "{run}");
+    assert!(f.runs.join(run).join("model.casebook").is_file());
+    let offers = get(&app, "/api/models/logreg").await.json();
+    assert_eq!(offers[0]["name"], run);
+    let scored = post(
+        &app,
+        &format!("/api/logreg/predict?model={run}"),
+        "text/csv",
+        csv.clone(),
+    )
+    .await;
+    assert_eq!(scored.status, 200, "{}", scored.text());
+
+    // A column that is not there: the job fails with the library's line, leaving no run.
+    let reply = post(
+        &app,
+        "/api/jobs/logreg-train?target=nosuch",
+        "text/csv",
+        csv.clone(),
+    )
+    .await;
+    let failed = job_events(&app, reply.json()["id"].as_u64().unwrap()).await;
+    let last = failed.last().unwrap();
+    assert_eq!(last["status"], "failed", "{failed:?}");
+    assert!(last["error"].as_str().unwrap().contains("nosuch"), "{last}");
+    assert!(!last["error"]
+        .as_str()
+        .unwrap()
+        .contains(&f.temp.display().to_string()));
+    assert_eq!(
+        std::fs::read_dir(&f.runs).unwrap().count(),
+        1,
+        "the failed run was left"
+    );
+
+    // One at a time: a second job waits, and cancelling it while it waits ends it unrun.
+    let first = post(
+        &app,
+        "/api/jobs/logreg-train?target=species",
+        "text/csv",
+        csv.clone(),
+    )
+    .await
+    .json();
+    let second = post(
+        &app,
+        "/api/jobs/logreg-train?target=species",
+        "text/csv",
+        csv,
+    )
+    .await
+    .json();
+    assert_eq!(second["status"], "queued");
+    let id = second["id"].as_u64().unwrap();
+    let cancelled = post(
+        &app,
+        &format!("/api/jobs/{id}/cancel"),
+        "text/plain",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(cancelled.json()["status"], "cancelled");
+    assert_eq!(
+        job_events(&app, first["id"].as_u64().unwrap())
+            .await
+            .last()
+            .unwrap()["status"],
+        "done"
+    );
+    let jobs = get(&app, "/api/jobs").await.json();
+    assert_eq!(jobs.as_array().unwrap().len(), 4);
+    assert_eq!(std::fs::read_dir(&f.runs).unwrap().count(), 2);
+
+    assert_eq!(
+        post(
+            &app,
+            "/api/jobs/logreg-train",
+            "text/csv",
+            b"a\n1\n".to_vec()
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(get(&app, "/api/jobs/999/events").await.status, 404);
+    assert_eq!(
+        leftovers(&f.temp),
+        Vec::<String>::new(),
+        "temporary files were left"
+    );
+}
