@@ -123,6 +123,7 @@ function initTrigger() {
     if (input.files[0]) detect(input.files[0], input.files[0].name);
   });
   $("record").addEventListener("click", record);
+  $("live").addEventListener("click", toggleLive);
 }
 
 async function detect(blob, name) {
@@ -262,6 +263,82 @@ function wavBlob(samples, rate) {
   view.setUint32(40, 2 * samples.length, true);
   samples.forEach((s, i) => view.setInt16(44 + 2 * i, Math.max(-1, Math.min(1, s)) * 32767, true));
   return new Blob([view], { type: "audio/wav" });
+}
+
+// Live: the microphone as 16-bit PCM over a WebSocket; each detection lights
+// the lamp. A capture clock maps a detection's audio time to the moment that
+// audio was captured, for the latency shown.
+let live = null;
+
+async function toggleLive() {
+  const button = $("live");
+  if (live) {
+    live.stop();
+    return;
+  }
+  showError("");
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (err) {
+    showError(`No microphone: ${err.message}`);
+    return;
+  }
+  const context = new AudioContext();
+  const source = context.createMediaStreamSource(stream);
+  const tap = context.createScriptProcessor(2048, 1, 1);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(
+    `${scheme}://${location.host}/api/trigger/live?${modelQuery()}&rate=${context.sampleRate}`,
+  );
+  socket.binaryType = "arraybuffer";
+  let sent = 0;
+  let started = null;
+  const status = $("live-status");
+  tap.onaudioprocess = (e) => {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const samples = e.inputBuffer.getChannelData(0);
+    if (started === null) started = performance.now() - (1000 * samples.length) / context.sampleRate;
+    const pcm = new Int16Array(samples.length);
+    samples.forEach((x, i) => (pcm[i] = Math.max(-1, Math.min(1, x)) * 32767));
+    socket.send(pcm.buffer);
+    sent += samples.length;
+    status.textContent = `listening: ${(sent / context.sampleRate).toFixed(0)} s sent`;
+  };
+  source.connect(tap);
+  tap.connect(context.destination);
+  socket.onmessage = (message) => {
+    const data = JSON.parse(message.data);
+    if (data.error) showError(data.error);
+    if (data.time === undefined) return;
+    const latency = performance.now() - (started + 1000 * data.time);
+    const lamp = $("lamp");
+    lamp.classList.add("on");
+    setTimeout(() => lamp.classList.remove("on"), 1000);
+    const table = $("live-detections");
+    table.hidden = false;
+    const row = table.tBodies[0].insertRow(0);
+    row.className = "live-detection";
+    cell(row, data.time.toFixed(2), "num");
+    cell(row, data.score.toFixed(3), "num");
+    cell(row, latency.toFixed(0), "num");
+  };
+  socket.onerror = () => showError("The live connection failed.");
+  socket.onclose = () => live && live.stop();
+  live = {
+    stop() {
+      live = null;
+      tap.disconnect();
+      source.disconnect();
+      stream.getTracks().forEach((track) => track.stop());
+      context.close();
+      // The server sends what the last audio still holds, then closes.
+      if (socket.readyState === WebSocket.OPEN) socket.send("end");
+      button.textContent = "Listen live";
+      status.textContent = "stopped";
+    },
+  };
+  button.textContent = "Stop";
 }
 
 // ---- Logistic regression -------------------------------------------------

@@ -14,6 +14,7 @@
 mod api;
 mod error;
 mod jobs;
+mod live;
 mod models;
 mod pages;
 mod runs;
@@ -72,6 +73,8 @@ struct Inner {
     workers: Semaphore,
     waiting: AtomicUsize,
     jobs: Arc<jobs::Jobs>,
+    /// Live listening sessions open now.
+    live: Arc<AtomicUsize>,
 }
 
 impl Studio {
@@ -114,6 +117,7 @@ pub fn router(config: Config) -> Router {
             workers: Semaphore::new(workers),
             waiting: AtomicUsize::new(0),
             jobs: Arc::default(),
+            live: Arc::default(),
         }),
     };
     Router::new()
@@ -129,6 +133,7 @@ pub fn router(config: Config) -> Router {
         .route("/api/image/predict", post(api::image_predict))
         .route("/api/trigger/detect", post(api::trigger_detect))
         .route("/api/logreg/predict", post(api::logreg_predict))
+        .route("/api/trigger/live", get(live::trigger_live))
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/logreg-train", post(jobs::logreg_train))
         .route("/api/jobs/{id}/events", get(jobs::events))

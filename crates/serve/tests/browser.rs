@@ -52,7 +52,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_driver(binary: &Path) -> (Driver, Client) {
+/// chromedriver and a Chromium session whose microphone plays `microphone` (a WAV, looped).
+async fn start_driver(binary: &Path, microphone: &Path) -> (Driver, Client) {
     let port = free_port();
     let child = Command::new(binary)
         .arg(format!("--port={port}"))
@@ -75,8 +76,9 @@ async fn start_driver(binary: &Path) -> (Driver, Client) {
         serde_json::json!({ "args": [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--window-size=1100,900",
-            // A microphone that plays a beep, allowed without asking.
+            // A microphone that plays a WAV file, allowed without asking.
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            format!("--use-file-for-fake-audio-capture={}", microphone.display()),
         ]}),
     );
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -160,7 +162,11 @@ async fn every_page_works_in_a_real_browser() {
         config,
         std::future::pending(),
     ));
-    let (_driver, client) = start_driver(&binary).await;
+    // The microphone says the word (a held-out voice) every 4 s.
+    let (microphone, said_until) = common::word_in_noise(48_000);
+    let microphone_path = work.path().join("microphone.wav");
+    std::fs::write(&microphone_path, microphone).unwrap();
+    let (_driver, client) = start_driver(&binary, &microphone_path).await;
     let page = |path: &str| format!("http://{addr}{path}");
 
     // Day or night: four photos through the file input, one of them not an image.
@@ -213,7 +219,7 @@ async fn every_page_works_in_a_real_browser() {
     screenshot(&client, "studio-daynight").await;
 
     // Trigger word: a held-out voice in an uploaded WAV, then the microphone.
-    let (wav, said_until) = common::word_in_noise(22_050);
+    let (wav, _) = common::word_in_noise(22_050);
     let wav_path = work.path().join("word.wav");
     std::fs::write(&wav_path, wav).unwrap();
     upload(
@@ -261,6 +267,32 @@ async fn every_page_works_in_a_real_browser() {
     )
     .await;
     assert!(status.as_str().unwrap().contains(" s at "), "{status}");
+
+    // Live: the microphone streams to the server; the lamp lights on the word.
+    client
+        .find(Locator::Id("live"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let latency = wait_until(
+        &client,
+        "(document.querySelector('tr.live-detection td:last-child') || {}).textContent",
+        "a live detection",
+    )
+    .await;
+    let latency: f64 = latency.as_str().unwrap().parse().unwrap();
+    eprintln!("live detection: {latency} ms from the audio's capture to the page");
+    assert!((0.0..5000.0).contains(&latency), "{latency} ms");
+    screenshot(&client, "studio-trigger-live").await;
+    client
+        .find(Locator::Id("live"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     // Logistic regression: train on a CSV through the page, as a job that a
     // reload does not lose; then score a CSV with a trained run.

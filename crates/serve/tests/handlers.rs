@@ -600,3 +600,60 @@ async fn training_runs_as_a_job_followed_by_events_and_its_model_is_then_offered
         "temporary files were left"
     );
 }
+
+/// Live listening over a real socket: PCM in small messages as a page sends
+/// it, each detection back as it fires; a bad rate is refused before the
+/// upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_listening_streams_audio_in_and_detections_out() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let f = fixture();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config {
+        runs_dir: f.runs.clone(),
+        temp_dir: f.temp.clone(),
+        ..Config::default()
+    };
+    let server = tokio::spawn(casebook_serve::serve(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+
+    let url = format!("ws://{addr}/api/trigger/live?model=builtin&rate=16000&threshold=0.5");
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (audio, said_until) = word_in_noise(16_000);
+    let pcm = &audio[44..]; // the WAV's data: 16-bit little-endian mono
+    for piece in pcm.chunks(3200) {
+        socket
+            .send(Message::Binary(piece.to_vec().into()))
+            .await
+            .unwrap();
+    }
+    socket.send(Message::Text("end".into())).await.unwrap();
+    let mut messages = Vec::new();
+    while let Some(Ok(message)) = socket.next().await {
+        if let Message::Text(text) = message {
+            messages.push(serde_json::from_str::<serde_json::Value>(&text).unwrap());
+        }
+    }
+    assert_eq!(messages[0]["listening"], true, "{messages:?}");
+    let times: Vec<f64> = messages[1..]
+        .iter()
+        .map(|m| m["time"].as_f64().unwrap())
+        .collect();
+    assert_eq!(times.len(), 1, "{messages:?}");
+    assert!(times[0] > 1.0 && times[0] < said_until + 1.0, "{times:?}");
+
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/trigger/live?rate=10")).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("a 10 Hz stream was let in: {other:?}"),
+    }
+    server.abort();
+}
