@@ -495,6 +495,43 @@ function parseCsv(text) {
   return rows;
 }
 
+// ---- Faces ----------------------------------------------------------------
+
+const base64Of = (file) =>
+  new Promise((done, fail) => {
+    const reader = new FileReader();
+    reader.onload = () => done(String(reader.result).split(",")[1] || "");
+    reader.onerror = () => fail(reader.error);
+    reader.readAsDataURL(file);
+  });
+
+function initFaces() {
+  $("verify").addEventListener("click", async () => {
+    showError("");
+    const [first, second] = [$("first").files[0], $("second").files[0]];
+    const verdict = $("verdict");
+    if (!first || !second) {
+      showError("Choose two photos.");
+      return;
+    }
+    verdict.textContent = "Comparing…";
+    try {
+      const body = JSON.stringify({ first: await base64Of(first), second: await base64Of(second) });
+      const answer = await (await send(`/api/faces/verify?${modelQuery()}`, body, "application/json")).json();
+      $("chip-first").src = answer.faces[0].chip;
+      $("chip-second").src = answer.faces[1].chip;
+      $("pair").hidden = false;
+      verdict.dataset.same = answer.same_person;
+      verdict.textContent =
+        `${answer.same_person ? "Same person" : "Different people"}: distance ${answer.distance.toFixed(3)} ` +
+        `${answer.same_person ? "≤" : ">"} threshold ${answer.threshold.toFixed(3)} (${answer.threshold_source})`;
+    } catch (err) {
+      verdict.textContent = "";
+      showError(err.message);
+    }
+  });
+}
+
 // ---- Start ---------------------------------------------------------------
 
 fillModels().catch((err) => showError(`Cannot list the models: ${err.message}`));
@@ -502,3 +539,4 @@ if ($("files")) initDaynight();
 if ($("wav")) initTrigger();
 if ($("csv")) initLogreg();
 if ($("train-csv")) initTraining();
+if ($("verify")) initFaces();

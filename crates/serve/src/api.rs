@@ -276,3 +276,123 @@ pub async fn logreg_predict(
     )
         .into_response())
 }
+
+/// Two photos to compare, each as base64 of its file.
+#[derive(Debug, Deserialize)]
+pub struct VerifyRequest {
+    first: String,
+    second: String,
+}
+
+/// `?model=NAME` and `&upsample=N` (0–2) for the faces.
+#[derive(Debug, Deserialize)]
+pub struct FaceQuery {
+    #[serde(default = "builtin")]
+    model: String,
+    #[serde(default = "one")]
+    upsample: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Serialize)]
+pub struct FaceAnswer {
+    /// Faces found in the photo; the largest is compared.
+    found: usize,
+    /// The compared face's box: left, top, right, bottom.
+    rect: [i64; 4],
+    /// The aligned 150×150 chip the encoder saw, as a PNG data URL.
+    chip: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VerifyAnswer {
+    distance: f32,
+    same_person: bool,
+    threshold: f32,
+    threshold_source: String,
+    faces: [FaceAnswer; 2],
+}
+
+/// Are the main faces of two photos the same person? As `casebook face verify`.
+pub async fn faces_verify(
+    State(studio): State<Studio>,
+    Query(query): Query<FaceQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<VerifyAnswer>, ApiError> {
+    use base64::Engine;
+    use casebook_faces::infer::{main_face, FacePipeline, FoundFace, MIN_IMAGE_SIDE};
+    let bytes = upload(body, studio.config().max_upload)?;
+    let request: VerifyRequest = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "send {{\"first\": base64, \"second\": base64}}: {e}"
+        ))
+    })?;
+    if query.upsample > 2 {
+        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
+    }
+    let path = models::resolve(&studio.config().runs_dir, Kind::Face, &query.model)?;
+    studio
+        .work(move |inner| {
+            let pipeline = inner
+                .faces
+                .get(&path, |p| FacePipeline::load(&p.to_string_lossy()))?;
+            let pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
+            let engine = base64::engine::general_purpose::STANDARD;
+            let mut found: Vec<(usize, FoundFace)> = Vec::new();
+            for (which, data) in [("first", &request.first), ("second", &request.second)] {
+                let file = engine.decode(data.as_bytes()).map_err(|e| {
+                    ApiError::bad_request(format!("the {which} photo is not base64: {e}"))
+                })?;
+                let image = casebook_vision::decode_rgb(&file)
+                    .map_err(|e| ApiError::unprocessable(format!("the {which} photo: {e}")))?;
+                if image.width() < MIN_IMAGE_SIDE || image.height() < MIN_IMAGE_SIDE {
+                    return Err(ApiError::unprocessable(format!(
+                        "the {which} photo is {}×{} pixels, too small to find a face in",
+                        image.width(),
+                        image.height()
+                    )));
+                }
+                let mut faces = pipeline.find(&image, query.upsample);
+                let count = faces.len();
+                let Some(i) = main_face(&faces) else {
+                    return Err(ApiError::unprocessable(format!(
+                        "no face found in the {which} photo{}",
+                        if query.upsample < 2 {
+                            " (try a larger upsample for small faces)"
+                        } else {
+                            ""
+                        }
+                    )));
+                };
+                found.push((count, faces.swap_remove(i)));
+            }
+            let faces: Vec<FoundFace> = found.iter().map(|(_, f)| f.clone()).collect();
+            let vectors = pipeline
+                .encode(&faces)
+                .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+            let distance = casebook_faces::gallery::distance(&vectors[0], &vectors[1]);
+            let threshold = pipeline.encoder.threshold.distance;
+            let answer = |(count, face): &(usize, FoundFace)| -> Result<FaceAnswer, ApiError> {
+                let png = casebook_vision::png_bytes(&face.chip)
+                    .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+                let r = face.detection.rect;
+                Ok(FaceAnswer {
+                    found: *count,
+                    rect: [r.left, r.top, r.right, r.bottom],
+                    chip: format!("data:image/png;base64,{}", engine.encode(png)),
+                })
+            };
+            Ok(VerifyAnswer {
+                distance,
+                same_person: distance <= threshold,
+                threshold,
+                threshold_source: pipeline.encoder.threshold.source.clone(),
+                faces: [answer(&found[0])?, answer(&found[1])?],
+            })
+        })
+        .await
+        .map(Json)
+}

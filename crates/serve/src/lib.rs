@@ -70,6 +70,7 @@ struct Inner {
     catalogue: models::Catalogue,
     images: models::Cache<casebook_image::infer::Classifier>,
     triggers: models::Cache<casebook_trigger::infer::TriggerModel>,
+    faces: models::Cache<casebook_faces::infer::FacePipeline>,
     workers: Semaphore,
     waiting: AtomicUsize,
     jobs: Arc<jobs::Jobs>,
@@ -114,6 +115,7 @@ pub fn router(config: Config) -> Router {
             catalogue: models::Catalogue::default(),
             images: models::Cache::default(),
             triggers: models::Cache::default(),
+            faces: models::Cache::default(),
             workers: Semaphore::new(workers),
             waiting: AtomicUsize::new(0),
             jobs: Arc::default(),
@@ -127,12 +129,14 @@ pub fn router(config: Config) -> Router {
         .route("/daynight", get(pages::daynight))
         .route("/trigger", get(pages::trigger))
         .route("/logreg", get(pages::logreg))
+        .route("/faces", get(pages::faces))
         .route("/assets/{file}", get(pages::asset))
         .route("/api/models/{kind}", get(api::models))
         .route("/api/runs", get(runs::list_json))
         .route("/api/image/predict", post(api::image_predict))
         .route("/api/trigger/detect", post(api::trigger_detect))
         .route("/api/logreg/predict", post(api::logreg_predict))
+        .route("/api/faces/verify", post(api::faces_verify))
         .route("/api/trigger/live", get(live::trigger_live))
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/logreg-train", post(jobs::logreg_train))

@@ -20,6 +20,8 @@ pub enum Kind {
     Image,
     Trigger,
     Logreg,
+    /// A face encoder (the detector and landmarks are always the built-in ones).
+    Face,
 }
 
 impl Kind {
@@ -28,6 +30,7 @@ impl Kind {
             "image" => Some(Self::Image),
             "trigger" => Some(Self::Trigger),
             "logreg" => Some(Self::Logreg),
+            "face" => Some(Self::Face),
             _ => None,
         }
     }
@@ -38,6 +41,7 @@ impl Kind {
             Self::Image => casebook_image::infer::TASK,
             Self::Trigger => casebook_trigger::infer::TASK,
             Self::Logreg => casebook_logreg::model::TASK,
+            Self::Face => casebook_faces::model::encoder::TASK,
         }
     }
 
@@ -46,6 +50,7 @@ impl Kind {
             Self::Image => Some("built-in day/night model (trained on photographs)"),
             Self::Trigger => Some("built-in 'activate' model"),
             Self::Logreg => None,
+            Self::Face => Some("built-in encoder (dlib's ResNet)"),
         }
     }
 }

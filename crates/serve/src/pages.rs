@@ -11,11 +11,12 @@ const STYLE: &str = include_str!("../assets/style.css");
 const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// `(path, title)` of each page, in the menu's order.
-const PAGES: [(&str, &str); 4] = [
+const PAGES: [(&str, &str); 5] = [
     ("/runs", "Runs"),
     ("/daynight", "Day or night?"),
     ("/trigger", "Trigger word"),
     ("/logreg", "Logistic regression"),
+    ("/faces", "Faces"),
 ];
 
 /// A whole page: the menu, `title` and `body` (HTML), the script.
@@ -49,7 +50,8 @@ pub async fn home() -> Html<String> {
             "Every run folder with its numbers and its report.",
             "Drop photos and get day or night, with the model's probability.",
             "Upload or record audio: the score over time and each detection of the word.",
-            "Score a CSV with a model you trained; download the predictions.",
+            "Train on a CSV as a job, or score one with a model you trained.",
+            "Two photos side by side: the same person or not, and the distance that says so.",
         ])
         .map(|((path, name), what)| format!("<li><a href=\"{path}\">{name}</a>: {what}</li>"))
         .collect();
@@ -78,6 +80,10 @@ pub async fn logreg() -> Html<String> {
         "Logistic regression",
         include_str!("../assets/logreg.html"),
     ))
+}
+
+pub async fn faces() -> Html<String> {
+    Html(layout("Faces", include_str!("../assets/faces.html")))
 }
 
 pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {

@@ -356,6 +356,36 @@ async fn every_page_works_in_a_real_browser() {
     assert!(header.contains("predicted_species"), "{header}");
     screenshot(&client, "studio-logreg").await;
 
+    // Faces: two photos of one person, compared.
+    let photos = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../faces/tests/fixtures/images")
+        .canonicalize()
+        .unwrap();
+    let first = photos.join("edwin_a.png").display().to_string();
+    upload(&client, &page("/faces"), "first", &[first]).await;
+    client
+        .find(Locator::Id("second"))
+        .await
+        .unwrap()
+        .send_keys(&photos.join("edwin_b.png").display().to_string())
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("verify"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let same = wait_until(
+        &client,
+        "document.getElementById('verdict').dataset.same",
+        "the verdict",
+    )
+    .await;
+    assert_eq!(same, "true");
+    screenshot(&client, "studio-faces").await;
+
     // Runs: the run is listed and its report opens.
     client.goto(&page("/runs")).await.unwrap();
     screenshot(&client, "studio-runs").await;

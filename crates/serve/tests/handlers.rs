@@ -657,3 +657,91 @@ async fn live_listening_streams_audio_in_and_detections_out() {
     }
     server.abort();
 }
+
+/// A sample photo the faces crate ships (public domain / CC0), as base64.
+fn face_photo(name: &str) -> String {
+    use base64::Engine;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../faces/tests/fixtures/images")
+        .join(name);
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+}
+
+#[tokio::test]
+async fn two_photos_are_verified_as_the_cli_does() {
+    let f = fixture();
+    let app = studio(&f);
+    let verify = |first: &str, second: &str| {
+        serde_json::json!({ "first": face_photo(first), "second": face_photo(second) })
+            .to_string()
+            .into_bytes()
+    };
+    let same = post(
+        &app,
+        "/api/faces/verify",
+        "application/json",
+        verify("edwin_a.png", "edwin_b.png"),
+    )
+    .await;
+    assert_eq!(same.status, 200, "{}", same.text());
+    let answer = same.json();
+    assert_eq!(answer["same_person"], true, "{answer}");
+    assert!(answer["faces"][0]["chip"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
+    let other = post(
+        &app,
+        "/api/faces/verify",
+        "application/json",
+        verify("grace_hopper.png", "sally_ride.png"),
+    )
+    .await;
+    assert_eq!(other.json()["same_person"], false, "{}", other.text());
+    // The CLI's numbers on the same photos (the demo prints 0.298 and 0.731).
+    assert!(
+        (answer["distance"].as_f64().unwrap() - 0.298).abs() < 0.01,
+        "{answer}"
+    );
+
+    let blank = {
+        use base64::Engine;
+        let mut png = Vec::new();
+        image::RgbImage::from_pixel(120, 120, image::Rgb([128, 128, 128]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(png)
+    };
+    for (body, status, words) in [
+        (b"{}".to_vec(), 400, "base64"),
+        (
+            serde_json::json!({"first": "@@@", "second": blank})
+                .to_string()
+                .into_bytes(),
+            400,
+            "first photo is not base64",
+        ),
+        (
+            serde_json::json!({"first": face_photo("edwin_a.png"), "second": blank})
+                .to_string()
+                .into_bytes(),
+            422,
+            "no face found in the second photo",
+        ),
+    ] {
+        let reply = post(&app, "/api/faces/verify", "application/json", body).await;
+        assert_eq!(reply.status, status, "{}", reply.text());
+        assert!(reply.error().contains(words), "{}", reply.error());
+    }
+    assert_eq!(
+        post(
+            &app,
+            "/api/faces/verify?upsample=9",
+            "application/json",
+            verify("edwin_a.png", "edwin_b.png")
+        )
+        .await
+        .status,
+        400
+    );
+}
