@@ -126,7 +126,8 @@ pub async fn list_page(State(studio): State<Studio>) -> Result<Html<String>, Api
                 .map(|(k, v)| format!("{} {}", escape(k), short(*v)))
                 .collect();
             format!(
-                "<tr data-run=\"{name}\"><td>{link}</td><td>{}</td><td>{}</td></tr>",
+                "<tr data-run=\"{name}\"><td>{link}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                utc(run.modified),
                 if run.has_model { "model" } else { "" },
                 numbers.join(", ")
             )
@@ -140,12 +141,32 @@ pub async fn list_page(State(studio): State<Studio>) -> Result<Html<String>, Api
         )
     } else {
         format!(
-            "<p>{} run folders in {}, newest first.</p><table id=runs><tr><th>run</th><th></th><th>headline</th></tr>{rows}</table>",
+            "<p>{} run folders in {}, newest first.</p><table id=runs><tr><th>run</th><th>changed (UTC)</th><th></th><th>headline</th></tr>{rows}</table>",
             runs.len(),
             escape(&runs_dir.display().to_string())
         )
     };
     Ok(Html(layout("Runs", &body)))
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of seconds since 1970: the days become a date
+/// by Howard Hinnant's `civil_from_days`.
+fn utc(seconds: u64) -> String {
+    let (days, rest) = ((seconds / 86_400) as i64, seconds % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rest / 3_600,
+        rest % 3_600 / 60
+    )
 }
 
 fn short(x: f64) -> String {
@@ -193,4 +214,17 @@ pub async fn file(
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn dates_are_civil_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc(1_796_397_722), "2026-12-04 15:22"); // as `date -u -d @1796397722`
+        assert_eq!(utc(4_107_542_399), "2100-02-28 23:59");
+    }
 }
