@@ -20,12 +20,16 @@ pub struct ServeArgs {
     /// Largest upload accepted, in MB.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_upload_mb: u32,
+    /// Largest folder upload (a training set, photos to group), all its files together, in MB.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_folder_mb: u32,
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
     let config = casebook_serve::Config {
         runs_dir: args.runs_dir.clone(),
         max_upload: (args.max_upload_mb as usize) << 20,
+        max_folder: u64::from(args.max_folder_mb) << 20,
         ..casebook_serve::Config::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the server's runtime")?;

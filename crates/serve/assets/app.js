@@ -5,8 +5,8 @@
 
 const $ = (id) => document.getElementById(id);
 
-function showError(text) {
-  const box = $("error");
+function showError(text, id) {
+  const box = $(id || "error");
   if (!box) return;
   box.textContent = text || "";
   box.hidden = !text;
@@ -395,9 +395,50 @@ function initTraining() {
       showError(err.message);
     }
   });
+}
+
+// ---- Jobs ------------------------------------------------------------------
+// A page's jobs (`<div id=jobs data-kind=KIND>`): followed over server-sent
+// events and found again after a reload.
+
+function watchJobs() {
+  const kind = $("jobs").dataset.kind;
   fetch("/api/jobs")
     .then((r) => r.json())
-    .then((jobs) => jobs.filter((j) => j.kind === "logreg-train").slice(0, 5).reverse().forEach(follow));
+    .then((jobs) => jobs.filter((j) => j.kind === kind).slice(0, 5).reverse().forEach(follow));
+}
+
+// Sends the files of a picked folder as one upload, each named by its path
+// inside that folder (`day/IMG_0001.jpg`); returns the job it started.
+async function sendFolder(url, files) {
+  if (!files.length) throw new Error("Choose a folder first.");
+  const form = new FormData();
+  for (const file of files) {
+    const path = (file.webkitRelativePath || file.name).split("/").slice(1).join("/") || file.name;
+    form.append("file", file, path);
+  }
+  const response = await fetch(url, { method: "POST", body: form });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.error || `${response.status} ${response.statusText}`);
+  return answer;
+}
+
+// A folder picker whose button starts `start(files)` as a job.
+function folderJob(inputId, buttonId, errorId, start) {
+  const input = $(inputId);
+  const button = $(buttonId);
+  input.addEventListener("change", () => (button.disabled = input.files.length === 0));
+  button.addEventListener("click", async () => {
+    showError("", errorId);
+    button.disabled = true;
+    try {
+      follow(await start([...input.files]));
+    } catch (err) {
+      showError(err.message, errorId);
+    } finally {
+      button.disabled = input.files.length === 0;
+    }
+  });
 }
 
 function jobBox(job) {
@@ -408,7 +449,8 @@ function jobBox(job) {
     box.className = "job";
     box.innerHTML =
       '<p><b class=title></b>: <span class=state></span> <button type=button class=cancel>Cancel</button></p>' +
-      '<progress max=1 value=0></progress> <span class=reading></span>';
+      '<progress max=1 value=0></progress> <span class=reading></span>' +
+      '<img class=forming alt="the picture so far" hidden>';
     box.querySelector(".title").textContent = job.title;
     box.querySelector(".cancel").addEventListener("click", () =>
       fetch(`/api/jobs/${job.id}/cancel`, { method: "POST" }),
@@ -428,11 +470,21 @@ function showJob(job) {
   bar.value = job.status === "done" ? bar.max : job.done;
   box.querySelector(".reading").textContent = job.error || job.reading;
   box.querySelector(".cancel").hidden = !["queued", "running"].includes(job.status);
+  const picture = box.querySelector("img.forming");
+  if (job.pictures > Number(picture.dataset.shown || 0)) {
+    picture.dataset.shown = job.pictures;
+    picture.src = `/api/jobs/${job.id}/picture?n=${job.pictures}`;
+    picture.hidden = false;
+  }
   if (job.status === "done" && job.run && !box.querySelector("a")) {
     const link = document.createElement("a");
     link.href = `/runs/${encodeURIComponent(job.run)}/report.html`;
     link.textContent = `report of run ${job.run}`;
     state.after(" — ", link);
+    if (job.kind === "style-transfer") {
+      picture.src = `/runs/${encodeURIComponent(job.run)}/result.png`;
+      picture.hidden = false;
+    }
     fillModels().catch(() => {});
   }
 }
@@ -532,6 +584,46 @@ function initFaces() {
   });
 }
 
+function initImageTraining() {
+  folderJob("train-folder", "train-images", "train-error", (files) =>
+    sendFolder(`/api/jobs/image-train?epochs=${$("epochs").value}&resolution=${$("resolution").value}`, files),
+  );
+}
+
+function initClustering() {
+  folderJob("cluster-folder", "cluster", "cluster-error", (files) =>
+    sendFolder(`/api/jobs/face-cluster?method=${$("cluster-method").value}&k=${$("cluster-k").value}`, files),
+  );
+}
+
+// ---- Style -------------------------------------------------------------------
+
+function initStyle() {
+  $("transfer").addEventListener("click", async () => {
+    showError("");
+    const content = $("content").files[0];
+    const style = $("style-picture").files[0];
+    if (!content) {
+      showError("Choose a photo to draw.");
+      return;
+    }
+    try {
+      const request = {
+        content: await base64Of(content),
+        size: Number($("size").value),
+        iterations: Number($("iterations").value),
+        style_weight: Number($("style-weight").value),
+        preserve_colors: $("preserve-colors").checked,
+      };
+      if (style) request.style = await base64Of(style);
+      const job = await (await send("/api/jobs/style-transfer", JSON.stringify(request), "application/json")).json();
+      follow(job);
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+}
+
 // ---- Start ---------------------------------------------------------------
 
 fillModels().catch((err) => showError(`Cannot list the models: ${err.message}`));
@@ -540,3 +632,7 @@ if ($("wav")) initTrigger();
 if ($("csv")) initLogreg();
 if ($("train-csv")) initTraining();
 if ($("verify")) initFaces();
+if ($("train-folder")) initImageTraining();
+if ($("cluster")) initClustering();
+if ($("transfer")) initStyle();
+if ($("jobs")) watchJobs();

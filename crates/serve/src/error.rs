@@ -37,6 +37,25 @@ impl ApiError {
         )
     }
 
+    /// One file of a folder upload is over the per-file limit.
+    pub fn too_large_file(name: &str, limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{name} is larger than {} MB, the server's limit per file (casebook serve --max-upload-mb)",
+                limit.div_ceil(1 << 20)
+            ),
+        )
+    }
+
+    /// A folder upload is over the folder limits (`why` says which).
+    pub fn too_large_folder(why: String) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{why}, the server's limit (casebook serve --max-folder-mb)"),
+        )
+    }
+
     pub fn wrong_type(found: &str, wanted: &str) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

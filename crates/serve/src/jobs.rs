@@ -13,15 +13,17 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use casebook_core::observe::{Event, Observer};
+use casebook_core::run::RunDir;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{check_type, upload};
 use crate::error::ApiError;
+use crate::upload::{self, Limits, Received};
 use crate::Studio;
 
 /// Jobs waiting behind the running one, per kind, before the server says no.
@@ -56,19 +58,30 @@ pub struct JobState {
     /// The run folder's name, once made.
     pub run: Option<String>,
     pub error: Option<String>,
+    /// Pictures published so far (a style transfer's frames); the latest
+    /// is at `/api/jobs/ID/picture`.
+    pub pictures: u32,
 }
 
 pub struct Job {
     state: Mutex<JobState>,
+    /// The latest picture the work published, as PNG.
+    picture: Mutex<Option<Arc<Vec<u8>>>>,
     cancel: AtomicBool,
     /// Bumped at every change; the event streams wait on it.
     version: tokio::sync::watch::Sender<u64>,
 }
 
 impl Job {
-    fn update(&self, change: impl FnOnce(&mut JobState)) {
+    pub(crate) fn update(&self, change: impl FnOnce(&mut JobState)) {
         change(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
         self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Shows `png` as the job's latest picture.
+    pub fn publish_picture(&self, png: Vec<u8>) {
+        *self.picture.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(png));
+        self.update(|s| s.pictures += 1);
     }
 
     pub fn state(&self) -> JobState {
@@ -102,7 +115,7 @@ impl Observer for Job {
 
 /// The work of a job: runs on a blocking thread, reports to the job, and
 /// returns the run folder it made.
-type Work = Box<dyn FnOnce(&Job) -> anyhow::Result<String> + Send>;
+pub(crate) type Work = Box<dyn FnOnce(&Job) -> anyhow::Result<String> + Send>;
 
 /// One kind's jobs waiting, and whether a runner is draining them.
 #[derive(Default)]
@@ -125,7 +138,7 @@ impl Jobs {
     }
 
     /// Queues `work` as a job of `kind`; starts the kind's runner if none is.
-    fn submit(
+    pub(crate) fn submit(
         self: &Arc<Self>,
         kind: &'static str,
         title: String,
@@ -144,7 +157,9 @@ impl Jobs {
                 reading: String::new(),
                 run: None,
                 error: None,
+                pictures: 0,
             }),
+            picture: Mutex::default(),
             cancel: AtomicBool::new(false),
             version: tokio::sync::watch::channel(0).0,
         });
@@ -284,6 +299,228 @@ pub async fn logreg_train(
     Ok((StatusCode::ACCEPTED, Json(job.state())))
 }
 
+/// A run folder made for a job before its data arrives. It goes again
+/// unless the job's run starts (writes `config.json`): an upload that
+/// fails, or a job cancelled while queued, leaves nothing behind. A run
+/// that started keeps its folder ([`RunDir::start`] decides on failures).
+struct PendingRun {
+    run: Option<RunDir>,
+    path: PathBuf,
+    name: String,
+}
+
+impl PendingRun {
+    fn create(runs_dir: &std::path::Path, prefix: &str) -> Result<Self, ApiError> {
+        let run = RunDir::create(runs_dir, None, prefix)
+            .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        let path = run.path().to_path_buf();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        Ok(Self {
+            run: Some(run),
+            path,
+            name,
+        })
+    }
+
+    fn take(&mut self) -> RunDir {
+        self.run.take().expect("a pending run is taken once")
+    }
+}
+
+impl Drop for PendingRun {
+    fn drop(&mut self) {
+        self.run = None;
+        if !self.path.join("config.json").exists() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// The work of a job on a folder: gets the run, the folder the upload was
+/// stored in (`RUN/data`) and what was received.
+type FolderWork = Box<dyn FnOnce(RunDir, PathBuf, Received, &Job) -> anyhow::Result<()> + Send>;
+
+/// Makes a run folder, receives the uploaded folder into its `data`, and
+/// queues `work` on it as a job of `kind`; `title` names the job from what
+/// arrived.
+async fn submit_folder_job(
+    studio: &Studio,
+    kind: &'static str,
+    multipart: Multipart,
+    limits: Limits,
+    title: impl FnOnce(&Received) -> String,
+    work: FolderWork,
+) -> Result<(StatusCode, Json<JobState>), ApiError> {
+    let mut pending = PendingRun::create(&studio.config().runs_dir, kind)?;
+    let data = pending.path.join("data");
+    std::fs::create_dir_all(&data)
+        .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
+    let received = upload::receive(multipart, &data, &limits).await?;
+    write_upload_list(&pending.path, &received)
+        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let title = title(&received);
+    let name = pending.name.clone();
+    let job_work: Work = Box::new(move |job: &Job| {
+        let run = pending.take();
+        let data = pending.path.join("data");
+        work(run, data, received, job)?;
+        Ok(pending.name.clone())
+    });
+    let job = studio.inner.jobs.submit(kind, title, job_work)?;
+    job.update(|s| s.run = Some(name));
+    Ok((StatusCode::ACCEPTED, Json(job.state())))
+}
+
+/// `uploaded.csv` in the run folder: each stored file and the name the
+/// page sent for it, so results can be traced back to the person's files.
+fn write_upload_list(run: &std::path::Path, received: &Received) -> anyhow::Result<()> {
+    casebook_core::fsx::write_csv(
+        &run.join("uploaded.csv"),
+        &["stored", "sent as"],
+        &received
+            .files
+            .iter()
+            .map(|(sent, stored)| (format!("data/{}", stored.display()), sent))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The folder limits of a job reading `extensions`.
+fn folder_limits(studio: &Studio, extensions: &'static [&'static str], labelled: bool) -> Limits {
+    Limits {
+        extensions,
+        per_file: studio.config().max_upload,
+        total: studio.config().max_folder,
+        labelled,
+    }
+}
+
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
+
+/// `?epochs=N&resolution=PX&seed=S` for an image classifier.
+#[derive(Debug, Deserialize)]
+pub struct ImageTrainQuery {
+    epochs: Option<usize>,
+    resolution: Option<u32>,
+    seed: Option<u64>,
+}
+
+/// Trains an image classifier on an uploaded folder with one sub-folder
+/// per class, as `casebook image train DIR` does; the photos are kept in
+/// the run folder (`data/`), so the run can be resumed from the CLI.
+pub async fn image_train(
+    State(studio): State<Studio>,
+    Query(query): Query<ImageTrainQuery>,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<JobState>), ApiError> {
+    use casebook_core::run::Training;
+    let defaults = casebook_image::train::TrainConfig::default();
+    let mut config = casebook_image::train::TrainConfig {
+        epochs: query.epochs.unwrap_or(defaults.epochs),
+        resolution: query.resolution.unwrap_or(defaults.resolution),
+        seed: query.seed.unwrap_or(defaults.seed),
+        ..defaults
+    };
+    config
+        .validate()
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let limits = folder_limits(&studio, IMAGE_EXTENSIONS, true);
+    submit_folder_job(
+        &studio,
+        "image-train",
+        multipart,
+        limits,
+        |received| format!("image classifier on {} photos", received.files.len()),
+        Box::new(move |run, data, _received, job| {
+            config.data = data;
+            let outcome = config.train(run, job)?;
+            job.update(|s| {
+                s.reading = format!("test accuracy {:.1} %", 100.0 * outcome.test.accuracy)
+            });
+            Ok(())
+        }),
+    )
+    .await
+}
+
+/// `?method=graph|auto|k&k=N&upsample=U` for grouping faces.
+#[derive(Debug, Deserialize)]
+pub struct ClusterQuery {
+    #[serde(default)]
+    method: String,
+    k: Option<usize>,
+    #[serde(default = "one")]
+    upsample: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Groups the faces of an uploaded folder by person, as `casebook face
+/// cluster DIR` does (with sub-folders per person, the groups are scored
+/// against them); the report shows each group.
+pub async fn face_cluster(
+    State(studio): State<Studio>,
+    Query(query): Query<ClusterQuery>,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<JobState>), ApiError> {
+    use casebook_faces::infer::group::{cluster_folder, ClusterConfig, Method};
+    let method = match (query.method.as_str(), query.k) {
+        ("" | "graph", _) => Method::Graph,
+        ("auto", _) => Method::KMeansAuto,
+        ("k", Some(k)) if (2..=1000).contains(&k) => Method::KMeans(k),
+        ("k", _) => return Err(ApiError::bad_request("k-means needs k, from 2 to 1000")),
+        (other, _) => {
+            return Err(ApiError::bad_request(format!(
+                "method is graph, auto or k, not {other:?}"
+            )))
+        }
+    };
+    if query.upsample > 2 {
+        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
+    }
+    let limits = folder_limits(&studio, IMAGE_EXTENSIONS, false);
+    submit_folder_job(
+        &studio,
+        "face-cluster",
+        multipart,
+        limits,
+        |received| format!("faces of {} photos grouped", received.files.len()),
+        Box::new(move |run, data, received, job| {
+            let labelled = received
+                .files
+                .iter()
+                .all(|(_, stored)| stored.components().count() == 2);
+            let config = ClusterConfig {
+                folder: data,
+                method,
+                truth: labelled,
+                threshold: None,
+                upsample: query.upsample,
+                model: casebook_core::model_file::BUILTIN.into(),
+                restarts: 10,
+                seed: 0,
+            };
+            let outcome = cluster_folder(&config, run, job)?;
+            let groups = outcome.groups.iter().max().map_or(0, |g| g + 1);
+            job.update(|s| {
+                s.reading = format!(
+                    "{} faces in {groups} group{}",
+                    outcome.faces.len(),
+                    if groups == 1 { "" } else { "s" }
+                )
+            });
+            Ok(())
+        }),
+    )
+    .await
+}
+
 pub async fn list(State(studio): State<Studio>) -> Json<Vec<JobState>> {
     let all = studio
         .inner
@@ -308,6 +545,33 @@ pub async fn cancel(
         job.update(|s| s.status = Status::Cancelled);
     }
     Ok(Json(job.state()))
+}
+
+/// The job's latest picture (PNG).
+pub async fn picture(
+    State(studio): State<Studio>,
+    Path(id): Path<u64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let job = studio
+        .inner
+        .jobs
+        .find(id)
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    let png = job
+        .picture
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| ApiError::not_found(format!("job {id} has no picture yet")))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        png.as_ref().clone(),
+    )
+        .into_response())
 }
 
 /// The job's state now and at every change, as server-sent events, until it ends.

@@ -18,6 +18,8 @@ mod live;
 mod models;
 mod pages;
 mod runs;
+mod style;
+mod upload;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +41,8 @@ pub struct Config {
     pub runs_dir: PathBuf,
     /// Largest upload accepted, in bytes.
     pub max_upload: usize,
+    /// Largest folder upload accepted (all its files), in bytes.
+    pub max_folder: u64,
     /// Longest a request may take before it is answered 408.
     pub timeout: Duration,
     /// Requests that may wait for a worker before the server answers 503.
@@ -52,6 +56,7 @@ impl Default for Config {
         Self {
             runs_dir: PathBuf::from("runs"),
             max_upload: 32 << 20,
+            max_folder: 1 << 30,
             timeout: Duration::from_secs(120),
             max_waiting: 64,
             temp_dir: std::env::temp_dir(),
@@ -108,6 +113,7 @@ impl Studio {
 pub fn router(config: Config) -> Router {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let limit = config.max_upload;
+    let folder_limit = usize::try_from(config.max_folder).unwrap_or(usize::MAX);
     let timeout = config.timeout;
     let studio = Studio {
         inner: Arc::new(Inner {
@@ -140,8 +146,19 @@ pub fn router(config: Config) -> Router {
         .route("/api/trigger/live", get(live::trigger_live))
         .route("/api/jobs", get(jobs::list))
         .route("/api/jobs/logreg-train", post(jobs::logreg_train))
+        .route(
+            "/api/jobs/image-train",
+            post(jobs::image_train).layer(DefaultBodyLimit::max(folder_limit)),
+        )
+        .route(
+            "/api/jobs/face-cluster",
+            post(jobs::face_cluster).layer(DefaultBodyLimit::max(folder_limit)),
+        )
         .route("/api/jobs/{id}/events", get(jobs::events))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/jobs/{id}/picture", get(jobs::picture))
+        .route("/api/jobs/style-transfer", post(style::transfer))
+        .route("/style", get(pages::style))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -11,12 +11,13 @@ const STYLE: &str = include_str!("../assets/style.css");
 const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// `(path, title)` of each page, in the menu's order.
-const PAGES: [(&str, &str); 5] = [
+const PAGES: [(&str, &str); 6] = [
     ("/runs", "Runs"),
     ("/daynight", "Day or night?"),
     ("/trigger", "Trigger word"),
     ("/logreg", "Logistic regression"),
     ("/faces", "Faces"),
+    ("/style", "Style"),
 ];
 
 /// A whole page: the menu, `title` and `body` (HTML), the script.
@@ -48,10 +49,11 @@ pub async fn home() -> Html<String> {
         .iter()
         .zip([
             "Every run folder with its numbers and its report.",
-            "Drop photos and get day or night, with the model's probability.",
+            "Drop photos and get day or night, with the model's probability; train on a folder of your own.",
             "Upload or record audio: the score over time and each detection of the word.",
             "Train on a CSV as a job, or score one with a model you trained.",
-            "Two photos side by side: the same person or not, and the distance that says so.",
+            "Two photos side by side: the same person or not, and the distance that says so; a folder grouped by person.",
+            "A photo drawn in a painting's style, forming as you watch.",
         ])
         .map(|((path, name), what)| format!("<li><a href=\"{path}\">{name}</a>: {what}</li>"))
         .collect();
@@ -84,6 +86,10 @@ pub async fn logreg() -> Html<String> {
 
 pub async fn faces() -> Html<String> {
     Html(layout("Faces", include_str!("../assets/faces.html")))
+}
+
+pub async fn style() -> Html<String> {
+    Html(layout("Style", include_str!("../assets/style.html")))
 }
 
 pub async fn asset(Path(file): Path<String>) -> Result<Response, ApiError> {

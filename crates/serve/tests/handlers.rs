@@ -745,3 +745,260 @@ async fn two_photos_are_verified_as_the_cli_does() {
         400
     );
 }
+
+/// A `multipart/form-data` body of files as a page sends a picked folder
+/// (each part's file name is its path in the folder); and its content type.
+fn folder_upload(files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
+    let boundary = "casebook-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Files of a folder upload: path in the folder, bytes.
+type Folder = Vec<(String, Vec<u8>)>;
+
+/// The runs folder's entries (names).
+fn runs_in(runs: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_folder_upload_trains_an_image_classifier_kept_whole_in_its_run() {
+    let f = fixture();
+    let app = studio(&f);
+    let scenes_dir = f.temp.parent().unwrap().join("scenes");
+    let files: Vec<(String, Vec<u8>)> = scenes(&scenes_dir, 60)
+        .iter()
+        .map(|(path, class)| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            (format!("{class}/{name}"), std::fs::read(path).unwrap())
+        })
+        .chain([("day/notes.txt".to_string(), b"not a photo".to_vec())])
+        .collect();
+    let (kind, body) = folder_upload(&files);
+    let reply = post(
+        &app,
+        "/api/jobs/image-train?epochs=3&resolution=32",
+        &kind,
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let job = reply.json();
+    assert_eq!(job["title"], "image classifier on 60 photos");
+    let states = job_events(&app, job["id"].as_u64().unwrap()).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "done", "{states:?}");
+    assert!(
+        last["reading"]
+            .as_str()
+            .unwrap()
+            .starts_with("test accuracy"),
+        "{last}"
+    );
+    let run = f.runs.join(last["run"].as_str().unwrap());
+    assert!(run.join("model.casebook").is_file());
+    assert!(run.join("report.html").is_file());
+    // The photos under server-made names, each traced to the name it was sent as.
+    assert!(run.join("data/day/00001.png").is_file() || run.join("data/night/00001.png").is_file());
+    let list = std::fs::read_to_string(run.join("uploaded.csv")).unwrap();
+    assert_eq!(list.lines().count(), 61, "{list}");
+    assert!(!list.contains("notes.txt"));
+    let offers = get(&app, "/api/models/image").await.json();
+    assert_eq!(offers[1]["name"], last["run"], "{offers}");
+
+    // Refused before any work, leaving no run folder behind.
+    let before = runs_in(&f.runs);
+    let png = files[0].1.clone();
+    let cases: Vec<(&str, Folder, u16, &str)> = vec![
+        (
+            "epochs=0",
+            vec![("day/a.png".into(), png.clone())],
+            400,
+            "epochs",
+        ),
+        (
+            "",
+            vec![("a.png".into(), png.clone())],
+            400,
+            "not in a sub-folder",
+        ),
+        (
+            "",
+            vec![("../x.png".into(), png.clone())],
+            400,
+            "folder name",
+        ),
+        (
+            "",
+            vec![("day/a.txt".into(), b"text".to_vec())],
+            400,
+            "no png/jpg/jpeg file",
+        ),
+        (
+            "",
+            vec![("day/big.png".into(), vec![0; (1 << 20) + 1])],
+            413,
+            "larger than 1 MB",
+        ),
+    ];
+    for (query, files, status, words) in cases {
+        let (kind, body) = folder_upload(&files);
+        let reply = post(&app, &format!("/api/jobs/image-train?{query}"), &kind, body).await;
+        assert_eq!(reply.status, status, "{query} {}", reply.text());
+        assert!(reply.error().contains(words), "{}", reply.error());
+    }
+    // Two classes are needed: the job fails with the library's line and its run goes.
+    let (kind, body) = folder_upload(&[("day/a.png".into(), png)]);
+    let reply = post(&app, "/api/jobs/image-train", &kind, body).await;
+    let states = job_events(&app, reply.json()["id"].as_u64().unwrap()).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "failed", "{states:?}");
+    assert!(
+        last["error"].as_str().unwrap().contains("only one class"),
+        "{last}"
+    );
+    assert_eq!(
+        runs_in(&f.runs),
+        before,
+        "a refused or failed upload left a run folder"
+    );
+}
+
+#[tokio::test]
+async fn a_folder_of_photos_is_grouped_by_person() {
+    use base64::Engine;
+    let f = fixture();
+    let app = studio(&f);
+    let photo = |name: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(face_photo(name))
+            .unwrap()
+    };
+    let files: Vec<(String, Vec<u8>)> = [
+        "edwin_a.png",
+        "edwin_b.png",
+        "grace_hopper.png",
+        "sally_ride.png",
+    ]
+    .iter()
+    .map(|name| (name.to_string(), photo(name)))
+    .collect();
+    let (kind, body) = folder_upload(&files);
+    let reply = post(&app, "/api/jobs/face-cluster", &kind, body).await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let states = job_events(&app, reply.json()["id"].as_u64().unwrap()).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "done", "{states:?}");
+    assert_eq!(last["reading"], "4 faces in 3 groups", "{last}");
+    let run = f.runs.join(last["run"].as_str().unwrap());
+    let clusters = std::fs::read_to_string(run.join("clusters.csv")).unwrap();
+    let group_of = |stored: &str| {
+        clusters
+            .lines()
+            .find(|l| l.starts_with(stored))
+            .and_then(|l| l.rsplit(',').next())
+            .unwrap_or_else(|| panic!("{stored} not in {clusters}"))
+            .to_string()
+    };
+    // Edwin's two photos (sent first) in one group.
+    assert_eq!(group_of("00001.png"), group_of("00002.png"), "{clusters}");
+    assert_ne!(group_of("00001.png"), group_of("00003.png"), "{clusters}");
+
+    for query in ["method=k", "method=spectral", "upsample=5"] {
+        let (kind, body) = folder_upload(&files[..1]);
+        let reply = post(
+            &app,
+            &format!("/api/jobs/face-cluster?{query}"),
+            &kind,
+            body,
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_style_transfer_job_publishes_the_picture_as_it_forms() {
+    use base64::Engine;
+    let f = fixture();
+    let app = studio(&f);
+    let engine = base64::engine::general_purpose::STANDARD;
+    let scenes_dir = f.temp.parent().unwrap().join("scenes");
+    let scene = engine.encode(std::fs::read(&scenes(&scenes_dir, 2)[0].0).unwrap());
+    let request = serde_json::json!({"content": scene, "size": 48, "iterations": 10});
+    let reply = post(
+        &app,
+        "/api/jobs/style-transfer",
+        "application/json",
+        request.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let id = reply.json()["id"].as_u64().unwrap();
+    let states = job_events(&app, id).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "done", "{states:?}");
+    assert!(last["pictures"].as_u64().unwrap() >= 5, "{last}");
+    let picture = get(&app, &format!("/api/jobs/{id}/picture")).await;
+    assert_eq!(picture.content_type, "image/png");
+    let latest = image::load_from_memory(&picture.body).unwrap();
+    assert_eq!(latest.width().max(latest.height()), 48);
+    let run = f.runs.join(last["run"].as_str().unwrap());
+    assert!(run.join("result.png").is_file() && run.join("report.html").is_file());
+
+    let tiny = {
+        let mut png = Vec::new();
+        image::RgbImage::new(8, 8)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        engine.encode(png)
+    };
+    for (request, status, words) in [
+        (
+            serde_json::json!({"content": scene, "size": 4096}),
+            400,
+            "at most 512",
+        ),
+        (
+            serde_json::json!({"content": scene, "iterations": 0}),
+            400,
+            "iterations",
+        ),
+        (serde_json::json!({"content": "@@"}), 400, "not base64"),
+        (serde_json::json!({"content": tiny}), 422, "at least 16"),
+        (
+            serde_json::json!({"content": scene, "style": engine.encode(b"GIF89a")}),
+            422,
+            "style picture",
+        ),
+        (serde_json::json!({"photo": scene}), 400, "unknown field"),
+    ] {
+        let reply = post(
+            &app,
+            "/api/jobs/style-transfer",
+            "application/json",
+            request.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(reply.status, status, "{}", reply.text());
+        assert!(reply.error().contains(words), "{}", reply.error());
+    }
+    assert_eq!(get(&app, "/api/jobs/999/picture").await.status, 404);
+}

@@ -32,11 +32,22 @@ pub fn load_picture(path: &Path, size: u32) -> Result<RgbImage> {
 pub fn load_picture_as_is(path: &Path) -> Result<RgbImage> {
     let picture = casebook_vision::read_rgb(path)
         .map_err(|why| anyhow::anyhow!("cannot read {} as an image: {why}", path.display()))?;
+    checked_side(picture, &path.display().to_string())
+}
+
+/// Decodes a picture file's bytes (`what` names it in errors) at its own
+/// size (at least [`MIN_SIDE`] a side).
+pub fn picture_from_bytes(bytes: &[u8], what: &str) -> Result<RgbImage> {
+    let picture = casebook_vision::decode_rgb(bytes)
+        .map_err(|why| anyhow::anyhow!("cannot read {what} as an image: {why}"))?;
+    checked_side(picture, what)
+}
+
+fn checked_side(picture: RgbImage, what: &str) -> Result<RgbImage> {
     let (w, h) = picture.dimensions();
     ensure!(
         w.min(h) >= MIN_SIDE,
-        "{} is {w}×{h} pixels; style transfer needs at least {MIN_SIDE} on each side",
-        path.display()
+        "{what} is {w}×{h} pixels; style transfer needs at least {MIN_SIDE} on each side"
     );
     Ok(picture)
 }
