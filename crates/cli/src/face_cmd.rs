@@ -10,14 +10,13 @@ use casebook_faces::data::synth::{generate, FacesOptions};
 use casebook_faces::eval::{evaluate, EvalConfig};
 use casebook_faces::gallery::{distance, Gallery};
 use casebook_faces::import::DlibModel;
+use casebook_faces::infer::enroll::{enroll_people, largest_face, people_folders, Enrolled};
 use casebook_faces::infer::group::{cluster_folder, ClusterConfig, Method};
-use casebook_faces::infer::{
-    load_encoder, main_face, read_image, FacePipeline, FoundFace, BUILTIN,
-};
+use casebook_faces::infer::{load_encoder, read_image, FacePipeline, FoundFace, BUILTIN};
 use casebook_faces::model::encoder::Threshold;
 use casebook_faces::train::triplet::Mining;
 use casebook_faces::train::{Start, TrainConfig};
-use casebook_vision::{image_files, png_bytes, ScannedDataset, Skipped};
+use casebook_vision::{image_files, png_bytes};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
@@ -381,64 +380,12 @@ fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A person's name and photos.
-type PersonPhotos = (String, Vec<PathBuf>);
-
-/// Each person's photos in a folder-per-person layout, and the files left out.
-fn people_folders(dir: &Path) -> Result<(Vec<PersonPhotos>, Vec<Skipped>)> {
-    let set = ScannedDataset::scan(dir)?;
-    let mut people: Vec<PersonPhotos> = set
-        .classes
-        .iter()
-        .map(|c| (c.clone(), Vec::new()))
-        .collect();
-    for (file, person) in &set.items {
-        people[*person].1.push(set.root.join(file));
-    }
-    Ok((people, set.skipped))
-}
-
 fn describe(inputs: &[PathBuf]) -> String {
     inputs
         .iter()
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The one face of a one-face command, with a note when there was a choice.
-fn the_face(
-    pipeline: &FacePipeline,
-    path: &Path,
-    find: &FindArgs,
-    observer: &dyn Observer,
-) -> Result<FoundFace> {
-    let image = read_image(path)?;
-    let mut faces = pipeline.find(&image, find.upsample);
-    let Some(i) = main_face(&faces) else {
-        bail!(
-            "no face found in {}{}",
-            path.display(),
-            if find.upsample < 2 {
-                " (try --upsample 2 for small faces)"
-            } else {
-                ""
-            }
-        );
-    };
-    if faces.len() > 1 {
-        let r = faces[i].detection.rect;
-        observer.note(&format!(
-            "{} shows {} faces; using the largest, at {},{},{},{}",
-            path.display(),
-            faces.len(),
-            r.left,
-            r.top,
-            r.right,
-            r.bottom
-        ));
-    }
-    Ok(faces.swap_remove(i))
 }
 
 /// An f32 as JSON without its f64 widening noise (0.6, not 0.6000000238).
@@ -513,8 +460,8 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             let pipeline = FacePipeline::load(&matching.model.model)?;
             let find = &matching.find;
             let faces = [
-                the_face(&pipeline, &first, find, observer)?,
-                the_face(&pipeline, &second, find, observer)?,
+                largest_face(&pipeline, &first, find.upsample, observer)?,
+                largest_face(&pipeline, &second, find.upsample, observer)?,
             ];
             let vectors = pipeline.encode(&faces)?;
             let d = distance(&vectors[0], &vectors[1]);
@@ -553,7 +500,6 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             } else {
                 Gallery::new(&pipeline.encoder)
             };
-            book.check_encoder(&pipeline.encoder)?;
             let (batches, skipped) = match (people, name) {
                 (Some(dir), _) => people_folders(&dir)?,
                 (None, Some(name)) => {
@@ -565,32 +511,10 @@ pub fn run(cmd: FaceCommand, observer: &dyn Observer) -> Result<()> {
             for s in &skipped {
                 observer.skipped(&s.path, &s.reason);
             }
-            let (mut photos, mut enrolled) = (0, Vec::new());
-            for (name, files) in &batches {
-                let mut added = 0;
-                for file in files {
-                    match the_face(&pipeline, file, &find, observer) {
-                        Ok(face) => {
-                            let vector = pipeline.encode(std::slice::from_ref(&face))?.remove(0);
-                            book.enroll(name, &vector, &file.display().to_string())?;
-                            added += 1;
-                        }
-                        Err(e) => observer.skipped(file, &format!("{e:#}")),
-                    }
-                }
-                if added > 0 {
-                    enrolled.push(name.as_str());
-                    photos += added;
-                }
-            }
-            match (enrolled.as_slice(), batches.as_slice()) {
-                ([], [(name, _)]) => bail!(
-                    "no face of {name} could be enrolled from {}",
-                    describe(&images)
-                ),
-                ([], _) => bail!("no face could be enrolled from any photo"),
-                _ => {}
-            }
+            let Enrolled {
+                photos,
+                people: enrolled,
+            } = enroll_people(&pipeline, &mut book, &batches, find.upsample, observer)?;
             book.save(&gallery)?;
             println!(
                 "enrolled {} from {photos} photo{} ({}, {} vectors{} in {})",

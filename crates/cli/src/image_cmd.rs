@@ -184,7 +184,6 @@ pub fn run(cmd: ImageCommand, observer: &dyn Observer) -> Result<()> {
             &answers,
             key.as_deref(),
             casebook_image::study::HUMAN_STUDY,
-            "resolution",
         ),
         ImageCommand::LearningCurve(args) => learning_curve(&args, observer),
     }

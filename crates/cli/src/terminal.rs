@@ -151,15 +151,10 @@ pub fn print_evaluation(
 }
 
 /// `human-baseline` of either study: scores a person's answers per
-/// condition (`condition` names it: "resolution", "rate (Hz)"), prints the
+/// condition (resolution, sample rate), prints the
 /// table and adds it to the study's report. The answers are read as given,
 /// or from where a browser saved them (`~/Downloads`, said on stderr).
-pub fn human_baseline(
-    answers: &Path,
-    key: Option<&Path>,
-    study: &str,
-    condition: &str,
-) -> anyhow::Result<()> {
+pub fn human_baseline(answers: &Path, key: Option<&Path>, study: &str) -> anyhow::Result<()> {
     use casebook_core::human;
     let downloads = std::env::var_os("HOME").map(|home| PathBuf::from(home).join("Downloads"));
     let found = human::find_answers(answers, downloads.as_deref())?;
@@ -167,9 +162,12 @@ pub fn human_baseline(
         eprintln!("reading the answers from {}", found.display());
     }
     let (answers, key, key_path) = human::load_answers(&found, key, study)?;
-    let scores = human::score_human(&answers, &key);
-    print!("{}", human::scores_table(condition, &scores));
-    if let Some(report) = human::add_to_report(&key_path, condition, &scores)? {
+    let (scores, report) = human::score_into_report(&answers, &key, &key_path)?;
+    print!(
+        "{}",
+        human::scores_table(human::condition_name(Some(study)), &scores)
+    );
+    if let Some(report) = report {
         println!("report: {} (with these scores)", report.display());
     }
     Ok(())

@@ -435,7 +435,6 @@ pub fn run(cmd: TriggerCommand, observer: &dyn Observer) -> Result<()> {
             &answers,
             key.as_deref(),
             casebook_trigger::study::HUMAN_STUDY,
-            "rate (Hz)",
         ),
         TriggerCommand::Detect {
             model,

@@ -137,14 +137,31 @@ function chosen() {
 document.addEventListener('change', function () {
   document.getElementById('progress').textContent = Object.keys(chosen()).length + ' of {{COUNT}} answered';
 });
+function download(text, note) {
+  var a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], {type: 'application/json'}));
+  a.download = 'answers.json'; a.click();
+  document.getElementById('status').textContent = note;
+}
+// Opened from a file, the answers download; served by `casebook serve`,
+// they go to the server, which scores them into the study's report.
 document.getElementById('save').onclick = function () {
   var answers = chosen();
-  var left = {{COUNT}} - Object.keys(answers).length;
+  var n = Object.keys(answers).length;
+  var left = {{COUNT}} - n;
   if (left > 0 && !confirm(left + ' questions are unanswered and will count as wrong. Save anyway?')) return;
-  var blob = new Blob([JSON.stringify({key: {{KEY}}, answers: answers}, null, 1)], {type: 'application/json'});
-  var a = document.createElement('a');
-  a.href = URL.createObjectURL(blob); a.download = 'answers.json'; a.click();
-  document.getElementById('status').textContent = Object.keys(answers).length + ' answers saved';
+  var text = JSON.stringify({key: {{KEY}}, answers: answers}, null, 1);
+  if (location.protocol === 'file:') return download(text, n + ' answers saved');
+  fetch(location.pathname.replace(/\/$/, '') + '/answers', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: text})
+    .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; }); })
+    .then(function (j) {
+      var status = document.getElementById('status');
+      status.innerHTML = '';
+      status.append(n + ' answers scored: ' + j.summary + ' ');
+      if (j.report) { var a = document.createElement('a'); a.href = j.report; a.textContent = 'the study report'; status.append(a); }
+      status.dataset.scored = 'yes';
+    })
+    .catch(function (e) { download(text, 'The server did not take the answers (' + e.message + '); they were saved as a download.'); });
 };
 </script></body></html>
 "#;
@@ -224,6 +241,28 @@ pub fn load_answers(
         );
     }
     Ok((answers, key, key_path))
+}
+
+/// What each study calls its condition, for tables: "resolution" for the
+/// image study, "rate (Hz)" for the trigger study.
+pub fn condition_name(study: Option<&str>) -> &'static str {
+    match study {
+        Some(s) if s.contains("rate") => "rate (Hz)",
+        _ => "resolution",
+    }
+}
+
+/// Scores `answers` against `key` (kept at `key_path`) and puts the scores
+/// into the study's report (see [`add_to_report`]); returns the scores and
+/// the report's path, if the study has one.
+pub fn score_into_report(
+    answers: &HumanAnswers,
+    key: &HumanKey,
+    key_path: &Path,
+) -> Result<(Vec<HumanScore>, Option<PathBuf>)> {
+    let scores = score_human(answers, key);
+    let report = add_to_report(key_path, condition_name(key.study.as_deref()), &scores)?;
+    Ok((scores, report))
 }
 
 /// Puts the human scores into the study's report (`report.html` beside

@@ -32,20 +32,23 @@ async function send(url, body, type) {
   return response;
 }
 
+// Fills every model list (`<select data-kind=KIND>`) with the models on offer.
 async function fillModels() {
-  const select = $("model");
-  if (!select) return;
-  const offers = await (await fetch(`/api/models/${select.dataset.kind}`)).json();
-  select.replaceChildren(
-    ...offers.map((offer) => {
-      const option = document.createElement("option");
-      option.value = offer.name;
-      option.textContent = offer.label;
-      return option;
-    }),
-  );
-  if (!offers.length) {
-    showError("No model of this kind under the runs folder yet: train one on the command line, then reload.");
+  for (const select of document.querySelectorAll("select[data-kind]")) {
+    const offers = await (await fetch(`/api/models/${select.dataset.kind}`)).json();
+    const chosen = select.value;
+    select.replaceChildren(
+      ...offers.map((offer) => {
+        const option = document.createElement("option");
+        option.value = offer.name;
+        option.textContent = offer.label;
+        return option;
+      }),
+    );
+    if (offers.some((offer) => offer.name === chosen)) select.value = chosen;
+    if (!offers.length && select.id === "model") {
+      showError("No model of this kind under the runs folder yet: train one on the command line, then reload.");
+    }
   }
 }
 
@@ -402,10 +405,14 @@ function initTraining() {
 // events and found again after a reload.
 
 function watchJobs() {
-  const kind = $("jobs").dataset.kind;
+  const lists = [...document.querySelectorAll("div[data-kind]")];
   fetch("/api/jobs")
     .then((r) => r.json())
-    .then((jobs) => jobs.filter((j) => j.kind === kind).slice(0, 5).reverse().forEach(follow));
+    .then((jobs) =>
+      lists.forEach((list) =>
+        jobs.filter((j) => j.kind === list.dataset.kind).slice(0, 5).reverse().forEach(follow),
+      ),
+    );
 }
 
 // Sends the files of a picked folder as one upload, each named by its path
@@ -455,7 +462,7 @@ function jobBox(job) {
     box.querySelector(".cancel").addEventListener("click", () =>
       fetch(`/api/jobs/${job.id}/cancel`, { method: "POST" }),
     );
-    $("jobs").prepend(box);
+    document.querySelector(`div[data-kind="${job.kind}"]`).prepend(box);
   }
   return box;
 }
@@ -478,8 +485,14 @@ function showJob(job) {
   }
   if (job.status === "done" && job.run && !box.querySelector("a")) {
     const link = document.createElement("a");
-    link.href = `/runs/${encodeURIComponent(job.run)}/report.html`;
-    link.textContent = `report of run ${job.run}`;
+    const run = encodeURIComponent(job.run);
+    if (job.kind === "human-study") {
+      link.href = `/human/${run}`;
+      link.textContent = "open the study's page";
+    } else {
+      link.href = `/runs/${run}/report.html`;
+      link.textContent = `report of run ${job.run}`;
+    }
     state.after(" — ", link);
     if (job.kind === "style-transfer") {
       picture.src = `/runs/${encodeURIComponent(job.run)}/result.png`;
@@ -596,6 +609,69 @@ function initClustering() {
   );
 }
 
+function initIdentify() {
+  folderJob("enroll-folder", "enroll", "enroll-error", (files) => sendFolder("/api/jobs/face-enroll", files));
+  const input = $("identify-photo");
+  input.addEventListener("change", async () => {
+    const photo = input.files[0];
+    if (!photo) return;
+    showError("", "identify-error");
+    const status = $("identify-status");
+    const table = $("identified");
+    table.tBodies[0].replaceChildren();
+    table.hidden = true;
+    if (!$("gallery").value) {
+      showError("No gallery yet: enrol people first.", "identify-error");
+      return;
+    }
+    status.textContent = `Looking at ${photo.name}…`;
+    try {
+      const query = `gallery=${encodeURIComponent($("gallery").value)}`;
+      const answer = await (await send(`/api/faces/identify?${query}`, photo, photo.type)).json();
+      for (const face of answer.faces) {
+        const row = table.tBodies[0].insertRow();
+        row.className = "identified";
+        row.dataset.person = face.person || "";
+        const chip = document.createElement("img");
+        chip.className = "thumb";
+        chip.src = face.chip;
+        chip.alt = face.person || "unknown";
+        cell(row, chip);
+        cell(row, face.person || "unknown");
+        cell(row, face.nearest ? `${face.nearest.distance.toFixed(3)} (${face.nearest.name})` : "", "num");
+        cell(row, face.runner_up ? `${face.runner_up.name} ${face.runner_up.distance.toFixed(3)}` : "–");
+      }
+      table.hidden = answer.faces.length === 0;
+      status.textContent =
+        `${photo.name}: ${answer.faces.length} face${answer.faces.length === 1 ? "" : "s"} against ` +
+        `${answer.people} enrolled ${answer.people === 1 ? "person" : "people"} (threshold ${answer.threshold.toFixed(3)})`;
+    } catch (err) {
+      status.textContent = "";
+      showError(err.message, "identify-error");
+    }
+  });
+}
+
+// ---- Human baseline -------------------------------------------------------------
+
+function initHuman() {
+  $("rate-study").addEventListener("click", async () => {
+    showError("");
+    try {
+      follow(await (await send(`/api/jobs/trigger-human-study?count=${$("rate-count").value}`, "", "text/plain")).json());
+    } catch (err) {
+      showError(err.message);
+    }
+  });
+  folderJob("study-folder", "image-study", "error", (files) =>
+    sendFolder(
+      `/api/jobs/image-resolution-study?resolutions=${encodeURIComponent($("study-resolutions").value)}` +
+        `&count=${$("study-count").value}`,
+      files,
+    ),
+  );
+}
+
 // ---- Style -------------------------------------------------------------------
 
 function initStyle() {
@@ -635,4 +711,6 @@ if ($("verify")) initFaces();
 if ($("train-folder")) initImageTraining();
 if ($("cluster")) initClustering();
 if ($("transfer")) initStyle();
-if ($("jobs")) watchJobs();
+if ($("enroll")) initIdentify();
+if ($("rate-study")) initHuman();
+if (document.querySelector("div[data-kind]")) watchJobs();

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use casebook_faces::gallery::Candidate;
 use casebook_image::infer::Classifier;
 use casebook_trigger::data::audio::Clip;
 use casebook_trigger::infer::{Debouncer, DetectionRule, TriggerModel};
@@ -391,6 +392,116 @@ pub async fn faces_verify(
                 threshold,
                 threshold_source: pipeline.encoder.threshold.source.clone(),
                 faces: [answer(&found[0])?, answer(&found[1])?],
+            })
+        })
+        .await
+        .map(Json)
+}
+
+/// `?gallery=RUN&upsample=N` for identification.
+#[derive(Debug, Deserialize)]
+pub struct IdentifyQuery {
+    #[serde(default)]
+    gallery: String,
+    #[serde(default = "one")]
+    upsample: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentifiedFace {
+    /// left, top, right, bottom
+    rect: [i64; 4],
+    chip: String,
+    /// The enrolled person within the threshold; none: unknown.
+    person: Option<String>,
+    nearest: Option<Candidate>,
+    runner_up: Option<Candidate>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentifyAnswer {
+    faces: Vec<IdentifiedFace>,
+    threshold: f32,
+    people: usize,
+    width: u32,
+    height: u32,
+}
+
+/// Who is in the photo? Every face against a gallery (an enrolment run),
+/// as `casebook face identify` does: the nearest person within the
+/// encoder's threshold, or unknown.
+pub async fn faces_identify(
+    State(studio): State<Studio>,
+    Query(query): Query<IdentifyQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IdentifyAnswer>, ApiError> {
+    use base64::Engine;
+    use casebook_faces::gallery::Gallery;
+    use casebook_faces::infer::{FacePipeline, MIN_IMAGE_SIDE};
+    check_type(&headers, &["image/"], "an image (PNG or JPEG)")?;
+    let bytes = upload(body, studio.config().max_upload)?;
+    if query.upsample > 2 {
+        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
+    }
+    if query.gallery.is_empty() {
+        return Err(ApiError::bad_request(
+            "say which gallery (an enrolment run) to look people up in",
+        ));
+    }
+    let gallery = models::resolve(&studio.config().runs_dir, Kind::Gallery, &query.gallery)?;
+    let encoder = models::resolve(
+        &studio.config().runs_dir,
+        Kind::Face,
+        casebook_core::model_file::BUILTIN,
+    )?;
+    studio
+        .work(move |inner| {
+            let image = casebook_vision::decode_rgb(&bytes).map_err(ApiError::unprocessable)?;
+            if image.width() < MIN_IMAGE_SIDE || image.height() < MIN_IMAGE_SIDE {
+                return Err(ApiError::unprocessable(format!(
+                    "the photo is {}×{} pixels, too small to find a face in",
+                    image.width(),
+                    image.height()
+                )));
+            }
+            let book = inner.galleries.get(&gallery, Gallery::load)?;
+            let book = book.lock().unwrap_or_else(|e| e.into_inner());
+            let pipeline = inner
+                .faces
+                .get(&encoder, |p| FacePipeline::load(&p.to_string_lossy()))?;
+            let pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
+            book.check_encoder(&pipeline.encoder)
+                .map_err(|e| ApiError::unprocessable(format!("{e:#}")))?;
+            let threshold = pipeline.encoder.threshold.distance;
+            let faces = pipeline.find(&image, query.upsample);
+            let vectors = pipeline
+                .encode(&faces)
+                .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+            let engine = base64::engine::general_purpose::STANDARD;
+            let faces = faces
+                .iter()
+                .zip(&vectors)
+                .map(|(face, vector)| {
+                    let who = book.identify(vector, threshold);
+                    let png = casebook_vision::png_bytes(&face.chip)
+                        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+                    let r = face.detection.rect;
+                    Ok(IdentifiedFace {
+                        rect: [r.left, r.top, r.right, r.bottom],
+                        chip: format!("data:image/png;base64,{}", engine.encode(png)),
+                        person: who.person,
+                        nearest: who.nearest,
+                        runner_up: who.runner_up,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            Ok(IdentifyAnswer {
+                faces,
+                threshold,
+                people: book.people().len(),
+                width: image.width(),
+                height: image.height(),
             })
         })
         .await

@@ -104,7 +104,11 @@ impl Observer for Job {
             Event::Status(text) | Event::Note(text) | Event::Warning(text) => {
                 s.reading = text.to_string()
             }
-            Event::Finished | Event::Skipped { .. } | Event::Metrics(_) => {}
+            Event::Skipped { path, reason } => {
+                let file = path.file_name().unwrap_or_default().to_string_lossy();
+                s.reading = format!("left out {file}: {reason}");
+            }
+            Event::Finished | Event::Metrics(_) => {}
         });
     }
 
@@ -279,13 +283,8 @@ pub async fn logreg_train(
                 .collect(),
             ..Default::default()
         };
-        let run = casebook_core::run::RunDir::create(&runs_dir, None, "logreg-train")?;
-        let name = run
-            .path()
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
+        let run = RunDir::create(&runs_dir, None, "logreg-train")?;
+        let name = run_name(&run);
         job.update(|s| s.run = Some(name.clone()));
         casebook_logreg::train::train(&config, run, job).map_err(|e| {
             anyhow::anyhow!(
@@ -309,16 +308,21 @@ struct PendingRun {
     name: String,
 }
 
+/// A run folder's name (what the client sees and sends back).
+pub(crate) fn run_name(run: &RunDir) -> String {
+    run.path()
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
 impl PendingRun {
     fn create(runs_dir: &std::path::Path, prefix: &str) -> Result<Self, ApiError> {
         let run = RunDir::create(runs_dir, None, prefix)
             .map_err(|e| ApiError::internal(format!("{e:#}")))?;
         let path = run.path().to_path_buf();
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = run_name(&run);
         Ok(Self {
             run: Some(run),
             path,
@@ -342,20 +346,22 @@ impl Drop for PendingRun {
 
 /// The work of a job on a folder: gets the run, the folder the upload was
 /// stored in (`RUN/data`) and what was received.
-type FolderWork = Box<dyn FnOnce(RunDir, PathBuf, Received, &Job) -> anyhow::Result<()> + Send>;
+pub(crate) type FolderWork =
+    Box<dyn FnOnce(RunDir, PathBuf, Received, &Job) -> anyhow::Result<()> + Send>;
 
-/// Makes a run folder, receives the uploaded folder into its `data`, and
-/// queues `work` on it as a job of `kind`; `title` names the job from what
-/// arrived.
-async fn submit_folder_job(
+/// Makes a run folder (`PREFIX-time`), receives the uploaded folder into
+/// its `data`, and queues `work` on it as a job of `kind`; `title` names
+/// the job from what arrived.
+pub(crate) async fn submit_folder_job(
     studio: &Studio,
     kind: &'static str,
+    prefix: &str,
     multipart: Multipart,
     limits: Limits,
     title: impl FnOnce(&Received) -> String,
     work: FolderWork,
 ) -> Result<(StatusCode, Json<JobState>), ApiError> {
-    let mut pending = PendingRun::create(&studio.config().runs_dir, kind)?;
+    let mut pending = PendingRun::create(&studio.config().runs_dir, prefix)?;
     let data = pending.path.join("data");
     std::fs::create_dir_all(&data)
         .map_err(|e| ApiError::internal(format!("cannot keep the upload: {e}")))?;
@@ -390,7 +396,11 @@ fn write_upload_list(run: &std::path::Path, received: &Received) -> anyhow::Resu
 }
 
 /// The folder limits of a job reading `extensions`.
-fn folder_limits(studio: &Studio, extensions: &'static [&'static str], labelled: bool) -> Limits {
+pub(crate) fn folder_limits(
+    studio: &Studio,
+    extensions: &'static [&'static str],
+    labelled: bool,
+) -> Limits {
     Limits {
         extensions,
         per_file: studio.config().max_upload,
@@ -399,7 +409,7 @@ fn folder_limits(studio: &Studio, extensions: &'static [&'static str], labelled:
     }
 }
 
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
+pub(crate) const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
 
 /// `?epochs=N&resolution=PX&seed=S` for an image classifier.
 #[derive(Debug, Deserialize)]
@@ -431,6 +441,7 @@ pub async fn image_train(
     let limits = folder_limits(&studio, IMAGE_EXTENSIONS, true);
     submit_folder_job(
         &studio,
+        "image-train",
         "image-train",
         multipart,
         limits,
@@ -488,6 +499,7 @@ pub async fn face_cluster(
     submit_folder_job(
         &studio,
         "face-cluster",
+        "face-cluster",
         multipart,
         limits,
         |received| format!("faces of {} photos grouped", received.files.len()),
@@ -516,6 +528,66 @@ pub async fn face_cluster(
                 )
             });
             Ok(())
+        }),
+    )
+    .await
+}
+
+/// What an enrolment run records as its `config.json`.
+#[derive(Debug, Serialize)]
+struct EnrollRecord {
+    encoder: &'static str,
+    upsample: usize,
+    photos: usize,
+}
+
+/// Enrols everyone in an uploaded folder with one sub-folder per person
+/// into a new gallery, as `casebook face enroll GALLERY --people DIR`
+/// does; the gallery is the run's `model.casebook`, offered for
+/// identification.
+pub async fn face_enroll(
+    State(studio): State<Studio>,
+    Query(query): Query<ClusterQuery>,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<JobState>), ApiError> {
+    use casebook_faces::gallery::Gallery;
+    use casebook_faces::infer::enroll::{enroll_people, people_folders};
+    use casebook_faces::infer::FacePipeline;
+    if query.upsample > 2 {
+        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
+    }
+    let limits = folder_limits(&studio, IMAGE_EXTENSIONS, true);
+    submit_folder_job(
+        &studio,
+        "face-enroll",
+        "face-enroll",
+        multipart,
+        limits,
+        |received| format!("gallery from {} photos", received.files.len()),
+        Box::new(move |run, data, received, job| {
+            let record = EnrollRecord {
+                encoder: casebook_core::model_file::BUILTIN,
+                upsample: query.upsample,
+                photos: received.files.len(),
+            };
+            run.start(&record, |run| {
+                let pipeline = FacePipeline::load(record.encoder)?;
+                let (people, skipped) = people_folders(&data)?;
+                for s in &skipped {
+                    (job as &dyn Observer).skipped(&s.path, &s.reason);
+                }
+                let mut book = Gallery::new(&pipeline.encoder);
+                let enrolled = enroll_people(&pipeline, &mut book, &people, query.upsample, job)?;
+                book.save(&run.model_path())?;
+                job.update(|s| {
+                    s.reading = format!(
+                        "{} people from {} photos",
+                        enrolled.people.len(),
+                        enrolled.photos
+                    )
+                });
+                Ok(())
+            })
         }),
     )
     .await

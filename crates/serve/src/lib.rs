@@ -13,6 +13,7 @@
 
 mod api;
 mod error;
+mod human;
 mod jobs;
 mod live;
 mod models;
@@ -76,6 +77,7 @@ struct Inner {
     images: models::Cache<casebook_image::infer::Classifier>,
     triggers: models::Cache<casebook_trigger::infer::TriggerModel>,
     faces: models::Cache<casebook_faces::infer::FacePipeline>,
+    galleries: models::Cache<casebook_faces::gallery::Gallery>,
     workers: Semaphore,
     waiting: AtomicUsize,
     jobs: Arc<jobs::Jobs>,
@@ -122,6 +124,7 @@ pub fn router(config: Config) -> Router {
             images: models::Cache::default(),
             triggers: models::Cache::default(),
             faces: models::Cache::default(),
+            galleries: models::Cache::default(),
             workers: Semaphore::new(workers),
             waiting: AtomicUsize::new(0),
             jobs: Arc::default(),
@@ -151,6 +154,11 @@ pub fn router(config: Config) -> Router {
             post(jobs::image_train).layer(DefaultBodyLimit::max(folder_limit)),
         )
         .route(
+            "/api/jobs/face-enroll",
+            post(jobs::face_enroll).layer(DefaultBodyLimit::max(folder_limit)),
+        )
+        .route("/api/faces/identify", post(api::faces_identify))
+        .route(
             "/api/jobs/face-cluster",
             post(jobs::face_cluster).layer(DefaultBodyLimit::max(folder_limit)),
         )
@@ -159,6 +167,14 @@ pub fn router(config: Config) -> Router {
         .route("/api/jobs/{id}/picture", get(jobs::picture))
         .route("/api/jobs/style-transfer", post(style::transfer))
         .route("/style", get(pages::style))
+        .route("/human", get(human::list_page))
+        .route("/human/{run}", get(human::study_page))
+        .route("/human/{run}/answers", post(human::answers))
+        .route("/api/jobs/trigger-human-study", post(human::trigger_study))
+        .route(
+            "/api/jobs/image-resolution-study",
+            post(human::image_study).layer(DefaultBodyLimit::max(folder_limit)),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -22,6 +22,8 @@ pub enum Kind {
     Logreg,
     /// A face encoder (the detector and landmarks are always the built-in ones).
     Face,
+    /// A gallery of enrolled people (a studio enrolment run's `model.casebook`).
+    Gallery,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             "trigger" => Some(Self::Trigger),
             "logreg" => Some(Self::Logreg),
             "face" => Some(Self::Face),
+            "gallery" => Some(Self::Gallery),
             _ => None,
         }
     }
@@ -42,6 +45,7 @@ impl Kind {
             Self::Trigger => casebook_trigger::infer::TASK,
             Self::Logreg => casebook_logreg::model::TASK,
             Self::Face => casebook_faces::model::encoder::TASK,
+            Self::Gallery => casebook_faces::gallery::TASK,
         }
     }
 
@@ -49,7 +53,7 @@ impl Kind {
         match self {
             Self::Image => Some("built-in day/night model (trained on photographs)"),
             Self::Trigger => Some("built-in 'activate' model"),
-            Self::Logreg => None,
+            Self::Logreg | Self::Gallery => None,
             Self::Face => Some("built-in encoder (dlib's ResNet)"),
         }
     }
@@ -82,7 +86,7 @@ pub fn resolve(runs_dir: &Path, kind: Kind, name: &str) -> Result<PathBuf, ApiEr
         return match kind.builtin() {
             Some(_) => Ok(PathBuf::from(BUILTIN)),
             None => Err(ApiError::not_found(
-                "this case has no built-in model: train one (casebook logreg train) and pick its run",
+                "there is no built-in one: make one (train a model, enrol people) and pick its run",
             )),
         };
     }

@@ -11,13 +11,14 @@ const STYLE: &str = include_str!("../assets/style.css");
 const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// `(path, title)` of each page, in the menu's order.
-const PAGES: [(&str, &str); 6] = [
+const PAGES: [(&str, &str); 7] = [
     ("/runs", "Runs"),
     ("/daynight", "Day or night?"),
     ("/trigger", "Trigger word"),
     ("/logreg", "Logistic regression"),
     ("/faces", "Faces"),
     ("/style", "Style"),
+    ("/human", "Human baseline"),
 ];
 
 /// A whole page: the menu, `title` and `body` (HTML), the script.
@@ -54,6 +55,7 @@ pub async fn home() -> Html<String> {
             "Train on a CSV as a job, or score one with a model you trained.",
             "Two photos side by side: the same person or not, and the distance that says so; a folder grouped by person.",
             "A photo drawn in a painting's style, forming as you watch.",
+            "Answer what the model answers, under the same conditions, and see who does better.",
         ])
         .map(|((path, name), what)| format!("<li><a href=\"{path}\">{name}</a>: {what}</li>"))
         .collect();

@@ -113,12 +113,7 @@ pub async fn transfer(
             frame_every: config.iterations.div_ceil(FRAMES).max(1),
         };
         let run = casebook_core::run::RunDir::create(&runs_dir, None, "style-transfer")?;
-        let name = run
-            .path()
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = crate::jobs::run_name(&run);
         job.update(|s| s.run = Some(name.clone()));
         let content = resize_longer_side(&content, config.size);
         let styles = [StyleInput {

@@ -1002,3 +1002,240 @@ async fn a_style_transfer_job_publishes_the_picture_as_it_forms() {
     }
     assert_eq!(get(&app, "/api/jobs/999/picture").await.status, 404);
 }
+
+#[tokio::test]
+async fn people_enrolled_from_a_folder_are_then_identified_in_photos() {
+    use base64::Engine;
+    let f = fixture();
+    let app = studio(&f);
+    let photo = |name: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(face_photo(name))
+            .unwrap()
+    };
+    let people: Folder = [
+        ("edwin", "edwin_a.png"),
+        ("grace", "grace_hopper.png"),
+        ("sally", "sally_ride.png"),
+    ]
+    .iter()
+    .map(|(person, file)| (format!("{person}/{file}"), photo(file)))
+    .collect();
+    let (kind, body) = folder_upload(&people);
+    let reply = post(&app, "/api/jobs/face-enroll", &kind, body).await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let states = job_events(&app, reply.json()["id"].as_u64().unwrap()).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "done", "{states:?}");
+    assert_eq!(last["reading"], "3 people from 3 photos");
+    let gallery = last["run"].as_str().unwrap().to_string();
+    let offers = get(&app, "/api/models/gallery").await.json();
+    assert_eq!(offers[0]["name"], gallery.as_str(), "{offers}");
+
+    let uri = format!("/api/faces/identify?gallery={gallery}");
+    let identify = |file: &str| post(&app, &uri, "image/png", photo(file));
+    let answer = identify("edwin_b.png").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let answer = answer.json();
+    assert_eq!(answer["people"], 3);
+    assert_eq!(answer["faces"][0]["person"], "edwin", "{answer}");
+    assert_eq!(answer["faces"][0]["nearest"]["name"], "edwin");
+    // Someone not enrolled is unknown, though someone is always nearest.
+    let stranger = identify("cameraman.png").await.json();
+    assert_eq!(
+        stranger["faces"][0]["person"],
+        serde_json::Value::Null,
+        "{stranger}"
+    );
+    assert!(
+        stranger["faces"][0]["nearest"]["distance"]
+            .as_f64()
+            .unwrap()
+            > answer["threshold"].as_f64().unwrap()
+    );
+
+    for (uri, status, words) in [
+        ("/api/faces/identify", 400, "which gallery"),
+        (
+            "/api/faces/identify?gallery=nosuch",
+            404,
+            "no model in run nosuch",
+        ),
+        ("/api/faces/identify?gallery=../x", 400, "run folder's name"),
+        ("/api/faces/identify?gallery=builtin", 404, "no built-in"),
+    ] {
+        let reply = post(&app, uri, "image/png", photo("edwin_b.png")).await;
+        assert_eq!(reply.status, status, "{uri}: {}", reply.text());
+        assert!(reply.error().contains(words), "{}", reply.error());
+    }
+    let uri = format!("/api/faces/identify?gallery={gallery}");
+    assert_eq!(
+        post(&app, &uri, "text/html", b"<p>".to_vec()).await.status,
+        415
+    );
+    assert_eq!(
+        post(&app, &uri, "image/png", b"not a png".to_vec())
+            .await
+            .status,
+        422
+    );
+    // Enrolment needs a sub-folder per person; a folder with no face fails as the CLI does.
+    let (kind, body) = folder_upload(&[("edwin_a.png".into(), photo("edwin_a.png"))]);
+    assert_eq!(
+        post(&app, "/api/jobs/face-enroll", &kind, body)
+            .await
+            .status,
+        400
+    );
+    let blank = {
+        let mut png = Vec::new();
+        image::RgbImage::from_pixel(120, 120, image::Rgb([128, 128, 128]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png
+    };
+    let (kind, body) = folder_upload(&[("nobody/blank.png".into(), blank)]);
+    let reply = post(&app, "/api/jobs/face-enroll", &kind, body).await;
+    let last = job_events(&app, reply.json()["id"].as_u64().unwrap())
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(last["status"], "failed");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("no face of nobody could be enrolled"),
+        "{last}"
+    );
+    assert_eq!(runs_in(&f.runs), vec![gallery]);
+}
+
+#[tokio::test]
+async fn human_studies_are_made_served_answered_and_scored_in_the_studio() {
+    let f = fixture();
+    let app = studio(&f);
+    let reply = post(
+        &app,
+        "/api/jobs/trigger-human-study?count=2",
+        "text/plain",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let states = job_events(&app, reply.json()["id"].as_u64().unwrap()).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "done", "{states:?}");
+    let run = last["run"].as_str().unwrap().to_string();
+    let listed = get(&app, "/human").await.text();
+    assert!(
+        listed.contains(&format!("href=\"/human/{run}\"")),
+        "{listed}"
+    );
+    assert!(listed.contains("not yet answered"));
+    let page = get(&app, &format!("/human/{run}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("8 questions"), "{}", page.text());
+
+    // Every question answered right, as the key says.
+    let key: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.runs.join(&run).join("human-key.json")).unwrap())
+            .unwrap();
+    let right: serde_json::Map<String, serde_json::Value> = key["questions"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(id, entry)| (id.clone(), entry["label"].clone()))
+        .collect();
+    let answers = serde_json::json!({"key": "/etc/passwd", "answers": right});
+    let uri = format!("/human/{run}/answers");
+    let scored = post(
+        &app,
+        &uri,
+        "application/json",
+        answers.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(scored.status, 200, "{}", scored.text());
+    let scored = scored.json();
+    assert!(
+        scored["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("rate (Hz) 4000: 100 %"),
+        "{scored}"
+    );
+    assert_eq!(scored["report"], format!("/runs/{run}/report.html"));
+    let report = std::fs::read_to_string(f.runs.join(&run).join("report.html")).unwrap();
+    assert!(
+        report.contains("<h2>Human baseline</h2>") && report.contains("2/2"),
+        "{report}"
+    );
+    assert!(f.runs.join(&run).join("human-answers.json").is_file());
+    assert!(get(&app, "/human").await.text().contains("scored:"));
+
+    let stray = serde_json::json!({"answers": {"q999": "yes"}})
+        .to_string()
+        .into_bytes();
+    for (uri, body, status) in [
+        (uri.clone(), stray, 422),
+        (uri.clone(), b"not json".to_vec(), 400),
+        (
+            "/human/nosuch/answers".to_string(),
+            b"{\"answers\":{}}".to_vec(),
+            404,
+        ),
+        (
+            "/human/..%2Fx/answers".to_string(),
+            b"{\"answers\":{}}".to_vec(),
+            400,
+        ),
+    ] {
+        let reply = post(&app, &uri, "application/json", body).await;
+        assert_eq!(reply.status, status, "{uri}: {}", reply.text());
+    }
+    assert_eq!(get(&app, "/human/nosuch").await.status, 404);
+    for query in ["count=0", "count=1000"] {
+        let reply = post(
+            &app,
+            &format!("/api/jobs/trigger-human-study?{query}"),
+            "text/plain",
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{query}");
+    }
+
+    // The image study on an uploaded folder: a model per resolution and a page.
+    let scenes_dir = f.temp.parent().unwrap().join("scenes");
+    let files: Folder = scenes(&scenes_dir, 40)
+        .iter()
+        .map(|(path, class)| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            (format!("{class}/{name}"), std::fs::read(path).unwrap())
+        })
+        .collect();
+    let (kind, body) = folder_upload(&files);
+    let reply = post(
+        &app,
+        "/api/jobs/image-resolution-study?resolutions=16,32&epochs=1&count=2",
+        &kind,
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let states = job_events(&app, reply.json()["id"].as_u64().unwrap()).await;
+    let last = states.last().unwrap();
+    assert_eq!(last["status"], "done", "{states:?}");
+    let page = get(&app, &format!("/human/{}", last["run"].as_str().unwrap())).await;
+    assert!(page.text().contains("4 questions"), "{}", page.text());
+    let (kind, body) = folder_upload(&files[..2]);
+    let reply = post(
+        &app,
+        "/api/jobs/image-resolution-study?resolutions=16,x",
+        &kind,
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+}

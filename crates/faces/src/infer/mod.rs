@@ -9,6 +9,7 @@ use burn::tensor::{Tensor, TensorData};
 use casebook_core::model_file::SavedModel;
 use image::RgbImage;
 
+pub mod enroll;
 pub mod group;
 
 use crate::align::{face_chip, Point};
