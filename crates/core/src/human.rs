@@ -123,8 +123,8 @@ const PAGE: &str = r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"
 .card audio{display:block;margin-bottom:4px}.num{font-weight:bold;text-align:left}
 #progress{position:sticky;top:0;background:#fff;padding:4px 0}</style></head><body>
 <h1>{{HEADING}}</h1>
-<p>{{COUNT}} questions. {{INTRO}} Then press <b>Save answers</b> and run <code>{{COMMAND}} answers.json</code>
-(your browser saves it to its downloads folder, where that command also looks).</p>
+<p>{{COUNT}} questions. {{INTRO}} <span id=how>Then press <b>Save answers</b> and run <code>{{COMMAND}} answers.json</code>
+(your browser saves it to its downloads folder, where that command also looks).</span></p>
 <p id=progress>0 of {{COUNT}} answered</p>
 {{CARDS}}
 <p><button id=save>Save answers</button> <span id=status></span></p>
@@ -133,6 +133,9 @@ function chosen() {
   var answers = {};
   document.querySelectorAll('input[type=radio]:checked').forEach(function (el) { answers[el.name] = el.value; });
   return answers;
+}
+if (location.protocol !== 'file:') {
+  document.getElementById('how').textContent = 'Then press Save answers: they are scored into the study\'s report.';
 }
 document.addEventListener('change', function () {
   document.getElementById('progress').textContent = Object.keys(chosen()).length + ' of {{COUNT}} answered';

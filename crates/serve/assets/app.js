@@ -46,6 +46,7 @@ async function fillModels() {
       }),
     );
     if (offers.some((offer) => offer.name === chosen)) select.value = chosen;
+    select.dataset.filled = offers.length;
     if (!offers.length && select.id === "model") {
       showError("No model of this kind under the runs folder yet: train one on the command line, then reload.");
     }

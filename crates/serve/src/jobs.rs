@@ -579,6 +579,7 @@ pub async fn face_enroll(
                 let mut book = Gallery::new(&pipeline.encoder);
                 let enrolled = enroll_people(&pipeline, &mut book, &people, query.upsample, job)?;
                 book.save(&run.model_path())?;
+                enrolment_report(&people, &enrolled, &skipped).save(&run.report_path())?;
                 job.update(|s| {
                     s.reading = format!(
                         "{} people from {} photos",
@@ -591,6 +592,39 @@ pub async fn face_enroll(
         }),
     )
     .await
+}
+
+/// The enrolment run's report: who was enrolled from how many photos.
+fn enrolment_report(
+    people: &[casebook_faces::infer::enroll::PersonPhotos],
+    enrolled: &casebook_faces::infer::enroll::Enrolled,
+    skipped: &[casebook_vision::Skipped],
+) -> casebook_core::report::Report {
+    let mut report = casebook_core::report::Report::new("Face gallery");
+    report.paragraph(&format!(
+        "{} people enrolled from {} photos with the built-in encoder (each photo adds its largest face); photos with no face found, or that could not be read, are left out.",
+        enrolled.people.len(),
+        enrolled.photos
+    ));
+    let rows: Vec<Vec<String>> = people
+        .iter()
+        .map(|(name, photos)| {
+            let kept = if enrolled.people.contains(name) {
+                "yes"
+            } else {
+                "no face found"
+            };
+            vec![name.clone(), photos.len().to_string(), kept.to_string()]
+        })
+        .collect();
+    report.table(&["person", "photos", "enrolled"], &rows);
+    if !skipped.is_empty() {
+        report.paragraph(&format!(
+            "{} files were not photos and were left out.",
+            skipped.len()
+        ));
+    }
+    report
 }
 
 pub async fn list(State(studio): State<Studio>) -> Json<Vec<JobState>> {

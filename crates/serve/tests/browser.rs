@@ -114,16 +114,20 @@ async fn wait_until(client: &Client, condition: &str, what: &str) -> serde_json:
     }
 }
 
-/// Opens `url`, waits for its model list, and chooses `files` in the file
-/// input `input` as a person would (several: one path a line).
-async fn upload(client: &Client, url: &str, input: &str, files: &[String]) {
+/// Opens `url` and waits for its model lists to be filled.
+async fn open(client: &Client, url: &str) {
     client.goto(url).await.unwrap();
     wait_until(
         client,
-        "document.querySelectorAll('#model option').length",
-        "the model list",
+        "[...document.querySelectorAll('select[data-kind]')].every(s => s.dataset.filled !== undefined)",
+        "the model lists",
     )
     .await;
+}
+
+/// Chooses `files` in the file input `input` as a person would (several:
+/// one path a line; a folder for a folder input).
+async fn choose(client: &Client, input: &str, files: &[String]) {
     client
         .find(Locator::Id(input))
         .await
@@ -131,6 +135,34 @@ async fn upload(client: &Client, url: &str, input: &str, files: &[String]) {
         .send_keys(&files.join("\n"))
         .await
         .unwrap();
+}
+
+/// Opens `url` and chooses `files` in its file input `input`.
+async fn upload(client: &Client, url: &str, input: &str, files: &[String]) {
+    open(client, url).await;
+    choose(client, input, files).await;
+}
+
+async fn click(client: &Client, id: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits for the job listed in `list` (its kind) to be done; returns the
+/// link it then shows.
+async fn job_done(client: &Client, kind: &str) -> String {
+    let link = wait_until(
+        client,
+        &format!("(document.querySelector('div[data-kind={kind}] .job[data-status=done] a') || {{}}).href"),
+        &format!("the {kind} job"),
+    )
+    .await;
+    link.as_str().unwrap().to_string()
 }
 
 async fn screenshot(client: &Client, name: &str) {
@@ -253,13 +285,7 @@ async fn every_page_works_in_a_real_browser() {
         "the plot stayed hidden"
     );
     screenshot(&client, "studio-trigger").await;
-    client
-        .find(Locator::Id("record"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "record").await;
     let status = wait_until(
         &client,
         "document.getElementById('status').textContent.startsWith('the recording:') && document.getElementById('status').textContent",
@@ -269,13 +295,7 @@ async fn every_page_works_in_a_real_browser() {
     assert!(status.as_str().unwrap().contains(" s at "), "{status}");
 
     // Live: the microphone streams to the server; the lamp lights on the word.
-    client
-        .find(Locator::Id("live"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "live").await;
     let latency = wait_until(
         &client,
         "(document.querySelector('tr.live-detection td:last-child') || {}).textContent",
@@ -286,13 +306,7 @@ async fn every_page_works_in_a_real_browser() {
     eprintln!("live detection: {latency} ms from the audio's capture to the page");
     assert!((0.0..5000.0).contains(&latency), "{latency} ms");
     screenshot(&client, "studio-trigger-live").await;
-    client
-        .find(Locator::Id("live"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "live").await;
 
     // Logistic regression: train on a CSV through the page, as a job that a
     // reload does not lose; then score a CSV with a trained run.
@@ -314,13 +328,7 @@ async fn every_page_works_in_a_real_browser() {
         .execute("document.getElementById('target').value = 'species'; document.getElementById('ignore').value = 'id';", vec![])
         .await
         .unwrap();
-    client
-        .find(Locator::Id("train"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "train").await;
     wait_until(
         &client,
         "document.querySelector('.job[data-status=done] a')",
@@ -363,20 +371,13 @@ async fn every_page_works_in_a_real_browser() {
         .unwrap();
     let first = photos.join("edwin_a.png").display().to_string();
     upload(&client, &page("/faces"), "first", &[first]).await;
-    client
-        .find(Locator::Id("second"))
-        .await
-        .unwrap()
-        .send_keys(&photos.join("edwin_b.png").display().to_string())
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("verify"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    choose(
+        &client,
+        "second",
+        &[photos.join("edwin_b.png").display().to_string()],
+    )
+    .await;
+    click(&client, "verify").await;
     let same = wait_until(
         &client,
         "document.getElementById('verdict').dataset.same",
@@ -385,6 +386,131 @@ async fn every_page_works_in_a_real_browser() {
     .await;
     assert_eq!(same, "true");
     screenshot(&client, "studio-faces").await;
+
+    // Faces: people enrolled from a folder (a sub-folder each), then found in a photo.
+    let people = work.path().join("people");
+    for (person, file) in [
+        ("edwin", "edwin_a.png"),
+        ("grace", "grace_hopper.png"),
+        ("sally", "sally_ride.png"),
+    ] {
+        std::fs::create_dir_all(people.join(person)).unwrap();
+        std::fs::copy(photos.join(file), people.join(person).join(file)).unwrap();
+    }
+    choose(&client, "enroll-folder", &[people.display().to_string()]).await;
+    click(&client, "enroll").await;
+    job_done(&client, "face-enroll").await;
+    wait_until(
+        &client,
+        "document.querySelectorAll('#gallery option').length",
+        "the gallery",
+    )
+    .await;
+    choose(
+        &client,
+        "identify-photo",
+        &[photos.join("edwin_b.png").display().to_string()],
+    )
+    .await;
+    let who = wait_until(
+        &client,
+        "(document.querySelector('tr.identified') || {dataset: {}}).dataset.person",
+        "the identification",
+    )
+    .await;
+    assert_eq!(who, "edwin");
+    // The same photos in one folder, grouped by person.
+    let flat = work.path().join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    for file in ["edwin_a.png", "edwin_b.png", "grace_hopper.png"] {
+        std::fs::copy(photos.join(file), flat.join(file)).unwrap();
+    }
+    choose(&client, "cluster-folder", &[flat.display().to_string()]).await;
+    click(&client, "cluster").await;
+    job_done(&client, "face-cluster").await;
+    let reading = client
+        .find(Locator::Css("div[data-kind=face-cluster] .reading"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(reading, "3 faces in 2 groups");
+    screenshot(&client, "studio-faces-identify").await;
+
+    // Day or night: a classifier trained on a folder picked in the page.
+    let scenes_dir = work.path().join("train-scenes");
+    common::scenes(&scenes_dir, 40);
+    open(&client, &page("/daynight")).await;
+    client
+        .execute("document.getElementById('epochs').value = 2; document.getElementById('resolution').value = 32;", vec![])
+        .await
+        .unwrap();
+    choose(&client, "train-folder", &[scenes_dir.display().to_string()]).await;
+    click(&client, "train-images").await;
+    let report = job_done(&client, "image-train").await;
+    assert!(report.contains("/runs/image-train-"), "{report}");
+    wait_until(
+        &client,
+        "document.querySelectorAll('#model option').length >= 2",
+        "the new model in the list",
+    )
+    .await;
+    screenshot(&client, "studio-daynight-train").await;
+
+    // Style: a photo drawn in the built-in painting's style, forming as it goes.
+    open(&client, &page("/style")).await;
+    choose(&client, "content", &[scenes[0].0.display().to_string()]).await;
+    client
+        .execute("document.getElementById('size').value = 128; document.getElementById('iterations').value = 40;", vec![])
+        .await
+        .unwrap();
+    click(&client, "transfer").await;
+    job_done(&client, "style-transfer").await;
+    let drawn = wait_until(
+        &client,
+        "(() => { const img = document.querySelector('img.forming'); return img && !img.hidden && img.complete && img.naturalWidth; })()",
+        "the drawn picture",
+    )
+    .await;
+    assert_eq!(drawn, 128);
+    screenshot(&client, "studio-style").await;
+
+    // Human baseline: a sample-rate study made, its page answered in the
+    // browser, the answers scored on the server.
+    open(&client, &page("/human")).await;
+    client
+        .execute("document.getElementById('rate-count').value = 2;", vec![])
+        .await
+        .unwrap();
+    click(&client, "rate-study").await;
+    let study = job_done(&client, "human-study").await;
+    client.goto(&study).await.unwrap();
+    client
+        .execute(
+            "document.querySelectorAll('.card').forEach(card => card.querySelector('input[value=no]').click());",
+            vec![],
+        )
+        .await
+        .unwrap();
+    click(&client, "save").await;
+    let scored = wait_until(
+        &client,
+        "document.getElementById('status').dataset.scored && document.getElementById('status').textContent",
+        "the scores",
+    )
+    .await;
+    assert!(
+        scored
+            .as_str()
+            .unwrap()
+            .contains("8 answers scored: rate (Hz) 4000:"),
+        "{scored}"
+    );
+    screenshot(&client, "studio-human-page").await;
+    open(&client, &page("/human")).await;
+    assert!(client.source().await.unwrap().contains("scored:"));
+    screenshot(&client, "studio-human").await;
 
     // Runs: the run is listed and its report opens.
     client.goto(&page("/runs")).await.unwrap();

@@ -1029,6 +1029,11 @@ async fn people_enrolled_from_a_folder_are_then_identified_in_photos() {
     assert_eq!(last["status"], "done", "{states:?}");
     assert_eq!(last["reading"], "3 people from 3 photos");
     let gallery = last["run"].as_str().unwrap().to_string();
+    let report = std::fs::read_to_string(f.runs.join(&gallery).join("report.html")).unwrap();
+    assert!(
+        report.contains("3 people enrolled from 3 photos"),
+        "{report}"
+    );
     let offers = get(&app, "/api/models/gallery").await.json();
     assert_eq!(offers[0]["name"], gallery.as_str(), "{offers}");
 
