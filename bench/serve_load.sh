@@ -15,7 +15,7 @@ work=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 TMPDIR="$work/tmp" && mkdir -p "$TMPDIR" && export TMPDIR
-target/release/casebook serve --addr "127.0.0.1:$port" --runs-dir "$work/runs" --max-upload-mb 1 >"$work/server.log" &
+target/release/casebook serve --addr "127.0.0.1:$port" --runs-dir "$work/runs" --max-upload-mb 1 >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
 rss() { awk -v k="$1" '$1 == k":" {print $2 / 1024 " MB"}' "/proc/$server/status"; }

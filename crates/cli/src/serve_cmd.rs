@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Largest folder upload (a training set, photos to group), all its files together, in MB.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_folder_mb: u32,
+    /// Say nothing per request (by default each answered request is a line on stderr: time,
+    /// method, path, status, milliseconds).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
@@ -30,6 +34,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         runs_dir: args.runs_dir.clone(),
         max_upload: (args.max_upload_mb as usize) << 20,
         max_folder: u64::from(args.max_folder_mb) << 20,
+        access_log: (!args.quiet).then(|| {
+            casebook_serve::AccessLog(std::sync::Arc::new(|line: &str| eprintln!("{line}")))
+        }),
         ..casebook_serve::Config::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the server's runtime")?;

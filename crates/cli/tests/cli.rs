@@ -973,6 +973,7 @@ fn serve_listens_on_loopback_answers_and_stops_on_ctrl_c() {
         .args(["serve", "--addr", "127.0.0.1:0", "--runs-dir", "runs"])
         .current_dir(work.path())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
@@ -1007,4 +1008,20 @@ fn serve_listens_on_loopback_answers_and_stops_on_ctrl_c() {
     assert!(interrupt.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+    // Each request answered is a line on stderr.
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("GET /runs"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.starts_with("20") && line.contains(" GET /runs 200 ") && line.ends_with(" ms"),
+        "{line}"
+    );
 }

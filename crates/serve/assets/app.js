@@ -213,32 +213,45 @@ function plot(answer) {
   g.lineWidth = 1;
 }
 
-// Records 5 s from the microphone as 16-bit mono WAV and detects in it.
-async function record() {
-  const button = $("record");
-  showError("");
+// The microphone, its samples handed to `onSamples` in blocks of `block`;
+// null (and the reason shown) when there is none. `stop()` releases it.
+async function microphone(block, onSamples) {
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ audio: true });
   } catch (err) {
     showError(`No microphone: ${err.message}`);
-    return;
+    return null;
   }
-  button.disabled = true;
-  button.textContent = "Recording…";
   const context = new AudioContext();
   const source = context.createMediaStreamSource(stream);
-  const tap = context.createScriptProcessor(4096, 1, 1);
-  const chunks = [];
-  tap.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+  const tap = context.createScriptProcessor(block, 1, 1);
+  tap.onaudioprocess = (e) => onSamples(e.inputBuffer.getChannelData(0));
   source.connect(tap);
   tap.connect(context.destination);
+  return {
+    rate: context.sampleRate,
+    async stop() {
+      tap.disconnect();
+      source.disconnect();
+      stream.getTracks().forEach((track) => track.stop());
+      await context.close();
+    },
+  };
+}
+
+// Records 5 s from the microphone as 16-bit mono WAV and detects in it.
+async function record() {
+  const button = $("record");
+  showError("");
+  const chunks = [];
+  const mic = await microphone(4096, (samples) => chunks.push(new Float32Array(samples)));
+  if (!mic) return;
+  button.disabled = true;
+  button.textContent = "Recording…";
   await new Promise((done) => setTimeout(done, 5000));
-  tap.disconnect();
-  source.disconnect();
-  stream.getTracks().forEach((track) => track.stop());
-  const rate = context.sampleRate;
-  await context.close();
+  await mic.stop();
+  const rate = mic.rate;
   button.disabled = false;
   button.textContent = "Record 5 s";
   const samples = new Float32Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -281,36 +294,23 @@ async function toggleLive() {
     return;
   }
   showError("");
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-  } catch (err) {
-    showError(`No microphone: ${err.message}`);
-    return;
-  }
-  const context = new AudioContext();
-  const source = context.createMediaStreamSource(stream);
-  const tap = context.createScriptProcessor(2048, 1, 1);
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(
-    `${scheme}://${location.host}/api/trigger/live?${modelQuery()}&rate=${context.sampleRate}`,
-  );
-  socket.binaryType = "arraybuffer";
+  let socket = null;
   let sent = 0;
   let started = null;
   const status = $("live-status");
-  tap.onaudioprocess = (e) => {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    const samples = e.inputBuffer.getChannelData(0);
-    if (started === null) started = performance.now() - (1000 * samples.length) / context.sampleRate;
+  const mic = await microphone(2048, (samples) => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    if (started === null) started = performance.now() - (1000 * samples.length) / mic.rate;
     const pcm = new Int16Array(samples.length);
     samples.forEach((x, i) => (pcm[i] = Math.max(-1, Math.min(1, x)) * 32767));
     socket.send(pcm.buffer);
     sent += samples.length;
-    status.textContent = `listening: ${(sent / context.sampleRate).toFixed(0)} s sent`;
-  };
-  source.connect(tap);
-  tap.connect(context.destination);
+    status.textContent = `listening: ${(sent / mic.rate).toFixed(0)} s sent`;
+  });
+  if (!mic) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/api/trigger/live?${modelQuery()}&rate=${mic.rate}`);
+  socket.binaryType = "arraybuffer";
   socket.onmessage = (message) => {
     const data = JSON.parse(message.data);
     if (data.error) showError(data.error);
@@ -332,10 +332,7 @@ async function toggleLive() {
   live = {
     stop() {
       live = null;
-      tap.disconnect();
-      source.disconnect();
-      stream.getTracks().forEach((track) => track.stop());
-      context.close();
+      mic.stop();
       // The server sends what the last audio still holds, then closes.
       if (socket.readyState === WebSocket.OPEN) socket.send("end");
       button.textContent = "Listen live";

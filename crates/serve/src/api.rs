@@ -342,7 +342,8 @@ pub async fn faces_verify(
                 .get(&path, |p| FacePipeline::load(&p.to_string_lossy()))?;
             let pipeline = pipeline.lock().unwrap_or_else(|e| e.into_inner());
             let engine = base64::engine::general_purpose::STANDARD;
-            let mut found: Vec<(usize, FoundFace)> = Vec::new();
+            // Each photo's compared face, and how many faces it shows.
+            let (mut faces, mut counts): (Vec<FoundFace>, Vec<usize>) = (Vec::new(), Vec::new());
             for (which, data) in [("first", &request.first), ("second", &request.second)] {
                 let file = engine.decode(data.as_bytes()).map_err(|e| {
                     ApiError::bad_request(format!("the {which} photo is not base64: {e}"))
@@ -356,9 +357,9 @@ pub async fn faces_verify(
                         image.height()
                     )));
                 }
-                let mut faces = pipeline.find(&image, query.upsample);
-                let count = faces.len();
-                let Some(i) = main_face(&faces) else {
+                let mut found = pipeline.find(&image, query.upsample);
+                let count = found.len();
+                let Some(i) = main_face(&found) else {
                     return Err(ApiError::unprocessable(format!(
                         "no face found in the {which} photo{}",
                         if query.upsample < 2 {
@@ -368,20 +369,20 @@ pub async fn faces_verify(
                         }
                     )));
                 };
-                found.push((count, faces.swap_remove(i)));
+                faces.push(found.swap_remove(i));
+                counts.push(count);
             }
-            let faces: Vec<FoundFace> = found.iter().map(|(_, f)| f.clone()).collect();
             let vectors = pipeline
                 .encode(&faces)
                 .map_err(|e| ApiError::internal(format!("{e:#}")))?;
             let distance = casebook_faces::gallery::distance(&vectors[0], &vectors[1]);
             let threshold = pipeline.encoder.threshold.distance;
-            let answer = |(count, face): &(usize, FoundFace)| -> Result<FaceAnswer, ApiError> {
+            let answer = |face: &FoundFace, count: usize| -> Result<FaceAnswer, ApiError> {
                 let png = casebook_vision::png_bytes(&face.chip)
                     .map_err(|e| ApiError::internal(format!("{e:#}")))?;
                 let r = face.detection.rect;
                 Ok(FaceAnswer {
-                    found: *count,
+                    found: count,
                     rect: [r.left, r.top, r.right, r.bottom],
                     chip: format!("data:image/png;base64,{}", engine.encode(png)),
                 })
@@ -391,7 +392,7 @@ pub async fn faces_verify(
                 same_person: distance <= threshold,
                 threshold,
                 threshold_source: pipeline.encoder.threshold.source.clone(),
-                faces: [answer(&found[0])?, answer(&found[1])?],
+                faces: [answer(&faces[0], counts[0])?, answer(&faces[1], counts[1])?],
             })
         })
         .await

@@ -35,6 +35,19 @@ use tokio::sync::Semaphore;
 pub use error::ApiError;
 pub use models::is_plain_name;
 
+/// Where the studio tells of each request it answered: one line,
+/// `2026-12-04 18:12:03 GET /api/image/predict?model=builtin 200 8 ms` (UTC;
+/// the time to the response's head: a job's events and live listening go
+/// on after it).
+#[derive(Clone)]
+pub struct AccessLog(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessLog")
+    }
+}
+
 /// How the studio is run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,6 +63,8 @@ pub struct Config {
     pub max_waiting: usize,
     /// Where uploads that a library reads from a file are put while it works.
     pub temp_dir: PathBuf,
+    /// Told of every request answered (none: nothing is said).
+    pub access_log: Option<AccessLog>,
 }
 
 impl Default for Config {
@@ -61,6 +76,7 @@ impl Default for Config {
             timeout: Duration::from_secs(120),
             max_waiting: 64,
             temp_dir: std::env::temp_dir(),
+            access_log: None,
         }
     }
 }
@@ -175,12 +191,45 @@ pub fn router(config: Config) -> Router {
             "/api/jobs/image-resolution-study",
             post(human::image_study).layer(DefaultBodyLimit::max(folder_limit)),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            studio.clone(),
+            log_request,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
         .with_state(studio)
+}
+
+/// Tells the access log (if any) of the request once its response is made.
+async fn log_request(
+    axum::extract::State(studio): axum::extract::State<Studio>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(log) = studio.config().access_log.clone() else {
+        return next.run(request).await;
+    };
+    let method = request.method().clone();
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (log.0)(&format!(
+        "{}:{:02} {method} {target} {} {:.0} ms",
+        runs::utc(now),
+        now % 60,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    response
 }
 
 /// Serves the studio on `listener` until `shutdown` completes.

@@ -151,7 +151,7 @@ pub async fn list_page(State(studio): State<Studio>) -> Result<Html<String>, Api
 
 /// `YYYY-MM-DD HH:MM` (UTC) of seconds since 1970: the days become a date
 /// by Howard Hinnant's `civil_from_days`.
-fn utc(seconds: u64) -> String {
+pub(crate) fn utc(seconds: u64) -> String {
     let (days, rest) = ((seconds / 86_400) as i64, seconds % 86_400);
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
