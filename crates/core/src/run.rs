@@ -99,19 +99,34 @@ pub struct RunDir {
 
 /// Takes the writer's lock on the run folder `path` (which exists); `None`
 /// when another process holds it.
-fn lock(path: &Path) -> Result<Option<std::sync::Arc<std::fs::File>>> {
+fn lock(path: &Path) -> std::io::Result<Option<std::sync::Arc<std::fs::File>>> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path.join(LOCK))
-        .with_context(|| format!("cannot open the lock of run folder {}", path.display()))?;
+        .open(path.join(LOCK))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(std::sync::Arc::new(file))),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("cannot lock run folder {}", path.display()))
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Whether the lock taken is still the one in `path` (not in a folder
+/// that a discarded run moved aside between the open and the lock).
+fn still_in(path: &Path, lock: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (lock.metadata(), std::fs::metadata(path.join(LOCK))) {
+            (Ok(held), Ok(there)) => held.dev() == there.dev() && held.ino() == there.ino(),
+            _ => false,
         }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, lock);
+        true
     }
 }
 
@@ -164,11 +179,21 @@ impl RunDir {
 
     /// Makes the folder `path` and locks it; a new run only if it holds none.
     fn claim(path: &Path) -> Result<Claim> {
-        std::fs::create_dir_all(path)
-            .with_context(|| format!("cannot create run folder {}", path.display()))?;
         // Locked before the check, so of two runs started together one sees the other.
-        let Some(lock) = lock(path)? else {
-            return Ok(Claim::InUse);
+        let lock = loop {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("cannot create run folder {}", path.display()))?;
+            match lock(path) {
+                Ok(Some(lock)) if still_in(path, &lock) => break lock,
+                Ok(Some(_)) => continue,
+                Ok(None) => return Ok(Claim::InUse),
+                // A run of this name was discarded (moved aside) meanwhile: start again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot lock run folder {}", path.display()))
+                }
+            }
         };
         if path.join("config.json").exists() {
             return Ok(Claim::HoldsRun);
@@ -202,9 +227,11 @@ impl RunDir {
         if !path.join("config.json").exists() {
             bail!("{} is not a casebook run folder (no config.json); pass the folder a training run printed", path.display());
         }
+        let held =
+            lock(path).with_context(|| format!("cannot lock run folder {}", path.display()))?;
         let run = Self {
             path: path.to_path_buf(),
-            _lock: lock(path)?.ok_or_else(|| in_use(path))?,
+            _lock: held.ok_or_else(|| in_use(path))?,
         };
         run.remove_stale_files();
         Ok(run)
@@ -242,12 +269,30 @@ impl RunDir {
         config: &C,
         work: impl FnOnce(RunDir) -> Result<T>,
     ) -> Result<T> {
-        let folder = self.path.clone();
+        // Held until the folder is gone: see `discard`.
+        let held = self.clone();
         let result = self.write_config(config).and_then(|()| work(self));
-        if result.is_err() && !crate::checkpoint::exists(&folder.join(CHECKPOINT)) {
-            let _ = std::fs::remove_dir_all(&folder);
+        if result.is_err() && !held.has_checkpoint() {
+            held.discard();
         }
         result
+    }
+
+    /// Removes the run folder. It is first renamed aside while the lock is
+    /// still held, so a run that meanwhile claims the same name (another
+    /// thread, within the same second) gets a folder of its own rather
+    /// than one being removed under it.
+    pub fn discard(self) {
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        let aside = self
+            .path
+            .with_file_name(format!(".{name}.{}.discarded", std::process::id()));
+        let gone = match std::fs::rename(&self.path, &aside) {
+            Ok(()) => aside,
+            Err(_) => self.path.clone(),
+        };
+        drop(self);
+        let _ = std::fs::remove_dir_all(gone);
     }
 
     pub fn write_config<T: Serialize>(&self, config: &T) -> Result<()> {
@@ -386,5 +431,47 @@ mod tests {
         });
         assert!(result.is_err() && path.join("config.json").exists());
         assert!(RunDir::open(&path).unwrap().has_checkpoint());
+    }
+
+    /// Runs discarded while others start under the same names, on many
+    /// threads (as the studio's refused uploads do): every run that was
+    /// not discarded keeps its folder, and nothing discarded is left.
+    #[test]
+    fn discarding_a_run_never_removes_another_runs_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let kept: Vec<PathBuf> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|i| {
+                    let root = root.path();
+                    scope.spawn(move || {
+                        let mut kept = Vec::new();
+                        for n in 0..40 {
+                            let run = RunDir::create(root, None, "race").unwrap();
+                            if (i + n) % 2 == 0 {
+                                run.discard();
+                            } else {
+                                run.write_config(&serde_json::json!({})).unwrap();
+                                kept.push(run.path().to_path_buf());
+                            }
+                        }
+                        kept
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        assert_eq!(kept.len(), 160);
+        for path in &kept {
+            assert!(
+                path.join("config.json").is_file(),
+                "{} lost",
+                path.display()
+            );
+        }
+        let left = std::fs::read_dir(root.path()).unwrap().count();
+        assert_eq!(left, kept.len(), "discarded folders were left");
     }
 }

@@ -1,6 +1,7 @@
 //! A bounded load test of a running studio, on this computer only:
 //! concurrent day/night predictions mixed with bad uploads (garbage, the
-//! wrong type, too large), then the numbers: requests per second and p99
+//! wrong type, too large, folder uploads that climb out of their folder or
+//! hold no photo), then the numbers: requests per second and p99
 //! latency of the good predictions, and any answer that was not the one
 //! expected. `bench/serve_load.sh` starts `casebook serve --max-upload-mb 1`
 //! (the too-large uploads are 2 MB) and runs this.
@@ -16,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 
 /// What one request sends and the status it must get back.
 struct Shot {
+    path: &'static str,
     content_type: &'static str,
     body: Bytes,
     expect: u16,
@@ -26,39 +28,75 @@ struct Shot {
 /// sending (the server answers 413 without reading the rest): status 0.
 const CUT_OFF: u16 = 0;
 
+const PREDICT: &str = "/api/image/predict?model=builtin";
+const TRAIN: &str = "/api/jobs/image-train";
+const BOUNDARY: &str = "casebook-load-7d1f";
+
+/// A folder upload of one file named `name`.
+fn folder(name: &str, bytes: &[u8]) -> Bytes {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    Bytes::from(body)
+}
+
 fn shots(scene: Bytes) -> Vec<Shot> {
+    let multipart = "multipart/form-data; boundary=casebook-load-7d1f";
     vec![
         Shot {
+            path: TRAIN,
+            content_type: multipart,
+            body: folder("../escape.png", &scene),
+            expect: 400,
+            good: false,
+        },
+        Shot {
+            path: TRAIN,
+            content_type: multipart,
+            body: folder("day/notes.txt", b"no photo"),
+            expect: 400,
+            good: false,
+        },
+        Shot {
+            path: PREDICT,
             content_type: "image/png",
             body: scene.clone(),
             expect: 200,
             good: true,
         },
         Shot {
+            path: PREDICT,
             content_type: "image/png",
             body: scene.clone(),
             expect: 200,
             good: true,
         },
         Shot {
+            path: PREDICT,
             content_type: "image/png",
             body: scene,
             expect: 200,
             good: true,
         },
         Shot {
+            path: PREDICT,
             content_type: "image/png",
             body: Bytes::from_static(b"\x89PNG\r\n\x1a\n garbage"),
             expect: 422,
             good: false,
         },
         Shot {
+            path: PREDICT,
             content_type: "text/html",
             body: Bytes::from_static(b"<html>"),
             expect: 415,
             good: false,
         },
         Shot {
+            path: PREDICT,
             content_type: "image/jpeg",
             body: Bytes::from(vec![0xFF; 2 << 20]),
             expect: 413,
@@ -110,14 +148,14 @@ async fn main() {
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(0)
         .build_http();
-    let url = format!("{base}/api/image/predict?model=builtin");
+
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(max_seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, url, shots, next) =
-                (client.clone(), url.clone(), shots.clone(), next.clone());
+            let (client, base, shots, next) =
+                (client.clone(), base.clone(), shots.clone(), next.clone());
             tokio::spawn(async move {
                 let mut seen = Vec::new();
                 loop {
@@ -126,7 +164,7 @@ async fn main() {
                         return seen;
                     }
                     let shot = &shots[i % shots.len()];
-                    let request = axum::http::Request::post(&url)
+                    let request = axum::http::Request::post(format!("{base}{}", shot.path))
                         .header("content-type", shot.content_type)
                         .body(Full::new(shot.body.clone()))
                         .unwrap();

@@ -193,6 +193,25 @@ impl Jobs {
         Ok(job)
     }
 
+    /// Takes a waiting job out of its queue: its work (and any upload it
+    /// holds) goes now, not when the runner would have reached it.
+    fn withdraw(&self, id: u64) {
+        let withdrawn: Vec<(Arc<Job>, Work)> = {
+            let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            queues
+                .values_mut()
+                .flat_map(|queue| {
+                    let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut queue.waiting)
+                        .into_iter()
+                        .partition(|(job, _)| job.state().id == id);
+                    queue.waiting = kept.into();
+                    gone
+                })
+                .collect()
+        };
+        drop(withdrawn);
+    }
+
     /// Runs the kind's jobs one after another until its queue is empty.
     async fn drain(self: Arc<Self>, kind: &'static str) {
         loop {
@@ -286,12 +305,8 @@ pub async fn logreg_train(
         let run = RunDir::create(&runs_dir, None, "logreg-train")?;
         let name = run_name(&run);
         job.update(|s| s.run = Some(name.clone()));
-        casebook_logreg::train::train(&config, run, job).map_err(|e| {
-            anyhow::anyhow!(
-                "{}",
-                format!("{e:#}").replace(&data.display().to_string(), "the upload")
-            )
-        })?;
+        casebook_logreg::train::train(&config, run, job)
+            .map_err(|e| without_path(e, &data, "the upload"))?;
         Ok(name)
     });
     let job = studio.inner.jobs.submit("logreg-train", title, work)?;
@@ -337,8 +352,10 @@ impl PendingRun {
 
 impl Drop for PendingRun {
     fn drop(&mut self) {
-        self.run = None;
-        if !self.path.join("config.json").exists() {
+        if let Some(run) = self.run.take() {
+            run.discard();
+        } else if !self.path.join("config.json").exists() {
+            // Taken but never started: the job failed before `RunDir::start`.
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
@@ -373,12 +390,30 @@ pub(crate) async fn submit_folder_job(
     let job_work: Work = Box::new(move |job: &Job| {
         let run = pending.take();
         let data = pending.path.join("data");
-        work(run, data, received, job)?;
+        let shown = data.clone();
+        work(run, data, received, job)
+            .map_err(|e| without_path(e, &shown, "the uploaded folder"))?;
         Ok(pending.name.clone())
     });
     let job = studio.inner.jobs.submit(kind, title, job_work)?;
     job.update(|s| s.run = Some(name));
     Ok((StatusCode::ACCEPTED, Json(job.state())))
+}
+
+/// `error` with the server's path to an upload put as `shown`: the path
+/// means nothing to the person who uploaded. A stop stays a stop (the job
+/// is then cancelled, not failed).
+fn without_path(error: anyhow::Error, path: &std::path::Path, shown: &str) -> anyhow::Error {
+    if error
+        .downcast_ref::<casebook_core::observe::Stopped>()
+        .is_some()
+    {
+        return error;
+    }
+    anyhow::anyhow!(
+        "{}",
+        format!("{error:#}").replace(&path.display().to_string(), shown)
+    )
 }
 
 /// `uploaded.csv` in the run folder: each stored file and the name the
@@ -649,6 +684,7 @@ pub async fn cancel(
     job.cancel.store(true, Ordering::SeqCst);
     if job.state().status == Status::Queued {
         job.update(|s| s.status = Status::Cancelled);
+        studio.inner.jobs.withdraw(id);
     }
     Ok(Json(job.state()))
 }

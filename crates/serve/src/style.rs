@@ -46,7 +46,9 @@ pub struct TransferRequest {
     from_noise: bool,
 }
 
-/// Queues a style transfer as a job.
+/// Queues a style transfer as a job. Cancelled while it runs, it ends
+/// early with the picture so far as its result (as Ctrl-C does on the
+/// command line).
 pub async fn transfer(
     State(studio): State<Studio>,
     body: Result<Bytes, BytesRejection>,
@@ -120,7 +122,7 @@ pub async fn transfer(
             picture: resize_longer_side(&style, config.size),
             weight: 1.0,
         }];
-        run_transfer(
+        let done = run_transfer(
             &net,
             &content,
             &styles,
@@ -132,6 +134,13 @@ pub async fn transfer(
                 Ok(())
             },
         )?;
+        if let Some(iterations) = done.transfer.stopped_after {
+            job.update(|s| {
+                s.reading = format!(
+                    "stopped after {iterations} iterations: the picture so far is the result"
+                )
+            });
+        }
         Ok(name)
     });
     let job = studio.inner.jobs.submit("style-transfer", title, work)?;

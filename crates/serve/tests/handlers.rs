@@ -119,6 +119,9 @@ async fn every_page_and_asset_is_served() {
         ("/daynight", "id=files"),
         ("/trigger", "id=wav"),
         ("/logreg", "id=csv"),
+        ("/faces", "id=enroll-folder"),
+        ("/style", "id=transfer"),
+        ("/human", "No study with a page yet"),
     ] {
         let reply = get(&app, path).await;
         assert_eq!(reply.status, 200, "{path}");
@@ -824,7 +827,6 @@ async fn a_folder_upload_trains_an_image_classifier_kept_whole_in_its_run() {
     assert_eq!(offers[1]["name"], last["run"], "{offers}");
 
     // Refused before any work, leaving no run folder behind.
-    let before = runs_in(&f.runs);
     let png = files[0].1.clone();
     let cases: Vec<(&str, Folder, u16, &str)> = vec![
         (
@@ -864,15 +866,80 @@ async fn a_folder_upload_trains_an_image_classifier_kept_whole_in_its_run() {
         assert_eq!(reply.status, status, "{query} {}", reply.text());
         assert!(reply.error().contains(words), "{}", reply.error());
     }
+    // A job cancelled while it waits leaves no run folder behind.
+    let some: Folder = files.iter().step_by(3).take(20).cloned().collect();
+    let (kind, body) = folder_upload(&some);
+    let first = post(
+        &app,
+        "/api/jobs/image-train?epochs=1&resolution=16",
+        &kind,
+        body.clone(),
+    )
+    .await;
+    let second = post(
+        &app,
+        "/api/jobs/image-train?epochs=1&resolution=16",
+        &kind,
+        body,
+    )
+    .await
+    .json();
+    assert_eq!(second["status"], "queued", "{second}");
+    let waiting = f.runs.join(second["run"].as_str().unwrap());
+    assert!(waiting.join("data").is_dir());
+    let id = second["id"].as_u64().unwrap();
+    let cancelled = post(
+        &app,
+        &format!("/api/jobs/{id}/cancel"),
+        "text/plain",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(cancelled.json()["status"], "cancelled");
+    assert!(!waiting.exists(), "the cancelled job's run folder was left");
+    let done = job_events(&app, first.json()["id"].as_u64().unwrap()).await;
+    assert_eq!(done.last().unwrap()["status"], "done", "{done:?}");
+    // Cancelled while it trains, a job stops and says it was cancelled.
+    let (kind, body) = folder_upload(&some);
+    let long = post(
+        &app,
+        "/api/jobs/image-train?epochs=200&resolution=16",
+        &kind,
+        body,
+    )
+    .await;
+    let id = long.json()["id"].as_u64().unwrap();
+    for _ in 0..400 {
+        let jobs = get(&app, "/api/jobs").await.json();
+        if jobs[0]["status"] == "running"
+            && jobs[0]["phase"] != "loading"
+            && jobs[0]["phase"] != "starting"
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    post(
+        &app,
+        &format!("/api/jobs/{id}/cancel"),
+        "text/plain",
+        Vec::new(),
+    )
+    .await;
+    let last = job_events(&app, id).await.pop().unwrap();
+    assert_eq!(last["status"], "cancelled", "{last}");
+    let before = runs_in(&f.runs);
+
     // Two classes are needed: the job fails with the library's line and its run goes.
     let (kind, body) = folder_upload(&[("day/a.png".into(), png)]);
     let reply = post(&app, "/api/jobs/image-train", &kind, body).await;
     let states = job_events(&app, reply.json()["id"].as_u64().unwrap()).await;
     let last = states.last().unwrap();
     assert_eq!(last["status"], "failed", "{states:?}");
+    let error = last["error"].as_str().unwrap();
     assert!(
-        last["error"].as_str().unwrap().contains("only one class"),
-        "{last}"
+        error.starts_with("the uploaded folder holds only one class ('day')"),
+        "{error}"
     );
     assert_eq!(
         runs_in(&f.runs),
@@ -1001,6 +1068,45 @@ async fn a_style_transfer_job_publishes_the_picture_as_it_forms() {
         assert!(reply.error().contains(words), "{}", reply.error());
     }
     assert_eq!(get(&app, "/api/jobs/999/picture").await.status, 404);
+
+    // Cancelled while it runs, a transfer ends early with the picture so far.
+    let long = serde_json::json!({"content": scene, "size": 48, "iterations": 100000});
+    let reply = post(
+        &app,
+        "/api/jobs/style-transfer",
+        "application/json",
+        long.to_string().into_bytes(),
+    )
+    .await;
+    let id = reply.json()["id"].as_u64().unwrap();
+    for _ in 0..200 {
+        let jobs = get(&app, "/api/jobs").await.json();
+        if jobs[0]["status"] == "running" && jobs[0]["done"].as_u64() > Some(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    post(
+        &app,
+        &format!("/api/jobs/{id}/cancel"),
+        "text/plain",
+        Vec::new(),
+    )
+    .await;
+    let last = job_events(&app, id).await.pop().unwrap();
+    assert_eq!(last["status"], "done", "{last}");
+    assert!(
+        last["reading"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped after"),
+        "{last}"
+    );
+    assert!(f
+        .runs
+        .join(last["run"].as_str().unwrap())
+        .join("result.png")
+        .is_file());
 }
 
 #[tokio::test]
