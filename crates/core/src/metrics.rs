@@ -13,9 +13,87 @@ pub fn accuracy(truth: &[usize], predicted: &[usize]) -> f64 {
 }
 
 /// `matrix[t][p]` counts items of true class `t` predicted as `p`.
+///
+/// In JSON (`metrics.json`) it is the whole matrix up to [`DENSE_UP_TO`]
+/// classes, as a person reads it; beyond, only the cells that are not zero
+/// (`[true, predicted, count]`): 1,000 classes over 2,000 items are then at
+/// most 2,000 cells, not a million.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "StoredConfusion", try_from = "StoredConfusion")]
 pub struct ConfusionMatrix {
     pub matrix: Vec<Vec<usize>>,
+}
+
+/// Most classes whose confusion matrix is written whole.
+pub const DENSE_UP_TO: usize = 50;
+
+/// A confusion matrix as JSON holds it.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredConfusion {
+    Dense {
+        matrix: Vec<Vec<usize>>,
+    },
+    Sparse {
+        classes: usize,
+        /// `[true class, predicted class, count]` of every non-zero cell.
+        cells: Vec<[usize; 3]>,
+    },
+}
+
+impl From<ConfusionMatrix> for StoredConfusion {
+    fn from(confusion: ConfusionMatrix) -> Self {
+        let classes = confusion.matrix.len();
+        if classes <= DENSE_UP_TO {
+            return Self::Dense {
+                matrix: confusion.matrix,
+            };
+        }
+        let cells = confusion
+            .matrix
+            .iter()
+            .enumerate()
+            .flat_map(|(t, row)| {
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, &count)| count > 0)
+                    .map(move |(p, &count)| [t, p, count])
+            })
+            .collect();
+        Self::Sparse { classes, cells }
+    }
+}
+
+impl TryFrom<StoredConfusion> for ConfusionMatrix {
+    type Error = String;
+
+    fn try_from(stored: StoredConfusion) -> Result<Self, String> {
+        match stored {
+            StoredConfusion::Dense { matrix } => {
+                if matrix.iter().any(|row| row.len() != matrix.len()) {
+                    return Err("a confusion matrix must be square".into());
+                }
+                Ok(Self { matrix })
+            }
+            StoredConfusion::Sparse { classes, cells } => {
+                if classes > 1_000_000 {
+                    return Err(format!(
+                        "{classes} classes is not a confusion matrix one can hold"
+                    ));
+                }
+                let mut matrix = vec![vec![0; classes]; classes];
+                for [t, p, count] in cells {
+                    *matrix
+                        .get_mut(t)
+                        .and_then(|row| row.get_mut(p))
+                        .ok_or_else(|| {
+                            format!("cell ({t}, {p}) is outside {classes} classes")
+                        })? += count;
+                }
+                Ok(Self { matrix })
+            }
+        }
+    }
 }
 
 /// Precision, recall, F1 and support of one class.
@@ -148,6 +226,39 @@ pub fn auc(curve: &[RocPoint]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_confusion_matrices_are_written_as_their_nonzero_cells() {
+        let small = ConfusionMatrix::new(3, &[0, 1, 2, 2], &[0, 2, 2, 1]);
+        let json = serde_json::to_value(&small).unwrap();
+        assert_eq!(json["matrix"][2], serde_json::json!([0, 1, 1]));
+        assert_eq!(
+            serde_json::from_value::<ConfusionMatrix>(json).unwrap(),
+            small
+        );
+
+        // 1,000 classes, 2,000 items: the pretty JSON is kilobytes, not tens of megabytes.
+        let truth: Vec<usize> = (0..2000).map(|i| i % 1000).collect();
+        let predicted: Vec<usize> = (0..2000).map(|i| (i * 7) % 1000).collect();
+        let large = ConfusionMatrix::new(1000, &truth, &predicted);
+        let text = serde_json::to_string_pretty(&large).unwrap();
+        assert!(text.len() < 200_000, "{} bytes", text.len());
+        assert_eq!(
+            serde_json::from_str::<ConfusionMatrix>(&text).unwrap(),
+            large
+        );
+
+        for bad in [
+            r#"{"matrix": [[1, 2], [3]]}"#,
+            r#"{"classes": 2, "cells": [[0, 5, 1]]}"#,
+            r#"{"classes": 100000000, "cells": []}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<ConfusionMatrix>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn scores_match_hand_computation() {
