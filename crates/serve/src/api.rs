@@ -294,8 +294,17 @@ pub struct FaceQuery {
     upsample: usize,
 }
 
-fn one() -> usize {
+/// How many times the face detector upsamples a photo, unless told: 1
+/// (faces of ~20 px and up), as the CLI's `--upsample`.
+pub(crate) fn one() -> usize {
     1
+}
+
+pub(crate) fn check_upsample(upsample: usize) -> Result<(), ApiError> {
+    if upsample > 2 {
+        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -331,9 +340,7 @@ pub async fn faces_verify(
             "send {{\"first\": base64, \"second\": base64}}: {e}"
         ))
     })?;
-    if query.upsample > 2 {
-        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
-    }
+    check_upsample(query.upsample)?;
     let path = models::resolve(&studio.config().runs_dir, Kind::Face, &query.model)?;
     studio
         .work(move |inner| {
@@ -442,9 +449,7 @@ pub async fn faces_identify(
     use casebook_faces::infer::{FacePipeline, MIN_IMAGE_SIDE};
     check_type(&headers, &["image/"], "an image (PNG or JPEG)")?;
     let bytes = upload(body, studio.config().max_upload)?;
-    if query.upsample > 2 {
-        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
-    }
+    check_upsample(query.upsample)?;
     if query.gallery.is_empty() {
         return Err(ApiError::bad_request(
             "say which gallery (an enrolment run) to look people up in",

@@ -21,7 +21,7 @@ use casebook_core::observe::{Event, Observer};
 use casebook_core::run::RunDir;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{check_type, upload};
+use crate::api::{check_type, check_upsample, one, upload};
 use crate::error::ApiError;
 use crate::upload::{self, Limits, Received};
 use crate::Studio;
@@ -503,10 +503,6 @@ pub struct ClusterQuery {
     upsample: usize,
 }
 
-fn one() -> usize {
-    1
-}
-
 /// Groups the faces of an uploaded folder by person, as `casebook face
 /// cluster DIR` does (with sub-folders per person, the groups are scored
 /// against them); the report shows each group.
@@ -527,9 +523,7 @@ pub async fn face_cluster(
             )))
         }
     };
-    if query.upsample > 2 {
-        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
-    }
+    check_upsample(query.upsample)?;
     let limits = folder_limits(&studio, IMAGE_EXTENSIONS, false);
     submit_folder_job(
         &studio,
@@ -568,6 +562,13 @@ pub async fn face_cluster(
     .await
 }
 
+/// `?upsample=U` for enrolment.
+#[derive(Debug, Deserialize)]
+pub struct EnrollQuery {
+    #[serde(default = "one")]
+    upsample: usize,
+}
+
 /// What an enrolment run records as its `config.json`.
 #[derive(Debug, Serialize)]
 struct EnrollRecord {
@@ -582,15 +583,13 @@ struct EnrollRecord {
 /// identification.
 pub async fn face_enroll(
     State(studio): State<Studio>,
-    Query(query): Query<ClusterQuery>,
+    Query(query): Query<EnrollQuery>,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<JobState>), ApiError> {
     use casebook_faces::gallery::Gallery;
     use casebook_faces::infer::enroll::{enroll_people, people_folders};
     use casebook_faces::infer::FacePipeline;
-    if query.upsample > 2 {
-        return Err(ApiError::bad_request("upsample is 0, 1 or 2"));
-    }
+    check_upsample(query.upsample)?;
     let limits = folder_limits(&studio, IMAGE_EXTENSIONS, true);
     submit_folder_job(
         &studio,

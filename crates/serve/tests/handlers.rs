@@ -749,6 +749,38 @@ async fn two_photos_are_verified_as_the_cli_does() {
     );
 }
 
+/// Cancels job `id` once its state (polled) satisfies `ready`; returns
+/// its last state.
+async fn cancel_once(
+    app: &Router,
+    id: u64,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..400 {
+        let jobs = get(app, "/api/jobs").await.json();
+        let job = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == id)
+            .unwrap()
+            .clone();
+        if ready(&job) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let reply = post(
+        app,
+        &format!("/api/jobs/{id}/cancel"),
+        "text/plain",
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    job_events(app, id).await.pop().unwrap()
+}
+
 /// A `multipart/form-data` body of files as a page sends a picked folder
 /// (each part's file name is its path in the folder); and its content type.
 fn folder_upload(files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
@@ -909,24 +941,10 @@ async fn a_folder_upload_trains_an_image_classifier_kept_whole_in_its_run() {
     )
     .await;
     let id = long.json()["id"].as_u64().unwrap();
-    for _ in 0..400 {
-        let jobs = get(&app, "/api/jobs").await.json();
-        if jobs[0]["status"] == "running"
-            && jobs[0]["phase"] != "loading"
-            && jobs[0]["phase"] != "starting"
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    post(
-        &app,
-        &format!("/api/jobs/{id}/cancel"),
-        "text/plain",
-        Vec::new(),
-    )
+    let last = cancel_once(&app, id, |job| {
+        job["status"] == "running" && job["phase"] != "loading" && job["phase"] != "starting"
+    })
     .await;
-    let last = job_events(&app, id).await.pop().unwrap();
     assert_eq!(last["status"], "cancelled", "{last}");
     let before = runs_in(&f.runs);
 
@@ -1079,21 +1097,10 @@ async fn a_style_transfer_job_publishes_the_picture_as_it_forms() {
     )
     .await;
     let id = reply.json()["id"].as_u64().unwrap();
-    for _ in 0..200 {
-        let jobs = get(&app, "/api/jobs").await.json();
-        if jobs[0]["status"] == "running" && jobs[0]["done"].as_u64() > Some(0) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    post(
-        &app,
-        &format!("/api/jobs/{id}/cancel"),
-        "text/plain",
-        Vec::new(),
-    )
+    let last = cancel_once(&app, id, |job| {
+        job["status"] == "running" && job["done"].as_u64() > Some(0)
+    })
     .await;
-    let last = job_events(&app, id).await.pop().unwrap();
     assert_eq!(last["status"], "done", "{last}");
     assert!(
         last["reading"]
