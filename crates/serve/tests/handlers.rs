@@ -803,6 +803,17 @@ fn folder_upload(files: &[(String, Vec<u8>)]) -> (String, Vec<u8>) {
 /// Files of a folder upload: path in the folder, bytes.
 type Folder = Vec<(String, Vec<u8>)>;
 
+/// `count` generated scenes as a folder upload: `day/…` and `night/…`.
+fn scene_folder(f: &Fixture, count: usize) -> Folder {
+    scenes(&f.temp.parent().unwrap().join("scenes"), count)
+        .iter()
+        .map(|(path, class)| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            (format!("{class}/{name}"), std::fs::read(path).unwrap())
+        })
+        .collect()
+}
+
 /// The runs folder's entries (names).
 fn runs_in(runs: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(runs)
@@ -817,15 +828,8 @@ fn runs_in(runs: &Path) -> Vec<String> {
 async fn a_folder_upload_trains_an_image_classifier_kept_whole_in_its_run() {
     let f = fixture();
     let app = studio(&f);
-    let scenes_dir = f.temp.parent().unwrap().join("scenes");
-    let files: Vec<(String, Vec<u8>)> = scenes(&scenes_dir, 60)
-        .iter()
-        .map(|(path, class)| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            (format!("{class}/{name}"), std::fs::read(path).unwrap())
-        })
-        .chain([("day/notes.txt".to_string(), b"not a photo".to_vec())])
-        .collect();
+    let mut files = scene_folder(&f, 60);
+    files.push(("day/notes.txt".to_string(), b"not a photo".to_vec()));
     let (kind, body) = folder_upload(&files);
     let reply = post(
         &app,
@@ -1325,14 +1329,7 @@ async fn human_studies_are_made_served_answered_and_scored_in_the_studio() {
     }
 
     // The image study on an uploaded folder: a model per resolution and a page.
-    let scenes_dir = f.temp.parent().unwrap().join("scenes");
-    let files: Folder = scenes(&scenes_dir, 40)
-        .iter()
-        .map(|(path, class)| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            (format!("{class}/{name}"), std::fs::read(path).unwrap())
-        })
-        .collect();
+    let files = scene_folder(&f, 40);
     let (kind, body) = folder_upload(&files);
     let reply = post(
         &app,
