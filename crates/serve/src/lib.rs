@@ -12,6 +12,7 @@
 //! workers and a full queue is answered 503 rather than grown.
 
 mod api;
+mod case_jobs;
 mod error;
 mod human;
 mod jobs;
@@ -164,19 +165,19 @@ pub fn router(config: Config) -> Router {
         .route("/api/faces/verify", post(api::faces_verify))
         .route("/api/trigger/live", get(live::trigger_live))
         .route("/api/jobs", get(jobs::list))
-        .route("/api/jobs/logreg-train", post(jobs::logreg_train))
+        .route("/api/jobs/logreg-train", post(case_jobs::logreg_train))
         .route(
             "/api/jobs/image-train",
-            post(jobs::image_train).layer(DefaultBodyLimit::max(folder_limit)),
+            post(case_jobs::image_train).layer(DefaultBodyLimit::max(folder_limit)),
         )
         .route(
             "/api/jobs/face-enroll",
-            post(jobs::face_enroll).layer(DefaultBodyLimit::max(folder_limit)),
+            post(case_jobs::face_enroll).layer(DefaultBodyLimit::max(folder_limit)),
         )
         .route("/api/faces/identify", post(api::faces_identify))
         .route(
             "/api/jobs/face-cluster",
-            post(jobs::face_cluster).layer(DefaultBodyLimit::max(folder_limit)),
+            post(case_jobs::face_cluster).layer(DefaultBodyLimit::max(folder_limit)),
         )
         .route("/api/jobs/{id}/events", get(jobs::events))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
