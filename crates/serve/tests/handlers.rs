@@ -566,14 +566,7 @@ async fn training_runs_as_a_job_followed_by_events_and_its_model_is_then_offered
     .json();
     assert_eq!(second["status"], "queued");
     let id = second["id"].as_u64().unwrap();
-    let cancelled = post(
-        &app,
-        &format!("/api/jobs/{id}/cancel"),
-        "text/plain",
-        Vec::new(),
-    )
-    .await;
-    assert_eq!(cancelled.json()["status"], "cancelled");
+    assert_eq!(cancel(&app, id).await["status"], "cancelled");
     assert_eq!(
         job_events(&app, first["id"].as_u64().unwrap())
             .await
@@ -770,6 +763,12 @@ async fn cancel_once(
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
+    cancel(app, id).await;
+    job_events(app, id).await.pop().unwrap()
+}
+
+/// Asks to cancel job `id`; returns its state then.
+async fn cancel(app: &Router, id: u64) -> serde_json::Value {
     let reply = post(
         app,
         &format!("/api/jobs/{id}/cancel"),
@@ -778,7 +777,7 @@ async fn cancel_once(
     )
     .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    job_events(app, id).await.pop().unwrap()
+    reply.json()
 }
 
 /// A `multipart/form-data` body of files as a page sends a picked folder
@@ -924,14 +923,7 @@ async fn a_folder_upload_trains_an_image_classifier_kept_whole_in_its_run() {
     let waiting = f.runs.join(second["run"].as_str().unwrap());
     assert!(waiting.join("data").is_dir());
     let id = second["id"].as_u64().unwrap();
-    let cancelled = post(
-        &app,
-        &format!("/api/jobs/{id}/cancel"),
-        "text/plain",
-        Vec::new(),
-    )
-    .await;
-    assert_eq!(cancelled.json()["status"], "cancelled");
+    assert_eq!(cancel(&app, id).await["status"], "cancelled");
     assert!(!waiting.exists(), "the cancelled job's run folder was left");
     let done = job_events(&app, first.json()["id"].as_u64().unwrap()).await;
     assert_eq!(done.last().unwrap()["status"], "done", "{done:?}");
