@@ -88,17 +88,18 @@ fn small_encoder_file() -> ModelFile {
         embedding: 6,
         normalize: true,
     };
-    let encoder = FaceEncoder {
-        net: Encoder::new(&arch, &casebook_core::device::compute_device()),
-        arch,
-        input: ChipInput { mean: [120.0; 3] },
-        threshold: Threshold {
-            distance: 0.6,
-            source: "a test".into(),
-        },
-        id: "0123456789abcdef".into(),
-        record: serde_json::json!({}),
+    let threshold = Threshold {
+        distance: 0.6,
+        source: "a test".into(),
     };
+    let encoder = FaceEncoder::new(
+        arch.clone(),
+        Encoder::new(&arch, &casebook_core::device::compute_device()),
+        ChipInput { mean: [120.0; 3] },
+        threshold,
+        "0123456789abcdef".into(),
+        serde_json::json!({}),
+    );
     encoder.to_file(serde_json::json!({})).unwrap()
 }
 

@@ -76,17 +76,18 @@ fn main() -> anyhow::Result<()> {
             embedding: 4,
             normalize: true,
         };
-        FaceEncoder {
-            net: Encoder::new(&arch, &device),
-            arch,
-            input: ChipInput { mean: [120.0; 3] },
-            threshold: Threshold {
-                distance: 0.6,
-                source: "a fuzzing seed".into(),
-            },
-            id: "0123456789abcdef".into(),
-            record: serde_json::json!({}),
-        }
+        let threshold = Threshold {
+            distance: 0.6,
+            source: "a fuzzing seed".into(),
+        };
+        FaceEncoder::new(
+            arch.clone(),
+            Encoder::new(&arch, &device),
+            ChipInput { mean: [120.0; 3] },
+            threshold,
+            "0123456789abcdef".into(),
+            serde_json::json!({}),
+        )
         .to_file(serde_json::json!({}))?
     };
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/model_file");

@@ -72,7 +72,7 @@ impl FaceEncoder {
                 TensorData::new(data, [batch.len(), 3, size, size]),
                 &device,
             );
-            let values = casebook_core::tensor::values(self.net.forward(x));
+            let values = casebook_core::tensor::values(self.inference_net().forward(x));
             vectors.extend(values.chunks(self.arch.embedding).map(<[f32]>::to_vec));
         }
         Ok(vectors)

@@ -15,7 +15,6 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use casebook_vision::conv::conv2d_forward;
 use image::RgbImage;
@@ -69,9 +68,18 @@ impl DetectorNet {
     /// `[batch, 3, h, w]` → `[batch, 1, h', w']` raw scores (> 0 = face).
     pub fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
         for layer in &self.features {
-            x = relu(layer.forward(x));
+            x = layer.forward_relu(x);
         }
         conv2d_forward(&self.scores, x)
+    }
+
+    /// This network for inference: every affine folded into its
+    /// convolution ([`ConvAffine::folded`]).
+    pub fn folded(&self) -> Self {
+        Self {
+            features: self.features.iter().map(ConvAffine::folded).collect(),
+            scores: self.scores.clone(),
+        }
     }
 }
 
@@ -99,7 +107,10 @@ pub struct Detection {
 }
 
 pub struct Detector {
+    /// The network as saved.
     pub net: DetectorNet,
+    /// `net` folded for inference ([`DetectorNet::folded`]).
+    inference: DetectorNet,
     pub settings: DetectorSettings,
     device: Device,
 }
@@ -158,6 +169,7 @@ impl SavedModel for Detector {
 impl Detector {
     pub fn new(net: DetectorNet, settings: DetectorSettings, device: &Device) -> Self {
         Self {
+            inference: net.folded(),
             net,
             settings,
             device: device.clone(),
@@ -263,7 +275,7 @@ impl Detector {
         let data: Vec<f32> = planes.into_iter().flat_map(|p| p.data).collect();
         let input =
             Tensor::<4>::from_data(TensorData::new(data, [1, 3, height, width]), &self.device);
-        let output = self.net.forward(input);
+        let output = self.inference.forward(input);
         let [_, _, rows, cols] = output.dims();
         let scores = casebook_core::tensor::values(output);
         let mut candidates = Vec::new();

@@ -13,6 +13,7 @@
 //! missing entries as zero. [`Residual::forward`] does the same.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{bail, Result};
 use burn::module::{Module, Param};
@@ -106,9 +107,17 @@ pub struct Residual {
 
 impl Residual {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let block = self.second.forward(relu(self.first.forward(x.clone())));
+        let block = self.second.forward(self.first.forward_relu(x.clone()));
         let shortcut = if self.downsample { avg_pool2x2(x) } else { x };
         relu(add_zero_extended(block, shortcut))
+    }
+
+    fn folded(&self) -> Self {
+        Self {
+            first: self.first.folded(),
+            second: self.second.folded(),
+            downsample: self.downsample,
+        }
     }
 }
 
@@ -245,9 +254,20 @@ impl Encoder {
         ))
     }
 
+    /// This encoder for inference: every affine folded into its convolution
+    /// ([`ConvAffine::folded`]).
+    pub fn folded(&self) -> Self {
+        Self {
+            stem: self.stem.folded(),
+            blocks: self.blocks.iter().map(Residual::folded).collect(),
+            head: self.head.clone(),
+            normalize: self.normalize,
+        }
+    }
+
     /// `[batch, 3, size, size]` normalised chips → `[batch, embedding]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.stem.forward(x));
+        let x = self.stem.forward_relu(x);
         let mut x = max_pool2d(x, [3, 3], [2, 2]);
         for block in &self.blocks {
             x = block.forward(x);
@@ -297,6 +317,8 @@ pub struct FaceEncoder {
     /// The model file's training record (provenance, recipe, scores), kept
     /// so a re-saved encoder (a new threshold, say) keeps its history.
     pub record: serde_json::Value,
+    /// `net` folded for inference ([`Encoder::folded`]), made on first use.
+    inference: OnceLock<Encoder>,
 }
 
 pub const TASK: &str = "face-encoder";
@@ -304,22 +326,48 @@ pub const TASK: &str = "face-encoder";
 const THRESHOLD_KEY: &str = "verification_threshold";
 
 impl FaceEncoder {
+    pub fn new(
+        arch: EncoderArch,
+        net: Encoder,
+        input: ChipInput,
+        threshold: Threshold,
+        id: String,
+        record: serde_json::Value,
+    ) -> Self {
+        Self {
+            arch,
+            net,
+            input,
+            threshold,
+            id,
+            record,
+            inference: OnceLock::new(),
+        }
+    }
+
     /// dlib's ResNet from its `.dat` bytes, with dlib's published 0.6 threshold.
     pub fn from_dlib(bytes: &[u8]) -> Result<Self> {
         let net = crate::dlib::dnn::parse(bytes)?;
         let (encoder, mean) = Encoder::from_dlib(&net, &compute_device())?;
         let id = weights_id(&module_to_bytes(&encoder)?);
-        Ok(Self {
+        let threshold = Threshold {
+            distance: 0.6,
+            source: "dlib's published threshold for this network, 99.38% on LFW".into(),
+        };
+        Ok(Self::new(
+            EncoderArch::dlib(),
+            encoder,
+            ChipInput { mean },
+            threshold,
             id,
-            record: serde_json::json!({}),
-            arch: EncoderArch::dlib(),
-            net: encoder,
-            input: ChipInput { mean },
-            threshold: Threshold {
-                distance: 0.6,
-                source: "dlib's published threshold for this network, 99.38% on LFW".into(),
-            },
-        })
+            serde_json::json!({}),
+        ))
+    }
+
+    /// The network as inference runs it: `net` with its affines folded,
+    /// made once. (`net` is what is saved and trained.)
+    pub fn inference_net(&self) -> &Encoder {
+        self.inference.get_or_init(|| self.net.folded())
     }
 }
 
@@ -387,14 +435,14 @@ impl SavedModel for FaceEncoder {
         }
         let weights = file.section(WEIGHTS, path)?;
         let net = module_from_bytes(Encoder::new(&arch, &compute_device()), weights)?;
-        Ok(Self {
+        Ok(Self::new(
             arch,
             net,
             input,
             threshold,
-            id: weights_id(weights),
-            record: file.meta.training.clone(),
-        })
+            weights_id(weights),
+            file.meta.training.clone(),
+        ))
     }
 }
 

@@ -9,8 +9,9 @@ pub mod landmarks;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
-use casebook_vision::conv::conv2d_forward;
+use casebook_vision::conv::{conv2d_forward, conv2d_fused, Fusion};
 
 use crate::dlib::dnn::Layer;
 
@@ -45,6 +46,9 @@ impl Affine {
 pub struct ConvAffine {
     conv: Conv2d,
     affine: Affine,
+    /// Whether the affine is folded into `conv` ([`ConvAffine::folded`]);
+    /// `affine` is then the identity and is skipped.
+    folded: bool,
 }
 
 impl ConvAffine {
@@ -52,11 +56,59 @@ impl ConvAffine {
         Self {
             conv: conv(channels, kernel, stride, device),
             affine: Affine::new(channels[1], device),
+            folded: false,
         }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.affine.forward(conv2d_forward(&self.conv, x))
+        self.forward_fused(x, false)
+    }
+
+    /// `relu(self.forward(x))`; once folded, the ReLU runs inside the
+    /// convolution's kernel.
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_fused(x, true)
+    }
+
+    fn forward_fused(&self, x: Tensor<4>, rectify: bool) -> Tensor<4> {
+        if self.folded {
+            let fusion = Fusion {
+                relu: rectify,
+                ..Fusion::default()
+            };
+            return conv2d_fused(&self.conv, x, fusion);
+        }
+        let out = self.affine.forward(conv2d_forward(&self.conv, x));
+        if rectify {
+            relu(out)
+        } else {
+            out
+        }
+    }
+
+    /// This layer for inference, its affine folded into the convolution:
+    /// γ·(w∗x + b) + β = (γ·w)∗x + (γ·b + β). A pass is then one kernel
+    /// where it was four passes over the output (convolution, scale, shift,
+    /// ReLU), about a tenth of the face encoder's time. Outputs agree to
+    /// float rounding. Training keeps the unfolded layer, whose γ and β are
+    /// parameters of their own.
+    pub fn folded(&self) -> Self {
+        let [channels] = self.affine.gamma.dims();
+        let gamma = self.affine.gamma.val();
+        let shift = self.affine.beta.val();
+        let mut conv = self.conv.clone();
+        conv.weight =
+            Param::from_tensor(self.conv.weight.val() * gamma.clone().reshape([channels, 1, 1, 1]));
+        let bias = match &self.conv.bias {
+            Some(bias) => bias.val() * gamma + shift,
+            None => shift,
+        };
+        conv.bias = Some(Param::from_tensor(bias));
+        Self {
+            affine: Affine::new(channels, &conv.weight.device()),
+            conv,
+            folded: true,
+        }
     }
 }
 
@@ -178,6 +230,7 @@ impl<'a> LayerQueue<'a> {
         Ok(ConvAffine {
             conv: self.conv(channels, kernel, stride, device)?,
             affine: self.affine(channels[1], device)?,
+            folded: false,
         })
     }
 
@@ -211,6 +264,69 @@ impl<'a> LayerQueue<'a> {
                 self.taken += 1;
                 Err(self.mismatch("the end of the network", extra))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use casebook_core::device::compute_device;
+
+    /// A folded layer gives the unfolded one's outputs, with and without
+    /// its ReLU and its convolution's bias, at strides and kernel sizes of
+    /// both dlib networks.
+    #[test]
+    fn folding_the_affine_keeps_the_outputs() {
+        let device = compute_device();
+        let normal = |dims: Vec<usize>| {
+            Tensor::<1>::random(
+                [dims.iter().product::<usize>()],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+        };
+        for (channels, kernel, stride, with_bias) in [
+            ([3, 8], 7, 2, true),
+            ([16, 16], 3, 1, false),
+            ([16, 32], 3, 2, true),
+            ([4, 5], 5, 1, false),
+        ] {
+            let mut layer = ConvAffine::new(channels, kernel, stride, &device);
+            layer.affine.gamma = Param::from_tensor(normal(vec![channels[1]]));
+            layer.affine.beta = Param::from_tensor(normal(vec![channels[1]]));
+            if !with_bias {
+                layer.conv.bias = None;
+            }
+            let x = normal(vec![2, channels[0], 23, 19]).reshape([2, channels[0], 23, 19]);
+            let folded = layer.folded();
+            for (plain, fused) in [
+                (layer.forward(x.clone()), folded.forward(x.clone())),
+                (
+                    layer.forward_relu(x.clone()),
+                    folded.forward_relu(x.clone()),
+                ),
+            ] {
+                let (plain, fused) = (
+                    casebook_core::tensor::values(plain),
+                    casebook_core::tensor::values(fused),
+                );
+                assert_eq!(plain.len(), fused.len());
+                let worst = plain
+                    .iter()
+                    .zip(&fused)
+                    .map(|(a, b)| (a - b).abs() / (1.0 + a.abs()))
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst < 1e-5,
+                    "{channels:?} {kernel}×{kernel}/{stride}: {worst}"
+                );
+            }
+            assert!(
+                casebook_core::tensor::values(folded.forward_relu(x)).contains(&0.0),
+                "the fused ReLU should clip"
+            );
         }
     }
 }

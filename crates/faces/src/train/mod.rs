@@ -275,17 +275,18 @@ fn fit(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Result<Tra
             phase.advance(1);
         }
         drop(phase);
-        let encoder = FaceEncoder {
-            arch: arch.clone(),
-            net: model.valid(),
-            input: ChipInput { mean },
-            threshold: Threshold {
-                distance: 0.6,
-                source: String::new(),
-            },
-            id: String::new(),
-            record: serde_json::json!({}),
+        let threshold = Threshold {
+            distance: 0.6,
+            source: String::new(),
         };
+        let encoder = FaceEncoder::new(
+            arch.clone(),
+            model.valid(),
+            ChipInput { mean },
+            threshold,
+            String::new(),
+            serde_json::json!({}),
+        );
         let (val_auc, val_threshold, val_accuracy) = validate(&encoder, &val, config.seed)?;
         let seconds = started.elapsed().as_secs_f64();
         let record = MetricsRecord::new(epoch)
