@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::PaddingConfig2d;
+use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
@@ -88,6 +88,7 @@ impl DecoderConv {
         Self {
             conv: Conv2dConfig::new(channels, [3, 3])
                 .with_padding(PaddingConfig2d::Valid)
+                .with_initializer(Initializer::Zeros)
                 .init(device),
         }
     }
@@ -111,21 +112,27 @@ pub struct Decoder {
 impl Decoder {
     /// He-normal random weights drawn from `seed`.
     pub fn new(arch: &AdaInArch, seed: u64, device: &Device) -> Self {
+        let mut decoder = Self::zeros(arch, device);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for layer in decoder.blocks.iter_mut().flatten() {
+            he_normal(&mut layer.conv, &mut rng);
+        }
+        decoder
+    }
+
+    /// Zero weights, to be loaded (random ones were drawn only to be
+    /// overwritten, ~3 % of an `apply-adain`).
+    fn zeros(arch: &AdaInArch, device: &Device) -> Self {
         let [w1, w2, w3, w4] = arch.widths;
         let conv = |c_in, c_out| DecoderConv::new([c_in, c_out], device);
-        let mut decoder = Self {
+        Self {
             blocks: vec![
                 vec![conv(w4, w3)],
                 vec![conv(w3, w3), conv(w3, w3), conv(w3, w3), conv(w3, w2)],
                 vec![conv(w2, w2), conv(w2, w1)],
                 vec![conv(w1, w1), conv(w1, 3)],
             ],
-        };
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        for layer in decoder.blocks.iter_mut().flatten() {
-            he_normal(&mut layer.conv, &mut rng);
         }
-        decoder
     }
 
     /// Pictures from features at conv4_1: values meant for [0, 1], not
@@ -239,10 +246,8 @@ impl SavedModel for AdaIn {
         let depth = layer_index(ENCODER_LAYER)? + 1;
         let vgg = Vgg::zeros([w1, w2, w3, w4, w4], arch.pool, &device).truncated(depth);
         let vgg = module_from_bytes(vgg, file.section(ENCODER, path)?)?;
-        let decoder = module_from_bytes(
-            Decoder::new(&arch, 0, &device),
-            file.section(DECODER, path)?,
-        )?;
+        let decoder =
+            module_from_bytes(Decoder::zeros(&arch, &device), file.section(DECODER, path)?)?;
         Ok(Self {
             arch,
             encoder: FeatureNet { vgg, source },

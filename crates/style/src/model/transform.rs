@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::Result;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{InstanceNorm, InstanceNormConfig, PaddingConfig2d};
+use burn::nn::{Initializer, InstanceNorm, InstanceNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
@@ -95,6 +95,7 @@ impl ConvLayer {
             conv: Conv2dConfig::new(channels, [kernel, kernel])
                 .with_stride([stride, stride])
                 .with_padding(PaddingConfig2d::Valid)
+                .with_initializer(Initializer::Zeros)
                 .init(device),
             norm: normalised.then(|| InstanceNormConfig::new(channels[1]).init(device)),
             pad: kernel / 2,
@@ -143,8 +144,29 @@ pub const SIDE_MULTIPLE: usize = 4;
 impl TransformNet {
     /// He-normal random weights drawn from `seed`.
     pub fn new(arch: &TransformArch, seed: u64, device: &Device) -> Self {
+        let mut net = Self::zeros(arch, device);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let residual = net
+            .residual
+            .iter_mut()
+            .flat_map(|b| [&mut b.first, &mut b.second]);
+        for layer in [&mut net.input]
+            .into_iter()
+            .chain(&mut net.down)
+            .chain(residual)
+            .chain(&mut net.up)
+            .chain([&mut net.output])
+        {
+            he_normal(&mut layer.conv, &mut rng);
+        }
+        net
+    }
+
+    /// Zero weights, to be loaded: drawing random ones first was a few
+    /// per cent of a `style apply`.
+    fn zeros(arch: &TransformArch, device: &Device) -> Self {
         let w = arch.width;
-        let mut net = Self {
+        Self {
             input: ConvLayer::new([3, w], 9, 1, true, device),
             down: [
                 ConvLayer::new([w, 2 * w], 3, 2, true, device),
@@ -161,22 +183,7 @@ impl TransformNet {
                 ConvLayer::new([2 * w, w], 3, 1, true, device),
             ],
             output: ConvLayer::new([w, 3], 9, 1, false, device),
-        };
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let residual = net
-            .residual
-            .iter_mut()
-            .flat_map(|b| [&mut b.first, &mut b.second]);
-        for layer in [&mut net.input]
-            .into_iter()
-            .chain(&mut net.down)
-            .chain(residual)
-            .chain(&mut net.up)
-            .chain([&mut net.output])
-        {
-            he_normal(&mut layer.conv, &mut rng);
         }
-        net
     }
 
     /// Stylised pictures `[batch, 3, h, w]` in [0, 1] from pictures of the
@@ -245,7 +252,7 @@ impl SavedModel for FastStyle {
             .map_err(|e| anyhow::anyhow!("{}'s architecture is damaged: {e}", path.display()))?;
         let device = casebook_core::device::compute_device();
         let net = module_from_bytes(
-            TransformNet::new(&arch, 0, &device),
+            TransformNet::zeros(&arch, &device),
             file.section(WEIGHTS, path)?,
         )?;
         Ok(Self {

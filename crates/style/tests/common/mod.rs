@@ -14,7 +14,9 @@ pub fn scene(i: u32, w: u32, h: u32) -> RgbImage {
             Rgb([250, 240, 200])
         } else {
             let v = (255 * y / h) as u8;
-            Rgb([v / 2 + (i * 20) as u8, 100 + (i * 10) as u8, 255 - v])
+            // Colours wrap round past 255 (as release builds computed them).
+            let tint = |base: u8, step: u32| base.wrapping_add((i * step) as u8);
+            Rgb([tint(v / 2, 20), tint(100, 10), 255 - v])
         }
     })
 }
