@@ -101,6 +101,9 @@ pub struct Event {
     /// The detection's score; for a missed word the highest step score
     /// from its start to [`HIT_WINDOW_S`] after its end: how near it came.
     pub score: f32,
+    /// Why a missed word whose score reached the threshold got no
+    /// detection of its own (its score alone reads like a hit).
+    pub why: Option<String>,
 }
 
 /// Every word (hit or missed) and every false accept at `threshold`, file by file.
@@ -111,8 +114,8 @@ pub fn events(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> Vec<
         let times: Vec<f64> = detections.iter().map(|d| d.time).collect();
         let matching = match_words(&f.words, &times);
         for (&(start, end), hit) in f.words.iter().zip(&matching.hits) {
-            let (outcome, time_s, score) = match hit {
-                Some(j) => ("hit", Some(times[*j]), detections[*j].score),
+            let (outcome, time_s, score, why) = match hit {
+                Some(j) => ("hit", Some(times[*j]), detections[*j].score, None),
                 None => {
                     let near = f
                         .scores
@@ -120,7 +123,8 @@ pub fn events(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> Vec<
                         .filter(|s| s.time >= start && s.time <= end + HIT_WINDOW_S)
                         .map(|s| s.probability)
                         .fold(0.0, f32::max);
-                    ("missed", None, near)
+                    let why = (near >= threshold).then(|| why_missed(&times, start, end, rule));
+                    ("missed", None, near, why)
                 }
             };
             events.push(Event {
@@ -130,6 +134,7 @@ pub fn events(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> Vec<
                 end_s: Some(end),
                 time_s,
                 score,
+                why,
             });
         }
         for &j in &matching.false_accepts {
@@ -140,10 +145,31 @@ pub fn events(files: &[ScoredFile], threshold: f32, rule: DetectionRule) -> Vec<
                 end_s: None,
                 time_s: Some(times[j]),
                 score: detections[j].score,
+                why: None,
             });
         }
     }
     events
+}
+
+/// Why a word from `start` to `end` s whose score reached the threshold
+/// was missed, given the detection times of its file.
+fn why_missed(detections: &[f64], start: f64, end: f64, rule: DetectionRule) -> String {
+    let window = start..=end + HIT_WINDOW_S;
+    if let Some(t) = detections.iter().find(|t| window.contains(t)) {
+        return format!("the detection at {t:.2} s was counted for the word before it");
+    }
+    match detections.iter().rev().find(|&&t| t < start) {
+        Some(t) => format!(
+            "the detector was still held by its detection at {t:.2} s: it fires again only after \
+             the score falls below the threshold and {} s have passed",
+            rule.refractory_s
+        ),
+        None => format!(
+            "the score stayed at or above the threshold for fewer than {} steps",
+            rule.patience
+        ),
+    }
 }
 
 /// The name of the per-event file in an evaluation's run folder.
@@ -153,7 +179,9 @@ pub const EVENTS_FILE: &str = "events.csv";
 pub fn write_events(path: &Path, events: &[Event]) -> Result<()> {
     casebook_core::fsx::write_csv(
         path,
-        &["file", "outcome", "start_s", "end_s", "time_s", "score"],
+        &[
+            "file", "outcome", "start_s", "end_s", "time_s", "score", "why",
+        ],
         events,
     )
 }
@@ -482,12 +510,13 @@ fn report_mistakes(report: &mut Report, events: &[Event], threshold: f32) {
                 "word start (s)",
                 "word end (s)",
                 "highest score near it",
+                "why, where it reached the threshold",
             ],
         ),
         (
             "false_accept",
             "False accepts",
-            ["file", "time (s)", "", "score"],
+            ["file", "time (s)", "", "score", ""],
         ),
     ] {
         let mut listed: Vec<&Event> = events.iter().filter(|e| e.outcome == outcome).collect();
@@ -519,6 +548,9 @@ fn report_mistakes(report: &mut Report, events: &[Event], threshold: f32) {
                     row.push(seconds(e.time_s));
                 }
                 row.push(format!("{:.3}", e.score));
+                if outcome == "missed" {
+                    row.push(e.why.clone().unwrap_or_default());
+                }
                 let mut row: Vec<String> = row.iter().map(|cell| escape(cell)).collect();
                 row.push(if i < MAX_PLAYERS {
                     event_player(e)
@@ -740,6 +772,47 @@ mod tests {
         assert!((events[1].score - 0.3).abs() < 1e-6);
         assert_eq!((events[2].start_s, events[2].time_s), (None, Some(9.0)));
         assert!((events[2].score - 0.8).abs() < 1e-6);
+        assert!(events.iter().all(|e| e.why.is_none()), "{events:?}");
+
+        // Words 0.5 s apart: the second's score stays high, but the detector
+        // is held by the first's detection; and a word whose window holds a
+        // detection that the word before it took.
+        let held = ScoredFile {
+            name: "b.wav".into(),
+            path: "b.wav".into(),
+            seconds: 10.0,
+            scores: (0..100)
+                .map(|step| StepScore {
+                    step,
+                    time: step as f64 / 10.0,
+                    probability: if (18..=30).contains(&step) || step == 60 {
+                        0.99
+                    } else {
+                        0.05
+                    },
+                })
+                .collect(),
+            words: vec![(1.0, 1.6), (2.1, 2.6), (5.0, 5.5), (5.6, 5.9)],
+        };
+        let reasons: Vec<(&str, Option<String>)> = super::events(&[held], 0.5, rule)
+            .into_iter()
+            .map(|e| (e.outcome, e.why))
+            .collect();
+        assert_eq!(reasons[0], ("hit", None));
+        assert_eq!(reasons[1].0, "missed");
+        assert!(
+            reasons[1]
+                .1
+                .as_deref()
+                .unwrap()
+                .contains("held by its detection at 1.80 s"),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons[2], ("hit", None));
+        assert_eq!(
+            reasons[3].1.as_deref(),
+            Some("the detection at 6.00 s was counted for the word before it")
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(EVENTS_FILE);
@@ -747,14 +820,14 @@ mod tests {
         let mut reader = csv::Reader::from_path(&path).unwrap();
         assert_eq!(
             reader.headers().unwrap(),
-            vec!["file", "outcome", "start_s", "end_s", "time_s", "score"]
+            vec!["file", "outcome", "start_s", "end_s", "time_s", "score", "why"]
         );
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(&rows[2][1], "false_accept");
         assert_eq!(&rows[2][2], "");
         write_events(&path, &[]).unwrap();
         let mut reader = csv::Reader::from_path(&path).unwrap();
-        assert_eq!(reader.headers().unwrap().len(), 6);
+        assert_eq!(reader.headers().unwrap().len(), 7);
     }
 
     #[test]
