@@ -387,14 +387,17 @@ fn train_in(config: &TrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
             ));
         }
     }
-    let features = Features::fit(
-        &table,
-        &feature_columns,
-        config.encoding,
-        config.missing,
-        &train_rows,
-    )?;
     if config.missing == Missing::Drop {
+        // Which cells count as missing depends on each column's kind, so
+        // the features are fitted here to tell; the model's are fitted
+        // again on the rows kept.
+        let features = Features::fit(
+            &table,
+            &feature_columns,
+            config.encoding,
+            config.missing,
+            &train_rows,
+        )?;
         let before = train_rows.len() + test_rows.len();
         train_rows.retain(|&r| features.complete(&table, r).unwrap_or(false));
         test_rows.retain(|&r| features.complete(&table, r).unwrap_or(false));
