@@ -309,6 +309,9 @@ pub struct ChipInput {
 #[derive(Debug)]
 pub struct FaceEncoder {
     pub arch: EncoderArch,
+    /// The network as trained and saved. Inference runs a folded copy made
+    /// from it on first use ([`FaceEncoder::inference_net`]), so a new
+    /// network means a new `FaceEncoder`, not a changed `net`.
     pub net: Encoder,
     pub input: ChipInput,
     pub threshold: Threshold,
