@@ -11,8 +11,9 @@
 # torchvision's keys) with RANDOM He-normal weights. It is for timing only:
 # how long a convolution takes does not depend on the values it multiplies,
 # so no download of the real weights is needed (the pictures it makes are
-# not meant to be looked at). The built-in network (`--features builtin`,
-# narrower) is timed too; it has no PyTorch peer.
+# not meant to be looked at; the built-in VGG-19 has the same shapes). The
+# random network (`--features random`, narrower) is timed too; it has no
+# PyTorch peer.
 #
 # Seconds per iteration: casebook runs with 2 and with N iterations and the
 # difference of their wall times / (N - 2) removes start-up, weight loading
@@ -77,7 +78,7 @@ echo "   content $content, style $style, pool $pool, $iterations iterations (and
 results=$work/results
 : >"$results"
 for size in $sizes; do
-  for features in "$weights" builtin; do
+  for features in "$weights" random; do
     echo "-- size $size, features $features" >&2
     out=$(casebook "$features" "$size" 2)
     read -r t2 _ <<<"$out"
@@ -127,7 +128,7 @@ for size in sizes:
               f"PyTorch {t['style_loss_first']:.4f} → {t['style_loss_last']:.4f})")
     else:
         print(f"size {size}: casebook {c['per_iter']:.2f} s/iter (PyTorch skipped); peak RSS casebook {c['rss_mb']:.0f} MB")
-    b = cb[size, "builtin"]
-    print(f"size {size}, built-in network: casebook {b['per_iter']:.2f} s/iter (no PyTorch peer); "
+    b = cb[size, "random"]
+    print(f"size {size}, random network: casebook {b['per_iter']:.2f} s/iter (no PyTorch peer); "
           f"peak RSS {b['rss_mb']:.0f} MB")
 PY

@@ -64,7 +64,7 @@ pictures=$work/pictures
 results=$work/results
 : >"$results"
 for width in $widths; do
-  "$work/casebook" --quiet style train-fast "$style" --images "$pictures" --size 32 --steps 1 \
+  "$work/casebook" --quiet style train-fast "$style" --images "$pictures" --size 32 --steps 1 --features random \
     --width "$width" --run "width$width" --runs-dir "$work/runs" >/dev/null
 done
 for size in $sizes; do
@@ -81,7 +81,7 @@ done
 echo "-- train, size $train_size, batch $batch, width $train_width, $steps steps"
 /usr/bin/time -f '%M' -o "$work/rss" "$work/casebook" --quiet style train-fast "$style" --images "$pictures" \
   --size "$train_size" --batch-size "$batch" --steps "$steps" --sample-every "$steps" --width "$train_width" \
-  --run train --runs-dir "$work/runs" >/dev/null
+  --features random --run train --runs-dir "$work/runs" >/dev/null
 seconds=$(sed -n 's/.*"seconds":\([0-9.eE+-]*\).*/\1/p' "$work/runs/train/metrics.jsonl" | xargs)
 echo "  step seconds: $seconds"
 echo "casebook train $train_size $train_width $(tail -1 "$work/rss") $seconds" >>"$results"

@@ -308,7 +308,7 @@ fn faces_step(args: &DemoArgs, runs: &Path, observer: &dyn Observer) -> Result<(
 fn style_step(scenes: &Path, runs: &Path, observer: &dyn Observer) -> Result<()> {
     use casebook_style::data::{load_picture, starry_night};
     use casebook_style::infer::{StyleInput, TransferConfig};
-    use casebook_style::model::{FeatureNet, Pool, Source};
+    use casebook_style::model::{FeatureNet, Pool};
     use casebook_style::run::{run_transfer, TransferRecord};
 
     let mut days: Vec<PathBuf> = std::fs::read_dir(scenes.join("day"))?
@@ -319,7 +319,7 @@ fn style_step(scenes: &Path, runs: &Path, observer: &dyn Observer) -> Result<()>
         .first()
         .ok_or_else(|| anyhow::anyhow!("no day scene in {}", scenes.display()))?;
     println!(
-        "== 6. Style transfer: {} in the style of The Starry Night (built-in network)",
+        "== 6. Style transfer: {} in the style of The Starry Night (built-in VGG-19)",
         scene.display()
     );
     let config = TransferConfig {
@@ -327,11 +327,15 @@ fn style_step(scenes: &Path, runs: &Path, observer: &dyn Observer) -> Result<()>
         iterations: 60,
         ..TransferConfig::default()
     };
+    let net = FeatureNet::builtin(
+        Pool::default(),
+        &casebook_core::device::compute_device().autodiff(),
+    )?;
     let record = TransferRecord {
         config: config.clone(),
         content: scene.display().to_string(),
         styles: vec![("The Starry Night (built in)".into(), 1.0)],
-        features: Source::Builtin,
+        features: net.source.clone(),
         pool: Pool::default(),
         frame_every: 10,
     };
@@ -339,10 +343,6 @@ fn style_step(scenes: &Path, runs: &Path, observer: &dyn Observer) -> Result<()>
     if run_dir.exists() {
         std::fs::remove_dir_all(&run_dir)?;
     }
-    let net = FeatureNet::builtin(
-        Pool::default(),
-        &casebook_core::device::compute_device().autodiff(),
-    );
     let done = run_transfer(
         &net,
         &load_picture(scene, config.size)?,

@@ -49,7 +49,7 @@ fn transfer_writes_the_picture_and_its_frames() {
         cwd,
     );
     assert!(out.starts_with("wrote out.png (32×32)"), "{out}");
-    assert!(out.contains("built-in random network"), "{out}");
+    assert!(out.contains("built-in VGG-19 network"), "{out}");
     let picture = image::open(cwd.join("out.png")).unwrap();
     assert_eq!((picture.width(), picture.height()), (32, 32));
     assert!(cwd.join("frames/frame_0002.png").exists());

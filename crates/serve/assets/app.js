@@ -687,6 +687,7 @@ function initStyle() {
         size: Number($("size").value),
         iterations: Number($("iterations").value),
         style_weight: Number($("style-weight").value),
+        features: $("features").value,
         preserve_colors: $("preserve-colors").checked,
       };
       if (style) request.style = await base64Of(style);

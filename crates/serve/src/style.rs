@@ -1,5 +1,5 @@
 //! The Style page's job: a style transfer by optimisation (`casebook style
-//! transfer`) with the built-in feature network, its frames published as
+//! transfer`) with a built-in feature network, its frames published as
 //! the picture forms, its run folder (result, losses, report) under
 //! `--runs-dir` as from the command line.
 
@@ -11,7 +11,7 @@ use axum::Json;
 use base64::Engine;
 use casebook_style::data::{picture_from_bytes, resize_longer_side, starry_night};
 use casebook_style::infer::{check_memory, Init, StyleInput, TransferConfig};
-use casebook_style::model::{FeatureNet, Pool};
+use casebook_style::model::{FeatureNet, Pool, Source};
 use casebook_style::run::{run_transfer, TransferRecord};
 use serde::Deserialize;
 
@@ -40,6 +40,10 @@ pub struct TransferRequest {
     iterations: Option<usize>,
     #[serde(default)]
     style_weight: Option<f32>,
+    /// `builtin` (VGG-19, the default) or `random`: the studio reads no
+    /// feature-network files.
+    #[serde(default)]
+    features: Option<String>,
     #[serde(default)]
     preserve_colors: bool,
     #[serde(default)]
@@ -81,6 +85,15 @@ pub async fn transfer(
             config.size
         )));
     }
+    let features = match request.features.as_deref() {
+        None | Some("builtin") => Source::Builtin,
+        Some("random") => Source::Random,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "features is 'builtin' or 'random', not '{other}'"
+            )))
+        }
+    };
     let engine = base64::engine::general_purpose::STANDARD;
     let picture = |data: &str, what: &str| -> Result<_, ApiError> {
         let file = engine
@@ -104,7 +117,7 @@ pub async fn transfer(
     );
     let work: Work = Box::new(move |job: &Job| {
         let device = casebook_core::device::compute_device().autodiff();
-        let net = FeatureNet::builtin(Pool::default(), &device);
+        let net = FeatureNet::load(&features, Pool::default(), &device)?;
         check_memory(&net, config.size)?;
         let record = TransferRecord {
             config: config.clone(),

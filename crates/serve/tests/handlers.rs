@@ -1070,6 +1070,11 @@ async fn a_style_transfer_job_publishes_the_picture_as_it_forms() {
             "style picture",
         ),
         (serde_json::json!({"photo": scene}), 400, "unknown field"),
+        (
+            serde_json::json!({"content": scene, "features": "/etc/vgg.pth"}),
+            400,
+            "'builtin' or 'random'",
+        ),
     ] {
         let reply = post(
             &app,

@@ -426,7 +426,7 @@ mod tests {
     }
 
     fn run(config: &TransferConfig, styles: &[StyleInput]) -> Transfer {
-        let net = FeatureNet::builtin(Default::default(), &Device::flex().autodiff());
+        let net = FeatureNet::random(Default::default(), &Device::flex().autodiff());
         transfer(
             &net,
             &scene(48),
@@ -503,7 +503,7 @@ mod tests {
 
     #[test]
     fn memory_grows_with_the_picture_and_a_huge_one_is_refused() {
-        let net = FeatureNet::builtin(Default::default(), &Device::flex());
+        let net = FeatureNet::random(Default::default(), &Device::flex());
         let small = estimated_memory(&net, 64, 64);
         assert_eq!(estimated_memory(&net, 128, 128), 4 * small);
         // conv1_1 and conv1_2 at 64×64 alone: 2·32·4096 values.
@@ -513,7 +513,7 @@ mod tests {
             ..Default::default()
         };
         let picture = RgbImage::new(16, 16);
-        let net = FeatureNet::builtin(Default::default(), &Device::flex().autodiff());
+        let net = FeatureNet::random(Default::default(), &Device::flex().autodiff());
         let style = [StyleInput {
             picture: stripes(32),
             weight: 1.0,

@@ -104,10 +104,7 @@ fn report(
         c.content_weight,
         c.style_weight,
         c.tv_weight,
-        match &record.features {
-            Source::Builtin => "built-in random".to_string(),
-            Source::File(f) => format!("VGG-19 from {f}"),
-        },
+        record.features,
         record.pool,
         if c.preserve_colours { "; content colours kept" } else { "" },
     ));

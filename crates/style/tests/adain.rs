@@ -9,7 +9,7 @@ use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Silent;
 use casebook_core::run::{RunDir, Training};
 use casebook_style::model::adain::{mean_std, AdaIn, STYLE_LAYERS};
-use casebook_style::model::{layer_index, FeatureNet};
+use casebook_style::model::{layer_index, FeatureNet, Source};
 use casebook_style::train::adain::AdaInTrainConfig;
 use casebook_style::train::Schedule;
 use casebook_vision::picture::picture_tensor;
@@ -20,7 +20,7 @@ use image::RgbImage;
 /// built-in network (relative squared error, summed over the layers).
 fn statistics_distance(picture: &RgbImage, style: &RgbImage) -> f32 {
     let device = Device::flex();
-    let net = FeatureNet::builtin(Default::default(), &device);
+    let net = FeatureNet::random(Default::default(), &device);
     let layers: Vec<usize> = STYLE_LAYERS
         .iter()
         .map(|l| layer_index(l).unwrap())
@@ -55,6 +55,7 @@ fn a_trained_decoder_draws_unseen_pictures_with_the_style_statistics() {
             learning_rate: 2e-3,
             seed: 4,
         },
+        features: Source::Random,
         ..Default::default()
     };
     let run = RunDir::create(dir.path(), Some("adain"), "style-adain").unwrap();

@@ -13,7 +13,7 @@ use casebook_core::run::{RunDir, Training};
 use casebook_style::loss::StyleGrams;
 use casebook_style::model::layer_index;
 use casebook_style::model::transform::{FastStyle, TransformArch};
-use casebook_style::model::FeatureNet;
+use casebook_style::model::{FeatureNet, Source};
 use casebook_style::train::fast::{FastTrainConfig, STYLE_LAYERS};
 use casebook_style::train::Schedule;
 use casebook_vision::picture::picture_tensor;
@@ -36,6 +36,7 @@ fn config(dir: &Path, steps: usize, sample_every: usize) -> FastTrainConfig {
             learning_rate: 1e-2,
             seed: 3,
         },
+        features: Source::Random,
         ..Default::default()
     }
 }
@@ -46,7 +47,7 @@ fn config(dir: &Path, steps: usize, sample_every: usize) -> FastTrainConfig {
 fn style_distance(dir: &Path, picture: &RgbImage) -> f32 {
     let style = casebook_style::data::load_picture(&dir.join("stripes.png"), 32).unwrap();
     let device = Device::flex();
-    let net = FeatureNet::builtin(Default::default(), &device);
+    let net = FeatureNet::random(Default::default(), &device);
     let layers: Vec<usize> = STYLE_LAYERS
         .iter()
         .map(|l| layer_index(l).unwrap())

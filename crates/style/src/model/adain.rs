@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -24,7 +24,7 @@ use image::RgbImage;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use super::vgg::Vgg;
+use super::vgg::{InputNorm, Vgg};
 use super::{layer_index, padded_picture, FeatureNet, Pool, Source};
 
 /// The task of AdaIN model files.
@@ -223,7 +223,10 @@ impl SavedModel for AdaIn {
         Ok(ModelFile::new(
             TASK,
             Vec::new(),
-            &serde_json::json!({ "encoder": self.encoder.source }),
+            &serde_json::json!({
+                "encoder": self.encoder.source,
+                "input": self.encoder.vgg.norm(),
+            }),
             &self.arch,
             training,
         )?
@@ -240,11 +243,20 @@ impl SavedModel for AdaIn {
             .preprocessing
             .get("encoder")
             .and_then(|s| Source::deserialize(s).ok())
-            .unwrap_or(Source::Builtin);
+            .unwrap_or(Source::Random);
+        // Files from before the built-in VGG-19 have no "input": their
+        // encoders were normalised as torchvision's.
+        let norm = match file.meta.preprocessing.get("input") {
+            None => InputNorm::TORCHVISION,
+            Some(value) => InputNorm::deserialize(value)
+                .map_err(anyhow::Error::from)
+                .and_then(|norm| norm.check().map(|()| norm))
+                .with_context(|| format!("{}'s input normalisation is damaged", path.display()))?,
+        };
         let device = casebook_core::device::compute_device();
         let [w1, w2, w3, w4] = arch.widths;
         let depth = layer_index(ENCODER_LAYER)? + 1;
-        let vgg = Vgg::zeros([w1, w2, w3, w4, w4], arch.pool, &device).truncated(depth);
+        let vgg = Vgg::zeros([w1, w2, w3, w4, w4], arch.pool, norm, &device).truncated(depth);
         let vgg = module_from_bytes(vgg, file.section(ENCODER, path)?)?;
         let decoder =
             module_from_bytes(Decoder::zeros(&arch, &device), file.section(DECODER, path)?)?;
@@ -296,7 +308,7 @@ mod tests {
         let device = casebook_core::device::compute_device();
         let net = FeatureNet {
             vgg: Vgg::random([2, 3, 4, 5, 5], 1, Pool::Average, &device),
-            source: Source::Builtin,
+            source: Source::Random,
         };
         let (encoder, arch) = AdaIn::encoder_of(net).unwrap();
         let model = AdaIn {

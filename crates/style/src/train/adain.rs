@@ -30,7 +30,7 @@ use super::{
 use crate::data::MIN_SIDE;
 use crate::loss::{mean_square, mean_squared_error, relative_content_loss};
 use crate::model::adain::{adain, mean_std, AdaIn, Decoder, SIDE_MULTIPLE, STYLE_LAYERS};
-use crate::model::{layer_index, FeatureNet, Pool};
+use crate::model::{layer_index, FeatureNet, Pool, Source};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdaInTrainConfig {
@@ -39,8 +39,8 @@ pub struct AdaInTrainConfig {
     /// A folder of style pictures (paintings): the decoder learns to draw
     /// any style like these.
     pub styles: PathBuf,
-    /// VGG-19 weights for the encoder; `None` is the built-in random network.
-    pub features: Option<PathBuf>,
+    /// The feature network for the encoder.
+    pub features: Source,
     pub pool: Pool,
     /// Side of the square training pictures (a multiple of 8).
     pub size: u32,
@@ -56,7 +56,7 @@ impl Default for AdaInTrainConfig {
         Self {
             images: PathBuf::new(),
             styles: PathBuf::new(),
-            features: None,
+            features: Source::Builtin,
             pool: Pool::default(),
             size: 256,
             batch_size: 4,
@@ -124,7 +124,7 @@ fn fit(config: &AdaInTrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
         config.styles.display()
     ));
     let device = casebook_core::device::compute_device().autodiff();
-    let net = FeatureNet::load(config.features.as_deref(), config.pool, &device)?.frozen();
+    let net = FeatureNet::load(&config.features, config.pool, &device)?.frozen();
     let (encoder, arch) = AdaIn::encoder_of(net)?;
     let layers: Vec<usize> = STYLE_LAYERS
         .iter()
@@ -213,10 +213,7 @@ fn write_report(
         config.styles.display(),
         config.style_weight,
         config.schedule.learning_rate,
-        match &config.features {
-            None => "built-in random".to_string(),
-            Some(p) => format!("VGG-19 from {}", p.display()),
-        },
+        config.features,
     ));
     let pairs: Vec<(String, RgbImage)> = contents
         .iter()

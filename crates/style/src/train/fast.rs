@@ -43,8 +43,8 @@ pub struct FastTrainConfig {
     pub style: PathBuf,
     /// A folder of training pictures (sub-folders included).
     pub images: PathBuf,
-    /// VGG-19 weights for the losses; `None` is the built-in random network.
-    pub features: Option<PathBuf>,
+    /// The feature network for the losses.
+    pub features: Source,
     pub pool: Pool,
     pub arch: TransformArch,
     /// Side of the square training pictures (and the style's longer side).
@@ -61,7 +61,7 @@ impl Default for FastTrainConfig {
         Self {
             style: PathBuf::new(),
             images: PathBuf::new(),
-            features: None,
+            features: Source::Builtin,
             pool: Pool::default(),
             arch: TransformArch::default(),
             size: 256,
@@ -115,7 +115,7 @@ struct Perceptual {
 
 impl Perceptual {
     fn new(config: &FastTrainConfig, style: &RgbImage, device: &Device) -> Result<Self> {
-        let net = FeatureNet::load(config.features.as_deref(), config.pool, device)?.frozen();
+        let net = FeatureNet::load(&config.features, config.pool, device)?.frozen();
         let mut layers = vec![layer_index(CONTENT_LAYER)?];
         for name in STYLE_LAYERS {
             layers.push(layer_index(name)?);
@@ -205,10 +205,7 @@ fn training_record(config: &FastTrainConfig, state: &LoopState) -> serde_json::V
     serde_json::json!({
         "config": config,
         "steps": state.completed_steps,
-        "features": match &config.features {
-            None => Source::Builtin,
-            Some(p) => Source::File(p.display().to_string()),
-        },
+        "features": config.features,
         "final_losses": last.map(|r| serde_json::json!({
             "content": r.get("content"),
             "style": r.get("style"),
@@ -238,10 +235,7 @@ fn write_report(
         config.style_weight,
         config.tv_weight,
         config.schedule.learning_rate,
-        match &config.features {
-            None => "built-in random".to_string(),
-            Some(p) => format!("VGG-19 from {}", p.display()),
-        },
+        config.features,
     ));
     let mut inputs = vec![("style".to_string(), style.clone())];
     inputs.extend(
