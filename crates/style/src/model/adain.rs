@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
@@ -25,7 +25,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::vgg::{InputNorm, Vgg};
-use super::{layer_index, padded_picture, FeatureNet, Pool, Source};
+use super::{builtin_fingerprint, layer_index, padded_picture, FeatureNet, Pool, Source};
 
 /// The task of AdaIN model files.
 pub const TASK: &str = "style-adain";
@@ -216,53 +216,90 @@ impl AdaIn {
     }
 }
 
+/// What an AdaIN model file's header says of its encoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct EncoderRecord {
+    /// Which feature network ("Builtin" in files from before VGG-19
+    /// shipped: the random one).
+    #[serde(rename = "encoder")]
+    source: Source,
+    /// Its input normalisation (absent before VGG-19 shipped: torchvision's).
+    #[serde(default = "torchvision", rename = "input")]
+    norm: InputNorm,
+    /// Where the encoder is the built-in VGG-19, the file has no copy of
+    /// it but this fingerprint of the one it was trained with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    builtin_fingerprint: Option<String>,
+}
+
+fn torchvision() -> InputNorm {
+    InputNorm::TORCHVISION
+}
+
 impl SavedModel for AdaIn {
     const TASK: &'static str = TASK;
 
+    /// A model whose encoder is the built-in VGG-19 refers to it (by
+    /// fingerprint) instead of holding a 14 MB copy.
     fn to_file(&self, training: serde_json::Value) -> Result<ModelFile> {
-        Ok(ModelFile::new(
-            TASK,
-            Vec::new(),
-            &serde_json::json!({
-                "encoder": self.encoder.source,
-                "input": self.encoder.vgg.norm(),
-            }),
-            &self.arch,
-            training,
-        )?
-        .with_section(ENCODER, module_to_bytes(&self.encoder.vgg)?)
-        .with_section(DECODER, module_to_bytes(&self.decoder)?))
+        let builtin = self.encoder.source == Source::Builtin;
+        let record = EncoderRecord {
+            source: self.encoder.source.clone(),
+            norm: self.encoder.vgg.norm(),
+            builtin_fingerprint: builtin.then(builtin_fingerprint).transpose()?,
+        };
+        let file = ModelFile::new(TASK, Vec::new(), &record, &self.arch, training)?
+            .with_section(DECODER, module_to_bytes(&self.decoder)?);
+        Ok(if builtin {
+            file
+        } else {
+            file.with_section(ENCODER, module_to_bytes(&self.encoder.vgg)?)
+        })
     }
 
     fn from_file(file: &ModelFile, path: &Path) -> Result<Self> {
         let arch: AdaInArch = file.architecture(path)?;
         arch.check()
             .map_err(|e| anyhow::anyhow!("{}'s architecture is damaged: {e}", path.display()))?;
-        let source: Source = file
-            .meta
-            .preprocessing
-            .get("encoder")
-            .and_then(|s| Source::deserialize(s).ok())
-            .unwrap_or(Source::Random);
-        // Files from before the built-in VGG-19 have no "input": their
-        // encoders were normalised as torchvision's.
-        let norm = match file.meta.preprocessing.get("input") {
-            None => InputNorm::TORCHVISION,
-            Some(value) => InputNorm::deserialize(value)
-                .map_err(anyhow::Error::from)
-                .and_then(|norm| norm.check().map(|()| norm))
-                .with_context(|| format!("{}'s input normalisation is damaged", path.display()))?,
-        };
+        let record: EncoderRecord = file.preprocessing(path)?;
+        record
+            .norm
+            .check()
+            .with_context(|| format!("{}'s input normalisation is damaged", path.display()))?;
         let device = casebook_core::device::compute_device();
-        let [w1, w2, w3, w4] = arch.widths;
         let depth = layer_index(ENCODER_LAYER)? + 1;
-        let vgg = Vgg::zeros([w1, w2, w3, w4, w4], arch.pool, norm, &device).truncated(depth);
-        let vgg = module_from_bytes(vgg, file.section(ENCODER, path)?)?;
+        let vgg = match record.builtin_fingerprint {
+            Some(fingerprint) => {
+                let current = builtin_fingerprint()?;
+                ensure!(
+                    fingerprint == current,
+                    "{} was trained with another built-in VGG-19 (fingerprint {fingerprint}, this casebook's is {current}): train it again with this casebook",
+                    path.display()
+                );
+                let (encoder, builtin_arch) =
+                    Self::encoder_of(FeatureNet::builtin(arch.pool, &device)?)?;
+                ensure!(
+                    builtin_arch == arch,
+                    "{}'s architecture {arch:?} is not the built-in VGG-19's",
+                    path.display()
+                );
+                encoder.vgg
+            }
+            None => {
+                let [w1, w2, w3, w4] = arch.widths;
+                let vgg = Vgg::zeros([w1, w2, w3, w4, w4], arch.pool, record.norm, &device)
+                    .truncated(depth);
+                module_from_bytes(vgg, file.section(ENCODER, path)?)?
+            }
+        };
         let decoder =
             module_from_bytes(Decoder::zeros(&arch, &device), file.section(DECODER, path)?)?;
         Ok(Self {
             arch,
-            encoder: FeatureNet { vgg, source },
+            encoder: FeatureNet {
+                vgg,
+                source: record.source,
+            },
             decoder,
             record: file.meta.training.clone(),
         })
@@ -318,6 +355,43 @@ mod tests {
             record: serde_json::json!({}),
         };
         model.to_file(serde_json::json!({})).unwrap()
+    }
+
+    #[test]
+    fn a_model_on_the_builtin_vgg19_refers_to_it_and_draws_the_same_after_loading() {
+        let device = casebook_core::device::compute_device();
+        let (encoder, arch) =
+            AdaIn::encoder_of(FeatureNet::builtin(Pool::Max, &device).unwrap()).unwrap();
+        let model = AdaIn {
+            arch,
+            encoder,
+            decoder: Decoder::new(&arch, 2, &device),
+            record: serde_json::json!({}),
+        };
+        let file = model.to_file(serde_json::json!({})).unwrap();
+        assert!(
+            file.section(ENCODER, Path::new("m")).is_err(),
+            "no copy of the encoder"
+        );
+        let bytes = file.to_bytes();
+        assert!(bytes.len() < 15_000_000, "{} bytes", bytes.len());
+        let back = AdaIn::from_bytes(&bytes, Path::new("m")).unwrap();
+        let picture = RgbImage::from_fn(24, 16, |x, y| {
+            image::Rgb([(x * 9) as u8, (y * 13) as u8, 90])
+        });
+        let style = RgbImage::from_fn(16, 16, |x, _| image::Rgb([200, (x * 15) as u8, 30]));
+        assert_eq!(
+            model.apply(&picture, &style, 0.7),
+            back.apply(&picture, &style, 0.7)
+        );
+
+        let mut other = file.clone();
+        other.meta.preprocessing["builtin_fingerprint"] = serde_json::json!("00000000");
+        let err = AdaIn::from_bytes(&other.to_bytes(), Path::new("m")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("trained with another built-in VGG-19"),
+            "{err:#}"
+        );
     }
 
     /// Loads an edited model file and, where it loads, draws a picture:

@@ -90,13 +90,21 @@ pub struct FeatureNet {
     pub source: Source,
 }
 
+/// The built-in VGG-19's weights as stored.
+fn builtin_vgg19() -> Result<vgg19::Quantised> {
+    vgg19::Quantised::from_bytes(BUILTIN_VGG19, Path::new("the built-in VGG-19"))
+}
+
+/// The built-in VGG-19's [`vgg19::Quantised::fingerprint`].
+pub fn builtin_fingerprint() -> Result<String> {
+    Ok(builtin_vgg19()?.fingerprint())
+}
+
 impl FeatureNet {
     /// The built-in VGG-19, with the pooling asked for.
     pub fn builtin(pool: Pool, device: &Device) -> Result<Self> {
-        let quantised =
-            vgg19::Quantised::from_bytes(BUILTIN_VGG19, Path::new("the built-in VGG-19"))?;
         Ok(Self {
-            vgg: quantised.to_vgg(pool, device),
+            vgg: builtin_vgg19()?.to_vgg(pool, device),
             source: Source::Builtin,
         })
     }

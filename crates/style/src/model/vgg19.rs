@@ -218,6 +218,20 @@ impl Quantised {
         Ok(())
     }
 
+    /// A checksum of the weights (codes, tables, biases; not the header):
+    /// what a model that refers to this network instead of copying it
+    /// records, to find out when it meets other weights.
+    pub fn fingerprint(&self) -> String {
+        let mut crc = crc32fast::Hasher::new();
+        for ((codes, table), bias) in self.codes.iter().zip(&self.tables).zip(&self.biases) {
+            crc.update(codes);
+            for v in table.iter().chain(bias) {
+                crc.update(&v.to_le_bytes());
+            }
+        }
+        format!("{:08x}", crc.finalize())
+    }
+
     /// The network with each code replaced by its value.
     pub fn to_vgg(&self, pool: Pool, device: &Device) -> Vgg {
         let mut vgg =
