@@ -107,12 +107,21 @@ pub struct Decoder {
     /// vector runs at one resolution and is followed by an upsampling,
     /// except the last.
     blocks: Vec<Vec<DecoderConv>>,
+    /// Where the last convolution gives the encoder's normalised input
+    /// ((x − mean) / std) rather than pixels, that normalisation. A new
+    /// decoder starts near the right scale so, whatever the encoder's
+    /// normalisation: with Caffe's (0–255 less the mean), a decoder drawing
+    /// pixels starts ~10⁴ times too bright in the encoder's eyes and did
+    /// not learn to draw in 750 steps. Models from before have `None`.
+    #[module(skip)]
+    normalised_output: Option<InputNorm>,
 }
 
 impl Decoder {
-    /// He-normal random weights drawn from `seed`.
-    pub fn new(arch: &AdaInArch, seed: u64, device: &Device) -> Self {
-        let mut decoder = Self::zeros(arch, device);
+    /// He-normal random weights drawn from `seed`, drawing the normalised
+    /// input of an encoder with `norm`.
+    pub fn new(arch: &AdaInArch, norm: InputNorm, seed: u64, device: &Device) -> Self {
+        let mut decoder = Self::zeros(arch, Some(norm), device);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         for layer in decoder.blocks.iter_mut().flatten() {
             he_normal(&mut layer.conv, &mut rng);
@@ -122,7 +131,7 @@ impl Decoder {
 
     /// Zero weights, to be loaded (random ones were drawn only to be
     /// overwritten, ~3 % of an `apply-adain`).
-    fn zeros(arch: &AdaInArch, device: &Device) -> Self {
+    fn zeros(arch: &AdaInArch, normalised_output: Option<InputNorm>, device: &Device) -> Self {
         let [w1, w2, w3, w4] = arch.widths;
         let conv = |c_in, c_out| DecoderConv::new([c_in, c_out], device);
         Self {
@@ -132,6 +141,7 @@ impl Decoder {
                 vec![conv(w2, w2), conv(w2, w1)],
                 vec![conv(w1, w1), conv(w1, 3)],
             ],
+            normalised_output,
         }
     }
 
@@ -153,7 +163,10 @@ impl Decoder {
                 );
             }
         }
-        x
+        match self.normalised_output {
+            Some(norm) => norm.to_pixels(x),
+            None => x,
+        }
     }
 }
 
@@ -230,6 +243,10 @@ struct EncoderRecord {
     /// it but this fingerprint of the one it was trained with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     builtin_fingerprint: Option<String>,
+    /// Whether the decoder draws the encoder's normalised input (see
+    /// [`Decoder`]); absent in older files, which draw pixels.
+    #[serde(default)]
+    normalised_output: bool,
 }
 
 fn torchvision() -> InputNorm {
@@ -247,6 +264,7 @@ impl SavedModel for AdaIn {
             source: self.encoder.source.clone(),
             norm: self.encoder.vgg.norm(),
             builtin_fingerprint: builtin.then(builtin_fingerprint).transpose()?,
+            normalised_output: self.decoder.normalised_output.is_some(),
         };
         let file = ModelFile::new(TASK, Vec::new(), &record, &self.arch, training)?
             .with_section(DECODER, module_to_bytes(&self.decoder)?);
@@ -292,8 +310,11 @@ impl SavedModel for AdaIn {
                 module_from_bytes(vgg, file.section(ENCODER, path)?)?
             }
         };
-        let decoder =
-            module_from_bytes(Decoder::zeros(&arch, &device), file.section(DECODER, path)?)?;
+        let output = record.normalised_output.then_some(record.norm);
+        let decoder = module_from_bytes(
+            Decoder::zeros(&arch, output, &device),
+            file.section(DECODER, path)?,
+        )?;
         Ok(Self {
             arch,
             encoder: FeatureNet {
@@ -351,7 +372,7 @@ mod tests {
         let model = AdaIn {
             arch,
             encoder,
-            decoder: Decoder::new(&arch, 2, &device),
+            decoder: Decoder::new(&arch, InputNorm::TORCHVISION, 2, &device),
             record: serde_json::json!({}),
         };
         model.to_file(serde_json::json!({})).unwrap()
@@ -365,7 +386,7 @@ mod tests {
         let model = AdaIn {
             arch,
             encoder,
-            decoder: Decoder::new(&arch, 2, &device),
+            decoder: Decoder::new(&arch, InputNorm::CAFFE, 2, &device),
             record: serde_json::json!({}),
         };
         let file = model.to_file(serde_json::json!({})).unwrap();
@@ -392,6 +413,21 @@ mod tests {
             format!("{err:#}").contains("trained with another built-in VGG-19"),
             "{err:#}"
         );
+    }
+
+    /// Files from before the built-in VGG-19 name no input normalisation
+    /// and have decoders that draw pixels: they load as such.
+    #[test]
+    fn older_files_load_with_torchvisions_normalisation_and_pixel_decoders() {
+        let file = small_model_file();
+        let new = AdaIn::from_bytes(&file.to_bytes(), Path::new("new")).unwrap();
+        assert_eq!(new.decoder.normalised_output, Some(InputNorm::TORCHVISION));
+        let mut old = file.clone();
+        old.meta.preprocessing = serde_json::json!({ "encoder": "Builtin" });
+        let old = AdaIn::from_bytes(&old.to_bytes(), Path::new("old")).unwrap();
+        assert_eq!(old.encoder.source, Source::Random);
+        assert_eq!(old.encoder.vgg.norm(), InputNorm::TORCHVISION);
+        assert_eq!(old.decoder.normalised_output, None);
     }
 
     /// Loads an edited model file and, where it loads, draws a picture:

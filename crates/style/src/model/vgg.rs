@@ -46,6 +46,25 @@ impl InputNorm {
         std: [1.0 / 255.0; 3],
     };
 
+    /// Pictures from normalised values: `x · std + mean` per channel of
+    /// `[batch, 3, h, w]`.
+    pub fn to_pixels(&self, normalised: Tensor<4>) -> Tensor<4> {
+        let (mean, std) = self.per_channel(&normalised.device());
+        normalised * std + mean
+    }
+
+    /// Normalised values from pictures: `(x − mean) / std` per channel.
+    fn normalise(&self, pictures: Tensor<4>) -> Tensor<4> {
+        let (mean, std) = self.per_channel(&pictures.device());
+        (pictures - mean) / std
+    }
+
+    /// Mean and std as `[1, 3, 1, 1]` tensors.
+    fn per_channel(&self, device: &Device) -> (Tensor<4>, Tensor<4>) {
+        let channels = |v: [f32; 3]| Tensor::<1>::from_floats(v, device).reshape([1, 3, 1, 1]);
+        (channels(self.mean), channels(self.std))
+    }
+
     /// An error for values no network was trained with (a damaged file).
     pub fn check(&self) -> Result<()> {
         ensure!(
@@ -219,10 +238,7 @@ impl Vgg {
             "layer {deepest} of a network with {} convolutions",
             self.depth()
         );
-        let device = pictures.device();
-        let mean = Tensor::<1>::from_floats(self.norm.mean, &device).reshape([1, 3, 1, 1]);
-        let std = Tensor::<1>::from_floats(self.norm.std, &device).reshape([1, 3, 1, 1]);
-        let mut x = (pictures - mean) / std;
+        let mut x = self.norm.normalise(pictures);
         let mut found: Vec<Option<Tensor<4>>> = vec![None; wanted.len()];
         let mut layer = 0;
         'blocks: for convs in BLOCKS {

@@ -137,7 +137,7 @@ fn fit(config: &AdaInTrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
         &run,
         &config.schedule,
         observer,
-        Decoder::new(&arch, config.schedule.seed, &device),
+        Decoder::new(&arch, encoder.vgg.norm(), config.schedule.seed, &device),
         &mut |decoder: Decoder, optimizer, rng| {
             let content = draw_squares(&contents, config.batch_size, config.size, rng)?;
             let style = draw_squares(&styles, config.batch_size, config.size, rng)?;
