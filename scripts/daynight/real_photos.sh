@@ -13,11 +13,19 @@
 #
 # The sets are kept apart by source, so that no scene is in both:
 #   train  udacity/CVND_Exercises (200 day + 200 night webcam frames of about 10 scenes, from
-#          the AMOS data set), elementary/wallpapers, linuxdeepin/deepin-wallpapers, and the
-#          getsolus/artwork photos whose licence its Attribution file states;
+#          the AMOS data set), elementary/wallpapers, linuxdeepin/deepin-wallpapers, the
+#          getsolus/artwork photos whose licence its Attribution file states, and (added
+#          2026-12-04) ubuntucinnamon/ubuntucinnamon-wallpapers (licence per file in its
+#          debian/copyright), UbuntuKylin/ubuntukylin-wallpapers (CC BY-SA 3.0, its
+#          debian/copyright), languageseed/work_suite (Unsplash/Pexels, themes/images/LICENSE.md)
+#          and endlessm/eos-media (per file in default_files/default_images/LICENSE.tsv);
 #   eval   BuddiesOfBudgie/budgie-backgrounds (CC0), pop-os/wallpapers, the getsolus/artwork
-#          photos missing from Attribution, and vis-opt-group/SCI's night samples (of other
-#          research data sets: used to measure, never to train).
+#          photos missing from Attribution, vis-opt-group/SCI's night samples (of other
+#          research data sets: used to measure, never to train), and (added 2026-12-04) the
+#          night photos of QubesOS/qubes-artwork (Unsplash, backgrounds/README.md) and
+#          project-trident/trident-core (Pexels, trident-space/README.md).
+# Not used: copies of Ubuntu's own wallpaper-contest photos (such as azzamsa/ubuntu-wallpapers),
+# which Ubuntu Touch's wallpapers, and so the reserved lomiri-wallpapers packages, may share.
 # Never used here (reserved for independent evaluation, DEVELOPERS.md): lomiri, lxqt, KDE
 # plasma, MATE and the other reserved wallpaper packages, and serengil/deepface.
 #
