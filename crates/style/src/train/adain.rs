@@ -132,13 +132,12 @@ fn fit(config: &AdaInTrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
         .collect::<Result<_>>()?;
     let deepest = layers.len() - 1;
     let style_weight = config.style_weight as f64;
-    let lr = config.schedule.learning_rate;
     let (_, state) = train_steps(
         &run,
         &config.schedule,
         observer,
         Decoder::new(&arch, encoder.vgg.norm(), config.schedule.seed, &device),
-        &mut |decoder: Decoder, optimizer, rng| {
+        &mut |decoder: Decoder, optimizer, lr, rng| {
             let content = draw_squares(&contents, config.batch_size, config.size, rng)?;
             let style = draw_squares(&styles, config.batch_size, config.size, rng)?;
             let c = encoder.activations(pictures_tensor(&content, &device), &layers[deepest..]);

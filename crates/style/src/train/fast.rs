@@ -162,13 +162,12 @@ fn fit(config: &FastTrainConfig, run: RunDir, observer: &dyn Observer) -> Result
     ));
     let device = casebook_core::device::compute_device().autodiff();
     let perceptual = Perceptual::new(config, &style, &device)?;
-    let lr = config.schedule.learning_rate;
     let (_, state) = train_steps(
         &run,
         &config.schedule,
         observer,
         TransformNet::new(&config.arch, config.schedule.seed, &device),
-        &mut |model: TransformNet, optimizer, rng| {
+        &mut |model: TransformNet, optimizer, lr, rng| {
             let batch = draw_squares(&files, config.batch_size, config.size, rng)?;
             let input = pictures_tensor(&batch, &device);
             let output = model.forward(input.clone());

@@ -30,6 +30,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{save_picture, MIN_SIDE};
 use crate::run::picture_strip;
 
+/// Steps over which the learning rate rises to its value.
+const WARMUP_STEPS: usize = 100;
 /// Training pictures shown in the report's strips.
 pub(crate) const SAMPLES: usize = 3;
 const SAMPLES_DIR: &str = "samples";
@@ -49,6 +51,17 @@ impl Schedule {
         require(self.steps >= 1, "steps", "must be at least 1")?;
         require(self.sample_every >= 1, "sample_every", "must be at least 1")?;
         require_positive(self.learning_rate, "learning_rate")
+    }
+
+    /// The learning rate of step `step` (from 1): it rises linearly over the
+    /// first tenth of the steps (at most [`WARMUP_STEPS`]). At full rate from
+    /// the first step, Adam's first update (every weight moved by the full
+    /// rate in its gradient's direction) threw an AdaIN decoder's pictures
+    /// 10⁴ times further from their targets, and the gradients of that step
+    /// then damped every later one through Adam's second moments.
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        let warmup = (self.steps / 10).clamp(1, WARMUP_STEPS);
+        self.learning_rate * (step.min(warmup) as f64 / warmup as f64)
     }
 
     /// Whether a checkpoint (and samples, and the model so far) follows `step`.
@@ -71,10 +84,11 @@ pub struct LoopState {
     pub history: Vec<MetricsRecord>,
 }
 
-/// One training step: takes the model and the step's random stream, returns
-/// the updated model and the step's losses (a record with at least `total`).
+/// One training step: takes the model, the step's learning rate and random
+/// stream, returns the updated model and the step's losses (a record with at
+/// least `total`).
 pub(crate) type Step<'a, M> =
-    dyn FnMut(M, &mut ModuleOptimizer, &mut ChaCha8Rng) -> Result<(M, MetricsRecord)> + 'a;
+    dyn FnMut(M, &mut ModuleOptimizer, f64, &mut ChaCha8Rng) -> Result<(M, MetricsRecord)> + 'a;
 
 /// Runs `step` until `schedule.steps`, continuing from the run's checkpoint
 /// if it has one. At each checkpoint `at_checkpoint` sees the model (to
@@ -115,7 +129,8 @@ pub(crate) fn train_steps<M: Module>(
         })?;
         let started = Instant::now();
         let mut rng = seed::stream(schedule.seed, &[purpose::TRAIN, number as u64]);
-        let (next, record) = step(model, &mut optimizer, &mut rng)?;
+        let lr = schedule.learning_rate_at(number);
+        let (next, record) = step(model, &mut optimizer, lr, &mut rng)?;
         model = next;
         let total = record.get("total");
         if !total.is_finite() {
@@ -273,4 +288,26 @@ pub(crate) fn report_training(
         .heading("The samples as training went on")
         .html(&picture_strip(&strips)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_learning_rate_warms_up_over_a_tenth_of_the_steps_at_most_100() {
+        let schedule = |steps| Schedule {
+            steps,
+            sample_every: 10,
+            learning_rate: 0.5,
+            seed: 1,
+        };
+        assert_eq!(schedule(3000).learning_rate_at(1), 0.005);
+        assert_eq!(schedule(3000).learning_rate_at(50), 0.25);
+        assert_eq!(schedule(3000).learning_rate_at(100), 0.5);
+        assert_eq!(schedule(3000).learning_rate_at(2000), 0.5);
+        assert_eq!(schedule(40).learning_rate_at(2), 0.25);
+        assert_eq!(schedule(40).learning_rate_at(4), 0.5);
+        assert_eq!(schedule(5).learning_rate_at(1), 0.5);
+    }
 }
