@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
-"""Training pictures for an AdaIN model that could ship with casebook (none does yet:
-a decoder trained on them for 3000 steps at 128 px on 2 cores, 2026-12-04, drew no
-recognisable content by step 500; see that day's closing note of issue 10).
+"""Training pictures for the built-in AdaIN model (crates/style/models/adain.casebook,
+made by scripts/style/adain_builtin.sh).
 
     python3 scripts/style/adain_data.py OUT
 

@@ -42,7 +42,8 @@ pub enum StyleCommand {
     /// 2017): the content's features get the style's per-channel mean and spread, and the decoder
     /// learns to turn such features back into pictures, from folders of photos and of paintings.
     TrainAdain(TrainAdainArgs),
-    /// Draw a picture in the style of another in one pass with a model from `style train-adain`.
+    /// Draw a picture in the style of another in one pass: the built-in AdaIN model, or one from
+    /// `style train-adain`.
     ApplyAdain(ApplyAdainArgs),
 }
 
@@ -169,8 +170,9 @@ pub struct ApplyAdainArgs {
     content: PathBuf,
     /// The style picture.
     style: PathBuf,
-    /// A model from `style train-adain` (its run folder's model.casebook).
-    #[arg(long)]
+    /// A model from `style train-adain` (its run folder's model.casebook), or `builtin`: the
+    /// model that ships with casebook (trained on eight public-domain paintings; see the README).
+    #[arg(long, default_value = "builtin")]
     model: PathBuf,
     /// Where to write the picture (.png or .jpg).
     #[arg(long, value_hint = clap::ValueHint::FilePath)]
@@ -302,7 +304,7 @@ fn apply_adain(args: ApplyAdainArgs) -> Result<()> {
         args.alpha
     );
     check_picture_path(&args.out)?;
-    let model = AdaIn::load(&args.model)?;
+    let model = AdaIn::open(&args.model)?;
     let read = |path: &Path| match args.size {
         Some(size) => load_picture(path, size),
         None => load_picture_as_is(path),

@@ -322,6 +322,19 @@ fn train_adain_then_apply_adain_draws_one_picture_in_any_style() {
         std::fs::read(cwd.join("b.png")).unwrap()
     );
     assert!(ok(&apply(&["--out", "c.jpg", "--size", "24"]), cwd).contains("(24×24,"));
+    // The built-in model needs no --model.
+    let out = ok(
+        &[
+            "style",
+            "apply-adain",
+            "pics/p0.png",
+            style,
+            "--out",
+            "f.png",
+        ],
+        cwd,
+    );
+    assert!(out.starts_with("wrote f.png (40×40, alpha 1,"), "{out}");
 
     assert!(fails(&apply(&["--out", "d.png", "--alpha", "1.5"]), cwd)
         .contains("--alpha must be between 0 and 1"));

@@ -100,3 +100,27 @@ fn a_trained_decoder_draws_unseen_pictures_with_the_style_statistics() {
     let report = std::fs::read_to_string(outcome.run.report_path()).unwrap();
     assert!(report.contains("step 30") && report.contains("step 60"));
 }
+
+/// The model that ships draws a photo-like scene with a painting-like
+/// style's statistics, and less so at alpha 0 (measured on the random
+/// network, a judge the model was not trained against).
+#[test]
+fn the_builtin_model_draws_with_the_style_statistics() {
+    let model = AdaIn::open(std::path::Path::new("builtin")).unwrap();
+    assert_eq!(model.encoder.source, Source::Builtin);
+    let starry = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/starry_night.jpg");
+    let style = image::open(starry).unwrap().to_rgb8();
+    let content = scene(5, 96, 64);
+    let drawn = model.apply(&content, &style, 1.0);
+    assert_eq!(drawn.dimensions(), (96, 64));
+    let (before, after) = (
+        statistics_distance(&content, &style),
+        statistics_distance(&drawn, &style),
+    );
+    assert!(
+        after < 0.5 * before,
+        "statistics distance {before} → {after}"
+    );
+    let kept = model.apply(&content, &style, 0.0);
+    assert!(statistics_distance(&kept, &style) > after);
+}

@@ -29,6 +29,9 @@ use super::{builtin_fingerprint, layer_index, padded_picture, FeatureNet, Pool, 
 
 /// The task of AdaIN model files.
 pub const TASK: &str = "style-adain";
+/// The built-in model (made by `scripts/style/adain_builtin.sh`): a decoder
+/// trained on the built-in VGG-19's features.
+const BUILTIN: &[u8] = include_bytes!("../../models/adain.casebook");
 const ENCODER: &str = "encoder";
 const DECODER: &str = "decoder";
 /// Where the encoder ends (Huang & Belongie: relu4_1).
@@ -181,6 +184,11 @@ pub struct AdaIn {
 }
 
 impl AdaIn {
+    /// The model file `path`, or the built-in model where `path` is `builtin`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::load_or_builtin(path, BUILTIN)
+    }
+
     /// The encoder of a feature network: its layers up to [`ENCODER_LAYER`].
     pub fn encoder_of(net: FeatureNet) -> Result<(FeatureNet, AdaInArch)> {
         let depth = layer_index(ENCODER_LAYER)? + 1;
