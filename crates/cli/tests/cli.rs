@@ -715,7 +715,7 @@ fn studies_write_their_tables_and_reports() {
 #[test]
 fn help_explains_every_flag() {
     let w = tempfile::tempdir().unwrap();
-    let subcommands: [&[&str]; 27] = [
+    let subcommands: [&[&str]; 28] = [
         &["trigger", "make-voices"],
         &["trigger", "mine"],
         &["trigger", "synth"],
@@ -742,6 +742,7 @@ fn help_explains_every_flag() {
         &["style", "apply"],
         &["style", "train-adain"],
         &["style", "apply-adain"],
+        &["style", "distil"],
         &["demo"],
     ];
     for sub in subcommands {

@@ -98,7 +98,7 @@ fn transfer_writes_the_picture_and_its_frames() {
         ],
         cwd,
     );
-    assert!(out.contains("VGG-19 from"), "{out}");
+    assert!(out.contains("the network in"), "{out}");
     assert!(cwd.join("kept.jpg").exists());
 }
 
@@ -392,4 +392,83 @@ fn train_adain_then_apply_adain_draws_one_picture_in_any_style() {
         err.contains("is a 'style-fast' model, but this command needs a 'style-adain' model"),
         "{err}"
     );
+}
+
+#[test]
+fn distil_makes_an_encoder_for_train_adain_and_transfer_refuses_it() {
+    let work = tempfile::tempdir().unwrap();
+    let cwd = work.path();
+    write_pictures(&cwd.join("pics"));
+    std::fs::create_dir_all(cwd.join("styles")).unwrap();
+    let style = write_png(&cwd.join("styles/stripes.png"), 40, stripes);
+    let distil = |widths: &'static str, run: &'static str| {
+        [
+            "style",
+            "distil",
+            "--images",
+            "pics",
+            "--features",
+            "random",
+            "--widths",
+            widths,
+            "--size",
+            "16",
+            "--steps",
+            "2",
+            "--sample-every",
+            "1",
+            "--run",
+            run,
+        ]
+    };
+    let out = ok(&distil("4,4,8,8", "d"), cwd);
+    assert!(out.contains("trained 2 steps"), "{out}");
+    assert!(
+        out.contains("next:   casebook style train-adain --images PHOTOS --styles PAINTINGS --features runs/d/model.casebook"),
+        "{out}"
+    );
+    let out = ok(
+        &[
+            "style",
+            "train-adain",
+            "--images",
+            "pics",
+            "--styles",
+            "styles",
+            "--features",
+            "runs/d/model.casebook",
+            "--size",
+            "16",
+            "--batch-size",
+            "1",
+            "--steps",
+            "1",
+            "--run",
+            "a",
+        ],
+        cwd,
+    );
+    assert!(out.contains("trained 1 steps"), "{out}");
+    let err = fails(
+        &[
+            "style",
+            "transfer",
+            "pics/p0.png",
+            &style,
+            "--out",
+            "t.png",
+            "--size",
+            "16",
+            "--features",
+            "runs/d/model.casebook",
+        ],
+        cwd,
+    );
+    assert!(
+        err.contains("stops at conv4_1, and this needs conv5_1"),
+        "{err}"
+    );
+    assert!(!cwd.join("t.png").exists());
+    assert!(fails(&distil("0,4,8,8", "e"), cwd).contains("1–1024"));
+    assert!(fails(&distil("4,8,8", "f"), cwd).contains("--widths takes four numbers (got 3)"));
 }

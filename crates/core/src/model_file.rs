@@ -93,6 +93,15 @@ pub enum ModelFileError {
     },
 }
 
+/// Whether the file at `path` starts as a casebook model file does (for
+/// options that take either a model file or another format).
+pub fn is_model_file(path: &Path) -> bool {
+    let mut start = [0u8; MAGIC.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut start))
+        .is_ok_and(|()| &start == MAGIC)
+}
+
 /// A model file in memory: metadata plus named binary sections.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelFile {

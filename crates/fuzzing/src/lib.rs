@@ -145,6 +145,7 @@ pub fn model_file(data: &[u8]) {
     let _ = casebook_logreg::infer::Model::from_bytes(data, name);
     let _ = casebook_style::model::transform::FastStyle::from_bytes(data, name);
     let _ = casebook_style::model::adain::AdaIn::from_bytes(data, name);
+    let _ = casebook_style::model::distilled::DistilledEncoder::from_bytes(data, name);
     let _ = casebook_faces::model::detector::Detector::from_bytes(data, name);
     let _ = casebook_faces::model::encoder::FaceEncoder::from_bytes(data, name);
     let _ = casebook_faces::model::landmarks::LandmarkPredictor::from_bytes(data, name);

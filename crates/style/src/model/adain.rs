@@ -72,7 +72,7 @@ pub struct AdaInArch {
 }
 
 impl AdaInArch {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if !self.widths.iter().all(|w| (1..=1024).contains(w)) {
             bail!("encoder widths must be 1–1024 (got {:?})", self.widths);
         }

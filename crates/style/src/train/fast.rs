@@ -29,7 +29,7 @@ use super::{
 use crate::data::{load_picture, MIN_SIDE};
 use crate::loss::{relative_content_loss, total_variation, StyleGrams};
 use crate::model::transform::{FastStyle, TransformArch, TransformNet, SIDE_MULTIPLE};
-use crate::model::{layer_index, FeatureNet, Pool, Source};
+use crate::model::{layer_index, FeatureNet, Pool, Source, DEEPEST_LAYER};
 
 /// Johnson et al.'s content layer (relu2_2 in their code): early enough to
 /// keep edges and shapes, late enough to leave colours and textures free.
@@ -116,6 +116,7 @@ struct Perceptual {
 impl Perceptual {
     fn new(config: &FastTrainConfig, style: &RgbImage, device: &Device) -> Result<Self> {
         let net = FeatureNet::load(&config.features, config.pool, device)?.frozen();
+        net.check_reaches(DEEPEST_LAYER)?;
         let mut layers = vec![layer_index(CONTENT_LAYER)?];
         for name in STYLE_LAYERS {
             layers.push(layer_index(name)?);

@@ -1,11 +1,13 @@
 //! Training the one-pass networks: a fast-style network per style
-//! ([`fast`], Johnson et al.) and an AdaIN decoder for any style
-//! ([`adain`], Huang & Belongie). Both train in the same loop: steps of
+//! ([`fast`], Johnson et al.), an AdaIN decoder for any style ([`adain`],
+//! Huang & Belongie) and a narrow encoder for it ([`distil`]). All train in
+//! the same loop: steps of
 //! randomly drawn picture batches with Adam; every `sample_every` steps a
 //! checkpoint, the model so far and a strip of sample pictures, so a killed
 //! run resumes exactly (`--resume`) and the report shows the network learn.
 
 pub mod adain;
+pub mod distil;
 pub mod fast;
 
 use std::path::{Path, PathBuf};
@@ -284,9 +286,11 @@ pub(crate) fn report_training(
             strips.push((format!("step {step}"), strip.to_rgb8()));
         }
     }
-    report
-        .heading("The samples as training went on")
-        .html(&picture_strip(&strips)?);
+    if !strips.is_empty() {
+        report
+            .heading("The samples as training went on")
+            .html(&picture_strip(&strips)?);
+    }
     Ok(())
 }
 
