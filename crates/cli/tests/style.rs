@@ -335,6 +335,20 @@ fn train_adain_then_apply_adain_draws_one_picture_in_any_style() {
         cwd,
     );
     assert!(out.starts_with("wrote f.png (40×40, alpha 1,"), "{out}");
+    let out = ok(
+        &[
+            "style",
+            "apply-adain",
+            "pics/p0.png",
+            style,
+            "--model",
+            "builtin-fast",
+            "--out",
+            "g.png",
+        ],
+        cwd,
+    );
+    assert!(out.starts_with("wrote g.png (40×40, alpha 1,"), "{out}");
 
     assert!(fails(&apply(&["--out", "d.png", "--alpha", "1.5"]), cwd)
         .contains("--alpha must be between 0 and 1"));
@@ -424,7 +438,7 @@ fn distil_makes_an_encoder_for_train_adain_and_transfer_refuses_it() {
     let out = ok(&distil("4,4,8,8", "d"), cwd);
     assert!(out.contains("trained 2 steps"), "{out}");
     assert!(
-        out.contains("next:   casebook style train-adain --images PHOTOS --styles PAINTINGS --features runs/d/model.casebook"),
+        out.contains("next:   casebook style train-adain --images PHOTOS --styles PAINTINGS --features runs/d/model.casebook --style-features builtin"),
         "{out}"
     );
     let out = ok(
@@ -437,6 +451,8 @@ fn distil_makes_an_encoder_for_train_adain_and_transfer_refuses_it() {
             "styles",
             "--features",
             "runs/d/model.casebook",
+            "--style-features",
+            "random",
             "--size",
             "16",
             "--batch-size",

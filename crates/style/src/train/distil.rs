@@ -15,13 +15,14 @@ use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::report::Report;
 use casebook_core::run::{MetricsRecord, RunDir, Training};
-use casebook_core::seed;
+use casebook_core::seed::{self, purpose};
 use casebook_vision::picture::pictures_tensor;
 use serde::{Deserialize, Serialize};
 
 use super::TrainOutcome;
 use super::{draw_squares, report_training, train_steps, training_files, LoopState, Schedule};
 use crate::data::MIN_SIDE;
+use crate::loss::mean_square;
 use crate::model::adain::{AdaIn, AdaInArch, SIDE_MULTIPLE, STYLE_LAYERS};
 use crate::model::distilled::{matched_layers, DistilledEncoder, Distiller};
 use crate::model::{FeatureNet, Pool, Source};
@@ -108,6 +109,19 @@ fn fit(config: &DistilConfig, run: RunDir, observer: &dyn Observer) -> Result<Tr
     let layers = matched_layers();
     let teacher_widths: Vec<usize> = layers.iter().map(|&l| teacher.vgg.widths()[l]).collect();
     let distiller = Distiller::new(config.arch, &teacher_widths, config.schedule.seed, &device);
+    // Targets are divided by each layer's root mean square on a first
+    // batch: VGG-19's activations (on Caffe's 0–255 input) run into the
+    // hundreds, and projections that start near 1 would take Adam ~10⁵ steps
+    // to grow to them (conv1_1's error was still 0.89 after 250 steps).
+    let scales: Vec<f64> = {
+        let mut rng = seed::stream(config.schedule.seed, &[purpose::TRAIN, 0]);
+        let pictures = draw_squares(&files, config.batch_size, config.size, &mut rng)?;
+        teacher
+            .activations(pictures_tensor(&pictures, &device), &layers)
+            .into_iter()
+            .map(|t| mean_square(t).sqrt())
+            .collect()
+    };
     let (_, state) = train_steps(
         &run,
         &config.schedule,
@@ -119,7 +133,8 @@ fn fit(config: &DistilConfig, run: RunDir, observer: &dyn Observer) -> Result<Tr
             let targets: Vec<_> = teacher
                 .activations(x.clone(), &layers)
                 .into_iter()
-                .map(|t| t.detach())
+                .zip(&scales)
+                .map(|(t, scale)| t.detach() / *scale)
                 .collect();
             let losses = distiller.losses(x, &targets);
             let mut record = MetricsRecord::new(0);
