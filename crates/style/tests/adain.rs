@@ -117,3 +117,17 @@ fn the_builtin_model_draws_with_the_style_statistics() {
     assert_eq!(model.apply(&content, &style, 1.0).dimensions(), (96, 64));
     assert_draws_toward_style(&model, &content, &style, 0.5);
 }
+
+/// The fast model that ships holds its distilled encoder (half VGG-19's
+/// channels) and draws with the style's statistics too.
+#[test]
+fn the_builtin_fast_model_holds_a_narrow_encoder_and_draws_with_the_style_statistics() {
+    let model = AdaIn::open(std::path::Path::new("builtin-fast")).unwrap();
+    assert_eq!(model.arch.widths, [32, 64, 128, 256]);
+    assert!(matches!(model.encoder.source, Source::File(_)));
+    let starry = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/starry_night.jpg");
+    let style = image::open(starry).unwrap().to_rgb8();
+    let content = scene(5, 96, 64);
+    assert_eq!(model.apply(&content, &style, 1.0).dimensions(), (96, 64));
+    assert_draws_toward_style(&model, &content, &style, 0.5);
+}
