@@ -13,21 +13,19 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use casebook_core::config::{require, require_non_negative};
+use casebook_core::config::require_non_negative;
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::report::Report;
 use casebook_core::run::{MetricsRecord, RunDir, Training};
-use casebook_core::seed;
 use casebook_vision::picture::pictures_tensor;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    draw_squares, report_training, samples, save_samples, train_steps, training_files, LoopState,
-    Schedule, TrainOutcome,
+    draw_squares, report_training, samples, save_samples, train_steps, training_files,
+    validate_pictures, LoopState, Schedule, TrainOutcome,
 };
-use crate::data::MIN_SIDE;
 use crate::loss::{mean_square, mean_squared_error, relative_content_loss};
 use crate::model::adain::{adain, mean_std, AdaIn, Decoder, SIDE_MULTIPLE, STYLE_LAYERS};
 use crate::model::{layer_index, FeatureNet, Pool, Source};
@@ -68,12 +66,7 @@ impl Default for AdaInTrainConfig {
             size: 256,
             batch_size: 4,
             style_weight: 10.0,
-            schedule: Schedule {
-                steps: 2000,
-                sample_every: 100,
-                learning_rate: 1e-3,
-                seed: seed::DEFAULT,
-            },
+            schedule: Schedule::default(),
         }
     }
 }
@@ -82,15 +75,7 @@ impl Training for AdaInTrainConfig {
     type Outcome = TrainOutcome;
 
     fn validate(&self) -> Result<()> {
-        require(
-            self.size >= MIN_SIDE && (self.size as usize).is_multiple_of(SIDE_MULTIPLE),
-            "size",
-            format!(
-                "must be a multiple of {SIDE_MULTIPLE} of at least {MIN_SIDE} (got {})",
-                self.size
-            ),
-        )?;
-        require(self.batch_size >= 1, "batch_size", "must be at least 1")?;
+        validate_pictures(self.size, SIDE_MULTIPLE, self.batch_size)?;
         require_non_negative(self.style_weight as f64, "style_weight")?;
         self.schedule.validate()?;
         Ok(())

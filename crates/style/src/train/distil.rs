@@ -19,9 +19,10 @@ use casebook_core::seed::{self, purpose};
 use casebook_vision::picture::pictures_tensor;
 use serde::{Deserialize, Serialize};
 
-use super::TrainOutcome;
-use super::{draw_squares, report_training, train_steps, training_files, LoopState, Schedule};
-use crate::data::MIN_SIDE;
+use super::{
+    draw_squares, report_training, train_steps, training_files, validate_pictures, LoopState,
+    Schedule, TrainOutcome,
+};
 use crate::loss::mean_square;
 use crate::model::adain::{AdaIn, AdaInArch, SIDE_MULTIPLE, STYLE_LAYERS};
 use crate::model::distilled::{matched_layers, DistilledEncoder, Distiller};
@@ -52,12 +53,7 @@ impl Default for DistilConfig {
             },
             size: 128,
             batch_size: 4,
-            schedule: Schedule {
-                steps: 2000,
-                sample_every: 100,
-                learning_rate: 1e-3,
-                seed: seed::DEFAULT,
-            },
+            schedule: Schedule::default(),
         }
     }
 }
@@ -66,15 +62,7 @@ impl Training for DistilConfig {
     type Outcome = TrainOutcome;
 
     fn validate(&self) -> Result<()> {
-        require(
-            self.size >= MIN_SIDE && (self.size as usize).is_multiple_of(SIDE_MULTIPLE),
-            "size",
-            format!(
-                "must be a multiple of {SIDE_MULTIPLE} of at least {MIN_SIDE} (got {})",
-                self.size
-            ),
-        )?;
-        require(self.batch_size >= 1, "batch_size", "must be at least 1")?;
+        validate_pictures(self.size, SIDE_MULTIPLE, self.batch_size)?;
         require(
             self.arch.check().is_ok(),
             "widths",

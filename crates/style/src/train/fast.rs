@@ -12,21 +12,20 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
-use casebook_core::config::{require, require_non_negative};
+use casebook_core::config::require_non_negative;
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Observer;
 use casebook_core::report::Report;
 use casebook_core::run::{MetricsRecord, RunDir, Training};
-use casebook_core::seed;
 use casebook_vision::picture::{picture_tensor, pictures_tensor};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    draw_squares, report_training, samples, save_samples, train_steps, training_files, LoopState,
-    Schedule, TrainOutcome,
+    draw_squares, report_training, samples, save_samples, train_steps, training_files,
+    validate_pictures, LoopState, Schedule, TrainOutcome,
 };
-use crate::data::{load_picture, MIN_SIDE};
+use crate::data::load_picture;
 use crate::loss::{relative_content_loss, total_variation, StyleGrams};
 use crate::model::transform::{FastStyle, TransformArch, TransformNet, SIDE_MULTIPLE};
 use crate::model::{layer_index, FeatureNet, Pool, Source, DEEPEST_LAYER};
@@ -69,12 +68,7 @@ impl Default for FastTrainConfig {
             content_weight: 1.0,
             style_weight: 30.0,
             tv_weight: 1.0,
-            schedule: Schedule {
-                steps: 2000,
-                sample_every: 100,
-                learning_rate: 1e-3,
-                seed: seed::DEFAULT,
-            },
+            schedule: Schedule::default(),
         }
     }
 }
@@ -84,15 +78,7 @@ impl Training for FastTrainConfig {
 
     fn validate(&self) -> Result<()> {
         self.arch.check()?;
-        require(
-            self.size >= MIN_SIDE && (self.size as usize).is_multiple_of(SIDE_MULTIPLE),
-            "size",
-            format!(
-                "must be a multiple of {SIDE_MULTIPLE} of at least {MIN_SIDE} (got {})",
-                self.size
-            ),
-        )?;
-        require(self.batch_size >= 1, "batch_size", "must be at least 1")?;
+        validate_pictures(self.size, SIDE_MULTIPLE, self.batch_size)?;
         self.schedule.validate()?;
         require_non_negative(self.content_weight as f64, "content_weight")?;
         require_non_negative(self.style_weight as f64, "style_weight")?;

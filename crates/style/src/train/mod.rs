@@ -48,6 +48,18 @@ pub struct Schedule {
     pub seed: u64,
 }
 
+/// 2000 steps, a checkpoint every 100, Adam at 10⁻³, the default seed.
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            steps: 2000,
+            sample_every: 100,
+            learning_rate: 1e-3,
+            seed: seed::DEFAULT,
+        }
+    }
+}
+
 impl Schedule {
     pub(crate) fn validate(&self) -> Result<(), InvalidConfig> {
         require(self.steps >= 1, "steps", "must be at least 1")?;
@@ -70,6 +82,21 @@ impl Schedule {
     fn is_checkpoint(&self, step: usize) -> bool {
         step.is_multiple_of(self.sample_every) || step == self.steps
     }
+}
+
+/// Checks a training's picture side (a multiple of `multiple`, at least
+/// [`MIN_SIDE`]) and batch size.
+pub(crate) fn validate_pictures(
+    size: u32,
+    multiple: usize,
+    batch_size: usize,
+) -> Result<(), InvalidConfig> {
+    require(
+        size >= MIN_SIDE && (size as usize).is_multiple_of(multiple),
+        "size",
+        format!("must be a multiple of {multiple} of at least {MIN_SIDE} (got {size})"),
+    )?;
+    require(batch_size >= 1, "batch_size", "must be at least 1")
 }
 
 /// A finished training run: the losses of every step and its folder.
