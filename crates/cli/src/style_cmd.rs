@@ -59,8 +59,8 @@ pub struct DistilArgs {
     #[arg(long, required_unless_present = "resume")]
     images: Option<PathBuf>,
     /// Channels of the encoder's four blocks (VGG-19 has 64,128,256,512).
-    #[arg(long, value_delimiter = ',', default_values_t = DistilConfig::default().arch.widths)]
-    widths: Vec<usize>,
+    #[arg(long, default_value_t = Widths(DistilConfig::default().arch.widths))]
+    widths: Widths,
     /// Side of the square training pictures (a multiple of 8).
     #[arg(long, default_value_t = DistilConfig::default().size)]
     size: u32,
@@ -299,6 +299,37 @@ pub fn run(cmd: StyleCommand, observer: &dyn Observer) -> Result<()> {
     }
 }
 
+/// An encoder's four block widths, written `32,64,128,256`.
+#[derive(Clone, Copy)]
+struct Widths([usize; 4]);
+
+impl std::str::FromStr for Widths {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let widths: Vec<usize> = text
+            .split(',')
+            .map(|w| {
+                w.trim()
+                    .parse()
+                    .map_err(|_| format!("'{w}' is not a number"))
+            })
+            .collect::<Result<_, _>>()?;
+        let count = widths.len();
+        widths
+            .try_into()
+            .map(Self)
+            .map_err(|_| format!("takes four numbers (got {count})"))
+    }
+}
+
+impl std::fmt::Display for Widths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c, d] = self.0;
+        write!(f, "{a},{b},{c},{d}")
+    }
+}
+
 fn distil(args: DistilArgs, observer: &dyn Observer) -> Result<()> {
     let outcome = match &args.training.resume {
         Some(dir) => DistilConfig::resume(RunDir::open(dir)?, observer)?,
@@ -310,9 +341,7 @@ fn distil(args: DistilArgs, observer: &dyn Observer) -> Result<()> {
                     .expect("clap requires --images without --resume"),
                 teacher: args.features.source(),
                 arch: AdaInArch {
-                    widths: args.widths.clone().try_into().map_err(|w: Vec<usize>| {
-                        anyhow::anyhow!("--widths takes four numbers (got {})", w.len())
-                    })?,
+                    widths: args.widths.0,
                     pool: args.features.pool,
                 },
                 size: args.size,

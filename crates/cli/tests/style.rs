@@ -486,5 +486,5 @@ fn distil_makes_an_encoder_for_train_adain_and_transfer_refuses_it() {
     );
     assert!(!cwd.join("t.png").exists());
     assert!(fails(&distil("0,4,8,8", "e"), cwd).contains("1–1024"));
-    assert!(fails(&distil("4,8,8", "f"), cwd).contains("--widths takes four numbers (got 3)"));
+    assert!(fails(&distil("4,8,8", "f"), cwd).contains("takes four numbers (got 3)"));
 }
