@@ -361,12 +361,11 @@ fn distil(args: DistilArgs, observer: &dyn Observer) -> Result<()> {
             last.get("total")
         );
     }
-    println!("model:  {}", outcome.run.model_path().display());
-    println!("report: {}", outcome.run.report_path().display());
-    println!(
-        "next:   casebook style train-adain --images PHOTOS --styles PAINTINGS --features {} --style-features builtin",
+    let next = format!(
+        "casebook style train-adain --images PHOTOS --styles PAINTINGS --features {} --style-features builtin",
         outcome.run.model_path().display()
     );
+    print_outputs(&outcome.run, &next);
     Ok(())
 }
 
@@ -445,6 +444,11 @@ fn print_trained(history: &[MetricsRecord], run: &RunDir, next: &str) {
             last.get("content")
         );
     }
+    print_outputs(run, next);
+}
+
+/// Where a training run put its model and report, and what to run next.
+fn print_outputs(run: &RunDir, next: &str) {
     println!("model:  {}", run.model_path().display());
     println!("report: {}", run.report_path().display());
     println!("next:   {next}");

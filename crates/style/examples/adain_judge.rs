@@ -18,7 +18,7 @@ use anyhow::{bail, Result};
 use burn::tensor::Tensor;
 use casebook_style::data::load_picture;
 use casebook_style::loss::relative_content_loss;
-use casebook_style::model::adain::{mean_std, AdaIn, STYLE_LAYERS};
+use casebook_style::model::adain::{mean_std, style_layer_indices, AdaIn};
 use casebook_style::model::{layer_index, FeatureNet, Pool, CONTENT_LAYER};
 use casebook_vision::picture::picture_tensor;
 use image::RgbImage;
@@ -37,10 +37,7 @@ fn main() -> Result<()> {
     let (contents, styles) = (read(contents)?, read(styles)?);
     let device = casebook_core::device::compute_device();
     let judge = FeatureNet::builtin(Pool::Max, &device)?;
-    let mut style_layers: Vec<usize> = STYLE_LAYERS
-        .iter()
-        .map(|l| layer_index(l))
-        .collect::<Result<_>>()?;
+    let mut style_layers = style_layer_indices();
     style_layers.push(layer_index(CONTENT_LAYER)?);
     let features =
         |picture: &RgbImage| judge.activations(picture_tensor(picture, &device), &style_layers);

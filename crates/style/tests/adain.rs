@@ -8,8 +8,8 @@ use burn::tensor::Device;
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Silent;
 use casebook_core::run::{RunDir, Training};
-use casebook_style::model::adain::{mean_std, AdaIn, STYLE_LAYERS};
-use casebook_style::model::{layer_index, FeatureNet, Source};
+use casebook_style::model::adain::{mean_std, style_layer_indices, AdaIn};
+use casebook_style::model::{FeatureNet, Source};
 use casebook_style::train::adain::AdaInTrainConfig;
 use casebook_style::train::Schedule;
 use casebook_vision::picture::picture_tensor;
@@ -21,10 +21,7 @@ use image::RgbImage;
 fn statistics_distance(picture: &RgbImage, style: &RgbImage) -> f32 {
     let device = Device::flex();
     let net = FeatureNet::random(Default::default(), &device);
-    let layers: Vec<usize> = STYLE_LAYERS
-        .iter()
-        .map(|l| layer_index(l).unwrap())
-        .collect();
+    let layers = style_layer_indices();
     let a = net.activations(picture_tensor(picture, &device), &layers);
     let b = net.activations(picture_tensor(style, &device), &layers);
     a.into_iter()

@@ -10,8 +10,8 @@ use burn::tensor::Device;
 use casebook_core::model_file::SavedModel;
 use casebook_core::observe::Silent;
 use casebook_core::run::{RunDir, Training};
-use casebook_style::model::adain::{AdaIn, AdaInArch};
-use casebook_style::model::distilled::{matched_layers, Distiller};
+use casebook_style::model::adain::{style_layer_indices, AdaIn, AdaInArch};
+use casebook_style::model::distilled::Distiller;
 use casebook_style::model::{FeatureNet, Pool, Source, DEEPEST_LAYER};
 use casebook_style::train::adain::AdaInTrainConfig;
 use casebook_style::train::distil::DistilConfig;
@@ -25,7 +25,7 @@ fn error_on(distiller: &Distiller, pictures: &[image::RgbImage]) -> f32 {
     let device = Device::flex();
     let teacher = FeatureNet::random(Pool::default(), &device);
     let x = pictures_tensor(pictures, &device);
-    let targets = teacher.activations(x.clone(), &matched_layers());
+    let targets = teacher.activations(x.clone(), &style_layer_indices());
     let losses = distiller.losses(x, &targets);
     let n = losses.len() as f32;
     losses
@@ -69,7 +69,7 @@ fn a_distilled_encoder_learns_the_teacher_and_serves_as_adains_encoder() {
     let device = Device::flex();
     let teacher_widths: Vec<usize> = {
         let net = FeatureNet::random(Pool::default(), &device);
-        matched_layers()
+        style_layer_indices()
             .iter()
             .map(|&l| net.vgg.widths()[l])
             .collect()

@@ -78,7 +78,42 @@ pub struct AdaInArch {
     pub pool: Pool,
 }
 
+/// The indices of [`STYLE_LAYERS`], the last of which is the encoder's output.
+pub fn style_layer_indices() -> Vec<usize> {
+    STYLE_LAYERS
+        .iter()
+        .map(|l| layer_index(l).expect("style layers are VGG layers"))
+        .collect()
+}
+
+/// Convolutions up to and with [`ENCODER_LAYER`].
+pub(crate) fn encoder_depth() -> usize {
+    layer_index(ENCODER_LAYER).expect("the encoder layer is a VGG layer") + 1
+}
+
 impl AdaInArch {
+    /// The block widths (conv1_1 … conv4_1 open the four blocks) and the
+    /// pooling of a network that reaches conv4_1.
+    pub(crate) fn of(vgg: &Vgg) -> Self {
+        let widths = vgg.widths();
+        let [a, b, c, d]: [usize; 4] = style_layer_indices()
+            .iter()
+            .map(|&l| widths[l])
+            .collect::<Vec<_>>()
+            .try_into()
+            .expect("four style layers");
+        Self {
+            widths: [a, b, c, d],
+            pool: vgg.pool(),
+        }
+    }
+
+    /// The five block widths a [`Vgg`] is made with (block 5 is never reached).
+    pub(crate) fn vgg_widths(&self) -> [usize; 5] {
+        let [w1, w2, w3, w4] = self.widths;
+        [w1, w2, w3, w4, w4]
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
         if !self.widths.iter().all(|w| (1..=1024).contains(w)) {
             bail!("encoder widths must be 1–1024 (got {:?})", self.widths);
@@ -202,27 +237,15 @@ impl AdaIn {
     }
 
     /// The encoder of a feature network: its layers up to [`ENCODER_LAYER`].
-    pub fn encoder_of(net: FeatureNet) -> Result<(FeatureNet, AdaInArch)> {
-        let depth = layer_index(ENCODER_LAYER)? + 1;
-        let widths = net.vgg.widths();
-        // conv1_1, conv2_1, conv3_1, conv4_1 open the four blocks.
-        let block_width = |name| Ok::<_, anyhow::Error>(widths[layer_index(name)?]);
-        let arch = AdaInArch {
-            widths: [
-                block_width("conv1_1")?,
-                block_width("conv2_1")?,
-                block_width("conv3_1")?,
-                block_width("conv4_1")?,
-            ],
-            pool: net.vgg.pool(),
-        };
-        Ok((
+    pub fn encoder_of(net: FeatureNet) -> (FeatureNet, AdaInArch) {
+        let arch = AdaInArch::of(&net.vgg);
+        (
             FeatureNet {
-                vgg: net.vgg.truncated(depth),
+                vgg: net.vgg.truncated(encoder_depth()),
                 source: net.source,
             },
             arch,
-        ))
+        )
     }
 
     /// Refuses a picture whose pass would not fit in the memory that is free.
@@ -305,7 +328,6 @@ impl SavedModel for AdaIn {
             .check()
             .with_context(|| format!("{}'s input normalisation is damaged", path.display()))?;
         let device = casebook_core::device::compute_device();
-        let depth = layer_index(ENCODER_LAYER)? + 1;
         let vgg = match record.builtin_fingerprint {
             Some(fingerprint) => {
                 let current = builtin_fingerprint()?;
@@ -315,7 +337,7 @@ impl SavedModel for AdaIn {
                     path.display()
                 );
                 let (encoder, builtin_arch) =
-                    Self::encoder_of(FeatureNet::builtin(arch.pool, &device)?)?;
+                    Self::encoder_of(FeatureNet::builtin(arch.pool, &device)?);
                 ensure!(
                     builtin_arch == arch,
                     "{}'s architecture {arch:?} is not the built-in VGG-19's",
@@ -324,9 +346,8 @@ impl SavedModel for AdaIn {
                 encoder.vgg
             }
             None => {
-                let [w1, w2, w3, w4] = arch.widths;
-                let vgg = Vgg::zeros([w1, w2, w3, w4, w4], arch.pool, record.norm, &device)
-                    .truncated(depth);
+                let vgg = Vgg::zeros(arch.vgg_widths(), arch.pool, record.norm, &device)
+                    .truncated(encoder_depth());
                 module_from_bytes(vgg, file.section(ENCODER, path)?)?
             }
         };
@@ -388,7 +409,7 @@ mod tests {
             vgg: Vgg::random([2, 3, 4, 5, 5], 1, Pool::Average, &device),
             source: Source::Random,
         };
-        let (encoder, arch) = AdaIn::encoder_of(net).unwrap();
+        let (encoder, arch) = AdaIn::encoder_of(net);
         let model = AdaIn {
             arch,
             encoder,
@@ -401,8 +422,7 @@ mod tests {
     #[test]
     fn a_model_on_the_builtin_vgg19_refers_to_it_and_draws_the_same_after_loading() {
         let device = casebook_core::device::compute_device();
-        let (encoder, arch) =
-            AdaIn::encoder_of(FeatureNet::builtin(Pool::Max, &device).unwrap()).unwrap();
+        let (encoder, arch) = AdaIn::encoder_of(FeatureNet::builtin(Pool::Max, &device).unwrap());
         let model = AdaIn {
             arch,
             encoder,

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use anyhow::{ensure, Result};
+use anyhow::Result;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor};
@@ -17,33 +17,12 @@ use casebook_core::model_file::{ModelFile, SavedModel, WEIGHTS};
 use casebook_vision::layers::he_normal;
 use rand::SeedableRng;
 
-use super::adain::{AdaInArch, ENCODER_LAYER, STYLE_LAYERS};
-use super::layer_index;
+use super::adain::{encoder_depth, style_layer_indices, AdaInArch};
 use super::vgg::{InputNorm, Vgg};
 use crate::loss::relative_content_loss;
 
 /// The task of distilled-encoder files.
 pub const TASK: &str = "style-encoder";
-
-/// The five block widths a [`Vgg`] is made with (block 5 is never reached).
-fn vgg_widths(arch: &AdaInArch) -> [usize; 5] {
-    let [w1, w2, w3, w4] = arch.widths;
-    [w1, w2, w3, w4, w4]
-}
-
-/// Convolutions up to and with [`ENCODER_LAYER`].
-fn encoder_depth() -> usize {
-    layer_index(ENCODER_LAYER).expect("the encoder layer is a VGG layer") + 1
-}
-
-/// The layers whose activations are matched: AdaIN's style layers, the
-/// deepest of which is its encoder's output.
-pub fn matched_layers() -> Vec<usize> {
-    STYLE_LAYERS
-        .iter()
-        .map(|l| layer_index(l).expect("style layers are VGG layers"))
-        .collect()
-}
 
 /// The student and the 1×1 convolutions that map its activations to the
 /// teacher's: what distillation trains.
@@ -56,10 +35,10 @@ pub struct Distiller {
 impl Distiller {
     /// A He-normal student of `arch` (torchvision's input normalisation)
     /// and projections to a teacher of `teacher_widths` (its widths at
-    /// [`matched_layers`]), drawn from `seed`.
+    /// [`style_layer_indices`]), drawn from `seed`.
     pub fn new(arch: AdaInArch, teacher_widths: &[usize], seed: u64, device: &Device) -> Self {
         let student =
-            Vgg::random(vgg_widths(&arch), seed, arch.pool, device).truncated(encoder_depth());
+            Vgg::random(arch.vgg_widths(), seed, arch.pool, device).truncated(encoder_depth());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(1));
         let projections = arch
             .widths
@@ -79,9 +58,9 @@ impl Distiller {
 
     /// Per matched layer, the relative squared error of the projected
     /// student activations against the teacher's (`teacher`, in the order
-    /// of [`matched_layers`]).
+    /// of [`style_layer_indices`]).
     pub fn losses(&self, pictures: Tensor<4>, teacher: &[Tensor<4>]) -> Vec<Tensor<1>> {
-        let student = self.student.activations(pictures, &matched_layers());
+        let student = self.student.activations(pictures, &style_layer_indices());
         student
             .into_iter()
             .zip(&self.projections)
@@ -100,17 +79,6 @@ pub struct DistilledEncoder {
     pub record: serde_json::Value,
 }
 
-/// The four block widths and the pooling of an encoder network.
-fn arch_of(vgg: &Vgg) -> Result<AdaInArch> {
-    let widths = vgg.widths();
-    ensure!(widths.len() >= encoder_depth(), "not an encoder to conv4_1");
-    let at = |name| widths[layer_index(name).expect("a VGG layer")];
-    Ok(AdaInArch {
-        widths: [at("conv1_1"), at("conv2_1"), at("conv3_1"), at("conv4_1")],
-        pool: vgg.pool(),
-    })
-}
-
 impl SavedModel for DistilledEncoder {
     const TASK: &'static str = TASK;
 
@@ -119,7 +87,7 @@ impl SavedModel for DistilledEncoder {
             TASK,
             Vec::new(),
             &self.vgg.norm(),
-            &arch_of(&self.vgg)?,
+            &AdaInArch::of(&self.vgg),
             training,
         )?
         .with_section(WEIGHTS, module_to_bytes(&self.vgg)?))
@@ -134,7 +102,7 @@ impl SavedModel for DistilledEncoder {
             .map_err(|e| e.context(format!("{} is damaged", path.display())))?;
         let device = casebook_core::device::compute_device();
         let vgg =
-            Vgg::zeros(vgg_widths(&arch), arch.pool, norm, &device).truncated(encoder_depth());
+            Vgg::zeros(arch.vgg_widths(), arch.pool, norm, &device).truncated(encoder_depth());
         Ok(Self {
             vgg: module_from_bytes(vgg, file.section(WEIGHTS, path)?)?,
             record: file.meta.training.clone(),
@@ -169,7 +137,7 @@ mod tests {
         assert_eq!(back.vgg.pool(), Pool::Max);
         let device = casebook_core::device::compute_device();
         let x = Tensor::<4>::ones([1, 3, 16, 16], &device) * 0.3;
-        let layers = matched_layers();
+        let layers = style_layer_indices();
         let a = encoder.vgg.activations(x.clone(), &layers);
         let b = back.vgg.activations(x, &layers);
         for (a, b) in a.into_iter().zip(b) {

@@ -27,8 +27,8 @@ use super::{
     validate_pictures, LoopState, Schedule, TrainOutcome,
 };
 use crate::loss::{mean_square, mean_squared_error, relative_content_loss};
-use crate::model::adain::{adain, mean_std, AdaIn, Decoder, SIDE_MULTIPLE, STYLE_LAYERS};
-use crate::model::{layer_index, FeatureNet, Pool, Source};
+use crate::model::adain::{adain, mean_std, style_layer_indices, AdaIn, Decoder, SIDE_MULTIPLE};
+use crate::model::{FeatureNet, Pool, Source};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdaInTrainConfig {
@@ -117,20 +117,13 @@ fn fit(config: &AdaInTrainConfig, run: RunDir, observer: &dyn Observer) -> Resul
     ));
     let device = casebook_core::device::compute_device().autodiff();
     let net = FeatureNet::load(&config.features, config.pool, &device)?.frozen();
-    let (encoder, arch) = AdaIn::encoder_of(net)?;
+    let (encoder, arch) = AdaIn::encoder_of(net);
     let style_net = match &config.style_features {
-        Some(source) => {
-            let net = FeatureNet::load(source, config.pool, &device)?.frozen();
-            net.check_reaches(STYLE_LAYERS[STYLE_LAYERS.len() - 1])?;
-            Some(net)
-        }
+        Some(source) => Some(FeatureNet::load(source, config.pool, &device)?.frozen()),
         None => None,
     };
     let judge = style_net.as_ref().unwrap_or(&encoder);
-    let layers: Vec<usize> = STYLE_LAYERS
-        .iter()
-        .map(|l| layer_index(l))
-        .collect::<Result<_>>()?;
+    let layers = style_layer_indices();
     let deepest = layers.len() - 1;
     let style_weight = config.style_weight as f64;
     let (_, state) = train_steps(

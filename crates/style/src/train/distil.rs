@@ -24,8 +24,8 @@ use super::{
     Schedule, TrainOutcome,
 };
 use crate::loss::mean_square;
-use crate::model::adain::{AdaIn, AdaInArch, SIDE_MULTIPLE, STYLE_LAYERS};
-use crate::model::distilled::{matched_layers, DistilledEncoder, Distiller};
+use crate::model::adain::{style_layer_indices, AdaIn, AdaInArch, SIDE_MULTIPLE, STYLE_LAYERS};
+use crate::model::distilled::{DistilledEncoder, Distiller};
 use crate::model::{FeatureNet, Pool, Source};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,8 +93,8 @@ fn fit(config: &DistilConfig, run: RunDir, observer: &dyn Observer) -> Result<Tr
     ));
     let device = casebook_core::device::compute_device().autodiff();
     let (teacher, _) =
-        AdaIn::encoder_of(FeatureNet::load(&config.teacher, config.arch.pool, &device)?.frozen())?;
-    let layers = matched_layers();
+        AdaIn::encoder_of(FeatureNet::load(&config.teacher, config.arch.pool, &device)?.frozen());
+    let layers = style_layer_indices();
     let teacher_widths: Vec<usize> = layers.iter().map(|&l| teacher.vgg.widths()[l]).collect();
     let distiller = Distiller::new(config.arch, &teacher_widths, config.schedule.seed, &device);
     // Targets are divided by each layer's root mean square on a first
